@@ -1,0 +1,60 @@
+# CV Explorer — `make run` sets everything up and serves; `make test` runs the whole suite.
+PYTHON ?= python3.11
+ifeq (, $(shell command -v $(PYTHON) 2>/dev/null))
+PYTHON := python3
+endif
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLIENT_STAMP := client/node_modules/.installed
+CLIENT_SRC := $(shell find client/src client/index.html client/vite.config.ts client/package.json -type f 2>/dev/null)
+
+.PHONY: run test test-py test-e2e test-client lint bench setup client schema demo clean
+
+run: setup client
+	$(PY) server.py migrate
+	$(PY) server.py demo
+	$(PY) server.py serve
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+$(CLIENT_STAMP): client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+client: client/dist/index.html
+
+client/dist/index.html: $(CLIENT_STAMP) $(CLIENT_SRC)
+	cd client && npm run build --silent
+
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup client lint test-client test-py test-e2e
+
+test-py: setup
+	$(PY) -m pytest -m "not e2e"
+
+# Browser tests run in their own pytest process (Playwright's event loop must not share one with the others).
+test-e2e: setup client
+	$(PY) -m pytest -m e2e
+
+test-client: $(CLIENT_STAMP)
+	cd client && npm test --silent
+
+bench: setup client
+	$(PY) -m bench
+
+schema: setup
+	$(PY) -m schema.build > schema/schema.graphql
+
+demo: setup
+	$(PY) server.py demo
+
+clean:
+	rm -rf $(VENV) client/node_modules client/dist data

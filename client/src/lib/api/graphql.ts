@@ -1,0 +1,34 @@
+// A small GraphQL-over-HTTP client: POST /graphql, first error becomes an ApiError with its extensions.code.
+
+export class ApiError extends Error {
+  constructor(message: string, readonly code: string, readonly extensions: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+type Fetch = typeof fetch;
+
+export async function gql<T = any>(query: string, variables: Record<string, unknown> = {},
+                                   fetcher: Fetch = fetch): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetcher('/graphql', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch {
+    throw new ApiError('The server cannot be reached. Is it running?', 'UNAVAILABLE');
+  }
+  let body: any;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError(`The server answered ${response.status} without a GraphQL body.`, 'UNAVAILABLE');
+  }
+  if (body.errors?.length) {
+    const e = body.errors[0];
+    throw new ApiError(e.message, e.extensions?.code ?? 'UNKNOWN', e.extensions ?? {});
+  }
+  return body.data as T;
+}

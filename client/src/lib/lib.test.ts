@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError, gql } from './api/graphql';
+import { addClass, moveClass, removeClass } from './classes';
+import { PALETTE, classColor } from './colors';
+import { isImageName } from './files';
+import { href, parseRoute } from './router.svelte';
+
+describe('router', () => {
+  it('parses and builds routes', () => {
+    expect(parseRoute('')).toEqual({ name: 'projects' });
+    expect(parseRoute('#/new')).toEqual({ name: 'new' });
+    expect(parseRoute('#/projects/42')).toEqual({ name: 'project', id: '42' });
+    expect(parseRoute('#/nope')).toEqual({ name: 'notFound', path: '/nope' });
+    expect(href({ name: 'project', id: '7' })).toBe('#/projects/7');
+  });
+});
+
+describe('class list', () => {
+  it('adds, refuses duplicates and blanks, removes and moves', () => {
+    expect(addClass(['cat'], ' dog ').list).toEqual(['cat', 'dog']);
+    expect(addClass(['cat'], 'cat').error).toMatch(/already/);
+    expect(addClass(['cat'], '  ').error).toBeTruthy();
+    expect(removeClass(['a', 'b', 'c'], 1)).toEqual(['a', 'c']);
+    expect(moveClass(['a', 'b', 'c'], 2, -1)).toEqual(['a', 'c', 'b']);
+    expect(moveClass(['a', 'b'], 0, -1)).toEqual(['a', 'b']);
+  });
+});
+
+describe('helpers', () => {
+  it('colours cycle through the palette', () => {
+    expect(classColor(0)).toBe(PALETTE[0]);
+    expect(classColor(PALETTE.length + 1)).toBe(PALETTE[1]);
+    expect(new Set(PALETTE).size).toBe(PALETTE.length);
+  });
+  it('recognises image names like the scanner', () => {
+    expect(isImageName('a.JPG')).toBe(true);
+    expect(isImageName('b.tiff')).toBe(true);
+    expect(isImageName('.hidden.jpg')).toBe(false);
+    expect(isImageName('notes.txt')).toBe(false);
+  });
+});
+
+describe('gql', () => {
+  it('turns the first GraphQL error into an ApiError with its code', async () => {
+    const fake = (async () => new Response(JSON.stringify({
+      errors: [{ message: 'A project named "Cats" already exists.', extensions: { code: 'CONFLICT' } }],
+    }))) as typeof fetch;
+    await expect(gql('mutation { x }', {}, fake)).rejects.toMatchObject({ code: 'CONFLICT' });
+    const ok = (async () => new Response(JSON.stringify({ data: { me: { name: 'a' } } }))) as typeof fetch;
+    expect(await gql('{ me { name } }', {}, ok)).toEqual({ me: { name: 'a' } });
+    const down = (async () => { throw new TypeError('fetch failed'); }) as typeof fetch;
+    await expect(gql('{ me { name } }', {}, down)).rejects.toBeInstanceOf(ApiError);
+  });
+});

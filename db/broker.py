@@ -1,0 +1,120 @@
+"""In-process publish/subscribe of committed events by topic; subscribers get an asyncio.Queue each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from db.engine import Event
+
+QUEUE_LIMIT = 1000
+log = logging.getLogger("cvx.events")
+
+
+class Broker:
+    def __init__(self) -> None:
+        self._subs: defaultdict[str, set[asyncio.Queue[Any]]] = defaultdict(set)
+        self._seq: defaultdict[str, int] = defaultdict(int)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Deliver each (topic, payload); a subscriber too slow to keep up loses its oldest event, not the server."""
+        for topic, payload in events:
+            self._seq[topic] += 1
+            for q in list(self._subs.get(topic, ())):
+                if q.full():
+                    q.get_nowait()
+                q.put_nowait(payload)
+
+    @asynccontextmanager
+    async def subscribe(self, *topics: str) -> AsyncIterator[asyncio.Queue[Any]]:
+        q: asyncio.Queue[Any] = asyncio.Queue(QUEUE_LIMIT)
+        for t in topics:
+            self._subs[t].add(q)
+        try:
+            yield q
+        finally:
+            for t in topics:
+                self._subs[t].discard(q)
+                if not self._subs[t]:
+                    del self._subs[t]
+
+    def seq(self, topic: str) -> int:
+        """How many events this process has delivered on topic: a read started at seq n has seen them all."""
+        return self._seq[topic]
+
+    def subscriber_count(self, topic: str) -> int:
+        return len(self._subs.get(topic, ()))
+
+
+class PostgresFanout:
+    """Carries committed events between server processes on one PostgreSQL database via LISTEN/NOTIFY.
+
+    Every event goes out as a NOTIFY and comes back to each process (this one included) through its LISTEN
+    connection, which hands it to the local Broker: one delivery path, so no event arrives twice.
+    """
+
+    CHANNEL = "cvx_events"
+
+    def __init__(self, url: str, broker: Broker) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.broker = broker
+        self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen(), name="pg-listen"),
+                       asyncio.create_task(self._send(), name="pg-notify")]
+        await asyncio.wait_for(self._listening.wait(), 10)
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        self._outbox.put_nowait(list(events))
+
+    async def _send(self) -> None:
+        import orjson
+        import psycopg
+
+        conn: psycopg.AsyncConnection[Any] | None = None
+        while True:
+            events = await self._outbox.get()
+            payload = orjson.dumps(events).decode()
+            try:
+                if conn is None or conn.closed:
+                    conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                if len(payload) < 7900:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, payload))
+                else:  # NOTIFY payloads are capped at 8000 bytes: split the batch
+                    for event in events:
+                        await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, orjson.dumps([event]).decode()))
+            except Exception:
+                log.exception("NOTIFY failed; delivering %d events to this process only", len(events))
+                self.broker.publish(events)
+                conn = None
+
+    async def _listen(self) -> None:
+        import orjson
+        import psycopg
+
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {self.CHANNEL}")
+                    self._listening.set()
+                    async for note in conn.notifies():
+                        self.broker.publish([tuple(e) for e in orjson.loads(note.payload)])  # type: ignore[misc]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("LISTEN connection lost; reconnecting")
+                await asyncio.sleep(1)

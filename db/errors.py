@@ -1,0 +1,40 @@
+"""Domain errors raised by db/, jobs/ and volumes/; the GraphQL layer maps each to an `extensions.code`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """An expected failure with a message a user can act on."""
+
+    code = "VALIDATION"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class Invalid(DomainError):
+    code = "VALIDATION"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+
+
+class TooLarge(DomainError):
+    code = "TOO_LARGE"
+
+
+class Unavailable(DomainError):
+    code = "UNAVAILABLE"

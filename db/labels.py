@@ -1,0 +1,409 @@
+"""Labelling writes: claim with a lease, save boxes or classes, skip, store/accept/clear drafts.
+
+Every change is planned from the locked sample (validation, status rule, counter deltas, history), then applied
+with the contended counter rows touched last. The public functions take the Database and run as one unit of
+work each; a caller who passes the version they saw gets CONFLICT if it moved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from db import counters
+from db.engine import Database, emit
+from db.errors import Conflict, Invalid, NotFound
+from db.models import Annotation, AnnotationEvent, Project, Sample, utcnow
+
+NEEDS_WORK = ("UNLABELED", "PRE_LABELED")
+TOLERANCE = 1e-6
+KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class NewAnnotation:
+    label: str
+    kind: str
+    box: Box | None = None
+    confidence: float | None = None
+    is_draft: bool = False
+    created_by: str | None = None  # defaults to the acting user
+
+
+def status_for(*, skipped: bool, has_draft: bool, has_confirmed: bool, no_objects: bool) -> str:
+    """The one status rule: skipped stays skipped; any draft -> PRE_LABELED; confirmed or empty save -> LABELED."""
+    if skipped:
+        return "SKIPPED"
+    if has_draft:
+        return "PRE_LABELED"
+    if has_confirmed or no_objects:
+        return "LABELED"
+    return "UNLABELED"
+
+
+def clean_box(box: Sequence[float], index: int) -> Box:
+    x, y, w, h = (float(v) for v in box)
+    where = f"Annotation {index}"
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise Invalid(f"{where}: the box has a value that is not a finite number.", index=index)
+    if w <= 0 or h <= 0:
+        raise Invalid(f"{where}: the box needs a positive width and height.", index=index)
+    if x < -TOLERANCE or y < -TOLERANCE or x + w > 1 + TOLERANCE or y + h > 1 + TOLERANCE:
+        raise Invalid(f"{where}: the box ({x:g}, {y:g}, {w:g}, {h:g}) leaves the image (0..1).", index=index)
+    x, y = max(0.0, x), max(0.0, y)
+    return (x, y, min(w, 1.0 - x), min(h, 1.0 - y))
+
+
+def validate(project: Project, annotations: Sequence[NewAnnotation]) -> list[NewAnnotation]:
+    """Labels in the project's classes, the task's kind, finite in-image boxes; VALIDATION names the index."""
+    kind = KIND_FOR_TASK[project.task_type]
+    classes = set(project.classes)
+    out = []
+    for i, a in enumerate(annotations):
+        if a.label not in classes:
+            raise Invalid(f"Annotation {i}: label {a.label!r} is not one of the project's classes.", index=i)
+        if a.kind != kind:
+            raise Invalid(f"Annotation {i}: a {project.task_type.lower()} project takes {kind} annotations, "
+                          f"not {a.kind}.", index=i)
+        box = None
+        if kind == "BBOX":
+            if a.box is None:
+                raise Invalid(f"Annotation {i}: a BBOX annotation needs a box.", index=i)
+            box = clean_box(a.box, i)
+        elif a.box is not None:
+            raise Invalid(f"Annotation {i}: a classification label has no box.", index=i)
+        if a.confidence is not None and not (math.isfinite(a.confidence) and 0 <= a.confidence <= 1):
+            raise Invalid(f"Annotation {i}: confidence must be between 0 and 1.", index=i)
+        out.append(NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by))
+    if kind == "CLASSIFICATION" and not project.multi_label and len(out) > 1:
+        raise Invalid("This project takes exactly one label per sample (it is not multi-label).")
+    if kind == "CLASSIFICATION" and len({a.label for a in out if not a.is_draft}) != len([a for a in out
+                                                                                       if not a.is_draft]):
+        raise Invalid("A label is given twice.")
+    return out
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+
+EventRow = tuple[str, str | None, list[float] | None, str | None, list[float] | None]
+
+
+@dataclass
+class Loaded:
+    project: Project
+    sample: Sample
+    annotations: list[Annotation]
+
+
+def _load(session: Session, sample_id: int) -> Loaded:
+    stmt = select(Sample, Project).join(Project, Project.id == Sample.project_id).where(Sample.id == sample_id)
+    if session.info.get("lock_rows") and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=Sample)
+    row = (session.execute(stmt)).first()
+    if row is None:
+        raise NotFound(f"Sample {sample_id} does not exist.")
+    annotations = list(session.scalars(
+        select(Annotation).where(Annotation.sample_id == sample_id).order_by(Annotation.id)))
+    return Loaded(row[1], row[0], annotations)
+
+
+def _check_version(sample: Sample, expected: int | None) -> None:
+    if expected is not None and expected != sample.version:
+        who = f" by {sample.updated_by}" if sample.updated_by else ""
+        raise Conflict(
+            f"Sample {sample.id} was changed{who} since you loaded it (you have version {expected}, "
+            f"it is now {sample.version}). Reload it and apply your change again.",
+            currentVersion=sample.version, changedBy=sample.updated_by,
+        )
+
+
+def _box_of(a: Annotation | NewAnnotation) -> list[float] | None:
+    if isinstance(a, NewAnnotation):
+        return list(a.box) if a.box else None
+    return [a.x, a.y, a.w, a.h] if a.x is not None else None  # type: ignore[list-item]
+
+
+def _as_new(a: Annotation) -> NewAnnotation:
+    box = (a.x, a.y, a.w, a.h) if a.x is not None else None
+    return NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by)  # type: ignore[arg-type]
+
+
+def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) -> list[EventRow]:
+    """History rows for a replacement: unchanged rows say nothing; same-label pairs are 'replace', others
+    pair up as 'replace' too (relabel), and what is left is 'delete' or 'create'."""
+    old = [(a.label, _box_of(a)) for a in removed]
+    new = [(a.label, _box_of(a)) for a in added]
+    for item in list(new):
+        if item in old:
+            old.remove(item)
+            new.remove(item)
+    events: list[EventRow] = []
+    for label in sorted({lbl for lbl, _ in old} & {lbl for lbl, _ in new}):
+        while any(lbl == label for lbl, _ in old) and any(lbl == label for lbl, _ in new):
+            o = next(x for x in old if x[0] == label)
+            n = next(x for x in new if x[0] == label)
+            old.remove(o)
+            new.remove(n)
+            events.append(("replace", o[0], o[1], n[0], n[1]))
+    while old and new:
+        o, n = old.pop(0), new.pop(0)
+        events.append(("replace", o[0], o[1], n[0], n[1]))
+    events += [("delete", lbl, box, None, None) for lbl, box in old]
+    events += [("create", None, None, lbl, box) for lbl, box in new]
+    return events
+
+
+# -- planning: everything about a change, computed before any lock is taken --------------------------------
+
+
+@dataclass
+class Change:
+    """One planned change of one sample, valid only while the sample is still at `read_version`."""
+
+    project_id: int
+    sample: Sample  # detached, already holding the new values
+    read_version: int
+    expected_version: int | None
+    remove_ids: list[int]
+    add: list[NewAnnotation]
+    kept: list[Annotation]
+    deltas: counters.Deltas
+    events: list[EventRow]
+    user: str
+    now: datetime
+    result: list[Annotation] = field(default_factory=list)
+
+
+def _plan(
+    loaded: Loaded, user: str, *, expected_version: int | None, remove: Sequence[Annotation] = (),
+    add: Sequence[NewAnnotation] = (), skipped: bool | None = None, no_objects: bool | None = None,
+    labelled_now: bool = False, events: Sequence[EventRow] = (),
+) -> Change:
+    """Apply the status rule and work out counters and history for one change (no database access)."""
+    _check_version(loaded.sample, expected_version)
+    now = utcnow()
+    old = loaded.sample
+    new = Sample(**{c: getattr(old, c) for c in (
+        "id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
+        "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
+        "min_confidence", "max_confidence")})
+    deltas: counters.Deltas = Counter()
+    for key in counters.sample_keys(old):
+        deltas[key] -= 1
+    removed_ids = {a.id for a in remove}
+    for a in remove:
+        if not a.is_draft:
+            deltas[(counters.ANNOTATIONS_BY, a.created_by)] -= 1
+            deltas[(counters.CLASS, a.label)] -= 1
+    add = [NewAnnotation(a.label, a.kind, a.box, a.confidence, a.is_draft, a.created_by or user) for a in add]
+    for a in add:
+        if not a.is_draft:
+            deltas[(counters.ANNOTATIONS_BY, a.created_by)] += 1  # type: ignore[index]
+            deltas[(counters.CLASS, a.label)] += 1
+    kept = [a for a in loaded.annotations if a.id not in removed_ids]
+    remaining = [_as_new(a) for a in kept] + add
+    drafts = [a for a in remaining if a.is_draft]
+    if skipped is not None:
+        new.skipped_by = user if skipped else None
+    if no_objects is not None:
+        new.no_objects = no_objects
+    new.no_objects = bool(new.no_objects) and not remaining
+    confidences = [a.confidence for a in drafts if a.confidence is not None]
+    new.min_confidence = min(confidences, default=None)
+    new.max_confidence = max(confidences, default=None)
+    was_skipped = old.status == "SKIPPED" if skipped is None else skipped
+    new.status = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
+                            no_objects=new.no_objects)
+    if new.status == "LABELED":
+        if labelled_now or new.labeled_by is None:
+            new.labeled_by, new.labeled_at = user, now
+    else:
+        new.labeled_by = new.labeled_at = None
+    new.version = old.version + 1
+    new.updated_by, new.updated_at = user, now
+    new.locked_by = new.lock_expires_at = None
+    for key in counters.sample_keys(new):
+        deltas[key] += 1
+    return Change(loaded.project.id, new, old.version, expected_version, sorted(removed_ids), list(add), kept,
+                  deltas, list(events), user, now)
+
+
+# -- applying: a few statements under the lock -------------------------------------------------------------
+
+_SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
+                   "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence")
+
+
+def _apply(session: Session, change: Change) -> None:
+    s = change.sample
+    moved = session.execute(
+        update(Sample).where(Sample.id == s.id, Sample.version == change.read_version)
+        .values({c: getattr(s, c) for c in _SAMPLE_COLUMNS})
+    )
+    if moved.rowcount != 1:  # cannot happen while the row is held; a guard against a future unlocked caller
+        raise Conflict(f"Sample {s.id} changed while it was being saved; reload it and try again.")
+    if change.remove_ids:
+        session.execute(delete(Annotation).where(Annotation.id.in_(change.remove_ids)))
+    added: list[Annotation] = []
+    if change.add:
+        rows = [{"project_id": change.project_id, "sample_id": s.id, "label": a.label, "kind": a.kind,
+                 "x": a.box[0] if a.box else None, "y": a.box[1] if a.box else None,
+                 "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
+                 "is_draft": a.is_draft, "created_by": a.created_by, "created_at": change.now} for a in change.add]
+        ids = (session.execute(insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True),
+                                     rows)).scalars().all()
+        added = [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
+    change.result = change.kept + added
+    if change.events:
+        session.execute(insert(AnnotationEvent), [
+            {"project_id": change.project_id, "sample_id": s.id, "action": action, "label_before": lb,
+             "box_before": bb, "label_after": la, "box_after": ba, "actor": change.user, "at": change.now}
+            for action, lb, bb, la, ba in change.events])
+    emit(session, f"project:{change.project_id}")
+    emit(session, f"samples:{change.project_id}", s.id)
+
+
+def _apply_all(session: Session, changes: list[Change]) -> None:
+    deltas: dict[int, counters.Deltas] = {}
+    for change in changes:
+        _apply(session, change)
+        deltas.setdefault(change.project_id, Counter()).update(change.deltas)
+    for project_id, d in deltas.items():  # last: counter rows are the contended ones
+        counters.bump(session, project_id, d)
+
+
+def _plan_and_apply(session: Session, plan: Callable[[Session], list[Change]]) -> list[Change]:
+    session.info["lock_rows"] = True
+    changes = plan(session)
+    _apply_all(session, changes)
+    return changes
+
+
+async def _run(db: Database, plan: Callable[[Session], list[Change]]) -> list[Change]:
+    """Plan and apply in one unit of work holding the samples' rows (SQLite: the writer thread and its lock)."""
+    return await db.write(_plan_and_apply, plan)
+
+
+# -- operations ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    sample: Sample
+    annotations: list[Annotation]
+
+
+def _saved(change: Change) -> Saved:
+    return Saved(change.sample, change.result)
+
+
+async def save_annotations(
+    db: Database, sample_id: int, annotations: Sequence[NewAnnotation], user: str, *, allow_empty: bool,
+    expected_version: int | None,
+) -> Saved:
+    """Replace every annotation of the sample (drafts included); an empty list with allow_empty means 'no objects'."""
+    if not annotations and not allow_empty:
+        raise Invalid("An empty save needs allowEmpty: true (it records that the image has no objects).")
+
+    def plan(s: Session) -> list[Change]:
+        loaded = _load(s, sample_id)
+        clean = [NewAnnotation(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
+        events = _diff_events(loaded.annotations, clean)
+        if not clean:
+            events.append(("no_objects", None, None, None, None))
+        return [_plan(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
+                      skipped=False, no_objects=not clean, labelled_now=True, events=events)]
+
+    return _saved((await _run(db, plan))[0])
+
+
+async def set_classification(
+    db: Database, sample_id: int, labels: Sequence[str], user: str, *, expected_version: int | None,
+) -> Saved:
+    """Replace the sample's labels: exactly one, or any number (none meaning 'none of these') if multi-label."""
+    project = (await db.read(_load, sample_id)).project
+    if project.task_type != "CLASSIFICATION":
+        raise Invalid("setClassification is for classification projects; use saveAnnotations for boxes.")
+    if not labels and not project.multi_label:
+        raise Invalid("Give exactly one label (this project is not multi-label).")
+    new = [NewAnnotation(label, "CLASSIFICATION") for label in labels]
+    return await save_annotations(db, sample_id, new, user, allow_empty=True, expected_version=expected_version)
+
+
+async def skip_sample(db: Database, sample_id: int, user: str, *, expected_version: int | None = None) -> Saved:
+    def plan(s: Session) -> list[Change]:
+        loaded = _load(s, sample_id)
+        return [_plan(loaded, user, expected_version=expected_version, skipped=True,
+                      events=[("skip", None, None, None, None)])]
+
+    return _saved((await _run(db, plan))[0])
+
+
+async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnotation], author: str) -> Saved:
+    """Store a model's predictions as drafts, replacing that model's earlier drafts (re-running never duplicates)."""
+    def plan(s: Session) -> list[Change]:
+        loaded = _load(s, sample_id)
+        clean = validate(loaded.project, [NewAnnotation(a.label, a.kind, a.box, a.confidence, True, author)
+                                          for a in drafts])
+        old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
+        return [_plan(loaded, author, expected_version=None, remove=old, add=clean,
+                      events=[("draft", None, None, a.label, _box_of(a)) for a in clean])]
+
+    return _saved((await _run(db, plan))[0])
+
+
+async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, accept: bool) -> int:
+    """Accept (make them the user's own annotations) or clear the drafts of the given samples, in one
+    transaction; returns how many drafts were resolved."""
+    def plan(s: Session) -> list[Change]:
+        changes = []
+        for sample_id in sorted(set(sample_ids)):
+            loaded = _load(s, sample_id)
+            drafts = [a for a in loaded.annotations if a.is_draft]
+            if not drafts:
+                continue
+            kept = [NewAnnotation(a.label, a.kind, tuple(_box_of(a) or ()) or None) for a in drafts] if accept else []
+            events: list[EventRow] = [
+                ("accept" if accept else "clear_draft", a.label, _box_of(a), a.label if accept else None,
+                 _box_of(a) if accept else None) for a in drafts]
+            changes.append(_plan(loaded, user, expected_version=None, remove=drafts, add=kept,  # type: ignore[arg-type]
+                                 labelled_now=accept, events=events))
+        return changes
+
+    return sum(len(c.remove_ids) for c in await _run(db, plan))
+
+
+def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float) -> Sample | None:
+    """Lease the next sample that needs work (unlabelled, then pre-labelled, lowest id), or the caller's own."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    now = utcnow()
+    own = select(Sample).where(Sample.project_id == project_id, Sample.locked_by == user,
+                               Sample.lock_expires_at > now, Sample.status.in_(NEEDS_WORK)).order_by(Sample.id)
+    sample = session.scalar(own.limit(1))
+    if sample is None:
+        for status in NEEDS_WORK:
+            stmt = select(Sample).where(
+                Sample.project_id == project_id, Sample.status == status,
+                or_(Sample.locked_by.is_(None), Sample.lock_expires_at <= now),
+            ).order_by(Sample.id).limit(1)
+            if session.bind.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            sample = session.scalar(stmt)
+            if sample is not None:
+                break
+    if sample is None:
+        return None
+    sample.locked_by, sample.lock_expires_at = user, now + timedelta(seconds=lease_seconds)
+    session.flush()
+    emit(session, f"samples:{project_id}", sample.id)
+    return sample

@@ -1,0 +1,33 @@
+"""Runs the Alembic migrations programmatically (server start-up, `python server.py migrate`, tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, inspect, text
+
+from db.engine import sync_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    """Bring the database at url to the newest revision; on PostgreSQL every table gets REPLICA IDENTITY FULL."""
+    command.upgrade(alembic_config(url), "head")
+    engine = create_engine(sync_url(url))
+    try:
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                for table in inspect(conn).get_table_names():
+                    conn.execute(text(f'ALTER TABLE "{table}" REPLICA IDENTITY FULL'))
+    finally:
+        engine.dispose()

@@ -1,0 +1,148 @@
+"""Samples: bulk insert from scans, keyset-paginated filtered pages, counts, and their annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from db import counters
+from db.engine import emit
+from db.errors import Invalid, NotFound
+from db.models import Annotation, AnnotationEvent, Sample
+from db.stats import STATUSES
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    status: str | None = None
+    label: str | None = None
+    filename: str | None = None
+    labeled_by: str | None = None
+
+    @property
+    def status_only(self) -> bool:
+        return self.label is None and not self.filename and self.labeled_by is None
+
+
+def find_sample(session: Session, sample_id: int) -> Sample | None:
+    return session.get(Sample, sample_id)
+
+
+def get_sample(session: Session, sample_id: int, *, for_update: bool = False) -> Sample:
+    stmt = select(Sample).where(Sample.id == sample_id)
+    if for_update and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    sample = session.scalar(stmt)
+    if sample is None:
+        raise NotFound(f"Sample {sample_id} does not exist.")
+    return sample
+
+
+def get_samples(session: Session, ids: Sequence[int]) -> dict[int, Sample]:
+    rows = session.scalars(select(Sample).where(Sample.id.in_(ids)))
+    return {s.id: s for s in rows}
+
+
+def insert_new(session: Session, project_id: int, files: Sequence[tuple[str, str]]) -> int:
+    """Insert (path, filename) pairs not yet in the project; returns how many were new."""
+    if not files:
+        return 0
+    table = Sample.__table__
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.project_id, table.c.path]).returning(
+        table.c.id
+    )
+    rows = [
+        {"project_id": project_id, "path": path, "filename": filename, "status": "UNLABELED", "version": 1}
+        for path, filename in files
+    ]
+    result = session.execute(stmt, rows)
+    added = len(result.all())
+    counters.bump(session, project_id, {(counters.STATUS, "UNLABELED"): added})
+    if added:
+        emit(session, f"project:{project_id}")
+    return added
+
+
+def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
+    if f.status is not None and f.status not in STATUSES:
+        raise Invalid(f"Unknown status {f.status!r}.")
+    cond = [Sample.project_id == project_id]
+    if f.status is not None:
+        cond.append(Sample.status == f.status)
+    if f.labeled_by is not None:
+        cond.append(Sample.labeled_by == f.labeled_by)
+    if f.filename:
+        needle = f.filename.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        cond.append(func.lower(Sample.filename).like(f"%{needle}%", escape="\\"))
+    if f.label is not None:
+        cond.append(exists().where(
+            Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
+            Annotation.label == f.label, Annotation.is_draft.is_(False),
+        ))
+    return and_(*cond)
+
+
+def page(
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None
+) -> tuple[list[Sample], bool]:
+    """One keyset page ordered by id, and whether another follows."""
+    if first < 0:
+        raise Invalid("first must be zero or more.")
+    first = min(first, MAX_PAGE)
+    stmt = select(Sample).where(_filtered(project_id, f))
+    if after is not None:
+        stmt = stmt.where(Sample.id > after)
+    rows = list(session.scalars(stmt.order_by(Sample.id).limit(first + 1)))
+    return rows[:first], len(rows) > first
+
+
+def page_with_annotations(
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, annotations: bool
+) -> tuple[list[Sample], bool, dict[int, list[Annotation]]]:
+    """A page and, when asked for, its samples' annotations: one unit of work for the gallery."""
+    rows, has_next = page(session, project_id, f, first=first, after=after)
+    return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
+
+
+def count(session: Session, project_id: int, f: SampleFilter) -> int:
+    """How many samples match; answered from the counters when only the status is filtered."""
+    if f.status_only:
+        raw = (counters.read(session, [project_id]))[project_id].get(counters.STATUS, {})
+        return raw.get(f.status, 0) if f.status else sum(raw.values())
+    return session.scalar(select(func.count()).select_from(Sample).where(_filtered(project_id, f))) or 0
+
+
+def annotations_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Annotation]]:
+    rows = session.scalars(
+        select(Annotation).where(Annotation.sample_id.in_(sample_ids)).order_by(Annotation.sample_id, Annotation.id)
+    )
+    out: dict[int, list[Annotation]] = {sid: [] for sid in sample_ids}
+    for a in rows:
+        out[a.sample_id].append(a)
+    return out
+
+
+def history_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[AnnotationEvent]]:
+    rows = session.scalars(
+        select(AnnotationEvent).where(AnnotationEvent.sample_id.in_(sample_ids))
+        .order_by(AnnotationEvent.sample_id, AnnotationEvent.id.desc())
+    )
+    out: dict[int, list[AnnotationEvent]] = {sid: [] for sid in sample_ids}
+    for e in rows:
+        out[e.sample_id].append(e)
+    return out
+
+
+def record_size(session: Session, sample_id: int, width: int, height: int) -> None:
+    """Store the displayed size the first time an image is decoded (a no-op once known)."""
+    session.execute(
+        update(Sample).where(Sample.id == sample_id, Sample.width.is_(None)).values(width=width, height=height)
+    )

@@ -1,0 +1,82 @@
+"""Labelling mutations (claim, classify, save boxes, skip, drafts) and the sampleChanged subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from db import labels as label_rows
+from db import projects as project_rows
+from db import samples as sample_rows
+from resolvers.ids import parse_id
+from schema.context import Info
+from schema.inputs import AnnotationInput
+from schema.types import Sample
+
+
+def _new(a: AnnotationInput) -> label_rows.NewAnnotation:
+    box = (a.box.x, a.box.y, a.box.w, a.box.h) if a.box else None
+    return label_rows.NewAnnotation(label=a.label, kind=a.kind.value, box=box)
+
+
+def _sample(saved: label_rows.Saved) -> Sample:
+    return Sample.of(saved.sample, saved.annotations)
+
+
+@strawberry.type
+class LabelMutations:
+    @strawberry.mutation(description="Atomically leases the next sample that needs work to the caller "
+                                     "(null when none).")
+    async def claim_next_sample(self, info: Info, project_id: strawberry.ID) -> Sample | None:
+        row = await info.context.db.write(label_rows.claim_next, parse_id(project_id, "Project"),
+                                          info.context.user.name, lease_seconds=info.context.services.lease_seconds)
+        return Sample.of(row) if row else None
+
+    @strawberry.mutation(description="Replaces the sample's classification labels (one label unless the project is "
+                                     "multi-label).")
+    async def set_classification(
+        self, info: Info, sample_id: strawberry.ID, labels: list[str], expected_version: int | None = None
+    ) -> Sample:
+        return _sample(await label_rows.set_classification(
+            info.context.db, parse_id(sample_id, "Sample"), labels, info.context.user.name,
+            expected_version=expected_version))
+
+    @strawberry.mutation(description="Replaces all of the sample's annotations; an empty list needs allowEmpty.")
+    async def save_annotations(
+        self, info: Info, sample_id: strawberry.ID, annotations: list[AnnotationInput],
+        allow_empty: bool | None = False, expected_version: int | None = None,
+    ) -> Sample:
+        return _sample(await label_rows.save_annotations(
+            info.context.db, parse_id(sample_id, "Sample"), [_new(a) for a in annotations], info.context.user.name,
+            allow_empty=bool(allow_empty), expected_version=expected_version))
+
+    @strawberry.mutation
+    async def skip_sample(self, info: Info, sample_id: strawberry.ID, expected_version: int | None = None) -> Sample:
+        return _sample(await label_rows.skip_sample(info.context.db, parse_id(sample_id, "Sample"),
+                                                    info.context.user.name, expected_version=expected_version))
+
+    @strawberry.mutation(description="Turns the model drafts of these samples into the caller's annotations; "
+                                     "returns how many drafts were accepted.")
+    async def accept_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
+        return await label_rows.resolve_drafts(info.context.db, [parse_id(i, "Sample") for i in sample_ids],
+                                               info.context.user.name, accept=True)
+
+    @strawberry.mutation(description="Deletes the model drafts of these samples; returns how many were removed.")
+    async def clear_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
+        return await label_rows.resolve_drafts(info.context.db, [parse_id(i, "Sample") for i in sample_ids],
+                                               info.context.user.name, accept=False)
+
+
+@strawberry.type
+class LabelSubscriptions:
+    @strawberry.subscription(description="Emits a sample of the project each time it changes (labels, status, lease).")
+    async def sample_changed(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Sample, None]:
+        pid = parse_id(project_id, "Project")
+        async with info.context.services.broker.subscribe(f"samples:{pid}") as events:
+            await info.context.db.read(project_rows.get_project, pid)
+            while True:
+                sample_id = await events.get()
+                row = await info.context.db.read(sample_rows.find_sample, sample_id)
+                if row is not None:
+                    yield Sample.of(row)

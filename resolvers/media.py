@@ -1,0 +1,130 @@
+"""HTTP handlers for image bytes: a sample's displayable image and its cached thumbnail."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from db import samples as sample_rows
+from db.errors import DomainError, NotFound
+from resolvers.ids import parse_id
+from schema.context import Services
+from schema.types import clamp_thumb
+from volumes.images import (
+    ImageError,
+    ImageTooLarge,
+    Rendered,
+    browser_mime,
+    read_info,
+    render_display,
+    render_thumbnail,
+)
+from volumes.paths import VolumePath, parse
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
+CACHE_CONTROL = "private, max-age=600"
+PATHS_CACHED = 100_000
+
+
+class SamplePaths:
+    """sample id -> (volume path, known size?); ids are never reused, so entries never go stale."""
+
+    def __init__(self) -> None:
+        self._d: OrderedDict[int, tuple[VolumePath, bool]] = OrderedDict()
+
+    async def get(self, services: Services, sample_id: int) -> tuple[VolumePath, bool]:
+        hit = self._d.get(sample_id)
+        if hit is not None:
+            return hit
+        row = await services.db.read(sample_rows.get_sample, sample_id)
+        entry = (parse(row.path), row.width is not None)
+        self._d[sample_id] = entry
+        if len(self._d) > PATHS_CACHED:
+            self._d.popitem(last=False)
+        return entry
+
+    def mark_sized(self, sample_id: int) -> None:
+        if sample_id in self._d:
+            self._d[sample_id] = (self._d[sample_id][0], True)
+
+
+
+def _error(exc: Exception) -> Response:
+    if isinstance(exc, ImageTooLarge):
+        return JSONResponse({"code": "TOO_LARGE", "error": exc.message}, status_code=413)
+    if isinstance(exc, ImageError):
+        return JSONResponse({"code": "UNREADABLE", "error": exc.message}, status_code=422)
+    if isinstance(exc, NotFound):
+        return JSONResponse({"code": "NOT_FOUND", "error": exc.message}, status_code=404)
+    assert isinstance(exc, DomainError)
+    return JSONResponse({"code": exc.code, "error": exc.message}, status_code=400)
+
+
+async def _record_size(
+    services: Services, paths: SamplePaths, sample_id: int, sized: bool, width: int, height: int
+) -> None:
+    if not sized:
+        await services.db.write(sample_rows.record_size, sample_id, width, height)
+        paths.mark_sized(sample_id)
+
+
+def _render(services: Services, path: VolumePath, fn: Callable[..., Rendered | None], *args: Any) -> Any:
+    with services.volumes.open(path) as fp:
+        return fn(fp, *args)
+
+
+async def _serve(request: Request, thumb_size: int | None) -> Response:
+    services: Services = request.app.state.services
+    paths: SamplePaths = request.app.state.sample_paths
+    try:
+        sample_id = parse_id(request.path_params["sample_id"], "Sample")
+        path, sized = await paths.get(services, sample_id)
+        st = services.volumes.stat(path)
+        etag = '"' + hashlib.sha1(f"{path.text}|{st.mtime_ns}|{st.size}|{thumb_size}".encode()).hexdigest()[:24] + '"'
+        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **SECURITY_HEADERS}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        if thumb_size is not None:
+            key = services.thumbnails.key(path.text, st.mtime_ns, st.size, thumb_size)
+            data = services.thumbnails.get(key)
+            if data is None:
+                out = await asyncio.to_thread(_render, services, path, render_thumbnail, thumb_size,
+                                              services.max_pixels)
+                services.thumbnails.put(key, out.data)
+                data = out.data
+                await _record_size(services, paths, sample_id, sized, out.width, out.height)
+            return Response(data, media_type="image/jpeg", headers=headers)
+        out = await asyncio.to_thread(_render, services, path, render_display, services.max_pixels)
+        if out is not None:
+            await _record_size(services, paths, sample_id, sized, out.width, out.height)
+            return Response(out.data, media_type=out.content_type, headers=headers)
+        info = await asyncio.to_thread(_render, services, path, read_info, services.max_pixels)
+        await _record_size(services, paths, sample_id, sized, info.width, info.height)
+        data = await asyncio.to_thread(_read_all, services, path)
+        return Response(data, media_type=browser_mime(info.format), headers=headers)
+    except (ImageError, DomainError) as exc:
+        return _error(exc)
+
+
+def _read_all(services: Services, path: VolumePath) -> bytes:
+    with services.volumes.open(path) as fp:
+        return fp.read()
+
+
+async def image(request: Request) -> Response:
+    return await _serve(request, None)
+
+
+async def thumbnail(request: Request) -> Response:
+    raw = request.query_params.get("size", "256")
+    try:
+        size = clamp_thumb(int(raw))
+    except ValueError:
+        return JSONResponse({"code": "VALIDATION", "error": f"size={raw!r} is not a whole number."}, status_code=400)
+    return await _serve(request, size)

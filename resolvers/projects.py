@@ -1,0 +1,69 @@
+"""Project queries and mutations: list, get, create (+ SCAN job), update, delete, clone, rescan."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.orm import Session
+
+from db import jobs as job_rows
+from db import models
+from db import projects as project_rows
+from resolvers.ids import lookup_id, parse_id
+from resolvers.volumes import checked_folder
+from schema.context import Info
+from schema.inputs import CreateProjectInput, UpdateProjectInput
+from schema.types import Job, Project
+
+
+@strawberry.type
+class ProjectQueries:
+    @strawberry.field
+    async def projects(self, info: Info) -> list[Project]:
+        return [Project.of(p) for p in await info.context.db.read(project_rows.list_projects)]
+
+    @strawberry.field
+    async def project(self, info: Info, id: strawberry.ID) -> Project | None:
+        key = lookup_id(id)
+        row = await info.context.db.read(project_rows.find_project, key) if key else None
+        return Project.of(row) if row else None
+
+
+@strawberry.type
+class ProjectMutations:
+    @strawberry.mutation(description="Creates the project and starts a SCAN job that adds one sample per image "
+                                     "file under sourceVolume.")
+    async def create_project(self, info: Info, input: CreateProjectInput) -> Project:
+        folder = await checked_folder(info, input.source_volume)
+        user = info.context.user.name
+        def create(s: Session) -> models.Project:
+            row = project_rows.create_project(
+                s, name=input.name, description=input.description or "", task_type=input.task_type.value,
+                classes=input.classes, multi_label=bool(input.multi_label), source_volume=folder.text,
+                created_by=user,
+            )
+            job_rows.queue_scan(s, row.id, user)
+            return row
+
+        return Project.of(await info.context.db.write(create))
+
+    @strawberry.mutation
+    async def update_project(self, info: Info, id: strawberry.ID, input: UpdateProjectInput) -> Project:
+        row = await info.context.db.write(project_rows.update_project, parse_id(id, "Project"), name=input.name,
+                                          description=input.description, classes=input.classes)
+        return Project.of(row)
+
+    @strawberry.mutation
+    async def delete_project(self, info: Info, id: strawberry.ID) -> bool:
+        await info.context.db.write(project_rows.delete_project, parse_id(id, "Project"))
+        return True
+
+    @strawberry.mutation(description="A new version of the project's lineage: same classes and samples, "
+                                     "no annotations.")
+    async def clone_project(self, info: Info, id: strawberry.ID) -> Project:
+        row = await info.context.db.write(project_rows.clone_project, parse_id(id, "Project"), info.context.user.name)
+        return Project.of(row)
+
+    @strawberry.mutation(description="Walks the project's source folder again and adds only new image files.")
+    async def rescan_project(self, info: Info, id: strawberry.ID) -> Job:
+        job = await info.context.db.write(job_rows.queue_scan, parse_id(id, "Project"), info.context.user.name)
+        return Job.of(job)

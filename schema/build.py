@@ -1,0 +1,43 @@
+"""Assembles the Strawberry schema from the per-domain resolver classes; `python -m schema.build` prints the SDL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.tools import merge_types
+
+from db.errors import DomainError
+from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
+from resolvers.labels import LabelMutations, LabelSubscriptions
+from resolvers.projects import ProjectMutations, ProjectQueries
+from resolvers.samples import SampleQueries
+from resolvers.stats import StatsSubscriptions
+from resolvers.users import UserQueries
+from resolvers.volumes import VolumeQueries
+from schema.errors import DomainErrors
+
+Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries))
+Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations))
+Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
+
+class Schema(strawberry.Schema):
+    """Expected (domain and validation) errors are answers, not incidents: only the unexpected are logged."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        unexpected = [e for e in errors if not isinstance(e.original_error, DomainError)
+                      and (e.extensions or {}).get("code") not in EXPECTED_CODES and e.original_error is not None]
+        super().process_errors(unexpected, execution_context)
+
+
+EXPECTED_CODES = {"NOT_FOUND", "CONFLICT", "VALIDATION", "FORBIDDEN", "UNAUTHENTICATED", "TOO_LARGE", "UNAVAILABLE"}
+
+schema = Schema(
+    query=Query, mutation=Mutation, subscription=Subscription,
+    extensions=[DomainErrors, ParserCache, ValidationCache],
+)
+
+if __name__ == "__main__":
+    print(schema.as_str())

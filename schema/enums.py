@@ -1,0 +1,42 @@
+"""GraphQL enums, named and valued exactly as in the public contract."""
+
+from enum import Enum
+
+import strawberry
+
+
+@strawberry.enum
+class TaskType(Enum):
+    CLASSIFICATION = "CLASSIFICATION"
+    DETECTION = "DETECTION"
+
+
+@strawberry.enum
+class SampleStatus(Enum):
+    UNLABELED = "UNLABELED"
+    PRE_LABELED = "PRE_LABELED"
+    LABELED = "LABELED"
+    SKIPPED = "SKIPPED"
+
+
+@strawberry.enum
+class AnnotationKind(Enum):
+    CLASSIFICATION = "CLASSIFICATION"
+    BBOX = "BBOX"
+
+
+@strawberry.enum
+class JobKind(Enum):
+    SCAN = "SCAN"
+    IMPORT = "IMPORT"
+    EXPORT = "EXPORT"
+    PREANNOTATE = "PREANNOTATE"
+
+
+@strawberry.enum
+class JobStatus(Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"

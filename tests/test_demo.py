@@ -1,0 +1,40 @@
+"""The demo: realistic images with in-image boxes, deterministic, and `server.py demo` that can run twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from starlette.testclient import TestClient
+
+from jobs.demo import CLASSIFICATION_NAME, DETECTION_NAME, seed_demo
+from tests.conftest import gql
+from volumes.demo_images import DEMO_CLASSES, write_demo_images
+
+
+def test_demo_images_are_deterministic_and_boxes_fit(tmp_path: Path) -> None:
+    a = write_demo_images(tmp_path / "a", count=9, seed=3)
+    b = write_demo_images(tmp_path / "b", count=9, seed=3)
+    assert [x.relative_path for x in a] == [x.relative_path for x in b]
+    assert (tmp_path / "a" / a[4].relative_path).read_bytes() == (tmp_path / "b" / b[4].relative_path).read_bytes()
+    assert len({x.relative_path.split("/")[0] for x in a}) >= 3  # sub-folders, to show the recursive scan
+    for item in a:
+        shown = ImageOps.exif_transpose(Image.open(tmp_path / "a" / item.relative_path))
+        assert shown.size == (item.width, item.height)
+        assert item.objects, item.relative_path
+        for label, x, y, w, h in item.objects:
+            assert label in DEMO_CLASSES and x >= 0 and y >= 0 and w > 0 and h > 0
+            assert x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
+    assert Image.open(tmp_path / "a" / a[1].relative_path).getexif().get(0x0112) == 6
+
+
+def test_seed_demo_twice_makes_two_scanned_projects(client: TestClient, images_dir: Path) -> None:
+    runner = client.app.state.services.runner
+    first = client.portal.call(lambda: seed_demo(runner, volume="/Volumes/test/cvx/images", folder=images_dir,
+                                                 user="alice", count=6))
+    again = client.portal.call(lambda: seed_demo(runner, volume="/Volumes/test/cvx/images", folder=images_dir,
+                                                 user="alice", count=6))
+    assert first == [DETECTION_NAME, CLASSIFICATION_NAME] and again == []
+    projects = gql(client, "{ projects { name taskType multiLabel stats { total } } }")["projects"]
+    assert {(p["name"], p["taskType"], p["multiLabel"], p["stats"]["total"]) for p in projects} == {
+        (DETECTION_NAME, "DETECTION", False, 6), (CLASSIFICATION_NAME, "CLASSIFICATION", True, 6)}

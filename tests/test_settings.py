@@ -1,0 +1,54 @@
+"""Settings come from the environment once, with working defaults; a bad value names its variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server import Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'cv_explorer.db'}"
+    assert s.volume_mounts == {"/Volumes/local/cv_explorer/demo": tmp_path / "demo",
+                               "/Volumes/local/cv_explorer/exports": tmp_path / "exports"}
+    assert (s.host, s.port, s.auth_mode, s.log_level) == ("127.0.0.1", 8000, "local", "info")
+
+
+def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
+    s = Settings.from_env({"PORT": "9000", "DATABRICKS_APP_PORT": "8080",
+                           "VOLUME_MOUNTS": f"/Volumes/a/b/c={tmp_path};/Volumes/x/y/z={tmp_path}/z"})
+    assert s.port == 8080
+    assert s.volume_mounts == {"/Volumes/a/b/c": tmp_path, "/Volumes/x/y/z": tmp_path / "z"}
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"DATABRICKS_APP_PORT": "x"}, "DATABRICKS_APP_PORT"),
+    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ({"VOLUME_MOUNTS": "/tmp/images"}, "VOLUME_MOUNTS"),
+    ({"VOLUME_MOUNTS": "/Volumes/a/b=/tmp"}, "VOLUME_MOUNTS"),
+    ({"AUTH_MODE": "magic"}, "AUTH_MODE"),
+    ({"HOST": "0.0.0.0"}, "HOST"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"MAX_IMAGE_PIXELS": "0"}, "MAX_IMAGE_PIXELS"),
+    ({"MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START"),
+])
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env(env)
+
+
+def test_cli_help_and_config_error(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "server.py", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and all(cmd in out.stdout for cmd in ("serve", "migrate", "demo"))
+    bad = subprocess.run([sys.executable, "server.py", "migrate"], cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PORT": "nope", "DATA_DIR": str(tmp_path)})
+    assert bad.returncode == 2 and "PORT" in bad.stderr

@@ -1,0 +1,67 @@
+"""Volume paths and the local volume jail: traversal, encoded traversal, absolute paths, symlink escapes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from db.errors import Invalid, NotFound
+from tests.conftest import gql, gql_error, make_images
+from volumes.local import LocalVolumes
+from volumes.paths import parse
+
+
+@pytest.mark.parametrize("bad", [
+    "", "relative/path", "/etc/passwd", "/Volumes/../etc", "/Volumes/a/b/c/../../../x",
+    "/Volumes/a/b/c/%2e%2e/x", "/Volumes/a/b/c/..%2Fx", "/Volumes/a/b/c\\..\\x", "/Volumes/a/b/c/\x00",
+    "/VolumesX/a", "/Volumes/a b/c/d",
+])
+def test_parse_refuses(bad: str) -> None:
+    with pytest.raises(Invalid):
+        parse(bad)
+
+
+def test_parse_normalises() -> None:
+    assert parse("/Volumes//main/s/v/a//b/").text == "/Volumes/main/s/v/a/b"
+    assert parse("/Volumes/main/s/v/100% real.jpg").inner == ("100% real.jpg",)
+
+
+def test_local_jail(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir(), outside.mkdir()
+    make_images(root, ["in.jpg", "sub/in2.jpg"])
+    make_images(outside, ["secret.jpg"])
+    os.symlink(outside, root / "escape")
+    os.symlink(outside / "secret.jpg", root / "escape.jpg")
+    os.symlink(root / "sub", root / "inside_link")
+    v = LocalVolumes({"/Volumes/c/s/v": root})
+    names = [e.name for e in v.list(parse("/Volumes/c/s/v"))]
+    assert "escape" not in names and "escape.jpg" not in names and "inside_link" in names
+    with pytest.raises(Invalid):
+        v.open(parse("/Volumes/c/s/v/escape/secret.jpg"))
+    with pytest.raises(Invalid):
+        v.stat(parse("/Volumes/c/s/v/escape.jpg"))
+    walked = sorted(e.path for e in v.walk_files(parse("/Volumes/c/s/v")))
+    assert walked == ["/Volumes/c/s/v/in.jpg", "/Volumes/c/s/v/inside_link/in2.jpg", "/Volumes/c/s/v/sub/in2.jpg"]
+    with pytest.raises(NotFound):
+        v.list(parse("/Volumes/c/s/other"))
+    assert [e.name for e in v.list(parse("/Volumes"))] == ["c"]
+    assert [e.path for e in v.list(parse("/Volumes/c/s"))] == ["/Volumes/c/s/v"]
+
+
+def test_browse(client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, ["b.jpg", "a.png", "sub/c.jpg"])
+    q = "query($p: String!){ browse(path: $p){ path entries { name path isDir size } } }"
+    top = gql(client, q, p="/Volumes")["browse"]
+    assert [e["name"] for e in top["entries"]] == ["test"]
+    vols = gql(client, q, p="/Volumes/test/cvx")["browse"]["entries"]
+    assert [e["path"] for e in vols] == ["/Volumes/test/cvx/exports", "/Volumes/test/cvx/images"]
+    listing = gql(client, q, p="/Volumes/test/cvx/images")["browse"]["entries"]
+    assert [(e["name"], e["isDir"]) for e in listing] == [("sub", True), ("a.png", False), ("b.jpg", False)]
+    assert listing[1]["size"] > 0
+    assert gql_error(client, q, p="/Volumes/test/cvx/images/../..")["extensions"]["code"] == "VALIDATION"
+    assert gql_error(client, q, p="/tmp")["extensions"]["code"] == "VALIDATION"
+    assert gql_error(client, q, p="/Volumes/test/cvx/images/nope")["extensions"]["code"] == "NOT_FOUND"

@@ -1,0 +1,71 @@
+"""Volume paths (`/Volumes/<catalog>/<schema>/<volume>/...`): parsing and the checks that keep them inside a volume."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from db.errors import Invalid
+
+ROOT = "/Volumes"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+@dataclass(frozen=True)
+class VolumePath:
+    """A validated path: the volume's three names plus the parts below it (possibly none)."""
+
+    parts: tuple[str, ...]  # catalog, schema, volume, then folders/files
+
+    @property
+    def text(self) -> str:
+        return "/".join((ROOT, *self.parts))
+
+    @property
+    def depth(self) -> int:
+        return len(self.parts)
+
+    @property
+    def volume(self) -> str:
+        """`/Volumes/c/s/v` — only meaningful when depth >= 3."""
+        return "/".join((ROOT, *self.parts[:3]))
+
+    @property
+    def inner(self) -> tuple[str, ...]:
+        return self.parts[3:]
+
+    def child(self, name: str) -> VolumePath:
+        return parse(f"{self.text}/{name}")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse(path: str) -> VolumePath:
+    """Validate and normalise; refuse anything that could step outside a volume before any file is touched."""
+    if not isinstance(path, str) or not path.strip():
+        raise Invalid("A path is required, e.g. /Volumes/<catalog>/<schema>/<volume>/folder.")
+    raw = path.strip()
+    if "\x00" in raw or "\\" in raw:
+        raise Invalid(f"Path {raw!r} contains a forbidden character.")
+    decoded = unquote(raw)
+    if decoded != raw and any(seg in (".", "..") for seg in decoded.split("/")):
+        raise Invalid(f"Path {raw!r} contains an encoded '..' segment.")
+    if not (raw == ROOT or raw.startswith(ROOT + "/")):
+        raise Invalid(f"Path {raw!r} is not a volume path: it must start with {ROOT}/.")
+    parts = tuple(p for p in raw[len(ROOT):].split("/") if p != "")
+    for seg in parts:
+        if seg in (".", ".."):
+            raise Invalid(f"Path {raw!r} contains a '{seg}' segment; use a path inside a volume.")
+    for seg in parts[:3]:
+        if not _NAME.match(seg):
+            raise Invalid(f"Path {raw!r}: {seg!r} is not a valid catalog, schema or volume name.")
+    return VolumePath(parts)
+
+
+def relative_to(base: VolumePath, path: VolumePath) -> str:
+    """The part of path below base, '/'-joined; path must be inside base."""
+    if path.parts[: base.depth] != base.parts:
+        raise Invalid(f"{path} is not inside {base}.")
+    return "/".join(path.parts[base.depth:])
