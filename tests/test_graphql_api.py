@@ -13,7 +13,8 @@ from schema.build import schema
 from tests.conftest import create_project, gql, gql_error, make_images
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT = ROOT.parent / "shared" / "api" / "contract.graphql"
+CONTRACT = ROOT / "schema" / "contract.graphql"  # a copy of ../shared/api/contract.graphql, kept in the repo
+SHARED_CONTRACT = ROOT.parent / "shared" / "api" / "contract.graphql"
 
 GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $first: Int, $after: String) {
   project(id: $id) { id name stats { total labeled }
@@ -33,6 +34,12 @@ PENDING = {
     "ImportFormat", "ExportFormat", "OnMissingSample", "OnExistingAnnotations", "ImportInput", "ExportInput",
     "PreannotateInput", "Mutation.importAnnotations", "Mutation.exportDataset", "Mutation.preannotate",
 }
+
+
+def test_vendored_contract_is_current() -> None:
+    """Where the shared contract sits beside the checkout, our copy must be identical to it."""
+    if SHARED_CONTRACT.exists():
+        assert CONTRACT.read_text() == SHARED_CONTRACT.read_text(), "copy ../shared/api/contract.graphql to schema/"
 
 
 def test_contract_names_and_types_match() -> None:
