@@ -78,7 +78,8 @@ async def _big_project(db_file: Path, n: int) -> int:
     conn = sqlite3.connect(db_file)
     users = [f"user{i}" for i in range(5)]
     conn.executemany(
-        "INSERT INTO samples (project_id, path, filename, status, version, labeled_by) VALUES (?,?,?,?,1,?)",
+        "INSERT INTO samples (project_id, path, filename, status, version, labeled_by, no_objects) "
+        "VALUES (?,?,?,?,1,?,0)",
         ((p.id, f"/Volumes/bench/big/images/img{i:07}.jpg", f"img{i:07}.jpg", "LABELED" if i % 2 else "UNLABELED",
           users[i % 5] if i % 2 else None) for i in range(n)),
     )

@@ -91,24 +91,49 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
 
 
 def page(
-    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, before: int | None = None
 ) -> tuple[list[Sample], bool]:
-    """One keyset page ordered by id, and whether another follows."""
+    """One keyset page ordered by id, and whether another follows in the direction of travel.
+
+    With `before`, the page is the `first` samples just before that id (still returned in id order)."""
     if first < 0:
         raise Invalid("first must be zero or more.")
     first = min(first, MAX_PAGE)
     stmt = select(Sample).where(_filtered(project_id, f))
     if after is not None:
         stmt = stmt.where(Sample.id > after)
+    if before is not None:
+        stmt = stmt.where(Sample.id < before)
+        rows = list(session.scalars(stmt.order_by(Sample.id.desc()).limit(first + 1)))
+        return rows[:first][::-1], len(rows) > first
     rows = list(session.scalars(stmt.order_by(Sample.id).limit(first + 1)))
     return rows[:first], len(rows) > first
 
 
+def position(session: Session, project_id: int, f: SampleFilter, sample_id: int) -> int:
+    """1-based place of the sample among the matching samples in id order (0 if it does not match)."""
+    matches = session.scalar(select(func.count()).select_from(Sample).where(
+        _filtered(project_id, f), Sample.id == sample_id))
+    if not matches:
+        return 0
+    return session.scalar(select(func.count()).select_from(Sample).where(
+        _filtered(project_id, f), Sample.id <= sample_id)) or 0
+
+
+def at_position(session: Session, project_id: int, f: SampleFilter, n: int) -> Sample | None:
+    """The n-th (1-based) matching sample in id order, or None past the end."""
+    if n < 1:
+        return None
+    return session.scalars(select(Sample).where(_filtered(project_id, f)).order_by(Sample.id).offset(n - 1)
+                           .limit(1)).first()
+
+
 def page_with_annotations(
-    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, annotations: bool
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, annotations: bool,
+    before: int | None = None,
 ) -> tuple[list[Sample], bool, dict[int, list[Annotation]]]:
     """A page and, when asked for, its samples' annotations: one unit of work for the gallery."""
-    rows, has_next = page(session, project_id, f, first=first, after=after)
+    rows, has_next = page(session, project_id, f, first=first, after=after, before=before)
     return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
 
 

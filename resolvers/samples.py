@@ -27,18 +27,34 @@ def _wants_annotations(info: Info) -> bool:
 
 async def sample_page(
     info: Info, project_id: int, *, status: SampleStatus | None, label: str | None, filename: str | None,
-    labeled_by: str | None, first: int, after: str | None,
+    labeled_by: str | None, first: int, after: str | None, before: str | None = None,
 ) -> SampleConnection:
-    f = sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
-                                 labeled_by=labeled_by)
-    rows, has_next, annotations = await info.context.db.read(
+    f = sample_filter(status, label, filename, labeled_by)
+    backwards = before is not None
+    rows, more, annotations = await info.context.db.read(
         sample_rows.page_with_annotations, project_id, f, first=first, after=parse_cursor(after),
-        annotations=_wants_annotations(info))
+        before=parse_cursor(before), annotations=_wants_annotations(info))
     edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)), cursor=str(r.id)) for r in rows]
-    return SampleConnection(
-        edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
-        _project_id=project_id, _filter=f,
-    )
+    page_info = PageInfo(has_next_page=more and not backwards, has_previous_page=more and backwards,
+                         start_cursor=edges[0].cursor if edges else None,
+                         end_cursor=edges[-1].cursor if edges else None)
+    return SampleConnection(edges=edges, page_info=page_info, _project_id=project_id, _filter=f)
+
+
+def sample_filter(status: SampleStatus | None, label: str | None, filename: str | None,
+                  labeled_by: str | None) -> sample_rows.SampleFilter:
+    return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
+                                    labeled_by=labeled_by)
+
+
+async def sample_position(info: Info, project_id: int, sample_id: str, f: sample_rows.SampleFilter) -> int:
+    key = lookup_id(sample_id)
+    return await info.context.db.read(sample_rows.position, project_id, f, key) if key else 0
+
+
+async def sample_at(info: Info, project_id: int, position: int, f: sample_rows.SampleFilter) -> Sample | None:
+    row = await info.context.db.read(sample_rows.at_position, project_id, f, position)
+    return Sample.of(row) if row else None
 
 
 @strawberry.type

@@ -202,6 +202,8 @@ class SampleEdge:
 class PageInfo:
     has_next_page: bool
     end_cursor: str | None
+    has_previous_page: bool = strawberry.field(default=False, description="Only known when paging with `before`.")
+    start_cursor: str | None = None
 
 
 @strawberry.type
@@ -264,15 +266,36 @@ class Project:
         return ProjectStats.of(await info.context.loaders.stats.load(int(self.id)))
 
     @strawberry.field(description="Keyset-paginated, ordered by id. Filters combine with AND. "
-                                  "filename is a case-insensitive substring.")
+                                  "filename is a case-insensitive substring. `before` pages backwards.")
     async def samples(
         self, info: Info, status: SampleStatus | None = None, label: str | None = None,
         filename: str | None = None, labeled_by: str | None = None, first: int | None = 50, after: str | None = None,
+        before: str | None = None,
     ) -> SampleConnection:
         from resolvers.samples import sample_page  # resolvers own the check/call/map of this field
 
         return await sample_page(info, int(self.id), status=status, label=label, filename=filename,
-                                 labeled_by=labeled_by, first=50 if first is None else first, after=after)
+                                 labeled_by=labeled_by, first=50 if first is None else first, after=after,
+                                 before=before)
+
+    @strawberry.field(description="1-based place of the sample among the matching samples in id order; "
+                                  "0 when it does not match the filters.")
+    async def sample_position(
+        self, info: Info, sample_id: strawberry.ID, status: SampleStatus | None = None, label: str | None = None,
+        filename: str | None = None, labeled_by: str | None = None,
+    ) -> int:
+        from resolvers.samples import sample_filter, sample_position
+
+        return await sample_position(info, int(self.id), sample_id, sample_filter(status, label, filename, labeled_by))
+
+    @strawberry.field(description="The matching sample at a 1-based position in id order (for scrubbing).")
+    async def sample_at(
+        self, info: Info, position: int, status: SampleStatus | None = None, label: str | None = None,
+        filename: str | None = None, labeled_by: str | None = None,
+    ) -> Sample | None:
+        from resolvers.samples import sample_at, sample_filter
+
+        return await sample_at(info, int(self.id), position, sample_filter(status, label, filename, labeled_by))
 
 
 @strawberry.type
