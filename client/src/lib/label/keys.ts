@@ -1,0 +1,99 @@
+// The labelling view's keyboard map: a KeyboardEvent to a command, nothing else. Keys typed into inputs are
+// ignored by the caller (see isTyping).
+
+export type Command =
+  | { kind: 'class'; index: number }
+  | { kind: 'prev' } | { kind: 'next' } | { kind: 'nextNeedingWork' }
+  | { kind: 'saveNext' } | { kind: 'skip' }
+  | { kind: 'delete' } | { kind: 'deselect' }
+  | { kind: 'cycle'; direction: 1 | -1 }
+  | { kind: 'nudge'; dx: number; dy: number } // in screen px
+  | { kind: 'undo' } | { kind: 'redo' }
+  | { kind: 'copy' } | { kind: 'paste' } | { kind: 'copyPrevious' }
+  | { kind: 'toggleBoxes' } | { kind: 'acceptDrafts' }
+  | { kind: 'zoomIn' } | { kind: 'zoomOut' } | { kind: 'fit' }
+  | { kind: 'help' } | { kind: 'gallery' };
+
+interface KeyLike { key: string; code?: string; ctrlKey?: boolean; metaKey?: boolean; shiftKey?: boolean;
+                    altKey?: boolean }
+
+/** The command for a key press; `boxSelected` turns the arrows into nudges instead of image navigation. */
+export function commandFor(e: KeyLike, boxSelected: boolean): Command | null {
+  const mod = e.ctrlKey || e.metaKey;
+  const k = e.key;
+  if (mod) {
+    const lower = k.toLowerCase();
+    if (lower === 'z') return e.shiftKey ? { kind: 'redo' } : { kind: 'undo' };
+    if (lower === 'y') return { kind: 'redo' };
+    if (lower === 'c') return { kind: 'copy' };
+    if (lower === 'v') return { kind: 'paste' };
+    return null;
+  }
+  if (e.altKey) return null;
+  if (/^[1-9]$/.test(k)) return { kind: 'class', index: Number(k) - 1 };
+  const step = e.shiftKey ? 10 : 1;
+  if (boxSelected) {
+    if (k === 'ArrowLeft') return { kind: 'nudge', dx: -step, dy: 0 };
+    if (k === 'ArrowRight') return { kind: 'nudge', dx: step, dy: 0 };
+    if (k === 'ArrowUp') return { kind: 'nudge', dx: 0, dy: -step };
+    if (k === 'ArrowDown') return { kind: 'nudge', dx: 0, dy: step };
+  }
+  switch (k) {
+    case 'ArrowLeft': return { kind: 'prev' };
+    case 'ArrowRight': return { kind: 'next' };
+    case 'Enter': return { kind: 'saveNext' };
+    case 'Delete': case 'Backspace': return { kind: 'delete' };
+    case 'Escape': return { kind: 'deselect' };
+    case 'Tab': return { kind: 'cycle', direction: e.shiftKey ? -1 : 1 };
+    case ']': return { kind: 'cycle', direction: 1 };
+    case '[': return { kind: 'cycle', direction: -1 };
+    case '+': case '=': return { kind: 'zoomIn' };
+    case '-': case '_': return { kind: 'zoomOut' };
+    case '0': return { kind: 'fit' };
+    case '?': return { kind: 'help' };
+  }
+  switch (k.toLowerCase()) {
+    case 'n': return { kind: 'nextNeedingWork' };
+    case 's': return { kind: 'skip' };
+    case 'h': return { kind: 'toggleBoxes' };
+    case 'p': return { kind: 'copyPrevious' };
+    case 'a': return { kind: 'acceptDrafts' };
+    case 'g': return { kind: 'gallery' };
+  }
+  return null;
+}
+
+/** Whether focus is in a text field, where keys belong to the field. */
+export function isTyping(target: EventTarget | null): boolean {
+  const el = target as HTMLElement | null;
+  if (!el || !el.tagName) return false;
+  const tag = el.tagName.toLowerCase();
+  if (tag === 'textarea' || tag === 'select' || el.isContentEditable) return true;
+  if (tag !== 'input') return false;
+  const type = (el as HTMLInputElement).type;
+  return !['button', 'checkbox', 'radio', 'range', 'submit', 'reset'].includes(type);
+}
+
+/** The shortcut sheet, in the order it is shown. */
+export const SHORTCUTS: [string, string][] = [
+  ['1 – 9', 'classification: assign the class (multi-label: toggle, then Enter) · detection: class for new ' +
+            'boxes, or relabel the selected box'],
+  ['← / →', 'previous / next image'],
+  ['N', 'next image needing work'],
+  ['Enter', 'save and next'],
+  ['S', 'skip'],
+  ['drag', 'draw a box · drag a box to move it · drag a handle to resize'],
+  ['Space + drag', 'pan (or middle/right drag)'],
+  ['wheel, + / −, 0', 'zoom at the pointer, in / out, fit'],
+  ['Tab / Shift+Tab, [ ]', 'select next / previous box'],
+  ['arrows (Shift ×10)', 'nudge the selected box'],
+  ['Delete / Backspace', 'delete the selected box'],
+  ['Esc', 'deselect'],
+  ['Ctrl+Z / Ctrl+Shift+Z', 'undo / redo'],
+  ['Ctrl+C / Ctrl+V', 'copy the selected box (or all) / paste'],
+  ['P', 'bring over all boxes of the previous image'],
+  ['A', 'accept the selected model draft (or all drafts)'],
+  ['H', 'hide / show boxes'],
+  ['G', 'back to the project'],
+  ['?', 'this sheet'],
+];
