@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from db.engine import sync_url
 
@@ -21,7 +22,12 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Bring the database at url to the newest revision; on PostgreSQL every table gets REPLICA IDENTITY FULL."""
+    """Bring the database at url to the newest revision; on PostgreSQL every table gets REPLICA IDENTITY FULL.
+
+    A SQLite file's folder is created if it is missing (a fresh data dir)."""
+    parsed = make_url(sync_url(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), "head")
     engine = create_engine(sync_url(url))
     try:

@@ -52,3 +52,11 @@ def test_cli_help_and_config_error(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "server.py", "migrate"], cwd=ROOT, capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin", "PORT": "nope", "DATA_DIR": str(tmp_path)})
     assert bad.returncode == 2 and "PORT" in bad.stderr
+
+
+def test_migrate_creates_a_fresh_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "not" / "yet" / "there"
+    out = subprocess.run([sys.executable, "server.py", "migrate"], cwd=ROOT, capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(data)})
+    assert out.returncode == 0, out.stderr
+    assert (data / "cv_explorer.db").exists()

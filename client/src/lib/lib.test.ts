@@ -12,6 +12,10 @@ describe('router', () => {
     expect(parseRoute('#/projects/42')).toEqual({ name: 'project', id: '42' });
     expect(parseRoute('#/nope')).toEqual({ name: 'notFound', path: '/nope' });
     expect(href({ name: 'project', id: '7' })).toBe('#/projects/7');
+    expect(parseRoute('#/projects/4/label')).toEqual({ name: 'label', id: '4', sampleId: null });
+    expect(parseRoute('#/projects/4/label/99')).toEqual({ name: 'label', id: '4', sampleId: '99' });
+    expect(href({ name: 'label', id: '4', sampleId: '99' })).toBe('#/projects/4/label/99');
+    expect(parseRoute('#/jobs')).toEqual({ name: 'jobs' });
   });
 });
 

@@ -1,17 +1,25 @@
-// A hash router: #/ projects, #/new create, #/projects/:id dashboard.
+// A hash router: #/ projects, #/new create, #/projects/:id dashboard, #/projects/:id/label[/:sampleId] labelling,
+// #/jobs, #/admin.
 
 export type Route =
   | { name: 'projects' }
   | { name: 'new' }
   | { name: 'project'; id: string }
+  | { name: 'label'; id: string; sampleId: string | null }
+  | { name: 'jobs' }
+  | { name: 'admin' }
   | { name: 'notFound'; path: string };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/';
   if (path === '/' || path === '') return { name: 'projects' };
   if (path === '/new') return { name: 'new' };
+  if (path === '/jobs') return { name: 'jobs' };
+  if (path === '/admin') return { name: 'admin' };
   const m = path.match(/^\/projects\/([^/]+)\/?$/);
   if (m) return { name: 'project', id: decodeURIComponent(m[1]) };
+  const l = path.match(/^\/projects\/([^/]+)\/label(?:\/([^/]+))?\/?$/);
+  if (l) return { name: 'label', id: decodeURIComponent(l[1]), sampleId: l[2] ? decodeURIComponent(l[2]) : null };
   return { name: 'notFound', path };
 }
 
@@ -20,6 +28,10 @@ export function href(route: Route): string {
     case 'projects': return '#/';
     case 'new': return '#/new';
     case 'project': return `#/projects/${encodeURIComponent(route.id)}`;
+    case 'label': return `#/projects/${encodeURIComponent(route.id)}/label` +
+      (route.sampleId ? `/${encodeURIComponent(route.sampleId)}` : '');
+    case 'jobs': return '#/jobs';
+    case 'admin': return '#/admin';
     default: return '#/';
   }
 }
@@ -35,6 +47,12 @@ class Router {
 
   go(route: Route): void {
     location.hash = href(route);
+  }
+
+  /** Changes the address without adding a history entry (moving between images). */
+  replace(route: Route): void {
+    history.replaceState(null, '', href(route));
+    this.route = route;
   }
 }
 
