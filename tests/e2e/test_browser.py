@@ -2,48 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from bench.live_server import live_server
-from tests.conftest import make_images
+from tests.e2e.conftest import shot as _shot
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
-DIST = Path(__file__).resolve().parents[2] / "client" / "dist" / "index.html"
-SHOTS = Path(os.environ.get("CVX_SCREENSHOTS", "/tmp/cvx-screens"))
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (.ci/run does it)"
-    assert DIST.exists(), "the client is not built: make client"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        await b.close()
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    images = tmp_path / "images"
-    make_images(images, [f"street/{i:02}.jpg" for i in range(14)], size=(320, 240))
-    (images / "broken.jpg").write_bytes(b"not really a jpeg")
-    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"),
-           "VOLUME_MOUNTS": f"/Volumes/team/vision/images={images}"}
-    with live_server(env) as base:
-        yield base, images
-
-
-async def _shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 async def test_create_a_project_and_browse_its_gallery(browser: Browser, server: tuple[str, Path]) -> None:
