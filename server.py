@@ -23,7 +23,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from db.broker import Broker, PostgresFanout
-from db.engine import Database, Event
+from db.engine import Database, Event, redacted_url
 from jobs.runner import JobRunner
 from resolvers import media
 from schema.build import schema
@@ -161,7 +161,8 @@ def build_services(settings: Settings) -> Services:
     return Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
-                    info={"backend": db.backend, "mounts": volumes.volume_names()})
+                    info={"backend": db.backend, "mounts": volumes.volume_names(),
+                          "database": redacted_url(settings.database_url), "data_dir": str(settings.data_dir)})
 
 
 async def prepare(settings: Settings, services: Services) -> None:

@@ -119,3 +119,8 @@ class Database:
 def emit(session: Session, topic: str, payload: Any = None) -> None:
     """Queue an event on the unit of work; it is published only if the transaction commits."""
     session.info.setdefault("events", []).append((topic, payload))
+
+
+def redacted_url(url: str) -> str:
+    """The database URL as it may be shown (admin page, logs): any password replaced by ***."""
+    return make_url(sync_url(url)).render_as_string(hide_password=True)

@@ -10,6 +10,7 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from db.errors import DomainError
+from resolvers.admin import AdminQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.projects import ProjectMutations, ProjectQueries
@@ -19,7 +20,7 @@ from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
 
-Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries))
+Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 

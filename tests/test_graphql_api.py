@@ -131,3 +131,19 @@ def test_unknown_ids_and_masked_errors(client: TestClient) -> None:
 def test_me_and_health(client: TestClient) -> None:
     assert gql(client, "{ me { name isAdmin } }")["me"] == {"name": "alice", "isAdmin": True}
     assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_instance_shows_backend_mounts_users_and_no_password(client: TestClient) -> None:
+    data = gql(client, "{ instance { backend database authMode mounts maxImagePixels users { name isAdmin } } }")
+    inst = data["instance"]
+    assert inst["backend"] in ("sqlite", "postgresql")
+    assert inst["authMode"] == "local" and "/Volumes/test/cvx/images" in inst["mounts"]
+    assert [u["name"] for u in inst["users"]] == ["alice"] and inst["users"][0]["isAdmin"]
+    assert inst["database"].startswith(inst["backend"])
+
+
+def test_database_urls_are_shown_without_passwords() -> None:
+    from db.engine import redacted_url
+
+    shown = redacted_url("postgresql://app:s3cret@db.example.com:5432/labels")
+    assert "s3cret" not in shown and "db.example.com" in shown and "***" in shown

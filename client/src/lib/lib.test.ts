@@ -4,6 +4,8 @@ import { addClass, moveClass, removeClass } from './classes';
 import { PALETTE, classColor } from './colors';
 import { isImageName } from './files';
 import { href, parseRoute } from './router.svelte';
+import { click, empty, selectAll } from './selection';
+import { runBulk } from './bulk';
 
 describe('router', () => {
   it('parses and builds routes', () => {
@@ -54,5 +56,32 @@ describe('gql', () => {
     expect(await gql('{ me { name } }', {}, ok)).toEqual({ me: { name: 'a' } });
     const down = (async () => { throw new TypeError('fetch failed'); }) as typeof fetch;
     await expect(gql('{ me { name } }', {}, down)).rejects.toBeInstanceOf(ApiError);
+  });
+});
+
+
+describe('grid selection', () => {
+  const order = ['a', 'b', 'c', 'd', 'e'];
+  it('toggles on click, selects a range on shift-click, and selects the page', () => {
+    let s = click(empty(), order, 1, false);
+    expect([...s.ids]).toEqual(['b']);
+    s = click(s, order, 3, true);
+    expect([...s.ids].sort()).toEqual(['b', 'c', 'd']);
+    s = click(s, order, 2, false);
+    expect([...s.ids].sort()).toEqual(['b', 'd']);
+    expect(selectAll(order).ids.size).toBe(5);
+  });
+});
+
+describe('bulk actions', () => {
+  it('counts successes, conflicts and other errors, and reports progress', async () => {
+    const seen: number[] = [];
+    const targets = ['1', '2', '3', '4'].map((id) => ({ id, version: 1, labels: [] }));
+    const result = await runBulk(targets, async (t) => {
+      if (t.id === '2') throw new ApiError('changed', 'CONFLICT');
+      if (t.id === '4') throw new ApiError('boom', 'VALIDATION');
+    }, (n) => seen.push(n), 2);
+    expect(result).toEqual({ done: 2, conflicts: 1, errors: ['boom'] });
+    expect(seen.sort()).toEqual([1, 2, 3, 4]);
   });
 });
