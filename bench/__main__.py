@@ -7,7 +7,7 @@ import sys
 
 from bench.figures import Figure, print_table
 
-MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling"]
+MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client"]
 
 
 def main(argv: list[str]) -> int:
