@@ -215,6 +215,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/media/samples/{sample_id}/image", media.image),
         Route("/media/samples/{sample_id}/thumbnail", media.thumbnail),
+        Route("/media/volume-thumbnail", media.volume_thumbnail),
     ]
     if (CLIENT_DIST / "index.html").exists():
         routes.append(Mount("/assets", StaticFiles(directory=CLIENT_DIST / "assets"), name="assets"))

@@ -6,17 +6,19 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from db import samples as sample_rows
-from db.errors import DomainError, NotFound
+from db.errors import DomainError, Invalid, NotFound
 from resolvers.ids import parse_id
 from schema.context import Services
 from schema.types import clamp_thumb
 from volumes.images import (
+    IMAGE_EXTENSIONS,
     ImageError,
     ImageTooLarge,
     Rendered,
@@ -79,6 +81,23 @@ def _render(services: Services, path: VolumePath, fn: Callable[..., Rendered | N
         return fn(fp, *args)
 
 
+def _headers(path: VolumePath, mtime_ns: int, size: int, thumb_size: int | None) -> dict[str, str]:
+    etag = '"' + hashlib.sha1(f"{path.text}|{mtime_ns}|{size}|{thumb_size}".encode()).hexdigest()[:24] + '"'
+    return {"ETag": etag, "Cache-Control": CACHE_CONTROL, **SECURITY_HEADERS}
+
+
+async def _thumbnail(services: Services, path: VolumePath, mtime_ns: int, size: int,
+                     thumb_size: int) -> tuple[bytes, Rendered | None]:
+    """The cached thumbnail, or a fresh one (then also returned, with the image's size)."""
+    key = services.thumbnails.key(path.text, mtime_ns, size, thumb_size)
+    data = services.thumbnails.get(key)
+    if data is not None:
+        return data, None
+    out = await asyncio.to_thread(_render, services, path, render_thumbnail, thumb_size, services.max_pixels)
+    services.thumbnails.put(key, out.data)
+    return out.data, out
+
+
 async def _serve(request: Request, thumb_size: int | None) -> Response:
     services: Services = request.app.state.services
     paths: SamplePaths = request.app.state.sample_paths
@@ -86,19 +105,13 @@ async def _serve(request: Request, thumb_size: int | None) -> Response:
         sample_id = parse_id(request.path_params["sample_id"], "Sample")
         path, sized = await paths.get(services, sample_id)
         st = services.volumes.stat(path)
-        etag = '"' + hashlib.sha1(f"{path.text}|{st.mtime_ns}|{st.size}|{thumb_size}".encode()).hexdigest()[:24] + '"'
-        headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL, **SECURITY_HEADERS}
-        if request.headers.get("if-none-match") == etag:
+        headers = _headers(path, st.mtime_ns, st.size, thumb_size)
+        if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         if thumb_size is not None:
-            key = services.thumbnails.key(path.text, st.mtime_ns, st.size, thumb_size)
-            data = services.thumbnails.get(key)
-            if data is None:
-                out = await asyncio.to_thread(_render, services, path, render_thumbnail, thumb_size,
-                                              services.max_pixels)
-                services.thumbnails.put(key, out.data)
-                data = out.data
-                await _record_size(services, paths, sample_id, sized, out.width, out.height)
+            data, fresh = await _thumbnail(services, path, st.mtime_ns, st.size, thumb_size)
+            if fresh is not None:
+                await _record_size(services, paths, sample_id, sized, fresh.width, fresh.height)
             return Response(data, media_type="image/jpeg", headers=headers)
         out = await asyncio.to_thread(_render, services, path, render_display, services.max_pixels)
         if out is not None:
@@ -121,10 +134,35 @@ async def image(request: Request) -> Response:
     return await _serve(request, None)
 
 
-async def thumbnail(request: Request) -> Response:
+def _thumb_size(request: Request) -> int:
     raw = request.query_params.get("size", "256")
     try:
-        size = clamp_thumb(int(raw))
+        return clamp_thumb(int(raw))
     except ValueError:
-        return JSONResponse({"code": "VALIDATION", "error": f"size={raw!r} is not a whole number."}, status_code=400)
+        raise Invalid(f"size={raw!r} is not a whole number.") from None
+
+
+async def thumbnail(request: Request) -> Response:
+    try:
+        size = _thumb_size(request)
+    except Invalid as exc:
+        return _error(exc)
     return await _serve(request, size)
+
+
+async def volume_thumbnail(request: Request) -> Response:
+    """A thumbnail of any image file inside a mount (the folder preview when creating a project)."""
+    services: Services = request.app.state.services
+    try:
+        size = _thumb_size(request)
+        path = parse(request.query_params.get("path", ""))
+        if PurePosixPath(path.text).suffix.lower() not in IMAGE_EXTENSIONS:
+            raise Invalid(f"{path.text} is not an image file.")
+        st = services.volumes.stat(path)
+        headers = _headers(path, st.mtime_ns, st.size, size)
+        if request.headers.get("if-none-match") == headers["ETag"]:
+            return Response(status_code=304, headers=headers)
+        data, _ = await _thumbnail(services, path, st.mtime_ns, st.size, size)
+        return Response(data, media_type="image/jpeg", headers=headers)
+    except (ImageError, DomainError) as exc:
+        return _error(exc)

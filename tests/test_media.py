@@ -88,3 +88,26 @@ def test_bad_files_get_clear_errors_and_the_gallery_keeps_working(client: TestCl
     assert client.get("/media/samples/abc/image").status_code == 404
     assert client.get(s["good.jpg"]["thumbnailUrl"]).status_code == 200
     assert len(_samples(client, project["id"])) == 5
+
+
+def test_volume_thumbnails_for_the_folder_preview(client: TestClient, images_dir: Path, tmp_path: Path) -> None:
+    make_images(images_dir, ["preview/a.jpg"], size=(400, 300))
+    (images_dir / "preview" / "notes.txt").write_text("not an image")
+    (tmp_path / "outside.jpg").write_bytes((images_dir / "preview" / "a.jpg").read_bytes())
+    ok = client.get("/media/volume-thumbnail", params={"path": "/Volumes/test/cvx/images/preview/a.jpg",
+                                                       "size": 96})
+    assert ok.status_code == 200 and ok.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(ok.content)).size == (96, 72)
+    assert ok.headers["x-content-type-options"] == "nosniff"
+    again = client.get("/media/volume-thumbnail", params={"path": "/Volumes/test/cvx/images/preview/a.jpg",
+                                                          "size": 96}, headers={"if-none-match": ok.headers["etag"]})
+    assert again.status_code == 304
+    text = client.get("/media/volume-thumbnail", params={"path": "/Volumes/test/cvx/images/preview/notes.txt"})
+    assert text.status_code == 400 and "not an image" in text.json()["error"]
+    for bad in ("/Volumes/test/cvx/images/../../outside.jpg", str(tmp_path / "outside.jpg"),
+                "/Volumes/test/cvx/images/%2e%2e/outside.jpg"):
+        r = client.get("/media/volume-thumbnail", params={"path": bad})
+        assert r.status_code in (400, 404), (bad, r.status_code)
+        assert r.json()["code"] in ("VALIDATION", "NOT_FOUND")
+    missing = client.get("/media/volume-thumbnail", params={"path": "/Volumes/test/cvx/images/preview/gone.jpg"})
+    assert missing.status_code == 404
