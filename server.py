@@ -37,6 +37,9 @@ AUTH_MODES = ("local",)
 log = logging.getLogger("cvx")
 
 
+UPLOADS_VOLUME = "/Volumes/local/cv_explorer/uploads"
+
+
 class SettingsError(ValueError):
     """An environment variable has a value the server cannot use; the message names it."""
 
@@ -57,6 +60,14 @@ class Settings:
     sample_lease_seconds: float = 600.0
     migrate_on_start: bool = True
     run_jobs: bool = True
+    import_max_bytes: int = 200 * 2**20
+    import_max_items: int = 500_000
+    import_max_annotations: int = 2_000_000
+
+    @property
+    def uploads_volume(self) -> str:
+        """Where browser uploads land (always mounted, under the data dir) before they are imported."""
+        return UPLOADS_VOLUME
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +90,7 @@ class Settings:
                     f"VOLUME_MOUNTS entry {item!r} must look like /Volumes/<catalog>/<schema>/<volume>=<local folder>"
                 )
             mounts["/" + "/".join(parts)] = Path(folder.strip()).expanduser().resolve()
+        mounts.setdefault(UPLOADS_VOLUME, data_dir / "uploads")
         port_raw = env.get("DATABRICKS_APP_PORT") or env.get("PORT") or "8000"
         port_var = "DATABRICKS_APP_PORT" if env.get("DATABRICKS_APP_PORT") else "PORT"
         auth = env.get("AUTH_MODE", "local").strip().lower()
@@ -101,6 +113,10 @@ class Settings:
                                             86400)),
             migrate_on_start=_bool("MIGRATE_ON_START", env.get("MIGRATE_ON_START", "true")),
             run_jobs=_bool("RUN_JOBS", env.get("RUN_JOBS", "true")),
+            import_max_bytes=_int("IMPORT_MAX_BYTES", env.get("IMPORT_MAX_BYTES", str(200 * 2**20)), 1, 2**40),
+            import_max_items=_int("IMPORT_MAX_ITEMS", env.get("IMPORT_MAX_ITEMS", "500000"), 1, 10**8),
+            import_max_annotations=_int("IMPORT_MAX_ANNOTATIONS", env.get("IMPORT_MAX_ANNOTATIONS", "2000000"), 1,
+                                        10**9),
         )
 
 
@@ -146,7 +162,11 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     volumes = LocalVolumes(settings.volume_mounts)
     broker = Broker()
-    runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds)
+    runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
+                       config={"import_max_bytes": settings.import_max_bytes,
+                               "import_max_items": settings.import_max_items,
+                               "import_max_annotations": settings.import_max_annotations,
+                               "max_pixels": settings.max_image_pixels})
 
     fanout = PostgresFanout(db.url, broker) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish

@@ -152,3 +152,10 @@ def request_cancel(session: Session, job_id: int) -> Job:
     session.flush()
     emit(session, f"job:{job.id}")
     return job
+
+
+def queue_for_project(session: Session, project_id: int, kind: str, params: dict[str, Any], created_by: str) -> Job:
+    """A job of any kind on an existing project (NOT_FOUND otherwise)."""
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    return create_job(session, kind=kind, project_id=project_id, params=params, created_by=created_by)

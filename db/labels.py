@@ -182,7 +182,7 @@ class Change:
     result: list[Annotation] = field(default_factory=list)
 
 
-def _plan(
+def plan_change(
     loaded: Loaded, user: str, *, expected_version: int | None, remove: Sequence[Annotation] = (),
     add: Sequence[NewAnnotation] = (), skipped: bool | None = None, no_objects: bool | None = None,
     labelled_now: bool = False, events: Sequence[EventRow] = (),
@@ -319,7 +319,7 @@ async def save_annotations(
         events = _diff_events(loaded.annotations, clean)
         if not clean:
             events.append(("no_objects", None, None, None, None))
-        return [_plan(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
+        return [plan_change(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
                       skipped=False, no_objects=not clean, labelled_now=True, events=events)]
 
     return _saved((await _run(db, plan))[0])
@@ -341,7 +341,7 @@ async def set_classification(
 async def skip_sample(db: Database, sample_id: int, user: str, *, expected_version: int | None = None) -> Saved:
     def plan(s: Session) -> list[Change]:
         loaded = _load(s, sample_id)
-        return [_plan(loaded, user, expected_version=expected_version, skipped=True,
+        return [plan_change(loaded, user, expected_version=expected_version, skipped=True,
                       events=[("skip", None, None, None, None)])]
 
     return _saved((await _run(db, plan))[0])
@@ -354,7 +354,7 @@ async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnot
         clean = validate(loaded.project, [NewAnnotation(a.label, a.kind, a.box, a.confidence, True, author)
                                           for a in drafts])
         old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
-        return [_plan(loaded, author, expected_version=None, remove=old, add=clean,
+        return [plan_change(loaded, author, expected_version=None, remove=old, add=clean,
                       events=[("draft", None, None, a.label, _box_of(a)) for a in clean])]
 
     return _saved((await _run(db, plan))[0])
@@ -374,7 +374,7 @@ async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, 
             events: list[EventRow] = [
                 ("accept" if accept else "clear_draft", a.label, _box_of(a), a.label if accept else None,
                  _box_of(a) if accept else None) for a in drafts]
-            changes.append(_plan(loaded, user, expected_version=None, remove=drafts, add=kept,  # type: ignore[arg-type]
+            changes.append(plan_change(loaded, user, expected_version=None, remove=drafts, add=kept,  # type: ignore[arg-type]
                                  labelled_now=accept, events=events))
         return changes
 

@@ -26,6 +26,7 @@ class JobContext:
     volumes: Volumes
     owner: str
     lease_seconds: float
+    config: dict[str, Any] = field(default_factory=dict)  # limits from settings (import caps, pixel cap)
     progress_interval: float = 0.25
     _last_report: float = field(default=0.0)
     done: int = 0

@@ -14,21 +14,22 @@ from typing import Any
 from db import jobs as job_rows
 from db.engine import Database
 from db.errors import DomainError
-from jobs import scan
+from jobs import exporter, importer, scan
 from jobs.context import JobCancelled, JobContext
 from volumes.base import Volumes
 
 log = logging.getLogger("cvx.jobs")
 
 Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
-HANDLERS: dict[str, Handler] = {"SCAN": scan.run}
+HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPORT": exporter.run}
 
 
 class JobRunner:
     def __init__(
         self, db: Database, volumes: Volumes, *, concurrency: int = 2, lease_seconds: float = 30.0,
-        poll_seconds: float = 2.0,
+        poll_seconds: float = 2.0, config: dict[str, Any] | None = None,
     ) -> None:
+        self.config = dict(config or {})
         self.db, self.volumes = db, volumes
         self.concurrency, self.lease_seconds, self.poll_seconds = concurrency, lease_seconds, poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -71,7 +72,7 @@ class JobRunner:
         ctx = JobContext(
             job_id=job.id, kind=job.kind, project_id=job.project_id, params=dict(job.params or {}),
             created_by=job.created_by, db=self.db, volumes=self.volumes, owner=self.owner,
-            lease_seconds=self.lease_seconds, done=job.progress, total=job.total,
+            lease_seconds=self.lease_seconds, done=job.progress, total=job.total, config=self.config,
         )
         task = asyncio.create_task(self._run(ctx), name=f"job-{ctx.job_id}")
         self._tasks.add(task)

@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 
 from db.errors import DomainError
 from resolvers.admin import AdminQueries
+from resolvers.datasets import DatasetMutations
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.projects import ProjectMutations, ProjectQueries
@@ -21,7 +22,7 @@ from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries))
-Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations))
+Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

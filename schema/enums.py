@@ -40,3 +40,33 @@ class JobStatus(Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+
+
+@strawberry.enum
+class ImportFormat(Enum):
+    COCO = "COCO"
+    JSONL = "JSONL"
+    YOLO = "YOLO"
+
+
+@strawberry.enum
+class ExportFormat(Enum):
+    COCO = "COCO"
+    CSV = "CSV"
+    JSONL = "JSONL"
+    YOLO = "YOLO"
+    PASCAL_VOC = "PASCAL_VOC"
+
+
+@strawberry.enum
+class OnMissingSample(Enum):
+    ERROR = "ERROR"
+    SKIP = "SKIP"
+    CREATE = "CREATE"
+
+
+@strawberry.enum
+class OnExistingAnnotations(Enum):
+    REPLACE = "REPLACE"
+    APPEND = "APPEND"
+    SKIP = "SKIP"

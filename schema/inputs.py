@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import AnnotationKind, TaskType
+from schema.enums import AnnotationKind, ExportFormat, ImportFormat, OnExistingAnnotations, OnMissingSample, TaskType
 
 
 @strawberry.input
@@ -37,3 +37,21 @@ class AnnotationInput:
     label: str
     kind: AnnotationKind
     box: BoxInput | None = None
+
+
+@strawberry.input
+class ImportInput:
+    path: str = strawberry.field(description="A volume path readable by the app (a JSON/JSONL/zip file, or a YOLO "
+                                             "folder).")
+    format: ImportFormat
+    on_missing_sample: OnMissingSample | None = OnMissingSample.ERROR
+    on_existing_annotations: OnExistingAnnotations | None = OnExistingAnnotations.REPLACE
+    dry_run: bool | None = False
+
+
+@strawberry.input
+class ExportInput:
+    format: ExportFormat
+    destination: str = strawberry.field(description="A volume folder; a new sub-folder <name>_v<version>_<timestamp> "
+                                                    "is created inside it.")
+    include_images: bool | None = True

@@ -1,0 +1,35 @@
+"""Reading a project for export: every labelled sample and its confirmed annotations, in one consistent
+snapshot (PostgreSQL: a REPEATABLE READ transaction; SQLite: one read transaction under WAL)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.errors import NotFound
+from db.models import Annotation, Project, Sample
+from jobs.formats import ExportSample, ExportSnapshot, ItemAnnotation
+
+
+def snapshot(session: Session, project_id: int) -> ExportSnapshot:
+    if session.bind.dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height).where(
+        Sample.project_id == project_id, Sample.status == "LABELED").order_by(Sample.id)).all()
+    anns: dict[int, list[ItemAnnotation]] = {}
+    for sid, label, kind, x, y, w, h in session.execute(
+            select(Annotation.sample_id, Annotation.label, Annotation.kind, Annotation.x, Annotation.y, Annotation.w,
+                   Annotation.h).where(Annotation.project_id == project_id, Annotation.is_draft.is_(False))
+            .order_by(Annotation.sample_id, Annotation.id)):
+        anns.setdefault(sid, []).append(ItemAnnotation(label, kind, (x, y, w, h) if x is not None else None))
+    samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []))
+               for sid, filename, path, width, height in rows]
+    return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
+                          project.multi_label, project.source_volume, samples)
+
+
+def sizes_missing(snap: ExportSnapshot) -> list[ExportSample]:
+    return [s for s in snap.samples if not s.width or not s.height]

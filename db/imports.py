@@ -1,0 +1,248 @@
+"""Importing annotations into a project: match items to samples, validate everything, plan every change, and
+apply them all in one transaction (or, for a dry run, only count them). Pass 1 and pass 2 run the same planning,
+so a dry run's counters are exactly what the import would do.
+
+Each sample's change goes through labels.plan_change (the one status rule, counters and history); the writes
+are batched (executemany) because an import can touch 100,000 samples.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from db import counters, labels
+from db import samples as sample_rows
+from db.engine import emit
+from db.errors import Conflict, Invalid, NotFound
+from db.models import Annotation, AnnotationEvent, Project, Sample
+from jobs.formats import ImportItem, RowError
+
+MAX_ERRORS_LISTED = 100
+SAME = 1e-9
+
+
+@dataclass(frozen=True)
+class Options:
+    on_missing: str = "ERROR"  # ERROR | SKIP | CREATE
+    on_existing: str = "REPLACE"  # REPLACE | APPEND | SKIP
+    match_stem: bool = False  # YOLO: label files name the image without its extension
+
+
+@dataclass
+class Outcome:
+    errors: list[RowError] = field(default_factory=list)
+    samples_touched: int = 0
+    annotations_created: int = 0
+    annotations_replaced: int = 0
+    samples_skipped: int = 0
+    samples_created: int = 0
+
+    def counters(self) -> dict[str, int]:
+        return {"samplesTouched": self.samples_touched, "annotationsCreated": self.annotations_created,
+                "annotationsReplaced": self.annotations_replaced, "samplesSkipped": self.samples_skipped,
+                "samplesCreated": self.samples_created}
+
+    def failure(self) -> Invalid:
+        n = len(self.errors)
+        first = self.errors[0]
+        return Invalid(f"The import has {n} problem{'s' if n != 1 else ''}; nothing was written. First: row "
+                       f"{first.row} ({first.filename or 'file'}): {first.reason}",
+                       errors=[e.as_dict() for e in self.errors[:MAX_ERRORS_LISTED]], errorCount=n)
+
+
+def clean_filename(name: str) -> str | None:
+    """The item's name as a path inside the project folder, or None if it would leave it."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or ":" in name.split("/")[0]:
+        return None
+    norm = posixpath.normpath(name)
+    if norm.startswith("../") or norm == ".." or norm == ".":
+        return None
+    return norm
+
+
+class _Matcher:
+    """Finds a project's sample by relative filename, or by an unambiguous basename."""
+
+    def __init__(self, samples: Sequence[Sample], stem: bool) -> None:
+        self.stem = stem
+        self.by_name: dict[str, list[Sample]] = {}
+        self.by_base: dict[str, list[Sample]] = {}
+        for s in samples:
+            name = posixpath.splitext(s.filename)[0] if stem else s.filename
+            self.by_name.setdefault(name, []).append(s)
+            self.by_base.setdefault(posixpath.basename(name), []).append(s)
+
+    def find(self, name: str) -> tuple[Sample | None, str | None]:
+        exact = self.by_name.get(name, [])
+        if len(exact) == 1:
+            return exact[0], None
+        if len(exact) > 1:
+            return None, f"matches {len(exact)} images: " + ", ".join(s.filename for s in exact[:5])
+        if "/" not in name:
+            base = self.by_base.get(name, [])
+            if len(base) == 1:
+                return base[0], None
+            if len(base) > 1:
+                return None, ("the bare name is ambiguous; it matches " + ", ".join(s.filename for s in base[:5]) +
+                              (", …" if len(base) > 5 else "") + ". Use the path relative to the project folder.")
+        return None, None
+
+
+def _same(existing: Sequence[Annotation], new: Sequence[labels.NewAnnotation]) -> bool:
+    """Whether the sample already holds exactly these confirmed annotations (REPLACE is then a no-op)."""
+    if len(existing) != len(new) or any(a.is_draft for a in existing):
+        return False
+    left = sorted((a.label, a.kind, a.x or 0.0, a.y or 0.0, a.w or 0.0, a.h or 0.0) for a in existing)
+    right = sorted((a.label, a.kind, *(a.box or (0.0, 0.0, 0.0, 0.0))) for a in new)
+    return all(la[:2] == ra[:2] and all(abs(p - q) <= SAME for p, q in zip(la[2:], ra[2:], strict=True))
+               for la, ra in zip(left, right, strict=True))
+
+
+def plan(session: Session, project_id: int, items: Sequence[ImportItem], options: Options, user: str,
+         file_exists: Callable[[str], bool], *, lock: bool = False) -> tuple[Outcome, list[labels.Change],
+                                                                               list[tuple[str, str]]]:
+    """Validate every item and plan every change; nothing is written. Returns the outcome (errors or counters),
+    the planned changes, and the (path, filename) pairs of samples CREATE would add."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    stmt = select(Sample).where(Sample.project_id == project_id)
+    if lock and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    samples = list(session.scalars(stmt))
+    existing: dict[int, list[Annotation]] = {}
+    for a in session.scalars(select(Annotation).where(Annotation.project_id == project_id).order_by(Annotation.id)):
+        existing.setdefault(a.sample_id, []).append(a)
+    matcher = _Matcher(samples, options.match_stem)
+    out = Outcome()
+    seen: dict[object, int] = {}
+    to_create: list[tuple[str, str]] = []
+    work: list[tuple[Sample, list[labels.NewAnnotation], ImportItem]] = []
+    for item in items:
+        name = clean_filename(item.filename)
+        if name is None:
+            out.errors.append(RowError(item.row, item.filename, "the name must be a path inside the project "
+                                                                "folder (no leading /, no .., no backslashes)"))
+            continue
+        sample, problem = matcher.find(name)
+        if problem:
+            out.errors.append(RowError(item.row, item.filename, problem))
+            continue
+        key: object = sample.id if sample else name
+        if key in seen:
+            out.errors.append(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
+            continue
+        seen[key] = item.row
+        new = [labels.NewAnnotation(a.label, a.kind, a.box) for a in item.annotations]
+        try:
+            new = labels.validate(project, new) if options.on_existing != "APPEND" else new
+        except Invalid as exc:
+            out.errors.append(RowError(item.row, item.filename, exc.message))
+            continue
+        if sample is None:
+            if options.on_missing == "SKIP":
+                out.samples_skipped += 1
+            elif options.on_missing == "CREATE" and not options.match_stem and file_exists(name):
+                to_create.append((f"{project.source_volume}/{name}", name))
+                work.append((Sample(project_id=project_id, filename=name, status="UNLABELED", version=1,
+                                    no_objects=False), new, item))
+            else:
+                why = "no such image in the project" + (
+                    " (CREATE adds images only when the file exists in the project's folder)"
+                    if options.on_missing == "CREATE" else "")
+                out.errors.append(RowError(item.row, item.filename, why))
+            continue
+        work.append((sample, new, item))
+    if out.errors:
+        return out, [], []
+    out.samples_created = len(to_create)
+    changes: list[labels.Change] = []
+    for sample, new, item in work:
+        old = existing.get(sample.id, []) if sample.id else []
+        if options.on_existing == "SKIP" and old:
+            out.samples_skipped += 1
+            continue
+        if options.on_existing == "REPLACE" and sample.id and _same(old, new):
+            continue  # already exactly this: REPLACE changes nothing
+        remove = old if options.on_existing == "REPLACE" else []
+        add = new
+        if options.on_existing == "APPEND":
+            try:
+                add = labels.validate(project, new)
+                labels.validate(project, [labels.NewAnnotation(a.label, a.kind, _box_tuple(a))
+                                          for a in old if not a.is_draft] + add)
+            except Invalid as exc:
+                out.errors.append(RowError(item.row, item.filename, exc.message))
+                continue
+        if not remove and not add:
+            continue
+        events = [("delete", a.label, _box(a), None, None) for a in remove]
+        events += [("import", None, None, a.label, list(a.box) if a.box else None) for a in add]
+        loaded = labels.Loaded(project, sample, old)
+        changes.append(labels.plan_change(loaded, user, expected_version=None, remove=remove, add=add,
+                                          no_objects=False, labelled_now=True, events=events))
+        out.samples_touched += 1
+        out.annotations_created += len(add)
+        out.annotations_replaced += len(remove)
+    if out.errors:
+        return out, [], []
+    return out, changes, to_create
+
+
+def _box(a: Annotation) -> list[float] | None:
+    return [a.x, a.y, a.w, a.h] if a.x is not None else None  # type: ignore[list-item]
+
+
+def _box_tuple(a: Annotation) -> labels.Box | None:
+    return (a.x, a.y, a.w, a.h) if a.x is not None else None  # type: ignore[return-value]
+
+
+def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
+          to_create: Sequence[tuple[str, str]]) -> None:
+    """Write every planned change in the caller's transaction, in a few batched statements."""
+    if to_create:
+        sample_rows.insert_new(session, project_id, to_create)
+        created = {s.filename: s for s in session.scalars(select(Sample).where(
+            Sample.project_id == project_id, Sample.filename.in_([f for _, f in to_create])))}
+        for c in changes:
+            if c.sample.id is None:
+                fresh = created[c.sample.filename]
+                c.sample.id, c.read_version = fresh.id, fresh.version
+                c.sample.version, c.sample.path = fresh.version + 1, fresh.path
+    if not changes:
+        return
+    cols = ("status", "version", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at",
+            "no_objects", "min_confidence", "max_confidence", "locked_by", "lock_expires_at")
+    stmt = (update(Sample.__table__).where(Sample.__table__.c.id == bindparam("w_id"),
+                                           Sample.__table__.c.version == bindparam("w_version"))
+            .values({c: bindparam(f"v_{c}") for c in cols}))
+    params = [{"w_id": c.sample.id, "w_version": c.read_version,
+               **{f"v_{col}": getattr(c.sample, col) for col in cols}} for c in changes]
+    moved = session.connection().execute(stmt, params)
+    if moved.rowcount not in (-1, len(changes)):  # the rows are held; a guard against a future unlocked caller
+        raise Conflict("Samples changed while the import was being written; run it again.")
+    remove = [i for c in changes for i in c.remove_ids]
+    for k in range(0, len(remove), 5000):
+        session.execute(delete(Annotation).where(Annotation.id.in_(remove[k:k + 5000])))
+    rows = [{"project_id": project_id, "sample_id": c.sample.id, "label": a.label, "kind": a.kind,
+             "x": a.box[0] if a.box else None, "y": a.box[1] if a.box else None,
+             "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
+             "is_draft": a.is_draft, "created_by": a.created_by, "created_at": c.now} for c in changes for a in c.add]
+    if rows:
+        session.execute(insert(Annotation), rows)
+    events = [{"project_id": project_id, "sample_id": c.sample.id, "action": action, "label_before": lb,
+               "box_before": bb, "label_after": la, "box_after": ba, "actor": c.user, "at": c.now}
+              for c in changes for action, lb, bb, la, ba in c.events]
+    if events:
+        session.execute(insert(AnnotationEvent), events)
+    total: counters.Deltas = Counter()
+    for c in changes:
+        total.update(c.deltas)
+    counters.bump(session, project_id, total)
+    emit(session, f"project:{project_id}")

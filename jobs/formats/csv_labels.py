@@ -1,0 +1,36 @@
+"""CSV: `filename,label` (plus x,y,w,h normalised for detection), one row per label or box, RFC 4180 quoting;
+cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading apostrophe."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from jobs.formats import ExportSnapshot
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def rows(snapshot: ExportSnapshot) -> Iterator[bytes]:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    detection = snapshot.task_type == "DETECTION"
+    out.writerow(["filename", "label", "x", "y", "w", "h"] if detection else ["filename", "label"])
+    for s in snapshot.samples:
+        if detection and not s.annotations:
+            out.writerow([safe_cell(s.filename), "", "", "", "", ""])  # a negative: labelled, nothing in it
+        for a in s.annotations:
+            row = [safe_cell(s.filename), safe_cell(a.label)]
+            if detection and a.box:
+                row += [f"{v:.8f}" for v in a.box]
+            out.writerow(row)
+        if buf.tell() > 1 << 16:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()

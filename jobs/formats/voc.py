@@ -1,0 +1,46 @@
+"""Pascal VOC: Annotations/<name>.xml per image (1-based pixel corners, as the VOC devkit reads them) and
+ImageSets/Main/trainval.txt. Sub-folders in filenames become `__` so every image has one flat name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from xml.sax.saxutils import escape
+
+from jobs.formats import ExportSample, ExportSnapshot
+
+
+def flat_name(filename: str) -> str:
+    return filename.replace("/", "__")
+
+
+def _xml(s: ExportSample, folder: str) -> bytes:
+    objects = []
+    for a in s.annotations:
+        if not a.box:
+            continue
+        x, y, w, h = a.box
+        xmin, ymin = round(x * s.width) + 1, round(y * s.height) + 1
+        xmax, ymax = max(xmin, round((x + w) * s.width)), max(ymin, round((y + h) * s.height))
+        objects.append(f"""  <object>
+    <name>{escape(a.label)}</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>
+    <bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox>
+  </object>""")
+    body = "\n".join(objects)
+    return f"""<annotation>
+  <folder>{escape(folder)}</folder>
+  <filename>{escape(flat_name(s.filename))}</filename>
+  <size><width>{s.width}</width><height>{s.height}</height><depth>3</depth></size>
+  <segmented>0</segmented>
+{body}
+</annotation>
+""".encode()
+
+
+def files(snapshot: ExportSnapshot) -> Iterator[tuple[str, bytes]]:
+    names = []
+    for s in snapshot.samples:
+        stem = str(PurePosixPath(flat_name(s.filename)).with_suffix(""))
+        names.append(stem)
+        yield f"Annotations/{stem}.xml", _xml(s, "JPEGImages")
+    yield "ImageSets/Main/trainval.txt", ("\n".join(names) + "\n").encode()

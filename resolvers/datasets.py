@@ -1,0 +1,54 @@
+"""importAnnotations and exportDataset: check the paths now (clear errors before any job), then queue the job."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from db import jobs as job_rows
+from db.errors import Invalid
+from resolvers.ids import parse_id
+from resolvers.volumes import checked_folder
+from schema.context import Info
+from schema.enums import OnExistingAnnotations, OnMissingSample
+from schema.inputs import ExportInput, ImportInput
+from schema.types import Job
+from volumes.base import Volumes
+from volumes.paths import VolumePath, parse
+
+
+def _exists(volumes: Volumes, path: VolumePath) -> None:
+    """The import source must be a file (or, for YOLO, a folder) inside a volume: NOT_FOUND / VALIDATION now."""
+    if path.depth < 4:
+        raise Invalid(f"{path} is not a file or folder inside a volume.")
+    try:
+        volumes.stat(path)
+    except Invalid:
+        volumes.list(path)  # a folder (YOLO); raises if it is neither
+
+
+@strawberry.type
+class DatasetMutations:
+    @strawberry.mutation(description="Imports annotations from a COCO, JSONL or YOLO source as a job: every row is "
+                                     "checked first; then all of it is written in one transaction, or nothing.")
+    async def import_annotations(self, info: Info, project_id: strawberry.ID, input: ImportInput) -> Job:
+        pid = parse_id(project_id, "Project")
+        path = parse(input.path)
+        await asyncio.to_thread(_exists, info.context.services.volumes, path)
+        params = {"path": path.text, "format": input.format.value,
+                  "onMissingSample": (input.on_missing_sample or OnMissingSample.ERROR).value,
+                  "onExistingAnnotations": (input.on_existing_annotations or OnExistingAnnotations.REPLACE).value,
+                  "dryRun": bool(input.dry_run)}
+        job = await info.context.db.write(job_rows.queue_for_project, pid, "IMPORT", params, info.context.user.name)
+        return Job.of(job)
+
+    @strawberry.mutation(description="Exports the project's labelled samples as a job, into a new folder "
+                                     "<name>_v<version>_<timestamp> inside destination.")
+    async def export_dataset(self, info: Info, project_id: strawberry.ID, input: ExportInput) -> Job:
+        pid = parse_id(project_id, "Project")
+        folder = await checked_folder(info, input.destination)
+        params = {"format": input.format.value, "destination": folder.text,
+                  "includeImages": input.include_images is not False}
+        job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)
+        return Job.of(job)
