@@ -25,7 +25,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from db.broker import Broker, PostgresFanout
 from db.engine import Database, Event, redacted_url
 from jobs.runner import JobRunner
-from resolvers import media
+from resolvers import media, transfers
 from schema.build import schema
 from schema.context import Context, CurrentUser, Services
 from volumes.images import ThumbnailCache
@@ -181,6 +181,7 @@ def build_services(settings: Settings) -> Services:
     return Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
+                    uploads_volume=UPLOADS_VOLUME, upload_max_bytes=settings.import_max_bytes,
                     info={"backend": db.backend, "mounts": volumes.volume_names(),
                           "database": redacted_url(settings.database_url), "data_dir": str(settings.data_dir)})
 
@@ -236,6 +237,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/media/samples/{sample_id}/image", media.image),
         Route("/media/samples/{sample_id}/thumbnail", media.thumbnail),
         Route("/media/volume-thumbnail", media.volume_thumbnail),
+        Route("/uploads/{project_id}", transfers.upload, methods=["POST"]),
+        Route("/exports/{job_id}.zip", transfers.export_zip),
     ]
     if (CLIENT_DIST / "index.html").exists():
         routes.append(Mount("/assets", StaticFiles(directory=CLIENT_DIST / "assets"), name="assets"))

@@ -34,6 +34,8 @@ class Services:
     auth_mode: str
     lease_seconds: float
     fanout: Any = None  # db.broker.PostgresFanout on PostgreSQL: events cross server processes
+    uploads_volume: str = "/Volumes/local/cv_explorer/uploads"
+    upload_max_bytes: int = 200 * 2**20
     info: dict[str, Any] = field(default_factory=dict)  # read-only facts for the admin page
 
 

@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from db import projects, samples
 from db.engine import Database
 from db.migrate import upgrade
-from server import Settings, create_app
+from server import UPLOADS_VOLUME, Settings, create_app
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite"] if os.environ.get("CVX_SKIP_POSTGRES") == "1" and not os.environ.get("CI") else [
@@ -91,7 +91,8 @@ def settings(database_url: str, tmp_path: Path, images_dir: Path) -> Settings:
     exports.mkdir()
     return Settings(
         data_dir=tmp_path / "data", database_url=database_url,
-        volume_mounts={"/Volumes/test/cvx/images": images_dir, "/Volumes/test/cvx/exports": exports},
+        volume_mounts={"/Volumes/test/cvx/images": images_dir, "/Volumes/test/cvx/exports": exports,
+                       UPLOADS_VOLUME: tmp_path / "uploads"},
         local_user="alice", migrate_on_start=False, job_lease_seconds=3.0, max_image_pixels=50_000_000,
     )
 

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -300,3 +301,39 @@ def test_bad_paths_and_caps_get_clear_errors(client: TestClient, settings: Setti
         job = wait_for_job(c2, gql(c2, IMPORT, p=project["id"], i={"path": big, "format": "COCO"})[
             "importAnnotations"]["id"])
     assert job["status"] == "FAILED" and "IMPORT_MAX_BYTES" in job["error"]
+
+
+def test_upload_then_import_and_download_the_export_as_a_zip(client: TestClient, settings: Settings,
+                                                               images_dir: Path, tmp_path: Path) -> None:
+    _images(images_dir)
+    project = create_project(client, classes=["cat", "dog"])
+    body = json.dumps({"filename": "a.jpg", "annotations": [{"label": "dog", "ann_type": "bbox",
+                                                             "bbox_json": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}]})
+    url = f"/uploads/{project['id']}"
+    octet = {"content-type": "application/octet-stream"}
+    r = client.post(url, params={"name": "labels.jsonl"}, content=body.encode(), headers=octet)
+    assert r.status_code == 200, r.text
+    path = r.json()["path"]
+    assert path.startswith("/Volumes/local/cv_explorer/uploads/") and path.endswith("-labels.jsonl")
+    job = _run(client, IMPORT, project["id"], path=path, format="JSONL")
+    assert job["status"] == "SUCCEEDED" and job["result"]["annotationsCreated"] == 1
+
+    assert client.post(url, params={"name": "x.json"}, content=b"{}",
+                       headers={"content-type": "application/json"}).status_code == 400
+    assert client.post(url, content=b"{}", headers=octet).status_code == 400
+    assert client.post(url, params={"name": "e.json"}, content=b"", headers=octet).status_code == 400
+    assert client.post("/uploads/999", params={"name": "x.json"}, content=b"{}", headers=octet).status_code == 404
+    small = dataclasses.replace(settings, import_max_bytes=10)
+    with TestClient(create_app(small)) as c2:
+        r = c2.post(url, params={"name": "big.json"}, content=b"x" * 100, headers=octet)
+        assert r.status_code == 413 and r.json()["code"] == "TOO_LARGE"
+    kept = [p.name for p in (tmp_path / "uploads").rglob("*") if p.is_file()]
+    assert len(kept) == 1  # the refused uploads left nothing behind
+
+    export = _run(client, EXPORT, project["id"], format="COCO", destination=EXPORTS, includeImages=True)
+    r = client.get(f"/exports/{export['id']}.zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert set(z.namelist()) == {"annotations.json", "metadata.json", "images/a.jpg"}
+        assert json.loads(z.read("metadata.json"))["annotations"] == 1
+    assert client.get(f"/exports/{job['id']}.zip").status_code == 404  # an import is not an export

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -44,3 +45,7 @@ class Volumes(Protocol):
     def write(self, path: VolumePath, data: bytes, *, overwrite: bool = False) -> None: ...
 
     def make_dirs(self, path: VolumePath) -> None: ...
+
+    def writer(self, path: VolumePath) -> AbstractContextManager[BinaryIO]:
+        """A new file written in pieces; it appears at path only when the block ends without an error."""
+        ...

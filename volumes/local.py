@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,6 +134,20 @@ class LocalVolumes:
         tmp = local.with_name(f".{local.name}.tmp{os.getpid()}")
         tmp.write_bytes(data)
         os.replace(tmp, local)
+
+    @contextlib.contextmanager
+    def writer(self, path: VolumePath) -> Iterator[BinaryIO]:
+        local = self.local_path(path)
+        if local.exists():
+            raise Invalid(f"{path} already exists.")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.tmp{os.getpid()}")
+        try:
+            with tmp.open("wb") as fp:
+                yield fp
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def make_dirs(self, path: VolumePath) -> None:
         self.local_path(path).mkdir(parents=True, exist_ok=True)
