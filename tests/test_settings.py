@@ -17,7 +17,9 @@ def test_defaults(tmp_path: Path) -> None:
     s = Settings.from_env({"DATA_DIR": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'cv_explorer.db'}"
     assert s.volume_mounts == {"/Volumes/local/cv_explorer/demo": tmp_path / "demo",
-                               "/Volumes/local/cv_explorer/exports": tmp_path / "exports"}
+                               "/Volumes/local/cv_explorer/exports": tmp_path / "exports",
+                               "/Volumes/local/cv_explorer/uploads": tmp_path / "uploads"}
+    assert (s.import_max_bytes, s.import_max_items, s.import_max_annotations) == (200 * 2**20, 500_000, 2_000_000)
     assert (s.host, s.port, s.auth_mode, s.log_level) == ("127.0.0.1", 8000, "local", "info")
 
 
@@ -25,7 +27,8 @@ def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
     s = Settings.from_env({"PORT": "9000", "DATABRICKS_APP_PORT": "8080",
                            "VOLUME_MOUNTS": f"/Volumes/a/b/c={tmp_path};/Volumes/x/y/z={tmp_path}/z"})
     assert s.port == 8080
-    assert s.volume_mounts == {"/Volumes/a/b/c": tmp_path, "/Volumes/x/y/z": tmp_path / "z"}
+    assert s.volume_mounts == {"/Volumes/a/b/c": tmp_path, "/Volumes/x/y/z": tmp_path / "z",
+                               "/Volumes/local/cv_explorer/uploads": Path.cwd().resolve() / "data" / "uploads"}
 
 
 @pytest.mark.parametrize(("env", "variable"), [
@@ -40,6 +43,8 @@ def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ({"MAX_IMAGE_PIXELS": "0"}, "MAX_IMAGE_PIXELS"),
     ({"MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START"),
+    ({"IMPORT_MAX_BYTES": "lots"}, "IMPORT_MAX_BYTES"),
+    ({"IMPORT_MAX_ITEMS": "0"}, "IMPORT_MAX_ITEMS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):

@@ -37,8 +37,9 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     images = tmp_path / "images"
     make_images(images, [f"street/{i:02}.jpg" for i in range(14)], size=(320, 240))
     (images / "broken.jpg").write_bytes(b"not really a jpeg")
-    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"),
-           "VOLUME_MOUNTS": f"/Volumes/team/vision/images={images}"}
+    (tmp_path / "exports").mkdir()
+    mounts = f"/Volumes/team/vision/images={images};/Volumes/team/vision/exports={tmp_path / 'exports'}"
+    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "VOLUME_MOUNTS": mounts}
     with live_server(env) as base:
         yield base, images
 

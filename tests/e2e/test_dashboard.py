@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,56 @@ async def test_a_rescan_shows_live_progress_then_its_result(page: Page, server: 
     await page.get_by_role("link", name="Admin").click()
     await expect(page.get_by_text("/Volumes/team/vision/images")).to_be_visible()
     await shot(page, "admin")
+
+
+def _jsonl(rows: list[tuple[str, str]]) -> str:
+    box = {"x": 0.1, "y": 0.1, "w": 0.5, "h": 0.5}
+    return "\n".join(json.dumps({"filename": f, "annotations": [{"label": label, "ann_type": "bbox",
+                                                                  "bbox_json": box}]}) for f, label in rows)
+
+
+async def test_import_an_uploaded_file_then_export_and_download(page: Page, server: tuple[str, Path], api: Api,
+                                                                tmp_path: Path) -> None:
+    base, _ = server
+    project = api.project("Trade", "DETECTION", ["car", "person"])
+    await page.goto(f"{base}/#/projects/{project['id']}")
+    job = page.locator(".job")
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(_jsonl([("street/00.jpg", "car"), ("street/01.jpg", "horse")]))
+    await page.get_by_role("button", name="Import…").click()
+    dialog = page.get_by_role("dialog", name="Import annotations")
+    await dialog.get_by_label("format").select_option("JSONL")
+    await dialog.get_by_label("file to import").set_input_files(str(bad))
+    await dialog.get_by_role("button", name="Import", exact=True).click()
+    await expect(job).to_contain_text("failed", timeout=20_000)
+    await expect(page.get_by_role("table", name="import problems")).to_contain_text("not one of the project's classes")
+    await shot(page, "import-problems")
+    assert all(s["status"] == "UNLABELED" for s in api.samples(project["id"]))
+
+    good = tmp_path / "good.jsonl"
+    good.write_text(_jsonl([("street/00.jpg", "car"), ("01.jpg", "person")]))
+    await page.get_by_role("button", name="Import…").click()
+    await dialog.get_by_label("format").select_option("JSONL")
+    await dialog.get_by_label("file to import").set_input_files(str(good))
+    await dialog.get_by_role("button", name="Import", exact=True).click()
+    await expect(job).to_contain_text("succeeded", timeout=20_000)
+    await expect(job).to_contain_text("annotationsCreated: 2")
+    card = page.locator(".card").filter(has=page.get_by_text("Labelled", exact=True))
+    await expect(card.locator("strong")).to_have_text("2")
+
+    await page.get_by_role("button", name="Export…").click()
+    export = page.get_by_role("dialog", name="Export dataset")
+    await export.get_by_label("format").select_option("YOLO")
+    await expect(export.get_by_label("destination folder")).to_have_value("/Volumes/team/vision/exports")
+    await export.get_by_role("button", name="Export", exact=True).click()
+    await expect(job).to_contain_text("succeeded", timeout=20_000)
+    await shot(page, "export-done")
+    async with page.expect_download() as info:
+        await job.get_by_role("link", name="Download zip").click()
+    download = await info.value
+    target = tmp_path / "export.zip"
+    await download.save_as(target)
+    with zipfile.ZipFile(target) as z:
+        names = set(z.namelist())
+    assert {"data.yaml", "classes.txt", "metadata.json", "labels/street/00.txt", "images/street/01.jpg"} <= names
