@@ -56,7 +56,7 @@ def test_browse(client: TestClient, images_dir: Path) -> None:
     make_images(images_dir, ["b.jpg", "a.png", "sub/c.jpg"])
     q = "query($p: String!){ browse(path: $p){ path entries { name path isDir size } } }"
     top = gql(client, q, p="/Volumes")["browse"]
-    assert [e["name"] for e in top["entries"]] == ["test"]
+    assert [e["name"] for e in top["entries"]] == ["local", "test"]  # local: the uploads volume, always mounted
     vols = gql(client, q, p="/Volumes/test/cvx")["browse"]["entries"]
     assert [e["path"] for e in vols] == ["/Volumes/test/cvx/exports", "/Volumes/test/cvx/images"]
     listing = gql(client, q, p="/Volumes/test/cvx/images")["browse"]["entries"]
