@@ -23,11 +23,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(env: dict[str, str], timeout: float = 60.0) -> Iterator[str]:
+def live_server(env: dict[str, str], timeout: float = 60.0, procs: list[subprocess.Popen] | None = None
+                ) -> Iterator[str]:
+    """The server's base URL while it runs; `procs`, if given, receives its process (for memory readings)."""
     port = free_port()
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
     proc = subprocess.Popen([sys.executable, "server.py", "serve"], cwd=ROOT, env=full_env)
     base = f"http://127.0.0.1:{port}"
+    if procs is not None:
+        procs.append(proc)
     try:
         deadline = time.monotonic() + timeout
         while True:
