@@ -22,7 +22,7 @@ CLASSES = ["car", "person", "bike", "bus", "truck"]
 
 def _prepare() -> None:
     images = WORK / "images"
-    if (WORK / "coco.json").exists() and images.exists():
+    if (WORK / "exports" / "coco.json").exists() and images.exists():
         return
     shutil.rmtree(WORK, ignore_errors=True)
     for d in range(N_IMAGES // 1000):
@@ -42,7 +42,7 @@ def _prepare() -> None:
                                        "bbox": [round(rng.uniform(0, 1920 - w), 2), round(rng.uniform(0, 1080 - h), 2),
                                                 round(w, 2), round(h, 2)]})
     (WORK / "exports").mkdir(parents=True, exist_ok=True)
-    (WORK / "coco.json").write_bytes(orjson.dumps(doc))
+    (WORK / "exports" / "coco.json").write_bytes(orjson.dumps(doc))
 
 
 def _gql(http: httpx.Client, query: str, **variables: object) -> dict:

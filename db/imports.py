@@ -42,6 +42,7 @@ class Outcome:
     annotations_replaced: int = 0
     samples_skipped: int = 0
     samples_created: int = 0
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)  # image sizes the file tells, not yet known
 
     def counters(self) -> dict[str, int]:
         return {"samplesTouched": self.samples_touched, "annotationsCreated": self.annotations_created,
@@ -162,6 +163,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     if out.errors:
         return out, [], []
     out.samples_created = len(to_create)
+    out.sizes = {s.id: item.size for s, _, item in work if s.id and item.size and s.width is None}
     changes: list[labels.Change] = []
     for sample, new, item in work:
         old = existing.get(sample.id, []) if sample.id else []
@@ -204,8 +206,14 @@ def _box_tuple(a: Annotation) -> labels.Box | None:
 
 
 def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
-          to_create: Sequence[tuple[str, str]]) -> None:
+          to_create: Sequence[tuple[str, str]], sizes: dict[int, tuple[int, int]] | None = None) -> None:
     """Write every planned change in the caller's transaction, in a few batched statements."""
+    if sizes:
+        t = Sample.__table__
+        session.connection().execute(
+            update(t).where(t.c.id == bindparam("w_id"), t.c.width.is_(None))
+            .values(width=bindparam("v_w"), height=bindparam("v_h")),
+            [{"w_id": k, "v_w": w, "v_h": h} for k, (w, h) in sizes.items()])
     if to_create:
         sample_rows.insert_new(session, project_id, to_create)
         created = {s.filename: s for s in session.scalars(select(Sample).where(

@@ -68,12 +68,16 @@ def has_active_job(session: Session, project_id: int, kind: str) -> bool:
 
 
 def claim_next(session: Session, *, owner: str, lease_seconds: float, kinds: tuple[str, ...]) -> Job | None:
-    """Lease the oldest queued job, or a running one whose worker stopped renewing its lease."""
+    """Lease the oldest queued job, or a running one whose worker stopped renewing its lease.
+
+    A worker never takes back its own running jobs: while it lives it is still running them (on SQLite a long
+    write can hold up its heartbeats past the lease; a restarted server has a new owner id)."""
     now = utcnow()
     stmt = (
         select(Job)
         .where(Job.kind.in_(kinds))
-        .where(or_(Job.status == "QUEUED", (Job.status == "RUNNING") & (Job.lease_expires_at < now)))
+        .where(or_(Job.status == "QUEUED", (Job.status == "RUNNING") & (Job.lease_expires_at < now)
+                   & (Job.lease_owner != owner)))
         .order_by(Job.id)
         .limit(1)
     )

@@ -15,12 +15,12 @@ import orjson
 
 from db import exports
 from db import samples as sample_rows
-from db.errors import Invalid
+from db.errors import Invalid, NotFound
 from jobs.context import JobContext
 from jobs.formats import ExportSnapshot, csv_labels, jsonl, voc, yolo
 from jobs.formats import coco as coco_format
 from volumes.base import Volumes
-from volumes.images import read_info
+from volumes.images import ImageError, read_info
 from volumes.paths import VolumePath, parse
 
 DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
@@ -38,8 +38,13 @@ def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int) -> tupl
     samples = []
     for s in snap.samples:
         if not s.width or not s.height:
-            with volumes.open(parse(s.path)) as fp:
-                info = read_info(fp, max_pixels)
+            try:
+                with volumes.open(parse(s.path)) as fp:
+                    info = read_info(fp, max_pixels)
+            except (ImageError, NotFound) as exc:
+                reason = exc.message if isinstance(exc, ImageError) else "the file is gone"
+                raise Invalid(f"{s.filename}: its size is needed for {snap.name}'s export and cannot be read "
+                              f"({reason}). Fix or remove the file, or skip the image, then export again.") from None
             found[s.sample_id] = (info.width, info.height)
             s = dataclasses.replace(s, width=info.width, height=info.height)
         samples.append(s)

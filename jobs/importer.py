@@ -103,7 +103,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
                                               file_exists, lock=True)
         if again.errors:  # the project changed between the passes
             raise again.failure()
-        imports.apply(session, ctx.project_id, changes, create)
+        imports.apply(session, ctx.project_id, changes, create, again.sizes)
         return again
 
     out = await ctx.db.write(pass_two)

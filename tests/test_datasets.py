@@ -21,7 +21,7 @@ IMPORT = """mutation($p: ID!, $i: ImportInput!){ importAnnotations(projectId: $p
 EXPORT = """mutation($p: ID!, $i: ExportInput!){ exportDataset(projectId: $p, input: $i){ id } }"""
 EXPORTS = "/Volumes/test/cvx/exports"
 SIZES = {"a.jpg": (200, 100), "b.jpg": (64, 48), "sub/c.jpg": (100, 200), "sub/d.jpg": (80, 80)}
-SAMPLES = """query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node { id filename status
+SAMPLES = """query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node { id filename status width
   annotations { label kind isDraft createdBy box { x y w h } } } } } stats { labeled } } }"""
 
 
@@ -89,6 +89,7 @@ def test_coco_import_then_export_round_trips(client: TestClient, settings: Setti
     cat = next(x for x in a["annotations"] if x["label"] == "cat")
     assert cat["box"] == pytest.approx({"x": 0.1, "y": 0.1, "w": 0.25, "h": 0.4}) and cat["createdBy"] == "alice"
     assert samples["b.jpg"]["status"] == "UNLABELED"  # listed with no annotations: nothing to label
+    assert samples["sub/c.jpg"]["width"] == 100  # sizes the COCO file gives are recorded
     history = gql(client, 'query($s: ID!){ sample(id: $s){ history { action actor label } } }', s=a["id"])
     assert {(h["action"], h["actor"]) for h in history["sample"]["history"]} == {("import", "alice")}
 
@@ -191,6 +192,19 @@ def test_pascal_voc_export(client: TestClient, settings: Settings, images_dir: P
     assert cat.findtext("bndbox/xmin") == str(round(0.1234567 * 200) + 1)
     assert (out / "JPEGImages" / "sub__c.jpg").exists()
     assert set((out / "ImageSets" / "Main" / "trainval.txt").read_text().split()) == {"a", "b", "sub__c"}
+
+
+def test_an_export_that_cannot_read_an_image_fails_clearly(client: TestClient, images_dir: Path,
+                                                          exports: Path) -> None:
+    make_images(images_dir, ["ok.jpg"])
+    (images_dir / "bad.jpg").write_bytes(b"not an image")
+    project = create_project(client, classes=["cat"])
+    src = _write(exports, "l.jsonl", "\n".join(json.dumps({"filename": n, "annotations": [
+        {"label": "cat", "ann_type": "bbox", "bbox_json": {"x": 0, "y": 0, "w": 0.5, "h": 0.5}}]})
+        for n in ("ok.jpg", "bad.jpg")))
+    assert _run(client, IMPORT, project["id"], path=src, format="JSONL")["status"] == "SUCCEEDED"
+    job = _run(client, EXPORT, project["id"], format="COCO", destination=EXPORTS)
+    assert job["status"] == "FAILED" and "bad.jpg" in job["error"] and "cannot be read" in job["error"]
 
 
 def test_export_of_a_classification_project_to_yolo_is_refused(client: TestClient, settings: Settings,

@@ -97,3 +97,20 @@ def test_job_progress_subscription(client: TestClient, images_dir: Path) -> None
             assert msg["type"] == "next", msg
             statuses.append(msg["payload"]["data"]["jobProgress"]["status"])
         assert statuses[-1] == "SUCCEEDED"
+
+
+async def test_a_worker_never_takes_back_its_own_running_job(db) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite a long write can hold a job's heartbeats past its lease; its own worker must not restart it."""
+    from db import jobs as job_rows
+
+    def insert(s: Session) -> int:
+        job = Job(created_by="alice", params={}, kind="SCAN", status="RUNNING", lease_owner="me",
+                  lease_expires_at=utcnow() - timedelta(seconds=5), attempts=1)
+        s.add(job)
+        s.flush()
+        return job.id
+
+    job_id = await db.write(insert)
+    assert await db.write(job_rows.claim_next, owner="me", lease_seconds=30, kinds=("SCAN",)) is None
+    other = await db.write(job_rows.claim_next, owner="other", lease_seconds=30, kinds=("SCAN",))
+    assert other is not None and other.id == job_id and other.attempts == 2

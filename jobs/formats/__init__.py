@@ -21,6 +21,7 @@ class ImportItem:
     row: int  # 1-based position in the file (line, image entry or label file), for error messages
     filename: str  # as written in the file; matched against the samples' filenames
     annotations: list[ItemAnnotation] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # width, height when the file says (COCO)
 
 
 @dataclass(frozen=True)

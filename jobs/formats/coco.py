@@ -34,10 +34,10 @@ def read(fp: BinaryIO) -> Parsed:
         if im["id"] in items:
             errors.append(RowError(n, im["file_name"], f"image id {im['id']} appears twice"))
             continue
-        items[im["id"]] = ImportItem(n, im["file_name"])
         w, h = im.get("width"), im.get("height")
-        sizes[im["id"]] = (float(w), float(h)) if isinstance(w, int | float) and isinstance(h, int | float) \
-            and w > 0 and h > 0 else None
+        known = isinstance(w, int | float) and isinstance(h, int | float) and w > 0 and h > 0
+        sizes[im["id"]] = (float(w), float(h)) if known else None
+        items[im["id"]] = ImportItem(n, im["file_name"], size=(round(w), round(h)) if known else None)
     count = 0
     for k, a in enumerate(doc.get("annotations") or []):
         if not isinstance(a, dict) or a.get("image_id") not in items:
