@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,7 +60,8 @@ class Database:
         self.url = sync_url(url)
         self.backend = make_url(self.url).get_backend_name()
         self.engine = create_engine(self.url, echo=echo, pool_size=THREADS, max_overflow=4,
-                                    pool_recycle=1800 if self.backend == "postgresql" else -1)
+                                    pool_recycle=1800 if self.backend == "postgresql" else -1,
+                                    json_serializer=_json_dumps, json_deserializer=orjson.loads)
         if self.backend == "sqlite":
             _tune_sqlite(self.engine)
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
@@ -119,6 +121,10 @@ class Database:
 def emit(session: Session, topic: str, payload: Any = None) -> None:
     """Queue an event on the unit of work; it is published only if the transaction commits."""
     session.info.setdefault("events", []).append((topic, payload))
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def redacted_url(url: str) -> str:

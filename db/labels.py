@@ -50,14 +50,16 @@ def status_for(*, skipped: bool, has_draft: bool, has_confirmed: bool, no_object
 
 
 def clean_box(box: Sequence[float], index: int) -> Box:
-    x, y, w, h = (float(v) for v in box)
-    where = f"Annotation {index}"
-    if not all(math.isfinite(v) for v in (x, y, w, h)):
-        raise Invalid(f"{where}: the box has a value that is not a finite number.", index=index)
+    x, y, w, h = box
+    x, y, w, h = float(x), float(y), float(w), float(h)
+    finite = math.isfinite
+    if not (finite(x) and finite(y) and finite(w) and finite(h)):
+        raise Invalid(f"Annotation {index}: the box has a value that is not a finite number.", index=index)
     if w <= 0 or h <= 0:
-        raise Invalid(f"{where}: the box needs a positive width and height.", index=index)
+        raise Invalid(f"Annotation {index}: the box needs a positive width and height.", index=index)
     if x < -TOLERANCE or y < -TOLERANCE or x + w > 1 + TOLERANCE or y + h > 1 + TOLERANCE:
-        raise Invalid(f"{where}: the box ({x:g}, {y:g}, {w:g}, {h:g}) leaves the image (0..1).", index=index)
+        raise Invalid(f"Annotation {index}: the box ({x:g}, {y:g}, {w:g}, {h:g}) leaves the image (0..1).",
+                      index=index)
     x, y = max(0.0, x), max(0.0, y)
     return (x, y, min(w, 1.0 - x), min(h, 1.0 - y))
 
@@ -82,7 +84,7 @@ def validate(project: Project, annotations: Sequence[NewAnnotation]) -> list[New
             raise Invalid(f"Annotation {i}: a classification label has no box.", index=i)
         if a.confidence is not None and not (math.isfinite(a.confidence) and 0 <= a.confidence <= 1):
             raise Invalid(f"Annotation {i}: confidence must be between 0 and 1.", index=i)
-        out.append(NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by))
+        out.append(a if box is a.box else NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by))
     if kind == "CLASSIFICATION" and not project.multi_label and len(out) > 1:
         raise Invalid("This project takes exactly one label per sample (it is not multi-label).")
     if kind == "CLASSIFICATION" and len({a.label for a in out if not a.is_draft}) != len([a for a in out
@@ -163,13 +165,28 @@ def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) 
 
 # -- planning: everything about a change, computed before any lock is taken --------------------------------
 
+_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
+          "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
+          "min_confidence", "max_confidence")
+
+
+class SampleState:
+    """A detached copy of a sample's columns: what a planned change will write (far cheaper than an ORM object,
+    which matters when an import plans 100,000 of them). Reads like a Sample wherever one is read."""
+
+    __slots__ = _STATE
+
+    def __init__(self, source: Sample | SampleState) -> None:
+        for c in _STATE:
+            setattr(self, c, getattr(source, c))
+
 
 @dataclass
 class Change:
     """One planned change of one sample, valid only while the sample is still at `read_version`."""
 
     project_id: int
-    sample: Sample  # detached, already holding the new values
+    sample: SampleState  # already holding the new values
     read_version: int
     expected_version: int | None
     remove_ids: list[int]
@@ -191,10 +208,7 @@ def plan_change(
     _check_version(loaded.sample, expected_version)
     now = utcnow()
     old = loaded.sample
-    new = Sample(**{c: getattr(old, c) for c in (
-        "id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
-        "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
-        "min_confidence", "max_confidence")})
+    new = SampleState(old)
     deltas: counters.Deltas = Counter()
     for key in counters.sample_keys(old):
         deltas[key] -= 1
@@ -203,7 +217,7 @@ def plan_change(
         if not a.is_draft:
             deltas[(counters.ANNOTATIONS_BY, a.created_by)] -= 1
             deltas[(counters.CLASS, a.label)] -= 1
-    add = [NewAnnotation(a.label, a.kind, a.box, a.confidence, a.is_draft, a.created_by or user) for a in add]
+    add = [a if a.created_by else NewAnnotation(a.label, a.kind, a.box, a.confidence, a.is_draft, user) for a in add]
     for a in add:
         if not a.is_draft:
             deltas[(counters.ANNOTATIONS_BY, a.created_by)] += 1  # type: ignore[index]
@@ -297,7 +311,7 @@ async def _run(db: Database, plan: Callable[[Session], list[Change]]) -> list[Ch
 
 @dataclass(frozen=True)
 class Saved:
-    sample: Sample
+    sample: SampleState
     annotations: list[Annotation]
 
 

@@ -90,7 +90,11 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
     rows = len(parsed.items)
     await ctx.progress(0, 2 * rows, force=True)
-    out, _, _ = await ctx.db.read(imports.plan, ctx.project_id, parsed.items, options, ctx.created_by, file_exists)
+    def pass_one(session: Any) -> tuple:
+        return (imports.fingerprint(session, ctx.project_id),
+                *imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by, file_exists))
+
+    seen, out, changes, create = await ctx.db.read(pass_one)
     if out.errors or parsed.errors:  # every problem of the file at once, in file order
         out.errors = sorted(parsed.errors + out.errors, key=lambda e: e.row)
         raise out.failure()
@@ -99,11 +103,14 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         return {**out.counters(), "dryRun": True}
 
     def pass_two(session: Any) -> imports.Outcome:
-        again, changes, create = imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by,
-                                              file_exists, lock=True)
-        if again.errors:  # the project changed between the passes
+        if imports.fingerprint(session, ctx.project_id, lock=True) == seen:
+            imports.apply(session, ctx.project_id, changes, create, out.sizes)  # nothing moved: pass 1's plan holds
+            return out
+        again, fresh, create_now = imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by,
+                                                file_exists, lock=True)
+        if again.errors:  # someone changed the project between the passes
             raise again.failure()
-        imports.apply(session, ctx.project_id, changes, create, again.sizes)
+        imports.apply(session, ctx.project_id, fresh, create_now, again.sizes)
         return again
 
     out = await ctx.db.write(pass_two)
