@@ -73,7 +73,7 @@ def clean_filename(name: str) -> str | None:
 class _Matcher:
     """Finds a project's sample by relative filename, or by an unambiguous basename."""
 
-    def __init__(self, samples: Sequence[Sample], stem: bool) -> None:
+    def __init__(self, samples: Sequence[labels.SampleState], stem: bool) -> None:
         self.stem = stem
         self.by_name: dict[str, list[Sample]] = {}
         self.by_base: dict[str, list[Sample]] = {}
@@ -82,7 +82,7 @@ class _Matcher:
             self.by_name.setdefault(name, []).append(s)
             self.by_base.setdefault(posixpath.basename(name), []).append(s)
 
-    def find(self, name: str) -> tuple[Sample | None, str | None]:
+    def find(self, name: str) -> tuple[labels.SampleState | None, str | None]:
         exact = self.by_name.get(name, [])
         if len(exact) == 1:
             return exact[0], None
@@ -116,10 +116,10 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    stmt = select(Sample).where(Sample.project_id == project_id)
+    stmt = select(*Sample.__table__.c).where(Sample.project_id == project_id)  # rows, not ORM objects: 100k+
     if lock and session.bind.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    samples = list(session.scalars(stmt))
+    samples = [labels.SampleState(row) for row in session.execute(stmt)]
     existing: dict[int, list[Annotation]] = {}
     for a in session.scalars(select(Annotation).where(Annotation.project_id == project_id).order_by(Annotation.id)):
         existing.setdefault(a.sample_id, []).append(a)
@@ -143,7 +143,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             out.errors.append(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
-        new = [labels.NewAnnotation(a.label, a.kind, a.box) for a in item.annotations]
+        new: list = item.annotations  # ItemAnnotation has NewAnnotation's layout
         try:
             new = labels.validate(project, new) if options.on_existing != "APPEND" else new
         except Invalid as exc:
@@ -187,8 +187,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
                 continue
         if not remove and not add:
             continue
-        events = [("delete", a.label, _box(a), None, None) for a in remove]
-        events += [("import", None, None, a.label, a.box) for a in add]
+        events = [("delete", a.label, _box(a), None, None) for a in remove]  # "import" rows: written by apply
         loaded = labels.Loaded(project, sample, old)
         changes.append(labels.plan_change(loaded, user, expected_version=None, remove=remove, add=add,
                                           no_objects=False, labelled_now=True, events=events))
@@ -257,6 +256,12 @@ def fingerprint(session: Session, project_id: int, *, lock: bool = False) -> tup
     return (*samples, *annotations)
 
 
+def _events(c: labels.Change) -> Iterator[labels.EventRow]:
+    yield from c.events
+    for a in c.add:
+        yield ("import", None, None, a.label, a.box)  # type: ignore[misc]
+
+
 def _box(a: Annotation) -> list[float] | None:
     return [a.x, a.y, a.w, a.h] if a.x is not None else None  # type: ignore[list-item]
 
@@ -303,10 +308,10 @@ def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
     box = _json_param(conn)
     _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
         (project_id, c.sample.id, a.label, a.kind, *(a.box or (None, None, None, None)), a.confidence, a.is_draft,
-         a.created_by, when) for c in changes for a in c.add))
+         a.created_by or c.user, when) for c in changes for a in c.add))
     _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
         (project_id, c.sample.id, action, lb, box(bb), la, box(ba), c.user, when)
-        for c in changes for action, lb, bb, la, ba in c.events))
+        for c in changes for action, lb, bb, la, ba in _events(c)))
     total: counters.Deltas = Counter()
     for c in changes:
         total.update(c.deltas)

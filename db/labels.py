@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,8 +29,9 @@ KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
 Box = tuple[float, float, float, float]
 
 
-@dataclass(frozen=True)
-class NewAnnotation:
+class NewAnnotation(NamedTuple):
+    """An annotation to write (a named tuple: imports build a million of them)."""
+
     label: str
     kind: str
     box: Box | None = None
@@ -201,14 +203,16 @@ class Change:
     result: list[Annotation] = field(default_factory=list)
 
 
-def _count(deltas: counters.Deltas, rows: Sequence[Annotation | NewAnnotation], sign: int) -> None:
+def _count(deltas: counters.Deltas, rows: Sequence[Annotation | NewAnnotation], sign: int, user: str) -> None:
     """Per-author and per-class counter deltas of confirmed rows (tallied in C: imports pass millions)."""
     if not rows:
         return
-    for author, n in Counter(a.created_by for a in rows).items():
-        deltas[(counters.ANNOTATIONS_BY, author)] += sign * n  # type: ignore[index]
-    for label, n in Counter(a.label for a in rows).items():
-        deltas[(counters.CLASS, label)] += sign * n
+    authors = [a.created_by or user for a in rows]
+    labels = [a.label for a in rows]
+    for author in set(authors):  # few distinct values: list.count runs in C
+        deltas[(counters.ANNOTATIONS_BY, author)] += sign * authors.count(author)  # type: ignore[index]
+    for label in set(labels):
+        deltas[(counters.CLASS, label)] += sign * labels.count(label)
 
 
 def plan_change(
@@ -225,9 +229,9 @@ def plan_change(
     for key in counters.sample_keys(old):
         deltas[key] -= 1
     removed_ids = {a.id for a in remove}
-    _count(deltas, [a for a in remove if not a.is_draft], -1)
-    add = [a if a.created_by else NewAnnotation(a.label, a.kind, a.box, a.confidence, a.is_draft, user) for a in add]
-    _count(deltas, [a for a in add if not a.is_draft], +1)
+    _count(deltas, [a for a in remove if not a.is_draft], -1, user)
+    add = list(add)  # rows without created_by are the acting user's (see _apply)
+    _count(deltas, [a for a in add if not a.is_draft], +1, user)
     kept = [a for a in loaded.annotations if a.id not in removed_ids]
     remaining = [_as_new(a) for a in kept] + add
     drafts = [a for a in remaining if a.is_draft]
@@ -277,7 +281,8 @@ def _apply(session: Session, change: Change) -> None:
         rows = [{"project_id": change.project_id, "sample_id": s.id, "label": a.label, "kind": a.kind,
                  "x": a.box[0] if a.box else None, "y": a.box[1] if a.box else None,
                  "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
-                 "is_draft": a.is_draft, "created_by": a.created_by, "created_at": change.now} for a in change.add]
+                 "is_draft": a.is_draft, "created_by": a.created_by or change.user, "created_at": change.now}
+                for a in change.add]
         ids = (session.execute(insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True),
                                      rows)).scalars().all()
         added = [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]

@@ -7,13 +7,18 @@ Boxes are normalised (x, y, w, h) of the displayed image throughout, as in the d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class ItemAnnotation:
+class ItemAnnotation(NamedTuple):
+    """Laid out like db.labels.NewAnnotation, so a million of them pass validation without being copied."""
+
     label: str
     kind: str  # "BBOX" | "CLASSIFICATION"
     box: tuple[float, float, float, float] | None = None
+    confidence: float | None = None
+    is_draft: bool = False
+    created_by: str | None = None
 
 
 @dataclass

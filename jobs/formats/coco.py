@@ -59,12 +59,12 @@ def read(fp: BinaryIO) -> Parsed:
                                                                 "boxes with"))
                 continue
             try:
-                x, y, w, h = (float(v) for v in bbox)
+                x, y, w, h = bbox
+                box = (float(x) / size[0], float(y) / size[1], float(w) / size[0], float(h) / size[1])
             except (TypeError, ValueError):
                 errors.append(RowError(item.row, item.filename, f"annotations[{k}]: bbox must be 4 numbers"))
                 continue
-            item.annotations.append(ItemAnnotation(label, "BBOX", (x / size[0], y / size[1], w / size[0],
-                                                                   h / size[1])))
+            item.annotations.append(ItemAnnotation(label, "BBOX", box))
         count += 1
     return Parsed(list(items.values()), errors, count)
 
