@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import psycopg
 import websockets
 
 from bench.figures import Figure, percentile
+from bench.http_load import post_latencies, post_rate
 from bench.live_server import live_server
 
 WORK = Path(__file__).resolve().parent / ".work" / "labelling"
@@ -74,43 +76,27 @@ def _server(backend: str, n_images: int = 2000) -> Iterator[tuple[str, str, list
     shutil.rmtree(WORK, ignore_errors=True)
 
 
+def _save_body(ids: list[str], i: int) -> bytes:
+    return orjson.dumps({"query": SAVE, "variables": {"id": ids[i % len(ids)], "a": BOXES}})
+
+
+def _ok(status: int, body: bytes) -> bool:
+    return status == 200 and b'"errors"' not in body
+
+
 def sequential_saves(backend: str, n: int = 600) -> list[Figure]:
-    with _server(backend) as (base, _pid, ids), httpx.Client(base_url=base) as http:
-        times = []
-        for i in range(n):
-            t0 = time.perf_counter()
-            r = http.post("/graphql", json={"query": SAVE, "variables": {"id": ids[i % len(ids)], "a": BOXES}})
-            times.append((time.perf_counter() - t0) * 1000)
-            assert "errors" not in r.json(), r.text
-        times = times[50:]
+    """One save after another over one keep-alive connection (the lean client of bench/http_load.py)."""
+    with _server(backend) as (base, _pid, ids):
+        times = asyncio.run(post_latencies(base, "/graphql", [_save_body(ids, i) for i in range(n)], _ok))[50:]
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
     return [Figure(f"saveAnnotations (3 boxes) via HTTP, sequential, {label}: p50", percentile(times, 50), "ms", 5),
             Figure(f"saveAnnotations (3 boxes) via HTTP, sequential, {label}: p99", percentile(times, 99), "ms", 20)]
 
 
-async def _concurrent(base: str, ids: list[str], clients: int, seconds: float) -> float:
-    done = 0
-    stop = time.perf_counter() + seconds
-
-    async def client(k: int) -> None:
-        nonlocal done
-        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            i = k
-            while time.perf_counter() < stop:
-                r = await http.post("/graphql", json={"query": SAVE, "variables": {"id": ids[i % len(ids)],
-                                                                                   "a": BOXES}})
-                assert "errors" not in r.json(), r.text
-                done += 1
-                i += clients
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client(k) for k in range(clients)))
-    return done / (time.perf_counter() - t0)
-
-
 def concurrent_saves(backend: str = "sqlite") -> Figure:
+    """20 clients, each on its own keep-alive connection, saving different samples as fast as answers come."""
     with _server(backend) as (base, _pid, ids):
-        rate = asyncio.run(_concurrent(base, ids, 20, 6.0))
+        rate = asyncio.run(post_rate(base, "/graphql", lambda i: _save_body(ids, i), 6.0, 20, _ok))
     return Figure(f"20 concurrent clients saving, one server process ({backend})", rate, "saves/s", 400,
                   higher_is_better=True)
 
