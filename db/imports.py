@@ -219,12 +219,17 @@ def _json_param(conn: Connection) -> Callable[[object], object]:
     return lambda v: None if v is None else Json(v, dumps=lambda o: orjson.dumps(o).decode())
 
 
-def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple],
+                 types_from: Table | None = None) -> None:
     """executemany straight to the driver, in chunks: SQLAlchemy's per-row parameter processing costs more than
     the database does for a million rows. Values must already be in the driver's types (see _stamp, _json_param)."""
-    if conn.dialect.name == "postgresql":  # COPY: the fastest way into PostgreSQL, in the same transaction
+    if conn.dialect.name == "postgresql":  # binary COPY: the fastest way in, in the same transaction
+        source = types_from if types_from is not None else table
+        types = [_PG_TYPES[source.c[c].type.__class__.__name__] if c in source.c else _PG_EXTRA[c]
+                 for c in columns]
         with conn.connection.driver_connection.cursor() as cur, cur.copy(  # type: ignore[union-attr]
-                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
         return
@@ -232,6 +237,10 @@ def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: I
     for chunk in _chunks(rows, WRITE_CHUNK):
         conn.exec_driver_sql(sql, chunk)
 
+
+_PG_TYPES = {"BigInteger": "int8", "Integer": "int4", "String": "varchar", "Float": "float8", "Boolean": "bool",
+             "UtcDateTime": "timestamptz", "JSON": "json"}
+_PG_EXTRA = {"read_version": "int4"}  # columns of the temporary table that samples does not have
 
 SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at",
                   "no_objects", "min_confidence", "max_confidence", "locked_by", "lock_expires_at")
@@ -255,7 +264,8 @@ def _update_samples_pg(conn: Connection, changes: Sequence[labels.Change]) -> in
         "updated_at timestamptz, no_objects boolean, min_confidence float8, max_confidence float8, "
         "locked_by varchar(320), lock_expires_at timestamptz) ON COMMIT DROP")
     _fast_insert(conn, Table("import_samples", MetaData()), ("id", "read_version", *SAMPLE_COLUMNS), (
-        (c.sample.id, c.read_version, *(getattr(c.sample, col) for col in SAMPLE_COLUMNS)) for c in changes))
+        (c.sample.id, c.read_version, *(getattr(c.sample, col) for col in SAMPLE_COLUMNS)) for c in changes),
+        types_from=Sample.__table__)
     sets = ", ".join(f"{c} = t.{c}" for c in SAMPLE_COLUMNS)
     moved = conn.exec_driver_sql(f"UPDATE samples s SET {sets} FROM import_samples t "
                                  "WHERE s.id = t.id AND s.version = t.read_version").rowcount

@@ -121,7 +121,7 @@ class Annotation(Base):
         {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(Id)  # denormalised for indexes; rows go with their sample
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
     label: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
@@ -139,7 +139,7 @@ class AnnotationEvent(Base):
     __tablename__ = "annotation_events"
     __table_args__ = (Index("ix_annotation_events_sample_id", "sample_id", "id"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(Id, index=True)  # denormalised; rows go with their sample
     sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(40))
     label_before: Mapped[str | None] = mapped_column(String(200))
