@@ -7,7 +7,7 @@ import sys
 
 from bench.figures import Figure, print_table
 
-MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client"]
+MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets"]
 
 
 def main(argv: list[str]) -> int:
