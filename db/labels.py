@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import counters
@@ -109,15 +109,17 @@ class Loaded:
     annotations: list[Annotation]
 
 
+_LOAD = select(Sample, Project).join(Project, Project.id == Sample.project_id).where(Sample.id == bindparam("sid"))
+_LOAD_LOCKED = _LOAD.with_for_update(of=Sample)
+_ANNOTATIONS_OF = select(Annotation).where(Annotation.sample_id == bindparam("sid")).order_by(Annotation.id)
+
+
 def _load(session: Session, sample_id: int) -> Loaded:
-    stmt = select(Sample, Project).join(Project, Project.id == Sample.project_id).where(Sample.id == sample_id)
-    if session.info.get("lock_rows") and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=Sample)
-    row = (session.execute(stmt)).first()
+    locked = session.info.get("lock_rows") and session.bind.dialect.name == "postgresql"
+    row = session.execute(_LOAD_LOCKED if locked else _LOAD, {"sid": sample_id}).first()
     if row is None:
         raise NotFound(f"Sample {sample_id} does not exist.")
-    annotations = list(session.scalars(
-        select(Annotation).where(Annotation.sample_id == sample_id).order_by(Annotation.id)))
+    annotations = list(session.scalars(_ANNOTATIONS_OF, {"sid": sample_id}))
     return Loaded(row[1], row[0], annotations)
 
 
@@ -266,16 +268,24 @@ _SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled
                    "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence")
 
 
+_S, _A, _E = Sample.__table__, Annotation.__table__, AnnotationEvent.__table__
+# Built once: constructing and caching statements cost more than running them on this hot path.
+_UPDATE_SAMPLE = (update(_S).where(_S.c.id == bindparam("w_id"), _S.c.version == bindparam("w_version"))
+                  .values({c: bindparam(f"v_{c}") for c in _SAMPLE_COLUMNS}))
+_DELETE_ANNOTATIONS = delete(_A).where(_A.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_ANNOTATIONS = insert(_A).returning(_A.c.id, sort_by_parameter_order=True)
+_INSERT_EVENTS = insert(_E)
+
+
 def _apply(session: Session, change: Change) -> None:
     s = change.sample
-    moved = session.execute(
-        update(Sample).where(Sample.id == s.id, Sample.version == change.read_version)
-        .values({c: getattr(s, c) for c in _SAMPLE_COLUMNS})
-    )
+    conn = session.connection()
+    moved = conn.execute(_UPDATE_SAMPLE, {"w_id": s.id, "w_version": change.read_version,
+                                          **{f"v_{c}": getattr(s, c) for c in _SAMPLE_COLUMNS}})
     if moved.rowcount != 1:  # cannot happen while the row is held; a guard against a future unlocked caller
         raise Conflict(f"Sample {s.id} changed while it was being saved; reload it and try again.")
     if change.remove_ids:
-        session.execute(delete(Annotation).where(Annotation.id.in_(change.remove_ids)))
+        conn.execute(_DELETE_ANNOTATIONS, {"ids": change.remove_ids})
     added: list[Annotation] = []
     if change.add:
         rows = [{"project_id": change.project_id, "sample_id": s.id, "label": a.label, "kind": a.kind,
@@ -283,12 +293,11 @@ def _apply(session: Session, change: Change) -> None:
                  "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
                  "is_draft": a.is_draft, "created_by": a.created_by or change.user, "created_at": change.now}
                 for a in change.add]
-        ids = (session.execute(insert(Annotation).returning(Annotation.id, sort_by_parameter_order=True),
-                                     rows)).scalars().all()
+        ids = conn.execute(_INSERT_ANNOTATIONS, rows).scalars().all()
         added = [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
     change.result = change.kept + added
     if change.events:
-        session.execute(insert(AnnotationEvent), [
+        conn.execute(_INSERT_EVENTS, [
             {"project_id": change.project_id, "sample_id": s.id, "action": action, "label_before": lb,
              "box_before": bb, "label_after": la, "box_after": ba, "actor": change.user, "at": change.now}
             for action, lb, bb, la, ba in change.events])
