@@ -202,6 +202,9 @@ async def prepare(settings: Settings, services: Services) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
+    # Database threads that hold row locks (PostgreSQL counters, SQLite's writer) must get the GIL back quickly
+    # to commit; Python's default 5 ms switch interval serialises concurrent saves behind it.
+    sys.setswitchinterval(0.0005)
     services = build_services(settings)
 
     @contextlib.asynccontextmanager
