@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,6 +50,26 @@ class Broker:
         return len(self._subs.get(topic, ()))
 
 
+NOTIFY_LIMIT = 7900  # PostgreSQL caps a NOTIFY payload at 8000 bytes
+
+
+def _payloads(events: Sequence[Event], dumps: Callable[[Any], bytes]) -> list[str]:
+    """The events as JSON arrays, each under the NOTIFY size limit, in order."""
+    out: list[str] = []
+    batch: list[str] = []
+    size = 2
+    for event in events:
+        item = dumps(event).decode()
+        if batch and size + len(item) + 1 > NOTIFY_LIMIT:
+            out.append("[" + ",".join(batch) + "]")
+            batch, size = [], 2
+        batch.append(item)
+        size += len(item) + 1
+    if batch:
+        out.append("[" + ",".join(batch) + "]")
+    return out
+
+
 class PostgresFanout:
     """Carries committed events between server processes on one PostgreSQL database via LISTEN/NOTIFY.
 
@@ -88,15 +108,13 @@ class PostgresFanout:
         conn: psycopg.AsyncConnection[Any] | None = None
         while True:
             events = await self._outbox.get()
-            payload = orjson.dumps(events).decode()
+            while not self._outbox.empty() and len(events) < 500:  # under load, one NOTIFY carries many commits
+                events += self._outbox.get_nowait()
             try:
                 if conn is None or conn.closed:
                     conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-                if len(payload) < 7900:
+                for payload in _payloads(events, orjson.dumps):
                     await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, payload))
-                else:  # NOTIFY payloads are capped at 8000 bytes: split the batch
-                    for event in events:
-                        await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, orjson.dumps([event]).decode()))
             except Exception:
                 log.exception("NOTIFY failed; delivering %d events to this process only", len(events))
                 self.broker.publish(events)

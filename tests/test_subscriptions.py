@@ -108,3 +108,14 @@ def test_a_save_in_one_server_reaches_a_subscriber_of_another(settings: Settings
             assert next_data(ws)["projectStats"]["labeled"] == 0
             gql(a, SAVE, id=sample, l="cat")
             assert next_data(ws)["projectStats"]["labeled"] == 1
+
+
+def test_notify_payloads_stay_under_postgresqls_limit_and_keep_order() -> None:
+    import orjson
+
+    from db.broker import NOTIFY_LIMIT, _payloads
+
+    events = [(f"project:{i}", "x" * 300) for i in range(100)]
+    payloads = _payloads(events, orjson.dumps)
+    assert len(payloads) > 1 and all(len(p) <= NOTIFY_LIMIT for p in payloads)
+    assert [tuple(e) for p in payloads for e in orjson.loads(p)] == events
