@@ -63,6 +63,9 @@ class Settings:
     import_max_bytes: int = 200 * 2**20
     import_max_items: int = 500_000
     import_max_annotations: int = 2_000_000
+    model_backend_url: str = ""
+    model_name: str = "default"
+    public_url: str = ""
 
     @property
     def uploads_volume(self) -> str:
@@ -117,6 +120,9 @@ class Settings:
             import_max_items=_int("IMPORT_MAX_ITEMS", env.get("IMPORT_MAX_ITEMS", "500000"), 1, 10**8),
             import_max_annotations=_int("IMPORT_MAX_ANNOTATIONS", env.get("IMPORT_MAX_ANNOTATIONS", "2000000"), 1,
                                         10**9),
+            model_backend_url=_http_url("MODEL_BACKEND_URL", env.get("MODEL_BACKEND_URL", "")),
+            model_name=env.get("MODEL_NAME", "default").strip() or "default",
+            public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
         )
 
 
@@ -128,6 +134,13 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise SettingsError(f"{name}={value} is outside {lo}..{hi}")
     return value
+
+
+def _http_url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL")
+    return url
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -166,7 +179,9 @@ def build_services(settings: Settings) -> Services:
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,
                                "import_max_annotations": settings.import_max_annotations,
-                               "max_pixels": settings.max_image_pixels})
+                               "max_pixels": settings.max_image_pixels,
+                               "model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
+                               "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"})
 
     fanout = PostgresFanout(db.url, broker) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish

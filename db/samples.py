@@ -171,3 +171,17 @@ def record_size(session: Session, sample_id: int, width: int, height: int) -> No
     session.execute(
         update(Sample).where(Sample.id == sample_id, Sample.width.is_(None)).values(width=width, height=height)
     )
+
+
+def ids_in_statuses(session: Session, project_id: int, statuses: Sequence[str], limit: int | None) -> list[int]:
+    """Ids of the project's samples in these statuses, lowest first, at most limit of them."""
+    unknown = set(statuses) - set(STATUSES)
+    if unknown:
+        raise Invalid(f"Unknown status {sorted(unknown)[0]!r}.")
+    stmt = select(Sample.id).where(Sample.project_id == project_id, Sample.status.in_(list(statuses))).order_by(
+        Sample.id)
+    if limit is not None:
+        if limit < 1:
+            raise Invalid("maxSamples must be 1 or more.")
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt))

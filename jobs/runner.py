@@ -14,14 +14,15 @@ from typing import Any
 from db import jobs as job_rows
 from db.engine import Database
 from db.errors import DomainError
-from jobs import exporter, importer, scan
+from jobs import exporter, importer, preannotate, scan
 from jobs.context import JobCancelled, JobContext
 from volumes.base import Volumes
 
 log = logging.getLogger("cvx.jobs")
 
 Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
-HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPORT": exporter.run}
+HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPORT": exporter.run,
+                                 "PREANNOTATE": preannotate.run}
 
 
 class JobRunner:

@@ -1,4 +1,5 @@
-"""importAnnotations and exportDataset: check the paths now (clear errors before any job), then queue the job."""
+"""importAnnotations, exportDataset and preannotate: check the input now (clear errors before any job), then queue
+the job."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
 from schema.context import Info
 from schema.enums import OnExistingAnnotations, OnMissingSample
-from schema.inputs import ExportInput, ImportInput
+from schema.inputs import ExportInput, ImportInput, PreannotateInput
 from schema.types import Job
 from volumes.base import Volumes
 from volumes.paths import VolumePath, parse
@@ -51,4 +52,20 @@ class DatasetMutations:
         params = {"format": input.format.value, "destination": folder.text,
                   "includeImages": input.include_images is not False}
         job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)
+        return Job.of(job)
+
+    @strawberry.mutation(description="Sends the project's samples (by status) to the configured model as a job and "
+                                     "stores its predictions as drafts of model:<name>, replacing its earlier ones.")
+    async def preannotate(self, info: Info, project_id: strawberry.ID, input: PreannotateInput | None = None) -> Job:
+        pid = parse_id(project_id, "Project")
+        inp = input or PreannotateInput()
+        confidence = 0.5 if inp.min_confidence is None else inp.min_confidence
+        if not 0 <= confidence <= 1:
+            raise Invalid("minConfidence must be between 0 and 1.")
+        if inp.max_samples is not None and inp.max_samples < 1:
+            raise Invalid("maxSamples must be 1 or more.")
+        params = {"statuses": [s.value for s in (inp.statuses or [])] or ["UNLABELED"],
+                  "maxSamples": inp.max_samples, "minConfidence": confidence}
+        job = await info.context.db.write(job_rows.queue_for_project, pid, "PREANNOTATE", params,
+                                          info.context.user.name)
         return Job.of(job)

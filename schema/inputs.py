@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import AnnotationKind, ExportFormat, ImportFormat, OnExistingAnnotations, OnMissingSample, TaskType
+from schema.enums import (
+    AnnotationKind,
+    ExportFormat,
+    ImportFormat,
+    OnExistingAnnotations,
+    OnMissingSample,
+    SampleStatus,
+    TaskType,
+)
 
 
 @strawberry.input
@@ -55,3 +63,12 @@ class ExportInput:
     destination: str = strawberry.field(description="A volume folder; a new sub-folder <name>_v<version>_<timestamp> "
                                                     "is created inside it.")
     include_images: bool | None = True
+
+
+@strawberry.input
+class PreannotateInput:
+    statuses: list[SampleStatus] | None = strawberry.field(
+        default_factory=lambda: [SampleStatus.UNLABELED],
+        description="Only samples in these statuses are sent to the model.")
+    max_samples: int | None = None
+    min_confidence: float | None = 0.5

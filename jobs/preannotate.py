@@ -1,0 +1,104 @@
+"""PREANNOTATE: send a project's samples (by status) to the configured model in batches and store what it
+predicts as drafts of `model:<name>`, replacing that model's earlier drafts. A sample the model fails on is
+counted with its reason and skipped; nothing partial is stored for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db import labels
+from db import projects as project_rows
+from db import samples as sample_rows
+from db.errors import Invalid
+from jobs.context import JobContext
+from jobs.models import ModelError, Prediction
+from jobs.models.labelstudio import LabelStudioBackend
+
+BATCH = 8
+KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.succeeded = self.failed = self.drafts = self.unknown = self.below = self.wrong_kind = 0
+        self.failures: list[dict[str, Any]] = []
+
+    def fail(self, sample_id: int, reason: str) -> None:
+        self.failed += 1
+        if len(self.failures) < 100:
+            self.failures.append({"sampleId": str(sample_id), "reason": reason})
+
+
+def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_confidence: float, author: str,
+         tally: Tally) -> list[labels.NewAnnotation]:
+    """Predictions mapped onto the project's classes (case-insensitive); unknown labels, other kinds and
+    confidences under the threshold are dropped and counted."""
+    out = []
+    for p in predictions:
+        label = classes.get(p.label.strip().lower())
+        if label is None:
+            tally.unknown += 1
+        elif p.kind != kind:
+            tally.wrong_kind += 1
+        elif p.confidence is not None and p.confidence < min_confidence:
+            tally.below += 1
+        else:
+            out.append(labels.NewAnnotation(label, p.kind, p.box, p.confidence, True, author))
+    return out
+
+
+async def _predict(backend: LabelStudioBackend, tasks: list[dict[str, Any]]) -> list[list[Prediction] | ModelError]:
+    """The batch's predictions; when the batch fails, each task alone, so one bad image fails only itself."""
+    try:
+        return list(await backend.predict(tasks))
+    except ModelError:
+        pass
+    out: list[list[Prediction] | ModelError] = []
+    for task in tasks:
+        try:
+            out.append((await backend.predict([task]))[0])
+        except ModelError as exc:
+            out.append(exc)
+    return out
+
+
+async def run(ctx: JobContext) -> dict[str, Any]:
+    assert ctx.project_id is not None
+    url = ctx.config.get("model_backend_url")
+    if not url:
+        raise Invalid("No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
+    name = ctx.config.get("model_name") or "default"
+    author = f"model:{name}"
+    p = ctx.params
+    statuses = p.get("statuses") or ["UNLABELED"]
+    min_confidence = float(p.get("minConfidence", 0.5))
+    project = await ctx.db.read(project_rows.get_project, ctx.project_id)
+    classes = {c.strip().lower(): c for c in project.classes}
+    kind = KIND_FOR_TASK[project.task_type]
+    ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
+    public = ctx.config.get("public_url", "http://127.0.0.1:8000").rstrip("/")
+    tally = Tally()
+    backend = LabelStudioBackend(url)
+    await ctx.progress(0, len(ids), force=True)
+    try:
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start:start + BATCH]
+            tasks = [{"id": sid, "data": {"image": f"{public}/media/samples/{sid}/image"}} for sid in batch]
+            for sid, predicted in zip(batch, await _predict(backend, tasks), strict=True):
+                if isinstance(predicted, ModelError):
+                    tally.fail(sid, str(predicted))
+                    continue
+                drafts = keep(predicted, classes, kind, min_confidence, author, tally)
+                try:
+                    await labels.replace_drafts(ctx.db, sid, drafts, author)
+                except Invalid as exc:  # e.g. a box outside the image: nothing is stored for this sample
+                    tally.fail(sid, f"the model's output was refused: {exc.message}")
+                    continue
+                tally.succeeded += 1
+                tally.drafts += len(drafts)
+            await ctx.progress(start + len(batch), len(ids))
+    finally:
+        await backend.close()
+    return {"model": author, "samples": len(ids), "succeeded": tally.succeeded, "failed": tally.failed,
+            "drafts": tally.drafts, "droppedUnknownLabel": tally.unknown, "droppedWrongKind": tally.wrong_kind,
+            "belowThreshold": tally.below, "failures": tally.failures}
