@@ -7,7 +7,8 @@ import sys
 
 from bench.figures import Figure, print_table
 
-MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets"]
+MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets",
+           "bench.preannotate"]
 
 
 def main(argv: list[str]) -> int:

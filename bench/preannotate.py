@@ -1,0 +1,93 @@
+"""Pre-annotation figure: job overhead end to end on SQLite with an instant model (a Label Studio ML backend on
+loopback that answers every task at once with two boxes), i.e. what the job itself costs per sample."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from bench.figures import Figure
+from bench.live_server import free_port, live_server
+
+WORK = Path(__file__).resolve().parent / ".work" / "preannotate"
+N = 2000
+ANSWER = [{"type": "rectanglelabels", "score": 0.9,
+           "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": ["car"]}},
+          {"type": "rectanglelabels", "score": 0.8,
+           "value": {"x": 50, "y": 40, "width": 30, "height": 30, "rectanglelabels": ["person"]}}]
+
+
+class _InstantModel(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        tasks = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["tasks"]
+        body = json.dumps({"results": [{"result": ANSWER} for _ in tasks]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def instant_model() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _InstantModel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def _gql(http: httpx.Client, query: str, **variables: object) -> dict:
+    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def _wait(http: httpx.Client, job_id: str) -> dict:
+    while (job := _gql(http, "query($j: ID!){ job(id: $j){ status result } }", j=job_id)["job"])["status"] in (
+            "QUEUED", "RUNNING"):
+        time.sleep(0.05)
+    assert job["status"] == "SUCCEEDED", job
+    return job
+
+
+def run() -> list[Figure]:
+    shutil.rmtree(WORK, ignore_errors=True)
+    images = WORK / "images"
+    images.mkdir(parents=True)
+    for i in range(N):
+        (images / f"{i:05}.jpg").touch()
+    with instant_model() as model, live_server({
+        "DATABASE_URL": f"sqlite:///{WORK / 'bench.db'}", "DATA_DIR": str(WORK / "data"),
+        "VOLUME_MOUNTS": f"/Volumes/b/p/images={images}", "MODEL_BACKEND_URL": model, "MODEL_NAME": "instant",
+    }) as base, httpx.Client(base_url=base, timeout=60) as http:
+        pid = _gql(http, """mutation { createProject(input: {name: "pre", taskType: DETECTION, classes: ["car",
+            "person"], sourceVolume: "/Volumes/b/p/images"}) { id } }""")["createProject"]["id"]
+        _wait(http, _gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid)["jobs"][0]["id"])
+        t0 = time.perf_counter()
+        job = _gql(http, "mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]
+        result = _wait(http, job["id"])["result"]
+        elapsed = time.perf_counter() - t0
+        assert result["succeeded"] == N and result["drafts"] == 2 * N, result
+    shutil.rmtree(WORK, ignore_errors=True)
+    return [Figure("pre-annotation job with an instant model, end to end (SQLite)", N / elapsed, "samples/s", 200,
+                   higher_is_better=True)]
+
+
+if __name__ == "__main__":
+    from bench.figures import print_table
+
+    print_table(run())
