@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db import counters
 from db.engine import Database, emit
 from db.errors import Conflict, Invalid, NotFound
-from db.models import Annotation, AnnotationEvent, Project, Sample, utcnow
+from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Sample, utcnow
 
 NEEDS_WORK = ("UNLABELED", "PRE_LABELED")
 TOLERANCE = 1e-6
@@ -415,8 +415,12 @@ async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, 
     return sum(len(c.remove_ids) for c in await _run(db, plan))
 
 
-def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float) -> Sample | None:
-    """Lease the next sample that needs work (unlabelled, then pre-labelled, lowest id), or the caller's own."""
+def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,
+               least_confident: bool = False) -> Sample | None:
+    """Lease the next sample that needs work (unlabelled, then pre-labelled, lowest id), or the caller's own.
+
+    least_confident (active learning): pre-labelled samples first, the least confident model draft first, then
+    the unlabelled ones."""
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
@@ -425,11 +429,12 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
                                Sample.lock_expires_at > now, Sample.status.in_(NEEDS_WORK)).order_by(Sample.id)
     sample = session.scalar(own.limit(1))
     if sample is None:
-        for status in NEEDS_WORK:
+        for status in (NEEDS_WORK[::-1] if least_confident else NEEDS_WORK):
+            order = (CONFIDENCE_KEY, Sample.id) if least_confident else (Sample.id,)
             stmt = select(Sample).where(
                 Sample.project_id == project_id, Sample.status == status,
                 or_(Sample.locked_by.is_(None), Sample.lock_expires_at <= now),
-            ).order_by(Sample.id).limit(1)
+            ).order_by(*order).limit(1)
             if session.bind.dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             sample = session.scalar(stmt)

@@ -17,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -111,6 +113,12 @@ class Sample(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     min_confidence: Mapped[float | None] = mapped_column(Float)
     max_confidence: Mapped[float | None] = mapped_column(Float)
+
+
+# Active learning order: the least confident model draft first, samples without drafts after (2.0 > any
+# confidence). The same expression is used by the queries (db.samples, db.labels) so the index serves them.
+CONFIDENCE_KEY = func.coalesce(Sample.min_confidence, literal_column("2.0"))
+Index("ix_samples_project_confidence", Sample.project_id, CONFIDENCE_KEY, Sample.id)
 
 
 class Annotation(Base):

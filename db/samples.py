@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db import counters
 from db.engine import emit
 from db.errors import Invalid, NotFound
-from db.models import Annotation, AnnotationEvent, Sample
+from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Sample
 from db.stats import STATUSES
 
 MAX_PAGE = 500
@@ -25,10 +25,11 @@ class SampleFilter:
     label: str | None = None
     filename: str | None = None
     labeled_by: str | None = None
+    max_confidence: float | None = None  # samples whose least confident model draft is at most this
 
     @property
     def status_only(self) -> bool:
-        return self.label is None and not self.filename and self.labeled_by is None
+        return self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -79,6 +80,8 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
         cond.append(Sample.status == f.status)
     if f.labeled_by is not None:
         cond.append(Sample.labeled_by == f.labeled_by)
+    if f.max_confidence is not None:
+        cond.append(Sample.min_confidence <= f.max_confidence)
     if f.filename:
         needle = f.filename.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         cond.append(func.lower(Sample.filename).like(f"%{needle}%", escape="\\"))
@@ -110,6 +113,24 @@ def page(
     return rows[:first], len(rows) > first
 
 
+NO_CONFIDENCE = 2.0  # sorts samples without model drafts after every real confidence (0..1)
+
+
+def page_least_confident(
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: tuple[float, int] | None,
+) -> tuple[list[Sample], bool]:
+    """One keyset page ordered by the sample's least confident draft (no drafts last), then id."""
+    if first < 0:
+        raise Invalid("first must be zero or more.")
+    first = min(first, MAX_PAGE)
+    key = CONFIDENCE_KEY
+    stmt = select(Sample).where(_filtered(project_id, f))
+    if after is not None:
+        stmt = stmt.where(or_(key > after[0], and_(key == after[0], Sample.id > after[1])))
+    rows = list(session.scalars(stmt.order_by(key, Sample.id).limit(first + 1)))
+    return rows[:first], len(rows) > first
+
+
 def position(session: Session, project_id: int, f: SampleFilter, sample_id: int) -> int:
     """1-based place of the sample among the matching samples in id order (0 if it does not match)."""
     matches = session.scalar(select(func.count()).select_from(Sample).where(
@@ -129,11 +150,14 @@ def at_position(session: Session, project_id: int, f: SampleFilter, n: int) -> S
 
 
 def page_with_annotations(
-    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, annotations: bool,
-    before: int | None = None,
+    session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | tuple[float, int] | None,
+    annotations: bool, before: int | None = None, least_confident: bool = False,
 ) -> tuple[list[Sample], bool, dict[int, list[Annotation]]]:
     """A page and, when asked for, its samples' annotations: one unit of work for the gallery."""
-    rows, has_next = page(session, project_id, f, first=first, after=after, before=before)
+    if least_confident:
+        rows, has_next = page_least_confident(session, project_id, f, first=first, after=after)  # type: ignore
+    else:
+        rows, has_next = page(session, project_id, f, first=first, after=after, before=before)  # type: ignore
     return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
 
 

@@ -11,6 +11,7 @@ from db import projects as project_rows
 from db import samples as sample_rows
 from resolvers.ids import parse_id
 from schema.context import Info
+from schema.enums import SampleOrder
 from schema.inputs import AnnotationInput
 from schema.types import Sample
 
@@ -28,9 +29,11 @@ def _sample(saved: label_rows.Saved) -> Sample:
 class LabelMutations:
     @strawberry.mutation(description="Atomically leases the next sample that needs work to the caller "
                                      "(null when none).")
-    async def claim_next_sample(self, info: Info, project_id: strawberry.ID) -> Sample | None:
+    async def claim_next_sample(self, info: Info, project_id: strawberry.ID,
+                                order: SampleOrder | None = SampleOrder.ID) -> Sample | None:
         row = await info.context.db.write(label_rows.claim_next, parse_id(project_id, "Project"),
-                                          info.context.user.name, lease_seconds=info.context.services.lease_seconds)
+                                          info.context.user.name, lease_seconds=info.context.services.lease_seconds,
+                                          least_confident=order == SampleOrder.LEAST_CONFIDENT)
         return Sample.of(row) if row else None
 
     @strawberry.mutation(description="Replaces the sample's classification labels (one label unless the project is "

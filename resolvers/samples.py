@@ -5,9 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from db import samples as sample_rows
+from db.errors import Invalid
 from resolvers.ids import lookup_id, parse_cursor
 from schema.context import Info
-from schema.enums import SampleStatus
+from schema.enums import SampleOrder, SampleStatus
 from schema.types import PageInfo, Sample, SampleConnection, SampleEdge
 
 
@@ -25,16 +26,39 @@ def _wants_annotations(info: Info) -> bool:
     return False
 
 
+def _confidence_cursor(value: str | None) -> tuple[float, int] | None:
+    if not value:
+        return None
+    try:
+        tag, conf, key = value.split(":")
+        assert tag == "lc"
+        return float(conf), int(key)
+    except (ValueError, AssertionError):
+        raise Invalid(f"Cursor {value!r} is not one this API returned for LEAST_CONFIDENT order.") from None
+
+
+def _cursor(row: sample_rows.Sample, least_confident: bool) -> str:
+    if not least_confident:
+        return str(row.id)
+    conf = row.min_confidence if row.min_confidence is not None else sample_rows.NO_CONFIDENCE
+    return f"lc:{conf!r}:{row.id}"
+
+
 async def sample_page(
     info: Info, project_id: int, *, status: SampleStatus | None, label: str | None, filename: str | None,
     labeled_by: str | None, first: int, after: str | None, before: str | None = None,
+    max_confidence: float | None = None, order: SampleOrder | None = None,
 ) -> SampleConnection:
-    f = sample_filter(status, label, filename, labeled_by)
+    f = sample_filter(status, label, filename, labeled_by, max_confidence)
     backwards = before is not None
+    least = order == SampleOrder.LEAST_CONFIDENT
+    if least and backwards:
+        raise Invalid("LEAST_CONFIDENT order pages forwards only (use after, not before).")
     rows, more, annotations = await info.context.db.read(
-        sample_rows.page_with_annotations, project_id, f, first=first, after=parse_cursor(after),
-        before=parse_cursor(before), annotations=_wants_annotations(info))
-    edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)), cursor=str(r.id)) for r in rows]
+        sample_rows.page_with_annotations, project_id, f, first=first,
+        after=_confidence_cursor(after) if least else parse_cursor(after), before=parse_cursor(before),
+        annotations=_wants_annotations(info), least_confident=least)
+    edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)), cursor=_cursor(r, least)) for r in rows]
     page_info = PageInfo(has_next_page=more and not backwards, has_previous_page=more and backwards,
                          start_cursor=edges[0].cursor if edges else None,
                          end_cursor=edges[-1].cursor if edges else None)
@@ -42,9 +66,9 @@ async def sample_page(
 
 
 def sample_filter(status: SampleStatus | None, label: str | None, filename: str | None,
-                  labeled_by: str | None) -> sample_rows.SampleFilter:
+                  labeled_by: str | None, max_confidence: float | None = None) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
-                                    labeled_by=labeled_by)
+                                    labeled_by=labeled_by, max_confidence=max_confidence)
 
 
 async def sample_position(info: Info, project_id: int, sample_id: str, f: sample_rows.SampleFilter) -> int:

@@ -70,3 +70,10 @@ class OnExistingAnnotations(Enum):
     REPLACE = "REPLACE"
     APPEND = "APPEND"
     SKIP = "SKIP"
+
+
+@strawberry.enum(description="ID: oldest first. LEAST_CONFIDENT (active learning): the sample whose least confident "
+                             "model draft is lowest first; samples without drafts after them.")
+class SampleOrder(Enum):
+    ID = "ID"
+    LEAST_CONFIDENT = "LEAST_CONFIDENT"

@@ -12,7 +12,7 @@ from db import samples as sample_rows
 from db.models import utcnow
 from db.stats import ProjectStats as StatsRow
 from schema.context import Info
-from schema.enums import AnnotationKind, JobKind, JobStatus, SampleStatus, TaskType
+from schema.enums import AnnotationKind, JobKind, JobStatus, SampleOrder, SampleStatus, TaskType
 
 THUMB_SIZES = (32, 1024)
 
@@ -266,17 +266,19 @@ class Project:
         return ProjectStats.of(await info.context.loaders.stats.load(int(self.id)))
 
     @strawberry.field(description="Keyset-paginated, ordered by id. Filters combine with AND. "
-                                  "filename is a case-insensitive substring. `before` pages backwards.")
+                                  "filename is a case-insensitive substring. `before` pages backwards. "
+                                  "maxConfidence keeps samples whose least confident draft is at most that; "
+                                  "orderBy LEAST_CONFIDENT is for active learning.")
     async def samples(
         self, info: Info, status: SampleStatus | None = None, label: str | None = None,
         filename: str | None = None, labeled_by: str | None = None, first: int | None = 50, after: str | None = None,
-        before: str | None = None,
+        before: str | None = None, max_confidence: float | None = None, order_by: SampleOrder | None = SampleOrder.ID,
     ) -> SampleConnection:
         from resolvers.samples import sample_page  # resolvers own the check/call/map of this field
 
         return await sample_page(info, int(self.id), status=status, label=label, filename=filename,
                                  labeled_by=labeled_by, first=50 if first is None else first, after=after,
-                                 before=before)
+                                 before=before, max_confidence=max_confidence, order=order_by)
 
     @strawberry.field(description="1-based place of the sample among the matching samples in id order; "
                                   "0 when it does not match the filters.")

@@ -136,3 +136,36 @@ def test_without_a_model_the_job_says_what_to_configure(client: TestClient, imag
     assert job["status"] == "FAILED" and "MODEL_BACKEND_URL" in job["error"]
     err = gql_error(client, RUN, p=project["id"], i={"minConfidence": 2})
     assert err["extensions"]["code"] == "VALIDATION"
+
+
+def test_least_confident_first_in_the_gallery_and_the_queue(model_client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, [f"{i}.jpg" for i in range(5)])
+    project = create_project(model_client, classes=["car"])
+    ids = {n: s["id"] for n, s in _samples(model_client, project["id"]).items()}
+    scores = {ids["0.jpg"]: 0.9, ids["1.jpg"]: 0.6, ids["2.jpg"]: 0.75}  # 3 and 4 get no boxes
+
+    def predict(request: httpx.Request) -> httpx.Response:
+        tasks = json.loads(request.content)["tasks"]
+        return httpx.Response(200, json={"results": [
+            {"result": [_box(10, 10, 20, 20, "car", scores[str(t["id"])])] if str(t["id"]) in scores else []}
+            for t in tasks]})
+
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(f"{MODEL}/predict").mock(side_effect=predict)
+        _run(model_client, project["id"])
+    query = """query($p: ID!, $a: String, $c: Float){ project(id: $p){ samples(orderBy: LEAST_CONFIDENT, first: 2,
+        after: $a, maxConfidence: $c){ pageInfo { hasNextPage endCursor } edges { node { filename } } } } }"""
+    order, after = [], None
+    while True:
+        page = gql(model_client, query, p=project["id"], a=after, c=None)["project"]["samples"]
+        order += [e["node"]["filename"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert order == ["1.jpg", "2.jpg", "0.jpg", "3.jpg", "4.jpg"]  # no drafts: last, by id
+    low = gql(model_client, query, p=project["id"], a=None, c=0.8)["project"]["samples"]["edges"]
+    assert [e["node"]["filename"] for e in low] == ["1.jpg", "2.jpg"]
+    claim = "mutation($p: ID!){ claimNextSample(projectId: $p, order: LEAST_CONFIDENT){ filename } }"
+    assert gql(model_client, claim, p=project["id"])["claimNextSample"]["filename"] == "1.jpg"
+    err = gql_error(model_client, query.replace("after: $a", "before: $a"), p=project["id"], a="1", c=None)
+    assert err["extensions"]["code"] == "VALIDATION"
