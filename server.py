@@ -175,13 +175,13 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     volumes = LocalVolumes(settings.volume_mounts)
     broker = Broker()
+    model = {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
+             "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"}
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,
                                "import_max_annotations": settings.import_max_annotations,
-                               "max_pixels": settings.max_image_pixels,
-                               "model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
-                               "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"})
+                               "max_pixels": settings.max_image_pixels, **model})
 
     fanout = PostgresFanout(db.url, broker) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish
@@ -196,7 +196,7 @@ def build_services(settings: Settings) -> Services:
     return Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
-                    uploads_volume=UPLOADS_VOLUME, upload_max_bytes=settings.import_max_bytes,
+                    uploads_volume=UPLOADS_VOLUME, upload_max_bytes=settings.import_max_bytes, model=model,
                     info={"backend": db.backend, "mounts": volumes.volume_names(),
                           "database": redacted_url(settings.database_url), "data_dir": str(settings.data_dir)})
 

@@ -9,7 +9,8 @@ from typing import Any
 from db import labels
 from db import projects as project_rows
 from db import samples as sample_rows
-from db.errors import Invalid
+from db.engine import Database
+from db.errors import Invalid, Unavailable
 from jobs.context import JobContext
 from jobs.models import ModelError, Prediction
 from jobs.models.labelstudio import LabelStudioBackend
@@ -62,6 +63,31 @@ async def _predict(backend: LabelStudioBackend, tasks: list[dict[str, Any]]) -> 
     return out
 
 
+def image_task(public_url: str, sample_id: int) -> dict[str, Any]:
+    return {"id": sample_id, "data": {"image": f"{public_url.rstrip('/')}/media/samples/{sample_id}/image"}}
+
+
+async def suggest(db: Database, config: dict[str, Any], sample_id: int) -> labels.Saved:
+    """The model's predictions for one image, stored as its drafts right away (the labelling view's Suggest).
+    Unlike the job, every prediction is kept whatever its confidence: the labeller sees and decides."""
+    url = config.get("model_backend_url")
+    if not url:
+        raise Invalid("No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
+    author = f"model:{config.get('model_name') or 'default'}"
+    sample = await db.read(sample_rows.get_sample, sample_id)
+    project = await db.read(project_rows.get_project, sample.project_id)
+    backend = LabelStudioBackend(url)
+    try:
+        [predicted] = await backend.predict([image_task(config.get("public_url", ""), sample_id)])
+    except ModelError as exc:
+        raise Unavailable(f"The model could not label this image: {exc}") from None
+    finally:
+        await backend.close()
+    drafts = keep(predicted, {c.strip().lower(): c for c in project.classes}, KIND_FOR_TASK[project.task_type], 0.0,
+                  author, Tally())
+    return await labels.replace_drafts(db, sample_id, drafts, author)
+
+
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     url = ctx.config.get("model_backend_url")
@@ -83,7 +109,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     try:
         for start in range(0, len(ids), BATCH):
             batch = ids[start:start + BATCH]
-            tasks = [{"id": sid, "data": {"image": f"{public}/media/samples/{sid}/image"}} for sid in batch]
+            tasks = [image_task(public, sid) for sid in batch]
             for sid, predicted in zip(batch, await _predict(backend, tasks), strict=True):
                 if isinstance(predicted, ModelError):
                     tally.fail(sid, str(predicted))

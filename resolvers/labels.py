@@ -9,6 +9,7 @@ import strawberry
 from db import labels as label_rows
 from db import projects as project_rows
 from db import samples as sample_rows
+from jobs.preannotate import suggest
 from resolvers.ids import parse_id
 from schema.context import Info
 from schema.enums import SampleOrder
@@ -69,6 +70,11 @@ class LabelMutations:
     async def clear_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
         return await label_rows.resolve_drafts(info.context.db, [parse_id(i, "Sample") for i in sample_ids],
                                                info.context.user.name, accept=False)
+
+    @strawberry.mutation(description="Asks the configured model about this image now and stores its predictions as "
+                                     "drafts (replacing that model's earlier ones); UNAVAILABLE if the model fails.")
+    async def suggest_annotations(self, info: Info, sample_id: strawberry.ID) -> Sample:
+        return _sample(await suggest(info.context.db, info.context.services.model, parse_id(sample_id, "Sample")))
 
 
 @strawberry.type

@@ -36,6 +36,7 @@ class Services:
     fanout: Any = None  # db.broker.PostgresFanout on PostgreSQL: events cross server processes
     uploads_volume: str = "/Volumes/local/cv_explorer/uploads"
     upload_max_bytes: int = 200 * 2**20
+    model: dict[str, Any] = field(default_factory=dict)  # model_backend_url, model_name, public_url
     info: dict[str, Any] = field(default_factory=dict)  # read-only facts for the admin page
 
 

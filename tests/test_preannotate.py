@@ -169,3 +169,24 @@ def test_least_confident_first_in_the_gallery_and_the_queue(model_client: TestCl
     assert gql(model_client, claim, p=project["id"])["claimNextSample"]["filename"] == "1.jpg"
     err = gql_error(model_client, query.replace("after: $a", "before: $a"), p=project["id"], a="1", c=None)
     assert err["extensions"]["code"] == "VALIDATION"
+
+
+def test_suggest_asks_the_model_about_one_image_now(model_client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, ["a.jpg", "b.jpg"])
+    project = create_project(model_client, classes=["car"])
+    sid = _samples(model_client, project["id"])["a.jpg"]["id"]
+    suggest = """mutation($s: ID!){ suggestAnnotations(sampleId: $s){ status annotations { label isDraft confidence
+        createdBy } } }"""
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.post(f"{MODEL}/predict").mock(return_value=httpx.Response(200, json={"results": [
+            {"result": [_box(10, 10, 20, 20, "car", 0.3)]}]}))
+        got = gql(model_client, suggest, s=sid)["suggestAnnotations"]
+        assert json.loads(route.calls[0].request.content)["tasks"][0]["id"] == int(sid)
+    assert got["status"] == "PRE_LABELED"  # low confidence is kept: the labeller decides
+    assert got["annotations"] == [{"label": "car", "isDraft": True, "confidence": pytest.approx(0.3),
+                                   "createdBy": "model:yolo"}]
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(f"{MODEL}/predict").mock(return_value=httpx.Response(502))
+        err = gql_error(model_client, suggest, s=sid)
+    assert err["extensions"]["code"] == "UNAVAILABLE" and "HTTP 502" in err["message"]
+    assert len(_samples(model_client, project["id"])["a.jpg"]["annotations"]) == 1  # the failure changed nothing

@@ -154,3 +154,37 @@ async def test_a_stat_card_changes_when_another_client_saves(page: Page, server:
     first = api.samples(project["id"])[0]
     api('mutation($s: ID!){ setClassification(sampleId: $s, labels: ["car"]) { id } }', s=first["id"])
     await expect(labelled.locator("strong")).to_have_text("1")
+
+
+async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, database_url: str, tmp_path: Path) -> None:
+    from bench.live_server import live_server
+    from bench.preannotate import instant_model
+    from tests.conftest import make_images
+
+    images = tmp_path / "shots"
+    make_images(images, [f"{i:02}.jpg" for i in range(3)], size=(IMAGE_W, IMAGE_H))
+    with instant_model() as model, live_server({
+        "DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "MODEL_BACKEND_URL": model,
+        "MODEL_NAME": "instant", "VOLUME_MOUNTS": f"/Volumes/team/vision/images={images}"}) as base:
+        api = Api(base)
+        project = api.project("Suggest", "DETECTION", ["car", "person"])
+        await _open(page, base, project["id"])
+        name = await page.locator(".file").text_content()
+        boxes = page.locator("section[aria-label=boxes] li")
+        await page.keyboard.press("m")
+        await expect(boxes).to_have_count(2)
+        await expect(page.locator("section[aria-label=boxes] li.draft")).to_have_count(2)
+        await shot(page, "label-suggest")
+        await page.keyboard.press("x")
+        await expect(boxes).to_have_count(0)
+        await page.keyboard.press("Control+z")
+        await expect(boxes).to_have_count(2)
+        await page.keyboard.press("a")
+        await expect(page.locator("section[aria-label=boxes] li.draft")).to_have_count(0)
+        await page.keyboard.press("Enter")
+        await expect(page.locator(".file")).not_to_have_text(name or "")
+        await expect(page.get_by_text("All changes saved")).to_be_visible()
+        stored = next(s for s in api.samples(project["id"]) if s["filename"] == name)
+        assert stored["status"] == "LABELED"
+        assert sorted((a["label"], a["isDraft"]) for a in stored["annotations"]) == [("car", False), ("person", False)]
+        api.http.close()

@@ -165,6 +165,17 @@ describe('editor', () => {
     expect(editor.boxes[1].draft).toBe(true);
   });
 
+  it('rejects drafts and takes fresh ones without touching the user\'s boxes', () => {
+    const editor = new BoxEditor();
+    editor.load([box('mine', 0, 0, 0.1, 0.1), { ...box('d1', 0.5, 0.5, 0.1, 0.1), draft: true }]);
+    editor.replaceDrafts([{ ...box('d2', 0.2, 0.2, 0.1, 0.1), draft: true }]);
+    expect(editor.boxes.map((b) => b.key)).toEqual(['mine', 'd2']);
+    expect(editor.reject()).toBe(1);
+    expect(editor.boxes.map((b) => b.key)).toEqual(['mine']);
+    editor.undo();
+    expect(editor.boxes.map((b) => b.key)).toEqual(['mine', 'd2']);
+  });
+
   it('nudges merge into one undo step and cycle wraps', () => {
     const editor = new BoxEditor();
     editor.load([box('a', 0.5, 0.5, 0.1, 0.1), box('b', 0, 0, 0.1, 0.1)]);
@@ -188,7 +199,9 @@ describe('keys', () => {
     expect(commandFor({ key: 'Z', ctrlKey: true, shiftKey: true }, false)).toEqual({ kind: 'redo' });
     expect(commandFor({ key: 'Tab', shiftKey: true }, false)).toEqual({ kind: 'cycle', direction: -1 });
     expect(commandFor({ key: 's' }, false)).toEqual({ kind: 'skip' });
-    expect(commandFor({ key: 'x' }, false)).toBeNull();
+    expect(commandFor({ key: 'x' }, false)).toEqual({ kind: 'rejectDrafts' });
+    expect(commandFor({ key: 'm' }, false)).toEqual({ kind: 'suggest' });
+    expect(commandFor({ key: 'q' }, false)).toBeNull();
   });
 
   it('knows when focus is in a text field', () => {

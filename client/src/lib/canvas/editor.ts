@@ -85,6 +85,19 @@ export class BoxEditor {
     return hits;
   }
 
+  /** Model drafts removed (one key, or all when key is null), as one undoable step. */
+  reject(key: string | null = null): number {
+    const gone = this.boxes.filter((b) => b.draft && (key === null || b.key === key)).length;
+    if (gone) this.commit(this.boxes.filter((b) => !(b.draft && (key === null || b.key === key))));
+    if (this.selected && !this.boxes.some((b) => b.key === this.selected)) this.select(null);
+    return gone;
+  }
+
+  /** The model's fresh drafts replace the previous ones; the user's own boxes stay as they are. */
+  replaceDrafts(drafts: Ann[]): void {
+    this.commit([...this.boxes.filter((b) => !b.draft), ...drafts]);
+  }
+
   /** Selects the next (+1) or previous (-1) box in drawing order, wrapping around. */
   cycle(direction: 1 | -1): void {
     if (!this.boxes.length) return;

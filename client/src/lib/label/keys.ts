@@ -10,7 +10,7 @@ export type Command =
   | { kind: 'nudge'; dx: number; dy: number } // in screen px
   | { kind: 'undo' } | { kind: 'redo' }
   | { kind: 'copy' } | { kind: 'paste' } | { kind: 'copyPrevious' }
-  | { kind: 'toggleBoxes' } | { kind: 'acceptDrafts' }
+  | { kind: 'toggleBoxes' } | { kind: 'acceptDrafts' } | { kind: 'rejectDrafts' } | { kind: 'suggest' }
   | { kind: 'zoomIn' } | { kind: 'zoomOut' } | { kind: 'fit' }
   | { kind: 'help' } | { kind: 'gallery' };
 
@@ -58,6 +58,8 @@ export function commandFor(e: KeyLike, boxSelected: boolean): Command | null {
     case 'h': return { kind: 'toggleBoxes' };
     case 'p': return { kind: 'copyPrevious' };
     case 'a': return { kind: 'acceptDrafts' };
+    case 'x': return { kind: 'rejectDrafts' };
+    case 'm': return { kind: 'suggest' };
     case 'g': return { kind: 'gallery' };
   }
   return null;
@@ -92,7 +94,9 @@ export const SHORTCUTS: [string, string][] = [
   ['Ctrl+Z / Ctrl+Shift+Z', 'undo / redo'],
   ['Ctrl+C / Ctrl+V', 'copy the selected box (or all) / paste'],
   ['P', 'bring over all boxes of the previous image'],
+  ['M', 'suggest: ask the model about this image (its predictions arrive as dashed drafts)'],
   ['A', 'accept the selected model draft (or all drafts)'],
+  ['X', 'reject the selected model draft (or all drafts)'],
   ['H', 'hide / show boxes'],
   ['G', 'back to the project'],
   ['?', 'this sheet'],
