@@ -1,4 +1,5 @@
-"""instance: what the admin page shows about this server (database, mounts, users); nothing secret."""
+"""instance and modelStatus: what the admin page shows about this server (database, mounts, users, model);
+nothing secret."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import User as UserRow
+from jobs.models.labelstudio import LabelStudioBackend
 from schema.context import Info
 from schema.types import User
 
@@ -26,6 +28,31 @@ def _users(session: Session) -> list[User]:
             for u in session.scalars(select(UserRow).order_by(UserRow.name))]
 
 
+@strawberry.type(description="The model Pre-label and Suggest use, and whether it answers its health check now.")
+class ModelStatus:
+    configured: bool
+    protocol: str
+    name: str
+    url: str
+    ready: bool
+    message: str
+
+
+async def _model_status(config: dict) -> ModelStatus:
+    url = config.get("model_backend_url") or ""
+    name = config.get("model_name") or "default"
+    if not url:
+        return ModelStatus(configured=False, protocol="labelstudio", name=name, url="", ready=False,
+                           message="No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
+    backend = LabelStudioBackend(url)
+    try:
+        ready = await backend.health()
+    finally:
+        await backend.close()
+    return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready,
+                       message="ready" if ready else f"{url}/health does not answer 200")
+
+
 @strawberry.type
 class AdminQueries:
     @strawberry.field
@@ -34,3 +61,7 @@ class AdminQueries:
         return Instance(backend=services.info["backend"], database=services.info.get("database", ""),
                         auth_mode=services.auth_mode, mounts=services.info["mounts"],
                         max_image_pixels=services.max_pixels, users=await services.db.read(_users))
+
+    @strawberry.field
+    async def model_status(self, info: Info) -> ModelStatus:
+        return await _model_status(info.context.services.model)

@@ -190,3 +190,15 @@ def test_suggest_asks_the_model_about_one_image_now(model_client: TestClient, im
         err = gql_error(model_client, suggest, s=sid)
     assert err["extensions"]["code"] == "UNAVAILABLE" and "HTTP 502" in err["message"]
     assert len(_samples(model_client, project["id"])["a.jpg"]["annotations"]) == 1  # the failure changed nothing
+
+
+def test_model_status_reports_readiness(model_client: TestClient, client: TestClient) -> None:
+    query = "{ modelStatus { configured name url ready message } }"
+    assert gql(client, query)["modelStatus"]["configured"] is False
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(f"{MODEL}/health").mock(return_value=httpx.Response(200, json={"status": "UP"}))
+        status = gql(model_client, query)["modelStatus"]
+    assert status == {"configured": True, "name": "yolo", "url": MODEL, "ready": True, "message": "ready"}
+    with respx.mock(assert_all_called=False) as mock:
+        mock.get(f"{MODEL}/health").mock(side_effect=httpx.ConnectError("refused"))
+        assert gql(model_client, query)["modelStatus"]["ready"] is False

@@ -48,7 +48,7 @@ class LabelStudioBackend:
 
     async def health(self) -> bool:
         try:
-            r = await self.client.get(f"{self.url}/health")
+            r = await self.client.get(f"{self.url}/health", timeout=3.0)
         except httpx.HTTPError:
             return False
         return r.status_code == 200
