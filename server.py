@@ -64,6 +64,8 @@ class Settings:
     import_max_items: int = 500_000
     import_max_annotations: int = 2_000_000
     model_backend_url: str = ""
+    model_path: str = ""
+    model_classes: tuple[str, ...] = ()
     model_name: str = "default"
     public_url: str = ""
 
@@ -121,6 +123,8 @@ class Settings:
             import_max_annotations=_int("IMPORT_MAX_ANNOTATIONS", env.get("IMPORT_MAX_ANNOTATIONS", "2000000"), 1,
                                         10**9),
             model_backend_url=_http_url("MODEL_BACKEND_URL", env.get("MODEL_BACKEND_URL", "")),
+            model_path=_volume_path("MODEL_PATH", env.get("MODEL_PATH", "")),
+            model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
             model_name=env.get("MODEL_NAME", "default").strip() or "default",
             public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
         )
@@ -141,6 +145,13 @@ def _http_url(name: str, raw: str) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL")
     return url
+
+
+def _volume_path(name: str, raw: str) -> str:
+    path = raw.strip()
+    if path and not path.startswith("/Volumes/"):
+        raise SettingsError(f"{name}={raw!r} must be a path in a volume: /Volumes/<catalog>/<schema>/<volume>/…")
+    return path
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -176,6 +187,8 @@ def build_services(settings: Settings) -> Services:
     volumes = LocalVolumes(settings.volume_mounts)
     broker = Broker()
     model = {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
+             "model_path": settings.model_path, "model_classes": list(settings.model_classes),
+             "max_pixels": settings.max_image_pixels,
              "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"}
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,

@@ -13,7 +13,8 @@ from db.engine import Database
 from db.errors import Invalid, Unavailable
 from jobs.context import JobContext
 from jobs.models import ModelError, Prediction
-from jobs.models.labelstudio import LabelStudioBackend
+from jobs.models.backends import ImageRef, make_backend, model_name
+from volumes.base import Volumes
 
 BATCH = 8
 KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
@@ -48,53 +49,32 @@ def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_
     return out
 
 
-async def _predict(backend: LabelStudioBackend, tasks: list[dict[str, Any]]) -> list[list[Prediction] | ModelError]:
-    """The batch's predictions; when the batch fails, each task alone, so one bad image fails only itself."""
-    try:
-        return list(await backend.predict(tasks))
-    except ModelError:
-        pass
-    out: list[list[Prediction] | ModelError] = []
-    for task in tasks:
-        try:
-            out.append((await backend.predict([task]))[0])
-        except ModelError as exc:
-            out.append(exc)
-    return out
+def image_ref(public_url: str, sample: Any) -> ImageRef:
+    return ImageRef(sample.id, sample.path, f"{public_url.rstrip('/')}/media/samples/{sample.id}/image")
 
 
-def image_task(public_url: str, sample_id: int) -> dict[str, Any]:
-    return {"id": sample_id, "data": {"image": f"{public_url.rstrip('/')}/media/samples/{sample_id}/image"}}
-
-
-async def suggest(db: Database, config: dict[str, Any], sample_id: int) -> labels.Saved:
+async def suggest(db: Database, volumes: Volumes, config: dict[str, Any], sample_id: int) -> labels.Saved:
     """The model's predictions for one image, stored as its drafts right away (the labelling view's Suggest).
     Unlike the job, every prediction is kept whatever its confidence: the labeller sees and decides."""
-    url = config.get("model_backend_url")
-    if not url:
-        raise Invalid("No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
-    author = f"model:{config.get('model_name') or 'default'}"
+    backend = await make_backend(config, volumes)
+    author = model_name(config)
     sample = await db.read(sample_rows.get_sample, sample_id)
     project = await db.read(project_rows.get_project, sample.project_id)
-    backend = LabelStudioBackend(url)
     try:
-        [predicted] = await backend.predict([image_task(config.get("public_url", ""), sample_id)])
-    except ModelError as exc:
-        raise Unavailable(f"The model could not label this image: {exc}") from None
+        [answer] = await backend.predict_each([image_ref(config.get("public_url", ""), sample)])
     finally:
         await backend.close()
-    drafts = keep(predicted, {c.strip().lower(): c for c in project.classes}, KIND_FOR_TASK[project.task_type], 0.0,
+    if isinstance(answer, ModelError):
+        raise Unavailable(f"The model could not label this image: {answer}")
+    drafts = keep(answer, {c.strip().lower(): c for c in project.classes}, KIND_FOR_TASK[project.task_type], 0.0,
                   author, Tally())
     return await labels.replace_drafts(db, sample_id, drafts, author)
 
 
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
-    url = ctx.config.get("model_backend_url")
-    if not url:
-        raise Invalid("No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
-    name = ctx.config.get("model_name") or "default"
-    author = f"model:{name}"
+    backend = await make_backend(ctx.config, ctx.volumes)
+    author = model_name(ctx.config)
     p = ctx.params
     statuses = p.get("statuses") or ["UNLABELED"]
     min_confidence = float(p.get("minConfidence", 0.5))
@@ -102,15 +82,15 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     classes = {c.strip().lower(): c for c in project.classes}
     kind = KIND_FOR_TASK[project.task_type]
     ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
-    public = ctx.config.get("public_url", "http://127.0.0.1:8000").rstrip("/")
+    public = ctx.config.get("public_url", "http://127.0.0.1:8000")
     tally = Tally()
-    backend = LabelStudioBackend(url)
     await ctx.progress(0, len(ids), force=True)
     try:
         for start in range(0, len(ids), BATCH):
             batch = ids[start:start + BATCH]
-            tasks = [image_task(public, sid) for sid in batch]
-            for sid, predicted in zip(batch, await _predict(backend, tasks), strict=True):
+            rows = await ctx.db.read(sample_rows.get_samples, batch)
+            refs = [image_ref(public, rows[sid]) for sid in batch]
+            for sid, predicted in zip(batch, await backend.predict_each(refs), strict=True):
                 if isinstance(predicted, ModelError):
                     tally.fail(sid, str(predicted))
                     continue

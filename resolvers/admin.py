@@ -7,10 +7,13 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.errors import DomainError
 from db.models import User as UserRow
+from jobs.models.backends import NOT_CONFIGURED, make_backend
 from jobs.models.labelstudio import LabelStudioBackend
 from schema.context import Info
 from schema.types import User
+from volumes.base import Volumes
 
 
 @strawberry.type(description="This server: database backend and (password-free) address, mounts, users.")
@@ -38,12 +41,19 @@ class ModelStatus:
     message: str
 
 
-async def _model_status(config: dict) -> ModelStatus:
-    url = config.get("model_backend_url") or ""
+async def _model_status(config: dict, volumes: Volumes) -> ModelStatus:
     name = config.get("model_name") or "default"
+    if config.get("model_path"):
+        try:
+            await make_backend(config, volumes)
+        except DomainError as exc:
+            return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=False,
+                               message=exc.message)
+        return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
+                           message="ready")
+    url = config.get("model_backend_url") or ""
     if not url:
-        return ModelStatus(configured=False, protocol="labelstudio", name=name, url="", ready=False,
-                           message="No model is configured: set MODEL_BACKEND_URL to a Label Studio ML backend.")
+        return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)
     backend = LabelStudioBackend(url)
     try:
         ready = await backend.health()
@@ -64,4 +74,4 @@ class AdminQueries:
 
     @strawberry.field
     async def model_status(self, info: Info) -> ModelStatus:
-        return await _model_status(info.context.services.model)
+        return await _model_status(info.context.services.model, info.context.services.volumes)

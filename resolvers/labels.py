@@ -74,7 +74,8 @@ class LabelMutations:
     @strawberry.mutation(description="Asks the configured model about this image now and stores its predictions as "
                                      "drafts (replacing that model's earlier ones); UNAVAILABLE if the model fails.")
     async def suggest_annotations(self, info: Info, sample_id: strawberry.ID) -> Sample:
-        return _sample(await suggest(info.context.db, info.context.services.model, parse_id(sample_id, "Sample")))
+        services = info.context.services
+        return _sample(await suggest(services.db, services.volumes, services.model, parse_id(sample_id, "Sample")))
 
 
 @strawberry.type

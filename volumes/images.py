@@ -119,6 +119,13 @@ def render_display(fp: BinaryIO, max_pixels: int) -> Rendered | None:
     return Rendered(buf.getvalue(), "image/jpeg", w, h)
 
 
+def load_rgb(fp: BinaryIO, max_pixels: int) -> Image.Image:
+    """The image as displayed (EXIF orientation applied), decoded to RGB: what a model looks at."""
+    im, _ = _open(fp, max_pixels)
+    im = ImageOps.exif_transpose(_load(im)) or im
+    return im.convert("RGB")
+
+
 class ThumbnailCache:
     def __init__(self, root: Path, memory_bytes: int = 64 * 2**20) -> None:
         self.root = Path(root)

@@ -1,0 +1,114 @@
+"""Choosing and running the configured model: the local ONNX file (MODEL_PATH) or a Label Studio ML backend
+(MODEL_BACKEND_URL). Both answer per image, so one bad image never fails its neighbours."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from db.errors import DomainError, Invalid
+from jobs.models import ModelError, Prediction
+from jobs.models.labelstudio import LabelStudioBackend
+from jobs.models.onnx_local import OnnxModel
+from volumes.base import Volumes
+from volumes.images import ImageError, load_rgb
+from volumes.paths import parse
+
+NOT_CONFIGURED = ("No model is configured: set MODEL_PATH to an .onnx file in a volume, or MODEL_BACKEND_URL to a "
+                  "Label Studio ML backend.")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    sample_id: int
+    path: str  # volume path of the image
+    url: str  # where an HTTP model fetches it
+
+
+Answer = list[Prediction] | ModelError
+
+
+class Backend(Protocol):
+    async def predict_each(self, images: list[ImageRef]) -> list[Answer]: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpBackend:
+    """A Label Studio ML backend: the batch in one request; when it fails, each image alone."""
+
+    def __init__(self, url: str) -> None:
+        self.client = LabelStudioBackend(url)
+
+    async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
+        tasks = [{"id": i.sample_id, "data": {"image": i.url}} for i in images]
+        try:
+            return list(await self.client.predict(tasks))
+        except ModelError:
+            pass
+        out: list[Answer] = []
+        for task in tasks:
+            try:
+                out.append((await self.client.predict([task]))[0])
+            except ModelError as exc:
+                out.append(exc)
+        return out
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+_LOADED: dict[tuple[str, int, int, tuple[str, ...]], OnnxModel] = {}  # one session per file version, reused
+
+
+class LocalBackend:
+    """The ONNX file, loaded once per file version and run off the event loop."""
+
+    def __init__(self, model: OnnxModel, volumes: Volumes, max_pixels: int) -> None:
+        self.model, self.volumes, self.max_pixels = model, volumes, max_pixels
+
+    def _one(self, image: ImageRef) -> Answer:
+        try:
+            with self.volumes.open(parse(image.path)) as fp:
+                picture = load_rgb(fp, self.max_pixels)
+        except (ImageError, DomainError) as exc:
+            return ModelError(f"the image cannot be read ({exc.message})")
+        try:
+            return self.model.predict(picture)
+        except ModelError as exc:
+            return exc
+
+    async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
+        return [await asyncio.to_thread(self._one, i) for i in images]
+
+    async def close(self) -> None:
+        pass
+
+
+def _load_onnx(volumes: Volumes, path: str, classes: tuple[str, ...]) -> OnnxModel:
+    vp = parse(path)
+    st = volumes.stat(vp)
+    key = (vp.text, st.mtime_ns, st.size, classes)
+    if key not in _LOADED:
+        with volumes.open(vp) as fp:
+            _LOADED[key] = OnnxModel(fp.read(), list(classes) or None)
+    return _LOADED[key]
+
+
+async def make_backend(config: dict[str, Any], volumes: Volumes) -> Backend:
+    """The configured model; VALIDATION with what to set when there is none or it cannot be loaded."""
+    if config.get("model_path"):
+        classes = tuple(config.get("model_classes") or ())
+        try:
+            model = await asyncio.to_thread(_load_onnx, volumes, config["model_path"], classes)
+        except ModelError as exc:
+            raise Invalid(f"MODEL_PATH {config['model_path']}: {exc}") from None
+        return LocalBackend(model, volumes, config.get("max_pixels", 100_000_000))
+    if config.get("model_backend_url"):
+        return HttpBackend(config["model_backend_url"])
+    raise Invalid(NOT_CONFIGURED)
+
+
+def model_name(config: dict[str, Any]) -> str:
+    return f"model:{config.get('model_name') or 'default'}"
