@@ -8,7 +8,7 @@ import sys
 from bench.figures import Figure, print_table
 
 MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets",
-           "bench.preannotate"]
+           "bench.preannotate", "bench.onnx_model"]
 
 
 def main(argv: list[str]) -> int:
