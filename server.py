@@ -68,6 +68,9 @@ class Settings:
     model_classes: tuple[str, ...] = ()
     model_name: str = "default"
     public_url: str = ""
+    serving_url: str = ""
+    serving_token: str = field(default="", repr=False)  # never printed
+    serving_keys: tuple[str, str, str, str] = ("label", "confidence", "bbox", "xywh_norm")
 
     @property
     def uploads_volume(self) -> str:
@@ -127,6 +130,9 @@ class Settings:
             model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
             model_name=env.get("MODEL_NAME", "default").strip() or "default",
             public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
+            serving_url=_http_url("SERVING_ENDPOINT_URL", env.get("SERVING_ENDPOINT_URL", "")),
+            serving_token=env.get("DATABRICKS_TOKEN", ""),
+            serving_keys=_serving_keys(env),
         )
 
 
@@ -145,6 +151,15 @@ def _http_url(name: str, raw: str) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL")
     return url
+
+
+def _serving_keys(env: Mapping[str, str]) -> tuple[str, str, str, str]:
+    fmt = env.get("SERVING_BBOX_FORMAT", "xywh_norm").strip()
+    if fmt not in ("xywh_norm", "xyxy_pixel"):
+        raise SettingsError(f"SERVING_BBOX_FORMAT={fmt!r} must be xywh_norm or xyxy_pixel")
+    return (env.get("SERVING_LABEL_KEY", "label").strip() or "label",
+            env.get("SERVING_CONFIDENCE_KEY", "confidence").strip() or "confidence",
+            env.get("SERVING_BBOX_KEY", "bbox").strip() or "bbox", fmt)
 
 
 def _volume_path(name: str, raw: str) -> str:
@@ -188,13 +203,19 @@ def build_services(settings: Settings) -> Services:
     broker = Broker()
     model = {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
              "model_path": settings.model_path, "model_classes": list(settings.model_classes),
-             "max_pixels": settings.max_image_pixels,
+             "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
+             "serving_token": settings.serving_token,
+             **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
+                        settings.serving_keys, strict=True)),
              "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"}
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,
                                "import_max_annotations": settings.import_max_annotations,
-                               "max_pixels": settings.max_image_pixels, **model})
+                               "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
+             "serving_token": settings.serving_token,
+             **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
+                        settings.serving_keys, strict=True)), **model})
 
     fanout = PostgresFanout(db.url, broker) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import DomainError
 from db.models import User as UserRow
-from jobs.models.backends import NOT_CONFIGURED, make_backend
+from jobs.models.backends import NOT_CONFIGURED, make_backend, serving_client, serving_state_url
 from jobs.models.labelstudio import LabelStudioBackend
 from schema.context import Info
 from schema.types import User
@@ -51,6 +51,14 @@ async def _model_status(config: dict, volumes: Volumes) -> ModelStatus:
                                message=exc.message)
         return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
                            message="ready")
+    if config.get("serving_url"):
+        client = serving_client(config)
+        try:
+            ready, message = await client.ready(serving_state_url(config["serving_url"]))
+        finally:
+            await client.close()
+        return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"], ready=ready,
+                           message=message)
     url = config.get("model_backend_url") or ""
     if not url:
         return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)

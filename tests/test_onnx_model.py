@@ -103,3 +103,48 @@ def test_classifier_gives_its_top_class_and_bad_files_say_so(settings: Settings,
         err = gql_error(c, 'mutation($s: ID!){ suggestAnnotations(sampleId: $s){ id } }', s=sid)
         assert err["extensions"]["code"] == "VALIDATION" and "cannot be loaded" in err["message"]
         assert gql(c, "{ modelStatus { ready message } }")["modelStatus"]["ready"] is False
+
+
+SERVING = "https://workspace.example.com/serving-endpoints/detector/invocations"
+
+
+def test_databricks_serving_endpoint_in_its_documented_shapes(settings: Settings, images_dir: Path) -> None:
+    """Model Serving cannot be reached from here: respx answers in the documented request/response shapes."""
+    import base64
+    import json
+
+    import httpx
+    import respx
+
+    Image.new("RGB", (200, 100), (1, 2, 3)).save(images_dir / "a.jpg")
+    (images_dir / "bad.jpg").write_bytes(b"not an image")
+    conf = dataclasses.replace(settings, serving_url=SERVING, serving_token="dapi-secret",
+                               serving_keys=("name", "score", "box", "xyxy_pixel"), model_name="dbx")
+    seen: list[dict] = []
+
+    def invoke(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer dapi-secret"
+        body = json.loads(request.content)
+        seen.append(body)
+        assert all(base64.b64decode(r["image"])[:2] == b"\xff\xd8" for r in body["dataframe_records"])  # JPEGs
+        return httpx.Response(200, json={"predictions": [
+            [{"name": "car", "score": 0.7, "box": [20, 10, 120, 60]}] for _ in body["dataframe_records"]]})
+
+    with respx.mock(assert_all_called=False) as mock, TestClient(create_app(conf)) as c:
+        mock.post(SERVING).mock(side_effect=invoke)
+        mock.get("https://workspace.example.com/api/2.0/serving-endpoints/detector").mock(
+            return_value=httpx.Response(200, json={"name": "detector", "state": {"ready": "READY"}}))
+        project = create_project(c, classes=["car"])
+        job = gql(c, 'mutation($p: ID!){ preannotate(projectId: $p){ id } }', p=project["id"])["preannotate"]
+        done = wait_for_job(c, job["id"])
+        assert done["result"]["succeeded"] == 1 and done["result"]["failed"] == 1, done
+        assert "cannot be read" in done["result"]["failures"][0]["reason"]
+        query = ('query($p: ID!){ project(id: $p){ samples { edges { node { filename annotations { label '
+                 'confidence createdBy box { x y w h } } } } } } }')
+        edges = gql(c, query, p=project["id"])["project"]["samples"]["edges"]
+        a = next(e["node"] for e in edges if e["node"]["filename"] == "a.jpg")["annotations"][0]
+        assert a["createdBy"] == "model:dbx" and a["confidence"] == pytest.approx(0.7)
+        assert a["box"] == pytest.approx({"x": 0.1, "y": 0.1, "w": 0.5, "h": 0.5})  # pixel xyxy -> normalised
+        status = gql(c, "{ modelStatus { protocol ready message } }")["modelStatus"]
+        assert status == {"protocol": "serving", "ready": True, "message": "ready"}
+    assert len(seen[0]["dataframe_records"]) == 1  # the unreadable image never left the server

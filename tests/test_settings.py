@@ -45,6 +45,9 @@ def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
     ({"MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START"),
     ({"IMPORT_MAX_BYTES": "lots"}, "IMPORT_MAX_BYTES"),
     ({"IMPORT_MAX_ITEMS": "0"}, "IMPORT_MAX_ITEMS"),
+    ({"MODEL_PATH": "/home/me/model.onnx"}, "MODEL_PATH"),
+    ({"MODEL_BACKEND_URL": "model:9090"}, "MODEL_BACKEND_URL"),
+    ({"SERVING_BBOX_FORMAT": "yolo"}, "SERVING_BBOX_FORMAT"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
@@ -65,3 +68,9 @@ def test_migrate_creates_a_fresh_data_dir(tmp_path: Path) -> None:
                          env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(data)})
     assert out.returncode == 0, out.stderr
     assert (data / "cv_explorer.db").exists()
+
+
+def test_the_serving_token_is_never_printed() -> None:
+    s = Settings.from_env({"SERVING_ENDPOINT_URL": "https://w.example.com/serving-endpoints/x/invocations",
+                           "DATABRICKS_TOKEN": "dapi-very-secret"})
+    assert s.serving_token == "dapi-very-secret" and "dapi-very-secret" not in repr(s)

@@ -1,9 +1,11 @@
-"""Choosing and running the configured model: the local ONNX file (MODEL_PATH) or a Label Studio ML backend
-(MODEL_BACKEND_URL). Both answer per image, so one bad image never fails its neighbours."""
+"""Choosing and running the configured model: the local ONNX file (MODEL_PATH), a Databricks Model Serving
+endpoint (SERVING_ENDPOINT_URL) or a Label Studio ML backend (MODEL_BACKEND_URL), in that order. All answer per
+image, so one bad image never fails its neighbours."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -11,12 +13,13 @@ from db.errors import DomainError, Invalid
 from jobs.models import ModelError, Prediction
 from jobs.models.labelstudio import LabelStudioBackend
 from jobs.models.onnx_local import OnnxModel
+from jobs.models.serving import ServingClient, ServingFormat
 from volumes.base import Volumes
-from volumes.images import ImageError, load_rgb
+from volumes.images import ImageError, load_rgb, read_info
 from volumes.paths import parse
 
-NOT_CONFIGURED = ("No model is configured: set MODEL_PATH to an .onnx file in a volume, or MODEL_BACKEND_URL to a "
-                  "Label Studio ML backend.")
+NOT_CONFIGURED = ("No model is configured: set MODEL_PATH to an .onnx file in a volume, SERVING_ENDPOINT_URL to a "
+                  "Databricks Model Serving endpoint, or MODEL_BACKEND_URL to a Label Studio ML backend.")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,59 @@ class LocalBackend:
         pass
 
 
+class ServingBackend:
+    """A Databricks Model Serving endpoint: the images' bytes in one request; when it fails, each image alone."""
+
+    def __init__(self, client: ServingClient, volumes: Volumes, max_pixels: int) -> None:
+        self.client, self.volumes, self.max_pixels = client, volumes, max_pixels
+
+    def _read(self, image: ImageRef) -> tuple[bytes, tuple[int, int]] | ModelError:
+        try:
+            with self.volumes.open(parse(image.path)) as fp:
+                info = read_info(fp, self.max_pixels)
+                fp.seek(0)
+                return fp.read(), (info.width, info.height)
+        except (ImageError, DomainError) as exc:
+            return ModelError(f"the image cannot be read ({exc.message})")
+
+    async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
+        payloads = [await asyncio.to_thread(self._read, i) for i in images]
+        good = [p for p in payloads if not isinstance(p, ModelError)]
+        answers: list[list[Prediction]] | None = None
+        with contextlib.suppress(ModelError):  # a failed batch is retried image by image below
+            answers = await self.client.invoke(good) if good else []  # type: ignore[arg-type]
+        out: list[Answer] = []
+        it = iter(answers or [])
+        for p in payloads:
+            if isinstance(p, ModelError):
+                out.append(p)
+            elif answers is not None:
+                out.append(next(it))
+            else:
+                try:
+                    out.append((await self.client.invoke([p]))[0])
+                except ModelError as exc:
+                    out.append(exc)
+        return out
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def serving_client(config: dict[str, Any]) -> ServingClient:
+    fmt = ServingFormat(label_key=config.get("serving_label_key") or "label",
+                        confidence_key=config.get("serving_confidence_key") or "confidence",
+                        bbox_key=config.get("serving_bbox_key") or "bbox",
+                        bbox_format=config.get("serving_bbox_format") or "xywh_norm")
+    return ServingClient(config["serving_url"], config.get("serving_token") or "", fmt)
+
+
+def serving_state_url(invocation_url: str) -> str:
+    """`https://<host>/serving-endpoints/<name>/invocations` -> `https://<host>/api/2.0/serving-endpoints/<name>`."""
+    base, _, rest = invocation_url.partition("/serving-endpoints/")
+    return f"{base}/api/2.0/serving-endpoints/{rest.split('/')[0]}"
+
+
 def _load_onnx(volumes: Volumes, path: str, classes: tuple[str, ...]) -> OnnxModel:
     vp = parse(path)
     st = volumes.stat(vp)
@@ -105,6 +161,8 @@ async def make_backend(config: dict[str, Any], volumes: Volumes) -> Backend:
         except ModelError as exc:
             raise Invalid(f"MODEL_PATH {config['model_path']}: {exc}") from None
         return LocalBackend(model, volumes, config.get("max_pixels", 100_000_000))
+    if config.get("serving_url"):
+        return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000))
     if config.get("model_backend_url"):
         return HttpBackend(config["model_backend_url"])
     raise Invalid(NOT_CONFIGURED)

@@ -1,0 +1,100 @@
+"""Databricks Model Serving: the endpoint's data-plane invocation URL called over httpx with workspace auth
+(a bearer token), request `{"dataframe_records": [{"image": <base64>}]}`, response read with configurable keys.
+
+The response is `{"predictions": [...]}` with one entry per record: a list of objects (or an object with a list
+under `detections`) carrying a label, a confidence and, for detectors, a bbox in normalised xywh or pixel xyxy.
+Databricks' REST API cannot be reached from here: tests speak these documented shapes through respx."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from jobs.models import ModelError, Prediction
+
+TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
+MAX_RESPONSE_BYTES = 20 * 2**20
+
+
+@dataclass(frozen=True)
+class ServingFormat:
+    label_key: str = "label"
+    confidence_key: str = "confidence"
+    bbox_key: str = "bbox"
+    bbox_format: str = "xywh_norm"  # or "xyxy_pixel"
+
+
+def _finite(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelError(f"{what} is not a finite number: {value!r}")
+    return float(value)
+
+
+def parse_prediction(raw: Any, fmt: ServingFormat, size: tuple[int, int]) -> list[Prediction]:
+    """One record's answer: boxes normalised to the image (pixel xyxy divided by its displayed size)."""
+    items = raw.get("detections", raw.get("predictions", [raw])) if isinstance(raw, dict) else raw
+    if not isinstance(items, list):
+        raise ModelError("a prediction is neither a list nor an object")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get(fmt.label_key), str):
+            raise ModelError(f"a prediction has no string {fmt.label_key!r}")
+        conf = item.get(fmt.confidence_key)
+        confidence = None if conf is None else _finite(conf, fmt.confidence_key)
+        box = item.get(fmt.bbox_key)
+        if box is None:
+            out.append(Prediction(item[fmt.label_key], "CLASSIFICATION", None, confidence))
+            continue
+        if not isinstance(box, list | tuple) or len(box) != 4:
+            raise ModelError(f"{fmt.bbox_key!r} must be 4 numbers")
+        a, b, c, d = (_finite(v, fmt.bbox_key) for v in box)
+        if fmt.bbox_format == "xyxy_pixel":
+            w, h = size
+            a, b, c, d = a / w, b / h, (c - a) / w, (d - b) / h
+        out.append(Prediction(item[fmt.label_key], "BBOX", (a, b, c, d), confidence))
+    return out
+
+
+class ServingClient:
+    def __init__(self, url: str, token: str, fmt: ServingFormat, client: httpx.AsyncClient | None = None) -> None:
+        self.url, self.fmt = url, fmt
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
+                                                  headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
+        records = [{"image": base64.b64encode(data).decode()} for data, _ in images]
+        try:
+            r = await self.client.post(self.url, json={"dataframe_records": records})
+        except httpx.TimeoutException:
+            raise ModelError("the serving endpoint did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ModelError(f"the serving endpoint could not be reached ({type(exc).__name__})") from None
+        if r.status_code != 200:
+            raise ModelError(f"the serving endpoint answered HTTP {r.status_code}")
+        if len(r.content) > MAX_RESPONSE_BYTES:
+            raise ModelError("the serving endpoint's answer is too large")
+        try:
+            body = r.json()
+        except ValueError:
+            raise ModelError("the serving endpoint's answer is not JSON") from None
+        preds = body.get("predictions") if isinstance(body, dict) else None
+        if not isinstance(preds, list) or len(preds) != len(images):
+            raise ModelError(f"expected {len(images)} predictions, got {len(preds) if isinstance(preds, list) else 0}")
+        return [parse_prediction(p, self.fmt, size) for p, (_, size) in zip(preds, images, strict=True)]
+
+    async def ready(self, state_url: str) -> tuple[bool, str]:
+        """The endpoint's state from the workspace API (`GET /api/2.0/serving-endpoints/<name>`)."""
+        try:
+            r = await self.client.get(state_url, timeout=5.0)
+            state = r.json().get("state", {}) if r.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False, "the workspace API cannot be reached"
+        ready = state.get("ready") == "READY"
+        return ready, "ready" if ready else f"endpoint state: {state.get('ready') or r.status_code}"
+
+    async def close(self) -> None:
+        await self.client.aclose()
