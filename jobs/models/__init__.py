@@ -7,6 +7,12 @@ one image as ModelError, which fails that sample only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+MAX_RESPONSE_BYTES = 20 * 2**20
+TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
 
 
 class ModelError(Exception):
@@ -19,3 +25,29 @@ class Prediction:
     kind: str  # "BBOX" | "CLASSIFICATION"
     box: tuple[float, float, float, float] | None
     confidence: float | None
+
+
+async def post_json(client: httpx.AsyncClient, url: str, payload: Any, who: str) -> Any:
+    """POST payload, return the JSON answer; every transport or protocol problem is a ModelError naming `who`."""
+    try:
+        r = await client.post(url, json=payload)
+    except httpx.TimeoutException:
+        raise ModelError(f"{who} did not answer in time") from None
+    except httpx.HTTPError as exc:
+        raise ModelError(f"{who} could not be reached ({type(exc).__name__})") from None
+    if r.status_code != 200:
+        raise ModelError(f"{who} answered HTTP {r.status_code}")
+    if len(r.content) > MAX_RESPONSE_BYTES:
+        raise ModelError(f"{who}'s answer is too large")
+    try:
+        return r.json()
+    except ValueError:
+        raise ModelError(f"{who}'s answer is not JSON") from None
+
+
+def one_list(body: Any, key: str, expected: int) -> list[Any]:
+    """body[key] as a list of exactly `expected` entries (one per image sent)."""
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list) or len(items) != expected:
+        raise ModelError(f"expected {expected} {key}, got {len(items) if isinstance(items, list) else 0}")
+    return items

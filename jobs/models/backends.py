@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +39,18 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+async def one_by_one(items: list[Any], call: Callable[[list[Any]], Awaitable[list[list[Prediction]]]]
+                     ) -> list[Answer]:
+    """Each item sent alone, so a batch's failure is pinned on the image that caused it."""
+    out: list[Answer] = []
+    for item in items:
+        try:
+            out.append((await call([item]))[0])
+        except ModelError as exc:
+            out.append(exc)
+    return out
+
+
 class HttpBackend:
     """A Label Studio ML backend: the batch in one request; when it fails, each image alone."""
 
@@ -49,14 +62,7 @@ class HttpBackend:
         try:
             return list(await self.client.predict(tasks))
         except ModelError:
-            pass
-        out: list[Answer] = []
-        for task in tasks:
-            try:
-                out.append((await self.client.predict([task]))[0])
-            except ModelError as exc:
-                out.append(exc)
-        return out
+            return await one_by_one(tasks, self.client.predict)
 
     async def close(self) -> None:
         await self.client.close()
@@ -118,10 +124,7 @@ class ServingBackend:
             elif answers is not None:
                 out.append(next(it))
             else:
-                try:
-                    out.append((await self.client.invoke([p]))[0])
-                except ModelError as exc:
-                    out.append(exc)
+                out += await one_by_one([p], self.client.invoke)
         return out
 
     async def close(self) -> None:

@@ -9,10 +9,7 @@ from typing import Any
 
 import httpx
 
-from jobs.models import ModelError, Prediction
-
-MAX_RESPONSE_BYTES = 20 * 2**20
-TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
+from jobs.models import TIMEOUT, ModelError, Prediction, one_list, post_json
 
 
 def _number(value: Any, what: str) -> float:
@@ -55,23 +52,8 @@ class LabelStudioBackend:
 
     async def predict(self, tasks: Sequence[dict[str, Any]]) -> list[list[Prediction]]:
         """Predictions for each task, in order; a transport or protocol problem fails the whole batch."""
-        try:
-            r = await self.client.post(f"{self.url}/predict", json={"tasks": list(tasks)})
-        except httpx.TimeoutException:
-            raise ModelError("the model did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ModelError(f"the model could not be reached ({type(exc).__name__})") from None
-        if r.status_code != 200:
-            raise ModelError(f"the model answered HTTP {r.status_code}")
-        if len(r.content) > MAX_RESPONSE_BYTES:
-            raise ModelError("the model's answer is too large")
-        try:
-            body = r.json()
-        except ValueError:
-            raise ModelError("the model's answer is not JSON") from None
-        results = body.get("results") if isinstance(body, dict) else body
-        if not isinstance(results, list) or len(results) != len(tasks):
-            raise ModelError(f"expected {len(tasks)} results, got {len(results) if isinstance(results, list) else 0}")
+        body = await post_json(self.client, f"{self.url}/predict", {"tasks": list(tasks)}, "the model")
+        results = one_list(body if isinstance(body, dict) else {"results": body}, "results", len(tasks))
         out = []
         for res in results:
             if not isinstance(res, dict):

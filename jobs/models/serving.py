@@ -14,10 +14,7 @@ from typing import Any
 
 import httpx
 
-from jobs.models import ModelError, Prediction
-
-TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
-MAX_RESPONSE_BYTES = 20 * 2**20
+from jobs.models import TIMEOUT, ModelError, Prediction, one_list, post_json
 
 
 @dataclass(frozen=True)
@@ -67,23 +64,8 @@ class ServingClient:
 
     async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
         records = [{"image": base64.b64encode(data).decode()} for data, _ in images]
-        try:
-            r = await self.client.post(self.url, json={"dataframe_records": records})
-        except httpx.TimeoutException:
-            raise ModelError("the serving endpoint did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise ModelError(f"the serving endpoint could not be reached ({type(exc).__name__})") from None
-        if r.status_code != 200:
-            raise ModelError(f"the serving endpoint answered HTTP {r.status_code}")
-        if len(r.content) > MAX_RESPONSE_BYTES:
-            raise ModelError("the serving endpoint's answer is too large")
-        try:
-            body = r.json()
-        except ValueError:
-            raise ModelError("the serving endpoint's answer is not JSON") from None
-        preds = body.get("predictions") if isinstance(body, dict) else None
-        if not isinstance(preds, list) or len(preds) != len(images):
-            raise ModelError(f"expected {len(images)} predictions, got {len(preds) if isinstance(preds, list) else 0}")
+        body = await post_json(self.client, self.url, {"dataframe_records": records}, "the serving endpoint")
+        preds = one_list(body, "predictions", len(images))
         return [parse_prediction(p, self.fmt, size) for p, (_, size) in zip(preds, images, strict=True)]
 
     async def ready(self, state_url: str) -> tuple[bool, str]:
