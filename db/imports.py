@@ -55,8 +55,11 @@ class Outcome:
     def failure(self) -> Invalid:
         n = len(self.errors)
         first = self.errors[0]
-        return Invalid(f"The import has {n} problem{'s' if n != 1 else ''}; nothing was written. First: row "
-                       f"{first.row} ({first.filename or 'file'}): {first.reason}",
+        where = f"row {first.row}" if first.row else "the file"
+        if first.filename:
+            where += f" ({first.filename})"
+        return Invalid(f"The import has {n} problem{'s' if n != 1 else ''}; nothing was written. First, {where}: "
+                       f"{first.reason}",
                        errors=[e.as_dict() for e in self.errors[:MAX_ERRORS_LISTED]], errorCount=n)
 
 

@@ -308,7 +308,7 @@ def test_bad_paths_and_caps_get_clear_errors(client: TestClient, settings: Setti
     assert err["extensions"]["code"] == "NOT_FOUND"
     broken = _write(exports, "broken.json", "{ not json")
     job = _run(client, IMPORT, project["id"], path=broken, format="COCO")
-    assert job["status"] == "FAILED" and "not valid JSON" in job["error"]
+    assert job["status"] == "FAILED" and "First, the file: not valid JSON" in job["error"]
     big = _write(exports, "big.json", json.dumps(_coco()))
     small = dataclasses.replace(settings, import_max_bytes=100)
     with TestClient(create_app(small)) as c2:
