@@ -251,9 +251,6 @@ async def prepare(settings: Settings, services: Services) -> None:
 
 
 def create_app(settings: Settings) -> Starlette:
-    # Database threads that hold row locks (PostgreSQL counters, SQLite's writer) must get the GIL back quickly
-    # to commit; Python's default 5 ms switch interval serialises concurrent saves behind it.
-    sys.setswitchinterval(0.0005)
     services = build_services(settings)
 
     @contextlib.asynccontextmanager
@@ -364,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_demo(settings, args.count))
     import uvicorn
 
+    # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
+    # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
+    sys.setswitchinterval(0.0005)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", ws="websockets-sansio")
     return 0

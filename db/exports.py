@@ -29,7 +29,3 @@ def snapshot(session: Session, project_id: int) -> ExportSnapshot:
                for sid, filename, path, width, height in rows]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
                           project.multi_label, project.source_volume, samples)
-
-
-def sizes_missing(snap: ExportSnapshot) -> list[ExportSample]:
-    return [s for s in snap.samples if not s.width or not s.height]
