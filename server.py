@@ -5,35 +5,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import ipaddress
 import logging
 import os
+import re
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from db import cli as accounts
+from db import lakebase
 from db.broker import Broker, PostgresFanout
 from db.engine import Database, Event, redacted_url
+from db.errors import DomainError
+from db.lakebase import LakebaseSettings
+from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
-from resolvers import media, transfers
+from resolvers import identity, media, sessions, transfers
+from resolvers.guard import Guard
 from schema.build import schema
 from schema.context import Context, CurrentUser, Services
+from schema.limits import GraphQLLimits
 from volumes.images import ThumbnailCache
 from volumes.local import LocalVolumes
+from volumes.routing import RoutingVolumes
+from volumes.unity_catalog import UnityCatalogVolumes, connect
 
 HERE = Path(__file__).resolve().parent
 CLIENT_DIST = HERE / "client" / "dist"
-AUTH_MODES = ("local",)
+AUTH_MODES = ("local", "token", "databricks")
 log = logging.getLogger("cvx")
 
 
@@ -71,6 +85,24 @@ class Settings:
     serving_url: str = ""
     serving_token: str = field(default="", repr=False)  # never printed
     serving_keys: tuple[str, str, str, str] = ("label", "confidence", "bbox", "xywh_norm")
+    databricks_host: str = ""  # the workspace: Model Serving, UC volumes, Jobs and Lakebase credentials go there only
+    databricks_client_id: str = ""
+    databricks_client_secret: str = field(default="", repr=False)  # never printed
+    source_volume: str = ""  # where the folder browser starts (the app's images volume resource)
+    export_volume: str = ""  # the default export destination (the app's export volume resource)
+    lakebase: LakebaseSettings | None = None  # PGHOST / LAKEBASE_PROJECT_ID without DATABASE_URL: Lakebase
+    job_runner: str = "local"  # "databricks": jobs on big projects go to the Databricks Job DATABRICKS_JOB_ID
+    databricks_job_id: int = 0
+    job_runner_min_items: int = 10_000
+    admin_users: tuple[str, ...] = ()  # AUTH_MODE=databricks: instance admins (lower-cased e-mails / user names)
+    volumes_backend: str = "local"  # "unity_catalog": every /Volumes path that is not mounted goes to the workspace
+    graphql_max_depth: int = 12
+    graphql_max_aliases: int = 100
+    graphql_max_tokens: int = 2000
+    max_page_size: int = 500
+    max_request_bytes: int = 4 * 2**20  # /graphql and every other request but uploads (IMPORT_MAX_BYTES)
+    ws_max_subscriptions: int = 50
+    ws_init_timeout_seconds: int = 10
 
     @property
     def uploads_volume(self) -> str:
@@ -82,7 +114,9 @@ class Settings:
         """Read and validate every setting once; an invalid value raises SettingsError naming the variable."""
         env = os.environ if env is None else env
         data_dir = Path(env.get("DATA_DIR", "./data")).expanduser().resolve()
-        db_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'cv_explorer.db'}"
+        lakebase = None if env.get("DATABASE_URL") else _lakebase(env)
+        db_url = env.get("DATABASE_URL") or (lakebase and "postgresql+psycopg://lakebase") or \
+            f"sqlite:///{data_dir / 'cv_explorer.db'}"
         if not db_url.startswith(("sqlite", "postgresql")):
             raise SettingsError(f"DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {db_url.split(':')[0]!r}")
         mounts_raw = env.get("VOLUME_MOUNTS") or (
@@ -107,6 +141,10 @@ class Settings:
         host = env.get("HOST", "127.0.0.1")
         if auth == "local" and not _is_loopback(host):
             raise SettingsError(f"HOST={host!r}: AUTH_MODE=local is single-user and listens on loopback only")
+        if auth == "databricks" and not (env.get("DATABRICKS_APP_NAME") and env.get("DATABRICKS_CLIENT_ID")):
+            raise SettingsError("AUTH_MODE=databricks trusts identity headers that only the Databricks Apps proxy "
+                                "sets, and DATABRICKS_APP_NAME / DATABRICKS_CLIENT_ID are absent: this is not a "
+                                "Databricks App. On your own server use AUTH_MODE=token")
         level = env.get("LOG_LEVEL", "info").lower()
         if level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"LOG_LEVEL={level!r} must be debug, info, warning or error")
@@ -130,9 +168,24 @@ class Settings:
             model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
             model_name=env.get("MODEL_NAME", "default").strip() or "default",
             public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
-            serving_url=_http_url("SERVING_ENDPOINT_URL", env.get("SERVING_ENDPOINT_URL", "")),
+            serving_url=_serving_url(env),
             serving_token=env.get("DATABRICKS_TOKEN", ""),
             serving_keys=_serving_keys(env),
+            admin_users=tuple(u.strip().lower() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
+            databricks_host=_http_url("DATABRICKS_HOST", env.get("DATABRICKS_HOST", "")),
+            databricks_client_id=env.get("DATABRICKS_CLIENT_ID", "").strip(),
+            databricks_client_secret=env.get("DATABRICKS_CLIENT_SECRET", "").strip(),
+            **_job_runner(env), lakebase=lakebase,
+            source_volume=_volume_name("SOURCE_VOLUME", env.get("SOURCE_VOLUME", "")),
+            export_volume=_volume_name("EXPORT_VOLUME", env.get("EXPORT_VOLUME", "")),
+            volumes_backend=_volumes_backend(env),
+            graphql_max_depth=_int("GRAPHQL_MAX_DEPTH", env.get("GRAPHQL_MAX_DEPTH", "12"), 2, 100),
+            graphql_max_aliases=_int("GRAPHQL_MAX_ALIASES", env.get("GRAPHQL_MAX_ALIASES", "100"), 0, 100_000),
+            graphql_max_tokens=_int("GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", "2000"), 100, 10**7),
+            max_page_size=_int("MAX_PAGE_SIZE", env.get("MAX_PAGE_SIZE", "500"), 1, 100_000),
+            max_request_bytes=_int("MAX_REQUEST_BYTES", env.get("MAX_REQUEST_BYTES", str(4 * 2**20)), 2**10, 2**31),
+            ws_max_subscriptions=_int("WS_MAX_SUBSCRIPTIONS", env.get("WS_MAX_SUBSCRIPTIONS", "50"), 1, 10_000),
+            ws_init_timeout_seconds=_int("WS_INIT_TIMEOUT_SECONDS", env.get("WS_INIT_TIMEOUT_SECONDS", "10"), 1, 600),
         )
 
 
@@ -151,6 +204,80 @@ def _http_url(name: str, raw: str) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL")
     return url
+
+
+def _serving_url(env: Mapping[str, str]) -> str:
+    """SERVING_ENDPOINT_URL, or the invocation URL of SERVING_ENDPOINT_NAME on DATABRICKS_HOST (an app resource)."""
+    url = _http_url("SERVING_ENDPOINT_URL", env.get("SERVING_ENDPOINT_URL", ""))
+    name = env.get("SERVING_ENDPOINT_NAME", "").strip()
+    if url or not name:
+        return url
+    host = _http_url("DATABRICKS_HOST", env.get("DATABRICKS_HOST", ""))
+    if not host:
+        raise SettingsError("SERVING_ENDPOINT_NAME needs DATABRICKS_HOST (the workspace URL) to build its address")
+    return f"{host}/serving-endpoints/{name}/invocations"
+
+
+def _lakebase(env: Mapping[str, str]) -> LakebaseSettings | None:
+    """Lakebase when the platform injected PGHOST (a database resource) or LAKEBASE_PROJECT_ID is set."""
+    host, project = env.get("PGHOST", "").strip(), env.get("LAKEBASE_PROJECT_ID", "").strip()
+    if not host and not project:
+        return None
+    if not env.get("DATABRICKS_HOST", "").strip():
+        raise SettingsError("Lakebase (PGHOST or LAKEBASE_PROJECT_ID) needs DATABRICKS_HOST to mint database "
+                            "credentials")
+    user = env.get("PGUSER", "").strip() or env.get("DATABRICKS_CLIENT_ID", "").strip()
+    if not user:
+        raise SettingsError("Lakebase needs PGUSER (or DATABRICKS_CLIENT_ID, the app's service principal)")
+    return LakebaseSettings(
+        user=user, host=host, port=_int("PGPORT", env.get("PGPORT", "5432"), 1, 65535),
+        database=env.get("PGDATABASE", "").strip() or env.get("LAKEBASE_DATABASE", "").strip() or
+        "databricks_postgres", sslmode=env.get("PGSSLMODE", "").strip() or "require", project_id=project,
+        branch_id=env.get("LAKEBASE_BRANCH_ID", "").strip() or "production",
+        auto_provision=_bool("LAKEBASE_AUTO_PROVISION", env.get("LAKEBASE_AUTO_PROVISION", "false")),
+        schema=_identifier("LAKEBASE_SCHEMA", env.get("LAKEBASE_SCHEMA", "cv_explorer")))
+
+
+def _volume_name(name: str, raw: str) -> str:
+    """A volume as `/Volumes/c/s/v` or the full name `c.s.v` (what an app's volume resource gives) → the path."""
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = value.split(".") if not value.startswith("/") else value.strip("/").split("/")[1:]
+    if len(parts) != 3 or not all(parts) or (value.startswith("/") and not value.startswith("/Volumes/")):
+        raise SettingsError(f"{name}={raw!r} must be a volume: /Volumes/<catalog>/<schema>/<volume> or "
+                            "<catalog>.<schema>.<volume>")
+    return "/Volumes/" + "/".join(parts)
+
+
+def _identifier(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise SettingsError(f"{name}={raw!r} must be a lower-case SQL identifier (letters, digits, _)")
+    return value
+
+
+def _job_runner(env: Mapping[str, str]) -> dict[str, Any]:
+    runner = env.get("JOB_RUNNER", "local").strip().lower() or "local"
+    if runner not in ("local", "databricks"):
+        raise SettingsError(f"JOB_RUNNER={runner!r} must be local or databricks")
+    job_id = env.get("DATABRICKS_JOB_ID", "").strip()
+    if runner == "databricks" and not (env.get("DATABRICKS_HOST", "").strip() and job_id):
+        raise SettingsError("JOB_RUNNER=databricks needs DATABRICKS_HOST and DATABRICKS_JOB_ID (the bundle's "
+                            "worker job)")
+    return {"job_runner": runner, "databricks_job_id": _int("DATABRICKS_JOB_ID", job_id, 1, 2**63) if job_id else 0,
+            "job_runner_min_items": _int("JOB_RUNNER_MIN_ITEMS", env.get("JOB_RUNNER_MIN_ITEMS", "10000"), 0,
+                                         10**9)}
+
+
+def _volumes_backend(env: Mapping[str, str]) -> str:
+    backend = env.get("VOLUMES_BACKEND", "local").strip().lower() or "local"
+    if backend not in ("local", "unity_catalog"):
+        raise SettingsError(f"VOLUMES_BACKEND={backend!r} must be local or unity_catalog")
+    if backend == "unity_catalog" and not env.get("DATABRICKS_HOST", "").strip():
+        raise SettingsError("VOLUMES_BACKEND=unity_catalog needs DATABRICKS_HOST (the workspace URL, e.g. "
+                            "https://<workspace>.cloud.databricks.com)")
+    return backend
 
 
 def _serving_keys(env: Mapping[str, str]) -> tuple[str, str, str, str]:
@@ -192,32 +319,76 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(schema, **kwargs)
         self.services = services
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not await identity.admit(self.services, scope, receive, send):
+            return  # answered 401 UNAUTHENTICATED; websockets are checked at connection_init (on_ws_connect)
+        await super().__call__(scope, receive, send)
+
     async def get_context(self, request: Any, response: Any = None) -> Context:
-        user = self.services.info["user"]
-        return Context(services=self.services, user=user, request=request, response=response)
+        user = await identity.context_user(self.services, request)
+        return Context(services=self.services, user=user, request=request, response=response)  # type: ignore[arg-type]
+
+    async def on_ws_connect(self, context: Context) -> None:
+        await identity.admit_websocket(context)
+
+
+def _model_config(settings: Settings, workspace: Callable[[], Any]) -> dict[str, Any]:
+    """What jobs.models reads: the default model, the workspace (for Serving endpoints) and this server's URL."""
+    return {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
+            "model_path": settings.model_path, "model_classes": list(settings.model_classes),
+            "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
+            "serving_token": settings.serving_token, "databricks_host": settings.databricks_host,
+            "workspace_headers": (lambda: workspace().config.authenticate()) if settings.databricks_host else None,
+            **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
+                       settings.serving_keys, strict=True)),
+            "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"}
+
+
+def _workspace(settings: Settings) -> Callable[[], Any]:
+    """The one databricks-sdk WorkspaceClient (a token, or OAuth M2M with the app's service principal, refreshed by
+    the SDK before expiry) for UC volumes, Model Serving, Jobs and Lakebase; made on first use, so start-up makes no
+    network call."""
+    @functools.cache
+    def client() -> Any:
+        return connect(host=settings.databricks_host, token=settings.serving_token or None,
+                       client_id=settings.databricks_client_id or None,
+                       client_secret=settings.databricks_client_secret or None)
+
+    return client
+
+
+def _database(settings: Settings, workspace: Callable[[], Any]) -> tuple[Database, lakebase.Credentials | None]:
+    """DATABASE_URL, or Lakebase with a fresh OAuth credential for every new connection (db.lakebase)."""
+    if settings.lakebase is None:
+        return Database(settings.database_url), None
+    target = lakebase.resolve(workspace, settings.lakebase)
+    credentials = lakebase.credentials_for(workspace, target.endpoint)
+    return Database(target.url, password=credentials.password, recycle_seconds=1200), credentials  # < a token's hour
+
+
+def _volumes(settings: Settings, workspace: Callable[[], Any]) -> LocalVolumes | RoutingVolumes:
+    """The mounts alone, or the mounts beside Unity Catalog."""
+    local = LocalVolumes(settings.volume_mounts)
+    if settings.volumes_backend != "unity_catalog":
+        return local
+    return RoutingVolumes(local, UnityCatalogVolumes(workspace))
 
 
 def build_services(settings: Settings) -> Services:
-    db = Database(settings.database_url)
-    volumes = LocalVolumes(settings.volume_mounts)
+    workspace = _workspace(settings)
+    db, credentials = _database(settings, workspace)
+    volumes = _volumes(settings, workspace)
     broker = Broker()
-    model = {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
-             "model_path": settings.model_path, "model_classes": list(settings.model_classes),
-             "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
-             "serving_token": settings.serving_token,
-             **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
-                        settings.serving_keys, strict=True)),
-             "public_url": settings.public_url or f"http://{settings.host}:{settings.port}"}
+    model = _model_config(settings, workspace)
+    remote = DatabricksRuns(workspace, settings.databricks_job_id, settings.job_runner_min_items) \
+        if settings.job_runner == "databricks" else None
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,
-                               "import_max_annotations": settings.import_max_annotations,
-                               "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
-             "serving_token": settings.serving_token,
-             **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
-                        settings.serving_keys, strict=True)), **model})
+                               "import_max_annotations": settings.import_max_annotations, **model},
+                       remote=remote)
 
-    fanout = PostgresFanout(db.url, broker) if db.is_postgres else None
+    fanout = PostgresFanout(db.url, broker, db.password) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish
 
     def on_commit(events: Sequence[Event]) -> None:
@@ -231,8 +402,15 @@ def build_services(settings: Settings) -> Services:
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
                     uploads_volume=UPLOADS_VOLUME, upload_max_bytes=settings.import_max_bytes, model=model,
+                    limits=GraphQLLimits(settings.graphql_max_depth, settings.graphql_max_aliases,
+                                         settings.graphql_max_tokens, settings.max_page_size,
+                                         introspection=settings.auth_mode == "local"),
+                    admin_users=frozenset(settings.admin_users),
+                    secure_cookies=settings.public_url.startswith("https:"),
                     info={"backend": db.backend, "mounts": volumes.volume_names(),
-                          "database": redacted_url(settings.database_url), "data_dir": str(settings.data_dir)})
+                          "database": redacted_url(db.url), "credentials": credentials,
+                          "source_volume": settings.source_volume, "export_volume": settings.export_volume,
+                          "data_dir": str(settings.data_dir)})
 
 
 async def prepare(settings: Settings, services: Services) -> None:
@@ -245,9 +423,10 @@ async def prepare(settings: Settings, services: Services) -> None:
         if str(folder).startswith(str(settings.data_dir)):
             folder.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
-        await asyncio.to_thread(upgrade, settings.database_url)
-    user = await services.db.write(ensure_user, settings.local_user, is_admin=True)
-    services.info["user"] = CurrentUser(id=user.id, name=user.name, is_admin=True)
+        await asyncio.to_thread(upgrade, services.db.tool_url())
+    if settings.auth_mode == "local":  # the other modes identify every request (resolvers.identity)
+        user = await services.db.write(ensure_user, settings.local_user, is_admin=True)
+        services.info["user"] = CurrentUser(id=user.id, name=user.name, is_admin=True)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -271,7 +450,11 @@ def create_app(settings: Settings) -> Starlette:
 
     graphql = GraphQLApp(
         services, graphql_ide="graphiql" if settings.auth_mode == "local" else None,
-        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # the legacy protocol has no init timeout
+        allow_queries_via_get=settings.auth_mode == "local",
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        allowed_origins=(settings.public_url,) if settings.public_url else (),
     )
 
     async def health(request: Request) -> Response:
@@ -288,13 +471,17 @@ def create_app(settings: Settings) -> Starlette:
         Route("/media/volume-thumbnail", media.volume_thumbnail),
         Route("/uploads/{project_id}", transfers.upload, methods=["POST"]),
         Route("/exports/{job_id}.zip", transfers.export_zip),
+        Route("/auth/login", sessions.login, methods=["POST"]),
+        Route("/auth/logout", sessions.logout, methods=["POST"]),
     ]
     if (CLIENT_DIST / "index.html").exists():
         routes.append(Mount("/assets", StaticFiles(directory=CLIENT_DIST / "assets"), name="assets"))
         routes.append(Route("/{path:path}", _spa))
     else:
         routes.append(Route("/", _no_client))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    guard = Middleware(Guard, local=settings.auth_mode == "local", public_url=settings.public_url,
+                       max_body=settings.max_request_bytes)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()
     app.state.settings = settings
@@ -305,7 +492,7 @@ async def _spa(request: Request) -> Response:
     """Files of the built client, and index.html for every other path (the SPA routes itself)."""
     rel = request.path_params["path"]
     candidate = (CLIENT_DIST / rel).resolve()
-    if rel and candidate.is_file() and str(candidate).startswith(str(CLIENT_DIST)):
+    if rel and candidate.is_file() and candidate.is_relative_to(CLIENT_DIST):  # not a sibling like dist-x/
         return FileResponse(candidate)
     return FileResponse(CLIENT_DIST / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -333,6 +520,21 @@ async def _demo(settings: Settings, count: int) -> int:
     return 0
 
 
+async def _worker(settings: Settings, job_id: int) -> int:
+    """The Databricks Job task: run the one job it was started for against the app's database; exit 0 only when
+    the job succeeded (so the run's state tells the truth)."""
+    services = build_services(dataclasses.replace(settings, migrate_on_start=False, job_runner="local"))
+    try:
+        status = await services.runner.run_one(job_id)
+    except DomainError as exc:
+        print(f"worker: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        await services.db.dispose()
+    print(f"worker: job {job_id} {status}")
+    return 0 if status == "SUCCEEDED" else 1
+
+
 # -- command line -------------------------------------------------------------------------------------
 
 
@@ -341,8 +543,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.add_parser("serve", help="migrate, then serve the app and API (default)")
     sub.add_parser("migrate", help="bring the database to the newest schema")
+    worker = sub.add_parser("worker", help="run one job handed to a Databricks run, then exit (the bundle's task)")
+    worker.add_argument("--job-id", type=int, required=True, help="the CV Explorer job id (a job parameter)")
     demo = sub.add_parser("demo", help="write the demo images and create the demo projects (idempotent)")
     demo.add_argument("--count", type=int, default=60, help="how many demo images (default 60)")
+    accounts.add_parsers(sub)  # users …, tokens …
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -350,22 +555,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    command = args.command or "serve"
+    try:
+        return _run(args.command or "serve", args, settings)
+    except lakebase.LakebaseError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     if command == "migrate":
         from db.migrate import upgrade
 
-        upgrade(settings.database_url)
+        upgrade(_database(settings, _workspace(settings))[0].tool_url())
         print("database is at the newest revision")
         return 0
     if command == "demo":
         return asyncio.run(_demo(settings, args.count))
+    if command in ("users", "tokens"):
+        url = _database(settings, _workspace(settings))[0].tool_url()
+        if settings.migrate_on_start:  # the first admin is usually made before the first serve
+            from db.migrate import upgrade
+
+            upgrade(url)
+        return accounts.run(args, url)
+    if command == "worker":
+        return asyncio.run(_worker(settings, args.job_id))
     import uvicorn
 
     # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
     # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
     sys.setswitchinterval(0.0005)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=settings.log_level == "debug", ws="websockets-sansio")
+                access_log=settings.log_level == "debug", ws="websockets-sansio",
+                ws_max_size=settings.max_request_bytes)
     return 0
 
 

@@ -8,7 +8,7 @@ import sys
 from bench.figures import Figure, print_table
 
 MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets",
-           "bench.preannotate", "bench.onnx_model"]
+           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.security"]
 
 
 def main(argv: list[str]) -> int:

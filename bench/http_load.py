@@ -81,3 +81,26 @@ async def post_latencies(base: str, path: str, bodies: list[bytes], check: Calla
     finally:
         writer.close()
     return out
+
+
+async def fetch_all(base: str, paths: list[str], connections: int = 6) -> float:
+    """Seconds to GET every path once over `connections` keep-alive connections, as a browser loads a page's
+    images (six connections per host); every answer must be a 200 with a body."""
+    url = urlsplit(base)
+    todo = list(reversed(paths))
+    conns = [await asyncio.open_connection(url.hostname, url.port) for _ in range(min(connections, len(paths)))]
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while todo:
+            path = todo.pop()
+            writer.write(_request(url.netloc, "GET", path, None))
+            status, body = await _read_response(reader)
+            assert status == 200 and body, (path, status, body[:300])
+
+    t0 = time.perf_counter()
+    try:
+        await asyncio.gather(*(worker(r, w) for r, w in conns))
+        return time.perf_counter() - t0
+    finally:
+        for _, w in conns:
+            w.close()

@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench.figures import Figure
-from bench.live_server import free_port, live_server
+from bench.live_server import live_server
 
 WORK = Path(__file__).resolve().parent / ".work" / "preannotate"
 N = 2000
@@ -25,10 +26,41 @@ ANSWER = [{"type": "rectanglelabels", "score": 0.9,
            "value": {"x": 50, "y": 40, "width": 30, "height": 30, "rectanglelabels": ["person"]}}]
 
 
-class _InstantModel(BaseHTTPRequestHandler):
+class ModelServer(ThreadingHTTPServer):
+    """A Label Studio ML backend on loopback answering every task with ANSWER (after `seconds_per_task`), and
+    counting the sample ids it was asked about."""
+
+    daemon_threads = True
+
+    def __init__(self, seconds_per_task: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.seconds_per_task = seconds_per_task
+        self.seen: Counter[str] = Counter()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ModelServer
+
+    def do_GET(self) -> None:
+        self._send({"status": "UP"})
+
     def do_POST(self) -> None:
-        tasks = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["tasks"]
-        body = json.dumps({"results": [{"result": ANSWER} for _ in tasks]}).encode()
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/setup":
+            self._send({"model_version": "instant"})
+            return
+        tasks = request["tasks"]
+        if self.server.seconds_per_task:
+            time.sleep(self.server.seconds_per_task * len(tasks))
+        self.server.seen.update(str(t["id"]) for t in tasks)
+        self._send({"results": [{"result": ANSWER} for _ in tasks]})
+
+    def _send(self, answer: object) -> None:
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -40,14 +72,20 @@ class _InstantModel(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def instant_model() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _InstantModel)
+def model_server(seconds_per_task: float = 0.0) -> Iterator[ModelServer]:
+    server = ModelServer(seconds_per_task)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
+
+
+@contextmanager
+def instant_model() -> Iterator[str]:
+    with model_server() as server:
+        yield server.url
 
 
 def _gql(http: httpx.Client, query: str, **variables: object) -> dict:

@@ -79,14 +79,18 @@ class PostgresFanout:
 
     CHANNEL = "cvx_events"
 
-    def __init__(self, url: str, broker: Broker) -> None:
+    def __init__(self, url: str, broker: Broker, password: Callable[[], str] | None = None) -> None:
         from sqlalchemy.engine import make_url
 
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.broker = broker
+        self.password = password  # a fresh one per connection (Lakebase tokens expire)
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
+
+    def _auth(self) -> dict[str, str]:
+        return {"password": self.password()} if self.password else {}
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="pg-listen"),
@@ -112,7 +116,7 @@ class PostgresFanout:
                 events += self._outbox.get_nowait()
             try:
                 if conn is None or conn.closed:
-                    conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+                    conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, **self._auth())
                 for payload in _payloads(events, orjson.dumps):
                     await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, payload))
             except Exception:
@@ -126,7 +130,8 @@ class PostgresFanout:
 
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
+                                                                 **self._auth()) as conn:
                     await conn.execute(f"LISTEN {self.CHANNEL}")
                     self._listening.set()
                     async for note in conn.notifies():

@@ -38,3 +38,7 @@ class TooLarge(DomainError):
 
 class Unavailable(DomainError):
     code = "UNAVAILABLE"
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"

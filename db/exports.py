@@ -11,14 +11,18 @@ from db.models import Annotation, Project, Sample
 from jobs.formats import ExportSample, ExportSnapshot, ItemAnnotation
 
 
-def snapshot(session: Session, project_id: int) -> ExportSnapshot:
+def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> ExportSnapshot:
+    """accepted_only: only the labelled samples a reviewer accepted (and not changed since)."""
     if session.bind.dialect.name == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
+    labelled = [Sample.project_id == project_id, Sample.status == "LABELED"]
+    if accepted_only:
+        labelled.append(Sample.review_status == "ACCEPTED")
     rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height).where(
-        Sample.project_id == project_id, Sample.status == "LABELED").order_by(Sample.id)).all()
+        *labelled).order_by(Sample.id)).all()
     anns: dict[int, list[ItemAnnotation]] = {}
     for sid, label, kind, x, y, w, h in session.execute(
             select(Annotation.sample_id, Annotation.label, Annotation.kind, Annotation.x, Annotation.y, Annotation.w,

@@ -242,11 +242,12 @@ def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: I
 
 
 _PG_TYPES = {"BigInteger": "int8", "Integer": "int4", "String": "varchar", "Float": "float8", "Boolean": "bool",
-             "UtcDateTime": "timestamptz", "JSON": "json"}
+             "UtcDateTime": "timestamptz", "JSON": "json", "Text": "text"}
 _PG_EXTRA = {"read_version": "int4"}  # columns of the temporary table that samples does not have
 
 SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at",
-                  "no_objects", "min_confidence", "max_confidence", "locked_by", "lock_expires_at")
+                  "no_objects", "min_confidence", "max_confidence", "locked_by", "lock_expires_at", "review_status",
+                  "reviewed_by", "reviewed_at", "review_comment")
 
 
 def _update_samples(conn: Connection, changes: Sequence[labels.Change]) -> int:
@@ -265,7 +266,8 @@ def _update_samples_pg(conn: Connection, changes: Sequence[labels.Change]) -> in
         "CREATE TEMP TABLE import_samples (id bigint, read_version int, status varchar(20), version int, "
         "labeled_by varchar(320), labeled_at timestamptz, skipped_by varchar(320), updated_by varchar(320), "
         "updated_at timestamptz, no_objects boolean, min_confidence float8, max_confidence float8, "
-        "locked_by varchar(320), lock_expires_at timestamptz) ON COMMIT DROP")
+        "locked_by varchar(320), lock_expires_at timestamptz, review_status varchar(20), reviewed_by varchar(320), "
+        "reviewed_at timestamptz, review_comment text) ON COMMIT DROP")
     _fast_insert(conn, Table("import_samples", MetaData()), ("id", "read_version", *SAMPLE_COLUMNS), (
         (c.sample.id, c.read_version, *(getattr(c.sample, col) for col in SAMPLE_COLUMNS)) for c in changes),
         types_from=Sample.__table__)

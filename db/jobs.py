@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import emit
 from db.errors import Conflict, Invalid, NotFound
-from db.models import Job, Project, utcnow
+from db.models import Job, Project, ProjectMember, utcnow
 
 KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -55,10 +55,15 @@ def get_job(session: Session, job_id: int) -> Job:
     return job
 
 
-def list_jobs(session: Session, *, project_id: int | None, first: int) -> list[Job]:
+def list_jobs(session: Session, *, project_id: int | None, first: int,
+              member_id: int | None = None) -> list[Job]:
+    """The newest jobs (of one project; of the projects member_id belongs to, when given)."""
     stmt = select(Job).order_by(Job.id.desc()).limit(max(0, min(first, 200)))
     if project_id is not None:
         stmt = stmt.where(Job.project_id == project_id)
+    if member_id is not None:
+        stmt = stmt.where(Job.project_id.in_(
+            select(ProjectMember.project_id).where(ProjectMember.user_id == member_id)))
     return list(session.scalars(stmt))
 
 
@@ -70,14 +75,15 @@ def has_active_job(session: Session, project_id: int, kind: str) -> bool:
 def claim_next(session: Session, *, owner: str, lease_seconds: float, kinds: tuple[str, ...]) -> Job | None:
     """Lease the oldest queued job, or a running one whose worker stopped renewing its lease.
 
-    A worker never takes back its own running jobs: while it lives it is still running them (on SQLite a long
-    write can hold up its heartbeats past the lease; a restarted server has a new owner id)."""
+    Jobs handed to a Databricks run are left to it. A worker never takes back its own running jobs: while it lives
+    it is still running them (on SQLite a long write can hold up its heartbeats past the lease; a restarted server
+    has a new owner id)."""
     now = utcnow()
     stmt = (
         select(Job)
         .where(Job.kind.in_(kinds))
         .where(or_(Job.status == "QUEUED", (Job.status == "RUNNING") & (Job.lease_expires_at < now)
-                   & (Job.lease_owner != owner)))
+                   & (Job.lease_owner != owner) & Job.run_id.is_(None)))
         .order_by(Job.id)
         .limit(1)
     )
@@ -93,15 +99,64 @@ def claim_next(session: Session, *, owner: str, lease_seconds: float, kinds: tup
         job.error = f"Interrupted {job.attempts} times (the server stopped while it ran); not retried again."
         session.flush()
         emit(session, f"job:{job.id}")
+    _start(job, owner, lease_seconds, now)
+    session.flush()
+    emit(session, f"job:{job.id}")
+    return job
+
+
+def _start(job: Job, owner: str, lease_seconds: float, now: datetime) -> None:
     job.status = "RUNNING"
     job.attempts += 1
     job.lease_owner = owner
     job.lease_expires_at = now + timedelta(seconds=lease_seconds)
     job.heartbeat_at = now
     job.started_at = job.started_at or now
+
+
+RUN_OWNER = "databricks-run:"  # lease_owner of a job handed to a run whose worker has not started yet
+
+
+def hand_over(session: Session, job_id: int, *, owner: str, run_id: str, run_url: str) -> None:
+    """The job (leased by owner) now belongs to a Databricks run; its worker claims it with claim_for_worker."""
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "RUNNING")
+        .values(run_id=run_id, run_url=run_url or None, lease_owner=RUN_OWNER + run_id, lease_expires_at=None)
+    )
+    if done.rowcount == 0:
+        raise LeaseLost(job_id)
+    emit(session, f"job:{job_id}")
+
+
+def claim_for_worker(session: Session, job_id: int, *, owner: str, lease_seconds: float) -> Job:
+    """The worker of a Databricks run takes its job: waiting for it, or left by an earlier attempt of the run."""
+    now = utcnow()
+    job = get_job(session, job_id)
+    waiting = job.lease_owner == RUN_OWNER + str(job.run_id) or (job.lease_expires_at or now) < now
+    if job.status != "RUNNING" or job.run_id is None or not waiting:
+        raise Conflict(f"Job {job_id} is not waiting for a Databricks worker ({job.status}).", status=job.status)
+    _start(job, owner, lease_seconds, now)
     session.flush()
     emit(session, f"job:{job.id}")
     return job
+
+
+def runs_in_flight(session: Session) -> list[tuple[int, str, bool]]:
+    """(job id, run id, cancel requested) of every running job handed to a Databricks run."""
+    rows = session.execute(select(Job.id, Job.run_id, Job.cancel_requested)
+                           .where(Job.status == "RUNNING", Job.run_id.is_not(None)).order_by(Job.id))
+    return [(r.id, r.run_id, r.cancel_requested) for r in rows]
+
+
+def end_by_run(session: Session, job_id: int, run_id: str, *, status: str, error: str) -> None:
+    """Record the end a run implies (it ended, the worker did not record one); a no-op if the worker did."""
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.run_id == run_id, Job.status == "RUNNING")
+        .values(status=status, error=error, finished_at=utcnow(), lease_owner=None)
+    )
+    if done.rowcount:
+        emit(session, f"job:{job_id}")
+        emit(session, "job.finished", job_id)
 
 
 def heartbeat(

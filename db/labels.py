@@ -173,7 +173,7 @@ def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) 
 
 _STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
           "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
-          "min_confidence", "max_confidence")
+          "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment")
 
 
 class SampleState:
@@ -256,6 +256,8 @@ def plan_change(
     new.version = old.version + 1
     new.updated_by, new.updated_at = user, now
     new.locked_by = new.lock_expires_at = None
+    new.review_status = "NONE"  # changed labels need a new review (db.reviews); the old one stays in the history
+    new.reviewed_by = new.reviewed_at = new.review_comment = None
     for key in counters.sample_keys(new):
         deltas[key] += 1
     return Change(loaded.project.id, new, old.version, expected_version, sorted(removed_ids), list(add), kept,
@@ -265,7 +267,8 @@ def plan_change(
 # -- applying: a few statements under the lock -------------------------------------------------------------
 
 _SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
-                   "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence")
+                   "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence", "review_status",
+                   "reviewed_by", "reviewed_at", "review_comment")
 
 
 _S, _A, _E = Sample.__table__, Annotation.__table__, AnnotationEvent.__table__
@@ -274,7 +277,7 @@ _UPDATE_SAMPLE = (update(_S).where(_S.c.id == bindparam("w_id"), _S.c.version ==
                   .values({c: bindparam(f"v_{c}") for c in _SAMPLE_COLUMNS}))
 _DELETE_ANNOTATIONS = delete(_A).where(_A.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_ANNOTATIONS = insert(_A).returning(_A.c.id, sort_by_parameter_order=True)
-_INSERT_EVENTS = insert(_E)
+_INSERT_EVENTS = insert(_E).returning(_E.c.id)  # unread: see counters._upsert
 
 
 def _apply(session: Session, change: Change) -> None:

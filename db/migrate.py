@@ -21,6 +21,15 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+def search_path_schema(url: str) -> str:
+    """The schema a PostgreSQL URL's `options=-csearch_path=<schema>` puts the tables in ("" when none)."""
+    options = make_url(sync_url(url)).query.get("options") or ""
+    for option in (options if isinstance(options, str) else " ".join(options)).split():
+        if option.startswith("-csearch_path="):
+            return option.split("=", 1)[1].split(",")[0].strip('"')
+    return ""
+
+
 def upgrade(url: str) -> None:
     """Bring the database at url to the newest revision; on PostgreSQL every table gets REPLICA IDENTITY FULL.
 
@@ -28,9 +37,13 @@ def upgrade(url: str) -> None:
     parsed = make_url(sync_url(url))
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
     engine = create_engine(sync_url(url))
     try:
+        schema = search_path_schema(url)
+        if schema and engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        command.upgrade(alembic_config(url), "head")
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 for table in inspect(conn).get_table_names():

@@ -61,6 +61,32 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(320), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # AUTH_MODE=token only; see db.auth
+
+
+class UserSession(Base):
+    """A browser login (AUTH_MODE=token): the id is the SHA-256 of the cookie value, which is never stored."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """A token for automation: shown once, stored as its SHA-256, revocable."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell tokens apart in lists
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Project(Base):
@@ -76,12 +102,14 @@ class Project(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     root_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
+    model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # jobs.models.settings; None = defaults
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ProjectMember(Base):
     __tablename__ = "project_members"
+    __table_args__ = (Index("ix_project_members_user_id", "user_id", "project_id"),)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(20))
@@ -93,6 +121,7 @@ class Sample(Base):
         UniqueConstraint("project_id", "path", name="uq_samples_project_path"),
         Index("ix_samples_project_status_id", "project_id", "status", "id"),
         Index("ix_samples_project_labeled_by_id", "project_id", "labeled_by", "id"),
+        Index("ix_samples_project_review_id", "project_id", "review_status", "id"),
         {"sqlite_autoincrement": True},  # ids are never reused: cursors and caches keyed by id stay valid
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -113,6 +142,10 @@ class Sample(Base):
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     min_confidence: Mapped[float | None] = mapped_column(Float)
     max_confidence: Mapped[float | None] = mapped_column(Float)
+    review_status: Mapped[str] = mapped_column(String(20), default="NONE", server_default="NONE")  # ACCEPTED|REJECTED
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    review_comment: Mapped[str | None] = mapped_column(Text)
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any
@@ -156,6 +189,7 @@ class AnnotationEvent(Base):
     box_after: Mapped[list[float] | None] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    comment: Mapped[str | None] = mapped_column(Text)  # a reviewer's comment (review_accept / review_reject)
 
 
 class ProjectCounter(Base):
@@ -196,3 +230,5 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    run_id: Mapped[str | None] = mapped_column(String(100))  # Databricks Jobs run executing it, if submitted
+    run_url: Mapped[str | None] = mapped_column(String(1024))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from db import counters
 from db.engine import emit
 from db.errors import Conflict, Invalid, NotFound
-from db.models import Annotation, Project, Sample
+from db.models import Annotation, Project, ProjectMember, Sample
 
 TASK_TYPES = ("CLASSIFICATION", "DETECTION")
 MAX_CLASSES = 1000
@@ -60,10 +61,14 @@ def get_projects(session: Session, ids: Sequence[int]) -> dict[int, Project]:
     return {p.id: p for p in rows}
 
 
-def list_projects(session: Session) -> list[Project]:
-    """Every project, lineage by lineage (roots in creation order, versions oldest first)."""
-    rows = session.scalars(select(Project).order_by(Project.root_id, Project.version, Project.id))
-    return list(rows)
+def list_projects(session: Session, member_id: int | None = None) -> list[Project]:
+    """Every project (or every project of which member_id is a member), lineage by lineage (roots in creation
+    order, versions oldest first)."""
+    stmt = select(Project).order_by(Project.root_id, Project.version, Project.id)
+    if member_id is not None:
+        stmt = stmt.join(ProjectMember, (ProjectMember.project_id == Project.id)
+                         & (ProjectMember.user_id == member_id))
+    return list(session.scalars(stmt))
 
 
 def lineage(session: Session, root_ids: Sequence[int]) -> dict[int, list[Project]]:
@@ -100,6 +105,14 @@ def create_project(
     session.flush()
     project.root_id = project.id
     session.flush()
+    return project
+
+
+def set_model_settings(session: Session, project: Project, settings: dict[str, Any] | None) -> Project:
+    """Stores the (validated) model settings; None returns the project to the server's default model."""
+    project.model_settings = settings
+    session.flush()
+    emit(session, f"project:{project.id}")
     return project
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,10 +27,14 @@ class SampleFilter:
     filename: str | None = None
     labeled_by: str | None = None
     max_confidence: float | None = None  # samples whose least confident model draft is at most this
+    review_status: str | None = None  # NONE | ACCEPTED | REJECTED (db.reviews)
+    labeled_after: datetime | None = None  # inclusive
+    labeled_before: datetime | None = None  # exclusive
 
     @property
     def status_only(self) -> bool:
-        return self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
+        return (self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
+                and self.review_status is None and self.labeled_after is None and self.labeled_before is None)
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -82,6 +87,14 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
         cond.append(Sample.labeled_by == f.labeled_by)
     if f.max_confidence is not None:
         cond.append(Sample.min_confidence <= f.max_confidence)
+    if f.review_status is not None:
+        if f.review_status not in ("NONE", "ACCEPTED", "REJECTED"):
+            raise Invalid(f"Unknown review status {f.review_status!r}.")
+        cond.append(Sample.review_status == f.review_status)
+    if f.labeled_after is not None:
+        cond.append(Sample.labeled_at >= f.labeled_after)
+    if f.labeled_before is not None:
+        cond.append(Sample.labeled_at < f.labeled_before)
     if f.filename:
         needle = f.filename.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         cond.append(func.lower(Sample.filename).like(f"%{needle}%", escape="\\"))

@@ -10,7 +10,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import counters
-from db.counters import ANNOTATIONS_BY, CLASS, LABELED_BY, LABELED_DAY, SKIPPED_BY, STATUS
+from db.counters import (
+    ACCEPTED_BY,
+    ANNOTATIONS_BY,
+    CLASS,
+    LABELED_BY,
+    LABELED_DAY,
+    REJECTED_BY,
+    SKIPPED_BY,
+    STATUS,
+)
 from db.errors import NotFound
 from db.models import Project, utcnow
 
@@ -25,6 +34,8 @@ class UserStats:
     labeled: int
     skipped: int
     annotations: int
+    accepted: int = 0  # of the samples they labelled, how many a reviewer accepted / rejected
+    rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,10 @@ def assemble(project_id: int, classes: Sequence[str], c: dict[str, dict[str, int
     status = c.get(STATUS, {})
     by_status = {s: status.get(s, 0) for s in STATUSES}
     labeled, skipped, annotated = c.get(LABELED_BY, {}), c.get(SKIPPED_BY, {}), c.get(ANNOTATIONS_BY, {})
+    accepted, rejected = c.get(ACCEPTED_BY, {}), c.get(REJECTED_BY, {})
     users = sorted(set(labeled) | set(skipped) | set(annotated))
-    per_user = [UserStats(u, labeled.get(u, 0), skipped.get(u, 0), annotated.get(u, 0)) for u in users]
+    per_user = [UserStats(u, labeled.get(u, 0), skipped.get(u, 0), annotated.get(u, 0), accepted.get(u, 0),
+                          rejected.get(u, 0)) for u in users]
     per_user.sort(key=lambda u: (-u.labeled, u.user))
     per_class_counts = c.get(CLASS, {})
     per_class = [(label, per_class_counts.get(label, 0)) for label in classes]

@@ -80,7 +80,8 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     fmt, with_images = p["format"], bool(p.get("includeImages", True))
     destination = parse(p["destination"])
-    snap = await ctx.db.read(exports.snapshot, ctx.project_id)
+    accepted_only = bool(p.get("acceptedOnly"))
+    snap = await ctx.db.read(exports.snapshot, ctx.project_id, accepted_only)
     if fmt in DETECTION_ONLY and snap.task_type != "DETECTION":
         raise Invalid(f"{fmt} export is for detection projects; use COCO, CSV or JSONL for classification.")
     total = len(snap.samples) * (2 if with_images else 1)
@@ -107,7 +108,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     metadata = {"projectId": str(snap.project_id), "name": snap.name, "version": snap.version,
                 "taskType": snap.task_type, "multiLabel": snap.multi_label, "classes": snap.classes,
                 "sourceVolume": snap.source_volume, "format": fmt, "images": len(snap.samples),
-                "annotations": n_annotations, "includeImages": with_images,
+                "annotations": n_annotations, "includeImages": with_images, "acceptedOnly": accepted_only,
                 "exportedAt": now.isoformat(timespec="seconds"), "exportedBy": ctx.created_by}
     await asyncio.to_thread(ctx.volumes.write, parse(f"{folder.text}/metadata.json"),
                             orjson.dumps(metadata, option=orjson.OPT_INDENT_2))

@@ -4,16 +4,19 @@ counted with its reason and skipped; nothing partial is stored for it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from db import labels
 from db import projects as project_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid, Unavailable
+from db.models import Project
 from jobs.context import JobContext
 from jobs.models import ModelError, Prediction
-from jobs.models.backends import ImageRef, make_backend, model_name
+from jobs.models.backends import Backend, ImageRef, make_backend, model_name
+from jobs.models.labelstudio import LsProject
+from jobs.models.settings import class_lookup, effective_config
 from volumes.base import Volumes
 
 BATCH = 8
@@ -33,12 +36,12 @@ class Tally:
 
 def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_confidence: float, author: str,
          tally: Tally) -> list[labels.NewAnnotation]:
-    """Predictions mapped onto the project's classes (case-insensitive); unknown labels, other kinds and
-    confidences under the threshold are dropped and counted."""
+    """Predictions mapped onto the project's classes by `classes` (see settings.class_lookup); unknown or
+    unmapped labels, other kinds and confidences under the threshold are dropped and counted."""
     out = []
     for p in predictions:
         label = classes.get(p.label.strip().lower())
-        if label is None:
+        if not label:
             tally.unknown += 1
         elif p.kind != kind:
             tally.wrong_kind += 1
@@ -53,34 +56,45 @@ def image_ref(public_url: str, sample: Any) -> ImageRef:
     return ImageRef(sample.id, sample.path, f"{public_url.rstrip('/')}/media/samples/{sample.id}/image")
 
 
+class ProjectModel(NamedTuple):
+    backend: Backend
+    author: str  # model:<name>, the drafts' author
+    classes: dict[str, str]  # model label (lower case) -> project class, "" = dropped
+    kind: str
+
+
+async def project_model(config: dict[str, Any], volumes: Volumes, project: Project) -> ProjectModel:
+    """The project's own model (or the instance default), ready to predict."""
+    config = effective_config(config, project.model_settings)
+    ls_project = LsProject.of(project.id, project.created_at.timestamp(), project.task_type, project.classes)
+    backend = await make_backend(config, volumes, ls_project)
+    return ProjectModel(backend, model_name(config), class_lookup(project.classes, config.get("label_map")),
+                        KIND_FOR_TASK[project.task_type])
+
+
 async def suggest(db: Database, volumes: Volumes, config: dict[str, Any], sample_id: int) -> labels.Saved:
     """The model's predictions for one image, stored as its drafts right away (the labelling view's Suggest).
     Unlike the job, every prediction is kept whatever its confidence: the labeller sees and decides."""
-    backend = await make_backend(config, volumes)
-    author = model_name(config)
     sample = await db.read(sample_rows.get_sample, sample_id)
-    project = await db.read(project_rows.get_project, sample.project_id)
+    model = await project_model(config, volumes, await db.read(project_rows.get_project, sample.project_id))
     try:
-        [answer] = await backend.predict_each([image_ref(config.get("public_url", ""), sample)])
+        [answer] = await model.backend.predict_each([image_ref(config.get("public_url", ""), sample)])
     finally:
-        await backend.close()
+        await model.backend.close()
     if isinstance(answer, ModelError):
         raise Unavailable(f"The model could not label this image: {answer}")
-    drafts = keep(answer, {c.strip().lower(): c for c in project.classes}, KIND_FOR_TASK[project.task_type], 0.0,
-                  author, Tally())
-    return await labels.replace_drafts(db, sample_id, drafts, author)
+    drafts = keep(answer, model.classes, model.kind, 0.0, model.author, Tally())
+    return await labels.replace_drafts(db, sample_id, drafts, model.author)
 
 
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
-    backend = await make_backend(ctx.config, ctx.volumes)
-    author = model_name(ctx.config)
+    project = await ctx.db.read(project_rows.get_project, ctx.project_id)
+    model = await project_model(ctx.config, ctx.volumes, project)
+    backend, author, classes, kind = model
     p = ctx.params
     statuses = p.get("statuses") or ["UNLABELED"]
     min_confidence = float(p.get("minConfidence", 0.5))
-    project = await ctx.db.read(project_rows.get_project, ctx.project_id)
-    classes = {c.strip().lower(): c for c in project.classes}
-    kind = KIND_FOR_TASK[project.task_type]
     ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
     public = ctx.config.get("public_url", "http://127.0.0.1:8000")
     tally = Tally()

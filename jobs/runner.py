@@ -1,4 +1,6 @@
-"""The in-process worker: claims job rows with a lease, keeps the lease alive, runs the handler, records the end."""
+"""The in-process worker: claims job rows with a lease, keeps the lease alive, runs the handler, records the end.
+With Databricks runs configured (jobs.databricks_runs) it hands big jobs to them instead and reconciles their end;
+`run_one` is what a run's worker calls."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from db import jobs as job_rows
+from db import samples as sample_rows
 from db.engine import Database
 from db.errors import DomainError
 from jobs import exporter, importer, preannotate, scan
 from jobs.context import JobCancelled, JobContext
+from jobs.databricks_runs import DatabricksRuns
 from volumes.base import Volumes
 
 log = logging.getLogger("cvx.jobs")
@@ -28,8 +32,11 @@ HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPOR
 class JobRunner:
     def __init__(
         self, db: Database, volumes: Volumes, *, concurrency: int = 2, lease_seconds: float = 30.0,
-        poll_seconds: float = 2.0, config: dict[str, Any] | None = None,
+        poll_seconds: float = 2.0, config: dict[str, Any] | None = None, remote: DatabricksRuns | None = None,
+        reconcile_seconds: float = 15.0,
     ) -> None:
+        self.remote, self.reconcile_seconds = remote, reconcile_seconds
+        self._reconciled_at = 0.0
         self.config = dict(config or {})
         self.db, self.volumes = db, volumes
         self.concurrency, self.lease_seconds, self.poll_seconds = concurrency, lease_seconds, poll_seconds
@@ -61,6 +68,12 @@ class JobRunner:
                     pass
             except Exception:
                 log.exception("job runner could not claim a job")
+            if self.remote and asyncio.get_running_loop().time() - self._reconciled_at >= self.reconcile_seconds:
+                self._reconciled_at = asyncio.get_running_loop().time()
+                try:
+                    await self.reconcile()
+                except Exception:
+                    log.exception("could not reconcile the jobs handed to Databricks runs")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -70,15 +83,54 @@ class JobRunner:
                                   kinds=tuple(HANDLERS))
         if job is None:
             return False
-        ctx = JobContext(
+        if self.remote is not None and await self._hand_over(job.id, job.kind, job.project_id):
+            return True
+        self._start_task(job)
+        return True
+
+    async def _hand_over(self, job_id: int, kind: str, project_id: int | None) -> bool:
+        """Give a big job to a Databricks run; False (run it here) when it is small or the run cannot start."""
+        assert self.remote is not None
+        items = await self.db.read(sample_rows.count, project_id, sample_rows.SampleFilter()) if project_id else 0
+        if not self.remote.wants(kind, items):
+            return False
+        try:
+            run_id, url = await asyncio.to_thread(self.remote.submit, job_id)
+        except DomainError as exc:
+            log.warning("job %s runs here: %s", job_id, exc.message)
+            return False
+        await self.db.write(job_rows.hand_over, job_id, owner=self.owner, run_id=run_id, run_url=url)
+        log.info("job %s (%s, %d samples) handed to Databricks run %s", job_id, kind, items, run_id)
+        return True
+
+    async def reconcile(self) -> None:
+        """Jobs whose run ended without the worker recording an end take the run's outcome; cancels reach runs."""
+        assert self.remote is not None
+        for job_id, run_id, cancel in await self.db.read(job_rows.runs_in_flight):
+            if cancel:
+                await asyncio.to_thread(self.remote.cancel, run_id)
+            state = await asyncio.to_thread(self.remote.state, run_id)
+            if state.ended and state.status:
+                await self.db.write(job_rows.end_by_run, job_id, run_id, status=state.status, error=state.message)
+
+    async def run_one(self, job_id: int) -> str:
+        """Run the job a Databricks run was started for, here and now; its final status."""
+        job = await self.db.write(job_rows.claim_for_worker, job_id, owner=self.owner,
+                                  lease_seconds=self.lease_seconds)
+        await self._run(self._context(job))
+        return (await self.db.read(job_rows.get_job, job_id)).status
+
+    def _context(self, job: Any) -> JobContext:
+        return JobContext(
             job_id=job.id, kind=job.kind, project_id=job.project_id, params=dict(job.params or {}),
             created_by=job.created_by, db=self.db, volumes=self.volumes, owner=self.owner,
             lease_seconds=self.lease_seconds, done=job.progress, total=job.total, config=self.config,
         )
-        task = asyncio.create_task(self._run(ctx), name=f"job-{ctx.job_id}")
+
+    def _start_task(self, job: Any) -> None:
+        task = asyncio.create_task(self._run(self._context(job)), name=f"job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
-        return True
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

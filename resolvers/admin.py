@@ -1,5 +1,4 @@
-"""instance and modelStatus: what the admin page shows about this server (database, mounts, users, model);
-nothing secret."""
+"""instance: what the admin page shows about this server (database, mounts, users); nothing secret."""
 
 from __future__ import annotations
 
@@ -7,13 +6,10 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.errors import DomainError
 from db.models import User as UserRow
-from jobs.models.backends import NOT_CONFIGURED, make_backend, serving_client, serving_state_url
-from jobs.models.labelstudio import LabelStudioBackend
+from resolvers.access import require_admin
 from schema.context import Info
 from schema.types import User
-from volumes.base import Volumes
 
 
 @strawberry.type(description="This server: database backend and (password-free) address, mounts, users.")
@@ -24,6 +20,13 @@ class Instance:
     mounts: list[str]
     max_image_pixels: int
     users: list[User]
+    source_volume: str | None = strawberry.field(default=None, description="Where the folder browser starts "
+                                                                         "(SOURCE_VOLUME).")
+    export_volume: str | None = strawberry.field(default=None, description="The default export destination "
+                                                                         "(EXPORT_VOLUME).")
+    database_token_age_seconds: float | None = strawberry.field(
+        default=None, description="Lakebase: seconds since the database credential in use was minted (tokens live "
+                                  "an hour and are renewed before they expire); null for other databases.")
 
 
 def _users(session: Session) -> list[User]:
@@ -31,55 +34,16 @@ def _users(session: Session) -> list[User]:
             for u in session.scalars(select(UserRow).order_by(UserRow.name))]
 
 
-@strawberry.type(description="The model Pre-label and Suggest use, and whether it answers its health check now.")
-class ModelStatus:
-    configured: bool
-    protocol: str
-    name: str
-    url: str
-    ready: bool
-    message: str
-
-
-async def _model_status(config: dict, volumes: Volumes) -> ModelStatus:
-    name = config.get("model_name") or "default"
-    if config.get("model_path"):
-        try:
-            await make_backend(config, volumes)
-        except DomainError as exc:
-            return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=False,
-                               message=exc.message)
-        return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
-                           message="ready")
-    if config.get("serving_url"):
-        client = serving_client(config)
-        try:
-            ready, message = await client.ready(serving_state_url(config["serving_url"]))
-        finally:
-            await client.close()
-        return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"], ready=ready,
-                           message=message)
-    url = config.get("model_backend_url") or ""
-    if not url:
-        return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)
-    backend = LabelStudioBackend(url)
-    try:
-        ready = await backend.health()
-    finally:
-        await backend.close()
-    return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready,
-                       message="ready" if ready else f"{url}/health does not answer 200")
-
-
 @strawberry.type
 class AdminQueries:
     @strawberry.field
     async def instance(self, info: Info) -> Instance:
+        require_admin(info, "The instance page")
         services = info.context.services
         return Instance(backend=services.info["backend"], database=services.info.get("database", ""),
                         auth_mode=services.auth_mode, mounts=services.info["mounts"],
-                        max_image_pixels=services.max_pixels, users=await services.db.read(_users))
-
-    @strawberry.field
-    async def model_status(self, info: Info) -> ModelStatus:
-        return await _model_status(info.context.services.model, info.context.services.volumes)
+                        max_image_pixels=services.max_pixels, users=await services.db.read(_users),
+                        source_volume=services.info.get("source_volume") or None,
+                        export_volume=services.info.get("export_volume") or None,
+                        database_token_age_seconds=credentials.age() if (credentials := services.info.get(
+                            "credentials")) else None)

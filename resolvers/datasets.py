@@ -9,6 +9,7 @@ import strawberry
 
 from db import jobs as job_rows
 from db.errors import Invalid
+from resolvers.access import require
 from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
 from schema.context import Info
@@ -35,6 +36,7 @@ class DatasetMutations:
                                      "checked first; then all of it is written in one transaction, or nothing.")
     async def import_annotations(self, info: Info, project_id: strawberry.ID, input: ImportInput) -> Job:
         pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
         path = parse(input.path)
         await asyncio.to_thread(_exists, info.context.services.volumes, path)
         params = {"path": path.text, "format": input.format.value,
@@ -48,9 +50,10 @@ class DatasetMutations:
                                      "<name>_v<version>_<timestamp> inside destination.")
     async def export_dataset(self, info: Info, project_id: strawberry.ID, input: ExportInput) -> Job:
         pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
         folder = await checked_folder(info, input.destination)
         params = {"format": input.format.value, "destination": folder.text,
-                  "includeImages": input.include_images is not False}
+                  "includeImages": input.include_images is not False, "acceptedOnly": bool(input.accepted_only)}
         job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)
         return Job.of(job)
 
@@ -58,6 +61,7 @@ class DatasetMutations:
                                      "stores its predictions as drafts of model:<name>, replacing its earlier ones.")
     async def preannotate(self, info: Info, project_id: strawberry.ID, input: PreannotateInput | None = None) -> Job:
         pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
         inp = input or PreannotateInput()
         confidence = 0.5 if inp.min_confidence is None else inp.min_confidence
         if not 0 <= confidence <= 1:

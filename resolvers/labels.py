@@ -8,8 +8,10 @@ import strawberry
 
 from db import labels as label_rows
 from db import projects as project_rows
+from db import reviews as review_rows
 from db import samples as sample_rows
 from jobs.preannotate import suggest
+from resolvers.access import require, require_sample, require_samples
 from resolvers.ids import parse_id
 from schema.context import Info
 from schema.enums import SampleOrder
@@ -29,10 +31,11 @@ def _sample(saved: label_rows.Saved) -> Sample:
 @strawberry.type
 class LabelMutations:
     @strawberry.mutation(description="Atomically leases the next sample that needs work to the caller "
-                                     "(null when none).")
+                                     "(null when none): first the caller's own samples a reviewer rejected.")
     async def claim_next_sample(self, info: Info, project_id: strawberry.ID,
                                 order: SampleOrder | None = SampleOrder.ID) -> Sample | None:
-        row = await info.context.db.write(label_rows.claim_next, parse_id(project_id, "Project"),
+        await require(info, project_id, "annotator")
+        row = await info.context.db.write(review_rows.claim_next, parse_id(project_id, "Project"),
                                           info.context.user.name, lease_seconds=info.context.services.lease_seconds,
                                           least_confident=order == SampleOrder.LEAST_CONFIDENT)
         return Sample.of(row) if row else None
@@ -42,6 +45,7 @@ class LabelMutations:
     async def set_classification(
         self, info: Info, sample_id: strawberry.ID, labels: list[str], expected_version: int | None = None
     ) -> Sample:
+        await require_sample(info, sample_id, "annotator")
         return _sample(await label_rows.set_classification(
             info.context.db, parse_id(sample_id, "Sample"), labels, info.context.user.name,
             expected_version=expected_version))
@@ -51,29 +55,34 @@ class LabelMutations:
         self, info: Info, sample_id: strawberry.ID, annotations: list[AnnotationInput],
         allow_empty: bool | None = False, expected_version: int | None = None,
     ) -> Sample:
+        await require_sample(info, sample_id, "annotator")
         return _sample(await label_rows.save_annotations(
             info.context.db, parse_id(sample_id, "Sample"), [_new(a) for a in annotations], info.context.user.name,
             allow_empty=bool(allow_empty), expected_version=expected_version))
 
     @strawberry.mutation
     async def skip_sample(self, info: Info, sample_id: strawberry.ID, expected_version: int | None = None) -> Sample:
+        await require_sample(info, sample_id, "annotator")
         return _sample(await label_rows.skip_sample(info.context.db, parse_id(sample_id, "Sample"),
                                                     info.context.user.name, expected_version=expected_version))
 
     @strawberry.mutation(description="Turns the model drafts of these samples into the caller's annotations; "
                                      "returns how many drafts were accepted.")
     async def accept_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
-        return await label_rows.resolve_drafts(info.context.db, [parse_id(i, "Sample") for i in sample_ids],
-                                               info.context.user.name, accept=True)
+        ids = [parse_id(i, "Sample") for i in sample_ids]
+        await require_samples(info, ids, "annotator")
+        return await label_rows.resolve_drafts(info.context.db, ids, info.context.user.name, accept=True)
 
     @strawberry.mutation(description="Deletes the model drafts of these samples; returns how many were removed.")
     async def clear_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
-        return await label_rows.resolve_drafts(info.context.db, [parse_id(i, "Sample") for i in sample_ids],
-                                               info.context.user.name, accept=False)
+        ids = [parse_id(i, "Sample") for i in sample_ids]
+        await require_samples(info, ids, "annotator")
+        return await label_rows.resolve_drafts(info.context.db, ids, info.context.user.name, accept=False)
 
     @strawberry.mutation(description="Asks the configured model about this image now and stores its predictions as "
                                      "drafts (replacing that model's earlier ones); UNAVAILABLE if the model fails.")
     async def suggest_annotations(self, info: Info, sample_id: strawberry.ID) -> Sample:
+        await require_sample(info, sample_id, "annotator")
         services = info.context.services
         return _sample(await suggest(services.db, services.volumes, services.model, parse_id(sample_id, "Sample")))
 
@@ -83,6 +92,7 @@ class LabelSubscriptions:
     @strawberry.subscription(description="Emits a sample of the project each time it changes (labels, status, lease).")
     async def sample_changed(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Sample, None]:
         pid = parse_id(project_id, "Project")
+        await require(info, pid, "viewer")
         async with info.context.services.broker.subscribe(f"samples:{pid}") as events:
             await info.context.db.read(project_rows.get_project, pid)
             while True:

@@ -14,9 +14,12 @@ from starlette.responses import JSONResponse, Response
 
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
+from resolvers.access import Access
+from resolvers.identity import user_of
 from resolvers.ids import parse_id
 from schema.context import Services
 from schema.types import clamp_thumb
+from volumes.base import FileStat
 from volumes.images import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -32,6 +35,7 @@ from volumes.paths import VolumePath, parse
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 CACHE_CONTROL = "private, max-age=600"
 PATHS_CACHED = 100_000
+_STATUS = {"FORBIDDEN": 403, "UNAVAILABLE": 503, "UNAUTHENTICATED": 401}
 
 
 class SamplePaths:
@@ -65,7 +69,7 @@ def _error(exc: Exception) -> Response:
     if isinstance(exc, NotFound):
         return JSONResponse({"code": "NOT_FOUND", "error": exc.message}, status_code=404)
     assert isinstance(exc, DomainError)
-    return JSONResponse({"code": exc.code, "error": exc.message}, status_code=400)
+    return JSONResponse({"code": exc.code, "error": exc.message}, status_code=_STATUS.get(exc.code, 400))
 
 
 async def _record_size(
@@ -98,13 +102,21 @@ async def _thumbnail(services: Services, path: VolumePath, mtime_ns: int, size: 
     return out.data, out
 
 
+async def _stat(services: Services, path: VolumePath) -> FileStat:
+    """The one stat a request makes; on a worker thread only when it is a network round trip (a remote volume),
+    since the hop costs more than a local stat or a remembered one."""
+    st = services.volumes.stat_nowait(path)
+    return st if st is not None else await asyncio.to_thread(services.volumes.stat, path)
+
+
 async def _serve(request: Request, thumb_size: int | None) -> Response:
     services: Services = request.app.state.services
     paths: SamplePaths = request.app.state.sample_paths
     try:
         sample_id = parse_id(request.path_params["sample_id"], "Sample")
+        await Access(services.db, await user_of(request)).sample(sample_id, "viewer")
         path, sized = await paths.get(services, sample_id)
-        st = services.volumes.stat(path)
+        st = await _stat(services, path)
         headers = _headers(path, st.mtime_ns, st.size, thumb_size)
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
@@ -113,21 +125,24 @@ async def _serve(request: Request, thumb_size: int | None) -> Response:
             if fresh is not None:
                 await _record_size(services, paths, sample_id, sized, fresh.width, fresh.height)
             return Response(data, media_type="image/jpeg", headers=headers)
-        out = await asyncio.to_thread(_render, services, path, render_display, services.max_pixels)
-        if out is not None:
-            await _record_size(services, paths, sample_id, sized, out.width, out.height)
-            return Response(out.data, media_type=out.content_type, headers=headers)
-        info = await asyncio.to_thread(_render, services, path, read_info, services.max_pixels)
-        await _record_size(services, paths, sample_id, sized, info.width, info.height)
-        data = await asyncio.to_thread(_read_all, services, path)
-        return Response(data, media_type=browser_mime(info.format), headers=headers)
+        out = await asyncio.to_thread(_display, services, path)
+        await _record_size(services, paths, sample_id, sized, out.width, out.height)
+        return Response(out.data, media_type=out.content_type, headers=headers)
     except (ImageError, DomainError) as exc:
         return _error(exc)
 
 
-def _read_all(services: Services, path: VolumePath) -> bytes:
+def _display(services: Services, path: VolumePath) -> Rendered:
+    """What a browser can show: a conversion (TIFF, EXIF rotation) or the file as it is. One read of the file,
+    which for a remote volume is one download."""
     with services.volumes.open(path) as fp:
-        return fp.read()
+        out = render_display(fp, services.max_pixels)
+        if out is not None:
+            return out
+        fp.seek(0)
+        info = read_info(fp, services.max_pixels)
+        fp.seek(0)
+        return Rendered(fp.read(), browser_mime(info.format), info.width, info.height)
 
 
 async def image(request: Request) -> Response:
@@ -154,11 +169,12 @@ async def volume_thumbnail(request: Request) -> Response:
     """A thumbnail of any image file inside a mount (the folder preview when creating a project)."""
     services: Services = request.app.state.services
     try:
+        await Access(services.db, await user_of(request)).browse()
         size = _thumb_size(request)
         path = parse(request.query_params.get("path", ""))
         if PurePosixPath(path.text).suffix.lower() not in IMAGE_EXTENSIONS:
             raise Invalid(f"{path.text} is not an image file.")
-        st = services.volumes.stat(path)
+        st = await _stat(services, path)
         headers = _headers(path, st.mtime_ns, st.size, size)
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)

@@ -6,8 +6,11 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from db import jobs as job_rows
+from db import members as member_rows
 from db import models
 from db import projects as project_rows
+from db.errors import NotFound
+from resolvers.access import require, require_admin
 from resolvers.ids import lookup_id, parse_id
 from resolvers.volumes import checked_folder
 from schema.context import Info
@@ -17,15 +20,27 @@ from schema.types import Job, Project
 
 @strawberry.type
 class ProjectQueries:
-    @strawberry.field
+    @strawberry.field(description="The projects the caller is a member of (every project for instance admins).")
     async def projects(self, info: Info) -> list[Project]:
-        return [Project.of(p) for p in await info.context.db.read(project_rows.list_projects)]
+        user = info.context.user
+        rows = await info.context.db.read(project_rows.list_projects, None if user.is_admin else user.id)
+        return [Project.of(p) for p in rows]
 
     @strawberry.field
     async def project(self, info: Info, id: strawberry.ID) -> Project | None:
         key = lookup_id(id)
-        row = await info.context.db.read(project_rows.find_project, key) if key else None
+        if key is None or not await _visible(info, key):
+            return None
+        row = await info.context.db.read(project_rows.find_project, key)
         return Project.of(row) if row else None
+
+
+async def _visible(info: Info, project_id: int) -> bool:
+    try:
+        await require(info, project_id, "viewer")
+    except NotFound:
+        return False
+    return True
 
 
 @strawberry.type
@@ -33,37 +48,51 @@ class ProjectMutations:
     @strawberry.mutation(description="Creates the project and starts a SCAN job that adds one sample per image "
                                      "file under sourceVolume.")
     async def create_project(self, info: Info, input: CreateProjectInput) -> Project:
+        require_admin(info, "Creating a project")
         folder = await checked_folder(info, input.source_volume)
-        user = info.context.user.name
+        user = info.context.user
+
         def create(s: Session) -> models.Project:
             row = project_rows.create_project(
                 s, name=input.name, description=input.description or "", task_type=input.task_type.value,
                 classes=input.classes, multi_label=bool(input.multi_label), source_volume=folder.text,
-                created_by=user,
+                created_by=user.name,
             )
-            job_rows.queue_scan(s, row.id, user)
+            member_rows.add_owner(s, row.id, user.id)
+            job_rows.queue_scan(s, row.id, user.name)
             return row
 
         return Project.of(await info.context.db.write(create))
 
     @strawberry.mutation
     async def update_project(self, info: Info, id: strawberry.ID, input: UpdateProjectInput) -> Project:
+        await require(info, id, "owner")
         row = await info.context.db.write(project_rows.update_project, parse_id(id, "Project"), name=input.name,
                                           description=input.description, classes=input.classes)
         return Project.of(row)
 
     @strawberry.mutation
     async def delete_project(self, info: Info, id: strawberry.ID) -> bool:
+        await require(info, id, "owner")
         await info.context.db.write(project_rows.delete_project, parse_id(id, "Project"))
         return True
 
     @strawberry.mutation(description="A new version of the project's lineage: same classes and samples, "
                                      "no annotations.")
     async def clone_project(self, info: Info, id: strawberry.ID) -> Project:
-        row = await info.context.db.write(project_rows.clone_project, parse_id(id, "Project"), info.context.user.name)
-        return Project.of(row)
+        await require(info, id, "owner")
+        source, user = parse_id(id, "Project"), info.context.user
+
+        def clone(s: Session) -> models.Project:
+            row = project_rows.clone_project(s, source, user.name)
+            member_rows.copy_members(s, source, row.id)  # the team carries over to the new version
+            member_rows.add_owner(s, row.id, user.id)
+            return row
+
+        return Project.of(await info.context.db.write(clone))
 
     @strawberry.mutation(description="Walks the project's source folder again and adds only new image files.")
     async def rescan_project(self, info: Info, id: strawberry.ID) -> Job:
+        await require(info, id, "owner")
         job = await info.context.db.write(job_rows.queue_scan, parse_id(id, "Project"), info.context.user.name)
         return Job.of(job)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import strawberry
 
 from db import samples as sample_rows
-from db.errors import Invalid
+from db.errors import Invalid, NotFound
+from resolvers.access import require_sample
 from resolvers.ids import lookup_id, parse_cursor
 from schema.context import Info
-from schema.enums import SampleOrder, SampleStatus
+from schema.enums import ReviewStatus, SampleOrder, SampleStatus
 from schema.types import PageInfo, Sample, SampleConnection, SampleEdge
 
 
@@ -47,9 +50,11 @@ def _cursor(row: sample_rows.Sample, least_confident: bool) -> str:
 async def sample_page(
     info: Info, project_id: int, *, status: SampleStatus | None, label: str | None, filename: str | None,
     labeled_by: str | None, first: int, after: str | None, before: str | None = None,
-    max_confidence: float | None = None, order: SampleOrder | None = None,
+    max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
+    labeled_after: datetime | None = None, labeled_before: datetime | None = None,
 ) -> SampleConnection:
-    f = sample_filter(status, label, filename, labeled_by, max_confidence)
+    f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
+                      labeled_before)
     backwards = before is not None
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
@@ -66,9 +71,18 @@ async def sample_page(
 
 
 def sample_filter(status: SampleStatus | None, label: str | None, filename: str | None,
-                  labeled_by: str | None, max_confidence: float | None = None) -> sample_rows.SampleFilter:
+                  labeled_by: str | None, max_confidence: float | None = None,
+                  review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
+                  labeled_before: datetime | None = None) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
-                                    labeled_by=labeled_by, max_confidence=max_confidence)
+                                    labeled_by=labeled_by, max_confidence=max_confidence,
+                                    review_status=review_status.value if review_status else None,
+                                    labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A date-time without a zone is taken as UTC (the zone every stored time is in)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 async def sample_position(info: Info, project_id: int, sample_id: str, f: sample_rows.SampleFilter) -> int:
@@ -86,5 +100,11 @@ class SampleQueries:
     @strawberry.field
     async def sample(self, info: Info, id: strawberry.ID) -> Sample | None:
         key = lookup_id(id)
-        row = await info.context.db.read(sample_rows.find_sample, key) if key else None
+        if key is None:
+            return None
+        try:
+            await require_sample(info, key, "viewer")
+        except NotFound:
+            return None
+        row = await info.context.db.read(sample_rows.find_sample, key)
         return Sample.of(row) if row else None

@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from db import stats as stats_rows
+from resolvers.access import require
 from resolvers.ids import parse_id
 from schema.context import Info, Services
 from schema.types import ProjectStats
@@ -48,6 +49,7 @@ class StatsSubscriptions:
                                          "change to the project.")
     async def project_stats(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[ProjectStats, None]:
         pid = parse_id(project_id, "Project")
+        await require(info, pid, "viewer")
         services = info.context.services
         shared: SharedStats = services.info.setdefault("shared_stats", SharedStats())
         async with services.broker.subscribe(f"project:{pid}") as events:

@@ -15,6 +15,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from db import jobs as job_rows
 from db import projects as project_rows
 from db.errors import DomainError, Invalid, NotFound, TooLarge
+from resolvers.access import Access
+from resolvers.identity import user_of
 from resolvers.ids import parse_id
 from schema.context import Services
 from volumes.paths import VolumePath, parse
@@ -23,7 +25,7 @@ CHUNK = 1 << 16
 
 
 def _error(exc: DomainError) -> JSONResponse:
-    status = {"NOT_FOUND": 404, "TOO_LARGE": 413}.get(exc.code, 400)
+    status = {"NOT_FOUND": 404, "TOO_LARGE": 413, "UNAUTHENTICATED": 401, "FORBIDDEN": 403}.get(exc.code, 400)
     return JSONResponse({"code": exc.code, "error": exc.message}, status_code=status)
 
 
@@ -33,6 +35,7 @@ async def upload(request: Request) -> Response:
     services: Services = request.app.state.services
     try:
         project_id = parse_id(request.path_params["project_id"], "Project")
+        await Access(services.db, await user_of(request)).project(project_id, "owner")
         await services.db.read(project_rows.get_project, project_id)
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
             raise Invalid("Send the file as the request body with Content-Type: application/octet-stream.")
@@ -101,12 +104,11 @@ def _zip_stream(services: Services, folder: VolumePath) -> Iterator[bytes]:
 
 
 async def export_zip(request: Request) -> Response:
-    """GET /exports/{job_id}.zip: a finished export's folder as one zip (local mode)."""
+    """GET /exports/{job_id}.zip: a finished export's folder as one zip, for the project's owners."""
     services: Services = request.app.state.services
     try:
-        if services.auth_mode != "local":
-            raise NotFound("Export downloads are offered in local mode; read the export folder from its volume.")
         job_id = parse_id(request.path_params["job_id"], "Job")
+        await Access(services.db, await user_of(request)).job(job_id, "owner")
         job = await services.db.read(job_rows.get_job, job_id)
         if job.kind != "EXPORT" or job.status != "SUCCEEDED" or not job.result:
             raise NotFound(f"Job {job_id} is not a finished export.")

@@ -1,4 +1,4 @@
-"""me: the caller as the auth mode identified them."""
+"""me: the caller as the auth mode identified them; authMode: how (the client offers sign-out in token mode)."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ class UserQueries:
     def me(self, info: Info) -> User:
         u = info.context.user
         return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
+
+    @strawberry.field(description="local (one user, loopback), token (users sign in or use API tokens) or "
+                                  "databricks (the Databricks Apps proxy names the user).")
+    def auth_mode(self, info: Info) -> str:
+        return info.context.services.auth_mode

@@ -1,4 +1,4 @@
-"""browse(path): catalogs, schemas, volumes and folders; and the folder check createProject uses."""
+"""browse(path): catalogs, schemas, volumes and folders, filtered and paged; and the folder check createProject uses."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import asyncio
 import strawberry
 
 from db.errors import Invalid
+from resolvers.access import require_browse
 from schema.context import Info
-from schema.types import VolumeEntry, VolumeListing
+from schema.types import PageInfo, VolumeEntry, VolumeListing
 from volumes.paths import VolumePath, parse
+
+BROWSE_MAX = 1000
 
 
 async def checked_folder(info: Info, path: str) -> VolumePath:
@@ -17,16 +20,21 @@ async def checked_folder(info: Info, path: str) -> VolumePath:
     vp = parse(path)
     if vp.depth < 3:
         raise Invalid(f"{vp} is not inside a volume: pick a volume or a folder in one.")
-    await asyncio.to_thread(info.context.services.volumes.list, vp)
+    await asyncio.to_thread(info.context.services.volumes.check_folder, vp)
     return vp
 
 
 @strawberry.type
 class VolumeQueries:
-    @strawberry.field
-    async def browse(self, info: Info, path: str) -> VolumeListing:
+    @strawberry.field(description="Entries under path, folders first then by name. `filter` keeps names containing it "
+                                  f"(any case); `first` (at most {BROWSE_MAX}) and `after` page; without `first`, all.")
+    async def browse(self, info: Info, path: str, filter: str | None = None, first: int | None = None,
+                     after: str | None = None) -> VolumeListing:
+        await require_browse(info)
         vp = parse(path)
-        entries = await asyncio.to_thread(info.context.services.volumes.list, vp)
-        return VolumeListing(path=vp.text, entries=[
-            VolumeEntry(name=e.name, path=e.path, is_dir=e.is_dir, size=e.size) for e in entries
-        ])
+        page = await asyncio.to_thread(info.context.services.volumes.browse, vp, name_filter=filter,
+                                       first=None if first is None else min(first, BROWSE_MAX), after=after)
+        return VolumeListing(
+            path=vp.text, total_count=page.total,
+            page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
+            entries=[VolumeEntry(name=e.name, path=e.path, is_dir=e.is_dir, size=e.size) for e in page.entries])

@@ -6,7 +6,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from db.errors import DomainError
@@ -14,21 +13,30 @@ from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
+from resolvers.members import MemberMutations, MemberQueries
+from resolvers.models import ModelMutations, ModelQueries
 from resolvers.projects import ProjectMutations, ProjectQueries
+from resolvers.reviews import ReviewMutations, ReviewQueries
 from resolvers.samples import SampleQueries
 from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
+from schema.limits import Limits, Prepare
 
-Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries))
-Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations))
+Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
+                                 ModelQueries, MemberQueries, ReviewQueries))
+Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
+                                       ModelMutations, MemberMutations, ReviewMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):
     """Expected (domain and validation) errors are answers, not incidents: only the unexpected are logged."""
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for e in errors:  # a syntax or token-limit error raised in Prepare never reaches DomainErrors
+            if e.original_error is None and not (e.extensions or {}).get("code"):
+                e.extensions = {**(e.extensions or {}), "code": "VALIDATION"}
         unexpected = [e for e in errors if not isinstance(e.original_error, DomainError)
                       and (e.extensions or {}).get("code") not in EXPECTED_CODES and e.original_error is not None]
         super().process_errors(unexpected, execution_context)
@@ -38,7 +46,7 @@ EXPECTED_CODES = {"NOT_FOUND", "CONFLICT", "VALIDATION", "FORBIDDEN", "UNAUTHENT
 
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
-    extensions=[DomainErrors, ParserCache, ValidationCache],
+    extensions=[DomainErrors, Prepare, Limits],  # Prepare parses and validates; Limits after it
 )
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 from db.broker import Broker
 from db.engine import Database
 from jobs.runner import JobRunner
+from schema.limits import GraphQLLimits
 from volumes.base import Volumes
 
 
@@ -38,6 +39,9 @@ class Services:
     upload_max_bytes: int = 200 * 2**20
     model: dict[str, Any] = field(default_factory=dict)  # model_backend_url, model_name, public_url
     info: dict[str, Any] = field(default_factory=dict)  # read-only facts for the admin page
+    admin_users: frozenset[str] = frozenset()  # AUTH_MODE=databricks: lower-cased names that are instance admins
+    secure_cookies: bool = False  # the session cookie is Secure even when a request arrives as plain http
+    limits: GraphQLLimits = field(default_factory=GraphQLLimits)  # applied by schema.limits.Limits
 
 
 @dataclass
@@ -46,10 +50,17 @@ class Context:
     user: CurrentUser
     request: Any = None
     response: Any = None
+    connection_params: dict[str, Any] | None = None  # a websocket's connection_init payload
 
     @property
     def db(self) -> Database:
         return self.services.db
+
+    @cached_property
+    def access(self) -> Any:
+        from resolvers.access import Access  # local import: resolvers import this module
+
+        return Access(self.services.db, self.user)
 
     @cached_property
     def loaders(self) -> Any:

@@ -77,3 +77,29 @@ class OnExistingAnnotations(Enum):
 class SampleOrder(Enum):
     ID = "ID"
     LEAST_CONFIDENT = "LEAST_CONFIDENT"
+
+
+@strawberry.enum(description="How a project's model is reached: an ONNX file in a volume, a Databricks Model Serving "
+                             "endpoint or a Label Studio ML backend.")
+class ModelProtocol(Enum):
+    ONNX = "onnx"
+    SERVING = "serving"
+    LABEL_STUDIO = "labelstudio"
+
+
+@strawberry.enum(description="A member's role in a project; each can do what the ones before it can. VIEWER reads; "
+                             "ANNOTATOR labels and skips; REVIEWER also accepts or rejects labelled samples; OWNER "
+                             "also changes settings, members, imports, exports, models and deletes.")
+class ProjectRole(Enum):
+    VIEWER = "viewer"
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+    OWNER = "owner"
+
+
+@strawberry.enum(description="A labelled sample's review: NONE (not reviewed since its labels last changed), "
+                             "ACCEPTED or REJECTED (back to its labeller, with the reviewer's comment).")
+class ReviewStatus(Enum):
+    NONE = "NONE"
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"

@@ -8,6 +8,7 @@ from schema.enums import (
     AnnotationKind,
     ExportFormat,
     ImportFormat,
+    ModelProtocol,
     OnExistingAnnotations,
     OnMissingSample,
     SampleStatus,
@@ -63,6 +64,8 @@ class ExportInput:
     destination: str = strawberry.field(description="A volume folder; a new sub-folder <name>_v<version>_<timestamp> "
                                                     "is created inside it.")
     include_images: bool | None = True
+    accepted_only: bool | None = strawberry.field(default=False, description="Only samples a reviewer accepted "
+                                                                            "(and not changed since).")
 
 
 @strawberry.input
@@ -72,3 +75,20 @@ class PreannotateInput:
         description="Only samples in these statuses are sent to the model.")
     max_samples: int | None = None
     min_confidence: float | None = 0.5
+
+
+@strawberry.input(description="A model label and the project class it becomes; no class drops the label.")
+class LabelMappingInput:
+    model_label: str
+    project_class: str | None = None
+
+
+@strawberry.input(description="A project's own model. location: the .onnx volume path, the serving endpoint name (or "
+                              "its invocation URL on the workspace) or the Label Studio ML backend URL.")
+class ModelSettingsInput:
+    protocol: ModelProtocol
+    name: str
+    location: str
+    classes: list[str] | None = strawberry.field(default=None, description="ONNX only: class names when the "
+                                                                             "model's metadata has none.")
+    label_map: list[LabelMappingInput] | None = None

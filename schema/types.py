@@ -12,7 +12,17 @@ from db import samples as sample_rows
 from db.models import utcnow
 from db.stats import ProjectStats as StatsRow
 from schema.context import Info
-from schema.enums import AnnotationKind, JobKind, JobStatus, SampleOrder, SampleStatus, TaskType
+from schema.enums import (
+    AnnotationKind,
+    JobKind,
+    JobStatus,
+    ModelProtocol,
+    ProjectRole,
+    ReviewStatus,
+    SampleOrder,
+    SampleStatus,
+    TaskType,
+)
 
 THUMB_SIZES = (32, 1024)
 
@@ -40,13 +50,22 @@ class User:
     is_admin: bool
 
 
+@strawberry.type(description="A user's role in a project.")
+class ProjectMember:
+    user: User
+    role: ProjectRole
+
+
 @strawberry.type(description="labeled = samples this user saved last; skipped = samples this user skipped; "
-                             "annotations = non-draft rows they created.")
+                             "annotations = non-draft rows they created; accepted / rejected = of the samples they "
+                             "labelled, how many a reviewer accepted / rejected.")
 class UserStats:
     user: str
     labeled: int
     skipped: int
     annotations: int
+    accepted: int = 0
+    rejected: int = 0
 
 
 @strawberry.type
@@ -78,15 +97,19 @@ class ProjectStats:
     estimated_completion: datetime | None = strawberry.field(
         description="When the samples still needing work run out at the last 7 days' pace; null without a pace."
     )
+    accepted: int = strawberry.field(default=0, description="Labelled samples a reviewer accepted.")
+    rejected: int = strawberry.field(default=0, description="Labelled samples a reviewer rejected (back with their "
+                                                            "labeller).")
 
     @staticmethod
     def of(s: StatsRow) -> ProjectStats:
         b = s.by_status
         return ProjectStats(
             total=s.total, unlabeled=b["UNLABELED"], pre_labeled=b["PRE_LABELED"], labeled=b["LABELED"],
-            skipped=b["SKIPPED"],
-            per_user=[UserStats(user=u.user, labeled=u.labeled, skipped=u.skipped, annotations=u.annotations)
-                      for u in s.per_user],
+            skipped=b["SKIPPED"], accepted=sum(u.accepted for u in s.per_user),
+            rejected=sum(u.rejected for u in s.per_user),
+            per_user=[UserStats(user=u.user, labeled=u.labeled, skipped=u.skipped, annotations=u.annotations,
+                                accepted=u.accepted, rejected=u.rejected) for u in s.per_user],
             per_class=[ClassCount(label=label, count=n) for label, n in s.per_class],
             velocity=[DayCount(day=d, count=n) for d, n in s.velocity],
             estimated_completion=s.estimated_completion,
@@ -124,6 +147,8 @@ class AnnotationEvent:
     box_before: Box | None
     actor: str
     at: datetime
+    comment: str | None = strawberry.field(default=None, description="A reviewer's comment (review_accept, "
+                                                                     "review_reject).")
 
     @staticmethod
     def of(e: models.AnnotationEvent) -> AnnotationEvent:
@@ -131,7 +156,7 @@ class AnnotationEvent:
         return AnnotationEvent(
             action=e.action, label=e.label_after if after else e.label_before,
             box=Box.of(e.box_after if after else e.box_before), label_before=e.label_before,
-            box_before=Box.of(e.box_before), actor=e.actor, at=e.at,
+            box_before=Box.of(e.box_before), actor=e.actor, at=e.at, comment=e.comment,
         )
 
 
@@ -156,6 +181,12 @@ class Sample:
     locked_by: str | None
     labeled_by: str | None = strawberry.field(description="Who saved the labels last, while the sample is LABELED.")
     labeled_at: datetime | None
+    review_status: ReviewStatus = strawberry.field(
+        description="NONE until a reviewer accepts or rejects the sample; any change to its labels resets it.")
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None = strawberry.field(description="The reviewer's comment (shown to the labeller of a "
+                                                              "rejected sample).")
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
 
     @staticmethod
@@ -165,7 +196,9 @@ class Sample:
         return Sample(
             id=strawberry.ID(str(s.id)), project_id=strawberry.ID(str(s.project_id)), filename=s.filename,
             path=s.path, status=SampleStatus(s.status), width=s.width, height=s.height, version=s.version,
-            locked_by=locked, labeled_by=s.labeled_by, labeled_at=s.labeled_at, _annotations=annotations,
+            locked_by=locked, labeled_by=s.labeled_by, labeled_at=s.labeled_at,
+            review_status=ReviewStatus(s.review_status), reviewed_by=s.reviewed_by, reviewed_at=s.reviewed_at,
+            review_comment=s.review_comment, _annotations=annotations,
         )
 
     @strawberry.field
@@ -218,6 +251,28 @@ class SampleConnection:
         return await info.context.db.read(sample_rows.count, self._project_id, self._filter)
 
 
+@strawberry.type(description="A model label and the project class it becomes (null: the label is dropped).")
+class LabelMapping:
+    model_label: str
+    project_class: str | None
+
+
+@strawberry.type(description="A project's own model, set by its owner (see setModelSettings).")
+class ModelSettings:
+    protocol: ModelProtocol
+    name: str
+    location: str
+    classes: list[str]
+    label_map: list[LabelMapping]
+
+    @staticmethod
+    def of(stored: dict) -> ModelSettings:
+        return ModelSettings(protocol=ModelProtocol(stored["protocol"]), name=stored["name"],
+                             location=stored["location"], classes=list(stored.get("classes") or []),
+                             label_map=[LabelMapping(model_label=k, project_class=v or None)
+                                        for k, v in (stored.get("labelMap") or {}).items()])
+
+
 @strawberry.type
 class Project:
     id: strawberry.ID
@@ -234,6 +289,7 @@ class Project:
     created_at: datetime
     _parent_id: strawberry.Private[int | None]
     _root_id: strawberry.Private[int]
+    _model_settings: strawberry.Private[dict | None] = None
 
     @staticmethod
     def of(p: models.Project) -> Project:
@@ -241,25 +297,42 @@ class Project:
             id=strawberry.ID(str(p.id)), name=p.name, description=p.description, task_type=TaskType(p.task_type),
             classes=list(p.classes), multi_label=p.multi_label, source_volume=p.source_volume, version=p.version,
             created_by=p.created_by, created_at=p.created_at, _parent_id=p.parent_id, _root_id=p.root_id or p.id,
+            _model_settings=p.model_settings,
         )
+
+    @strawberry.field(description="The project's own model; null when it uses the server's default model.")
+    def model_settings(self) -> ModelSettings | None:
+        return ModelSettings.of(self._model_settings) if self._model_settings else None
 
     @strawberry.field(description="The project this version was cloned from; null for the first version.")
     async def parent(self, info: Info) -> Project | None:
-        if self._parent_id is None:
+        if self._parent_id is None or not await info.context.access.sees(self._parent_id):
             return None
         row = await info.context.loaders.projects.load(self._parent_id)
         return Project.of(row) if row else None
 
     @strawberry.field(description="The first version of this lineage (itself for the first version).")
     async def root(self, info: Info) -> Project:
-        if self._root_id == int(self.id):
-            return self
+        if self._root_id == int(self.id) or not await info.context.access.sees(self._root_id):
+            return self  # a member of a later version only: the versions they cannot see stay hidden
         row = await info.context.loaders.projects.load(self._root_id)
         return Project.of(row) if row else self
 
-    @strawberry.field(description="Every version of this project's lineage, oldest first.")
+    @strawberry.field(description="Every version of this project's lineage that the caller may see, oldest first.")
     async def versions(self, info: Info) -> list[Project]:
-        return [Project.of(p) for p in await info.context.loaders.versions.load(self._root_id)]
+        roles = await info.context.access.roles()
+        return [Project.of(p) for p in await info.context.loaders.versions.load(self._root_id)
+                if roles is None or p.id in roles]
+
+    @strawberry.field(description="The caller's role in this project (OWNER for instance admins).")
+    async def my_role(self, info: Info) -> ProjectRole:
+        return ProjectRole(await info.context.access.project(int(self.id), "viewer"))
+
+    @strawberry.field(description="Who works on this project, by name.")
+    async def members(self, info: Info) -> list[ProjectMember]:
+        from resolvers.members import project_members
+
+        return await project_members(info, int(self.id))
 
     @strawberry.field
     async def stats(self, info: Info) -> ProjectStats:
@@ -268,17 +341,20 @@ class Project:
     @strawberry.field(description="Keyset-paginated, ordered by id. Filters combine with AND. "
                                   "filename is a case-insensitive substring. `before` pages backwards. "
                                   "maxConfidence keeps samples whose least confident draft is at most that; "
-                                  "orderBy LEAST_CONFIDENT is for active learning.")
+                                  "orderBy LEAST_CONFIDENT is for active learning. reviewStatus keeps samples "
+                                  "in that review state.")
     async def samples(
         self, info: Info, status: SampleStatus | None = None, label: str | None = None,
         filename: str | None = None, labeled_by: str | None = None, first: int | None = 50, after: str | None = None,
         before: str | None = None, max_confidence: float | None = None, order_by: SampleOrder | None = SampleOrder.ID,
+        review_status: ReviewStatus | None = None,
     ) -> SampleConnection:
         from resolvers.samples import sample_page  # resolvers own the check/call/map of this field
 
         return await sample_page(info, int(self.id), status=status, label=label, filename=filename,
                                  labeled_by=labeled_by, first=50 if first is None else first, after=after,
-                                 before=before, max_confidence=max_confidence, order=order_by)
+                                 before=before, max_confidence=max_confidence, order=order_by,
+                                 review_status=review_status)
 
     @strawberry.field(description="1-based place of the sample among the matching samples in id order; "
                                   "0 when it does not match the filters.")
@@ -315,6 +391,10 @@ class Job:
     created_by: str
     created_at: datetime
     finished_at: datetime | None
+    run_id: str | None = strawberry.field(
+        default=None, description="The Databricks Jobs run executing this job, when it was handed to one "
+                                  "(JOB_RUNNER=databricks).")
+    run_url: str | None = strawberry.field(default=None, description="That run's page in the workspace.")
 
     @staticmethod
     def of(j: models.Job) -> Job:
@@ -322,7 +402,7 @@ class Job:
             id=strawberry.ID(str(j.id)), kind=JobKind(j.kind), status=JobStatus(j.status),
             project_id=strawberry.ID(str(j.project_id)) if j.project_id is not None else None,
             progress=j.progress, total=j.total, result=j.result, error=j.error, created_by=j.created_by,
-            created_at=j.created_at, finished_at=j.finished_at,
+            created_at=j.created_at, finished_at=j.finished_at, run_id=j.run_id, run_url=j.run_url,
         )
 
 
@@ -338,3 +418,5 @@ class VolumeEntry:
 class VolumeListing:
     path: str
     entries: list[VolumeEntry]
+    total_count: int = strawberry.field(description="Entries matching `filter` in all pages.")
+    page_info: PageInfo = strawberry.field(description="With `first`: whether more follow and the cursor for `after`.")

@@ -21,6 +21,7 @@ from db import projects, samples
 from db.engine import Database
 from db.migrate import upgrade
 from server import UPLOADS_VOLUME, Settings, create_app
+from tests.databricks_emulator import DatabricksEmulator
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite"] if os.environ.get("CVX_SKIP_POSTGRES") == "1" and not os.environ.get("CI") else [
@@ -176,3 +177,14 @@ async def seed_project(db: Database, n: int, *, task: str = "DETECTION", multi: 
         return p.id, [r.id for r in rows]
 
     return await db.write(seed)
+
+
+@pytest.fixture
+def databricks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[DatabricksEmulator]:
+    """A local Databricks workspace (tests/databricks_emulator.py) on loopback. DATABRICKS_* variables and any
+    ~/.databrickscfg are hidden, so the SDK uses only the host and credentials a test gives it."""
+    for name in [k for k in os.environ if k.startswith("DATABRICKS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
+    with DatabricksEmulator() as emu:
+        yield emu

@@ -22,7 +22,7 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "server.py", "serve"], cwd=ROOT,
                             env={**os.environ, **env, "PORT": str(port), "LOG_LEVEL": "warning"})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: a loaded 2-core machine starts Python slowly
     while True:
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:

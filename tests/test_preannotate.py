@@ -3,6 +3,7 @@ that stay per sample, re-runs that never duplicate, and a clear error without a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -38,6 +39,14 @@ def _samples(client: TestClient, project_id: str) -> dict[str, dict[str, Any]]:
     return {e["node"]["filename"]: e["node"] for e in gql(client, SAMPLES, p=project_id)["project"]["samples"]["edges"]}
 
 
+@contextlib.contextmanager
+def _backend() -> Iterator[respx.MockRouter]:
+    """The model backend as respx answers it: /setup accepts every project (tests add /predict and /health)."""
+    with respx.mock(assert_all_called=False) as mock:
+        mock.post(f"{MODEL}/setup").mock(return_value=httpx.Response(200, json={"model_version": "yolo-1"}))
+        yield mock
+
+
 def _run(client: TestClient, project_id: str, **inp: Any) -> dict[str, Any]:
     job = gql(client, RUN, p=project_id, i=inp or None)["preannotate"]
     return wait_for_job(client, job["id"])
@@ -60,7 +69,7 @@ def test_predictions_become_drafts_and_failures_stay_per_sample(model_client: Te
             _box(10, 20, 30, 40, "Car", 0.9), _box(50, 50, 10, 10, "horse", 0.95),
             _box(60, 60, 10, 10, "person", 0.2)]} for _ in tasks]})
 
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.post(f"{MODEL}/predict").mock(side_effect=predict)
         job = _run(model_client, project["id"])
     assert job["status"] == "SUCCEEDED", job
@@ -78,7 +87,7 @@ def test_predictions_become_drafts_and_failures_stay_per_sample(model_client: Te
     assert draft["confidence"] == pytest.approx(0.9)
     assert draft["box"] == pytest.approx({"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4})
 
-    with respx.mock(assert_all_called=False) as mock:  # a re-run replaces this model's drafts, never duplicates
+    with _backend() as mock:  # a re-run replaces this model's drafts, never duplicates
         mock.post(f"{MODEL}/predict").mock(side_effect=lambda request: httpx.Response(200, json={"results": [
             {"result": [_box(5, 5, 10, 10, "person", 0.8)]} for _ in json.loads(request.content)["tasks"]]}))
         again = _run(model_client, project["id"], statuses=["UNLABELED", "PRE_LABELED"])
@@ -102,7 +111,7 @@ def test_malformed_or_failing_answers_fail_the_sample_with_a_reason(model_client
                                                                     answer: Any, reason: str) -> None:
     make_images(images_dir, ["a.jpg"])
     project = create_project(model_client, classes=["car"])
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         route = mock.post(f"{MODEL}/predict")
         if isinstance(answer, Exception):
             route.mock(side_effect=answer)
@@ -118,7 +127,7 @@ def test_classification_choices_and_the_sample_limit(model_client: TestClient, i
     make_images(images_dir, [f"{i}.jpg" for i in range(4)])
     project = create_project(model_client, task="CLASSIFICATION", classes=["indoor", "outdoor"])
     answer = {"results": [{"score": 0.7, "result": [{"type": "choices", "value": {"choices": ["Outdoor"]}}]}]}
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.post(f"{MODEL}/predict").mock(side_effect=lambda request: httpx.Response(200, json={
             "results": answer["results"] * len(json.loads(request.content)["tasks"])}))
         job = _run(model_client, project["id"], maxSamples=2)
@@ -150,7 +159,7 @@ def test_least_confident_first_in_the_gallery_and_the_queue(model_client: TestCl
             {"result": [_box(10, 10, 20, 20, "car", scores[str(t["id"])])] if str(t["id"]) in scores else []}
             for t in tasks]})
 
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.post(f"{MODEL}/predict").mock(side_effect=predict)
         _run(model_client, project["id"])
     query = """query($p: ID!, $a: String, $c: Float){ project(id: $p){ samples(orderBy: LEAST_CONFIDENT, first: 2,
@@ -177,7 +186,7 @@ def test_suggest_asks_the_model_about_one_image_now(model_client: TestClient, im
     sid = _samples(model_client, project["id"])["a.jpg"]["id"]
     suggest = """mutation($s: ID!){ suggestAnnotations(sampleId: $s){ status annotations { label isDraft confidence
         createdBy } } }"""
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         route = mock.post(f"{MODEL}/predict").mock(return_value=httpx.Response(200, json={"results": [
             {"result": [_box(10, 10, 20, 20, "car", 0.3)]}]}))
         got = gql(model_client, suggest, s=sid)["suggestAnnotations"]
@@ -185,7 +194,7 @@ def test_suggest_asks_the_model_about_one_image_now(model_client: TestClient, im
     assert got["status"] == "PRE_LABELED"  # low confidence is kept: the labeller decides
     assert got["annotations"] == [{"label": "car", "isDraft": True, "confidence": pytest.approx(0.3),
                                    "createdBy": "model:yolo"}]
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.post(f"{MODEL}/predict").mock(return_value=httpx.Response(502))
         err = gql_error(model_client, suggest, s=sid)
     assert err["extensions"]["code"] == "UNAVAILABLE" and "HTTP 502" in err["message"]
@@ -195,10 +204,10 @@ def test_suggest_asks_the_model_about_one_image_now(model_client: TestClient, im
 def test_model_status_reports_readiness(model_client: TestClient, client: TestClient) -> None:
     query = "{ modelStatus { configured name url ready message } }"
     assert gql(client, query)["modelStatus"]["configured"] is False
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.get(f"{MODEL}/health").mock(return_value=httpx.Response(200, json={"status": "UP"}))
         status = gql(model_client, query)["modelStatus"]
     assert status == {"configured": True, "name": "yolo", "url": MODEL, "ready": True, "message": "ready"}
-    with respx.mock(assert_all_called=False) as mock:
+    with _backend() as mock:
         mock.get(f"{MODEL}/health").mock(side_effect=httpx.ConnectError("refused"))
         assert gql(model_client, query)["modelStatus"]["ready"] is False

@@ -74,3 +74,23 @@ def test_the_serving_token_is_never_printed() -> None:
     s = Settings.from_env({"SERVING_ENDPOINT_URL": "https://w.example.com/serving-endpoints/x/invocations",
                            "DATABRICKS_TOKEN": "dapi-very-secret"})
     assert s.serving_token == "dapi-very-secret" and "dapi-very-secret" not in repr(s)
+
+
+def test_app_volume_resources_read_as_paths_whatever_form_they_come_in() -> None:
+    s = Settings.from_env({"SOURCE_VOLUME": "main.images.raw", "EXPORT_VOLUME": "/Volumes/main/images/exports/"})
+    assert (s.source_volume, s.export_volume) == ("/Volumes/main/images/raw", "/Volumes/main/images/exports")
+    for bad in ("main.images", "/etc/passwd", "a..b", "/Volumes/a/b"):
+        with pytest.raises(SettingsError, match="SOURCE_VOLUME"):
+            Settings.from_env({"SOURCE_VOLUME": bad})
+
+
+def test_the_databricks_job_runner_needs_its_job_and_workspace() -> None:
+    with pytest.raises(SettingsError, match="DATABRICKS_JOB_ID"):
+        Settings.from_env({"JOB_RUNNER": "databricks", "DATABRICKS_HOST": "https://w.cloud.databricks.com"})
+    with pytest.raises(SettingsError, match="JOB_RUNNER='spark'"):
+        Settings.from_env({"JOB_RUNNER": "spark"})
+    s = Settings.from_env({"JOB_RUNNER": "databricks", "DATABRICKS_HOST": "https://w.cloud.databricks.com",
+                           "DATABRICKS_JOB_ID": "77", "JOB_RUNNER_MIN_ITEMS": "500"})
+    assert (s.job_runner, s.databricks_job_id, s.job_runner_min_items) == ("databricks", 77, 500)
+    assert Settings.from_env({"SERVING_ENDPOINT_NAME": "yolo", "DATABRICKS_HOST": "https://w.x"}).serving_url == \
+        "https://w.x/serving-endpoints/yolo/invocations"

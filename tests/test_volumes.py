@@ -65,3 +65,23 @@ def test_browse(client: TestClient, images_dir: Path) -> None:
     assert gql_error(client, q, p="/Volumes/test/cvx/images/../..")["extensions"]["code"] == "VALIDATION"
     assert gql_error(client, q, p="/tmp")["extensions"]["code"] == "VALIDATION"
     assert gql_error(client, q, p="/Volumes/test/cvx/images/nope")["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_browse_filter_and_pages_on_local_mounts(client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, [f"IMG_{i:03}.jpg" for i in range(25)] + ["cover.png", "sub/x.jpg"])
+    q = """query($p: String!, $f: String, $first: Int, $after: String){ browse(path: $p, filter: $f, first: $first,
+      after: $after){ totalCount pageInfo { hasNextPage endCursor } entries { name } } }"""
+    names, after = [], None
+    while True:
+        page = gql(client, q, p="/Volumes/test/cvx/images", first=10, after=after)["browse"]
+        assert page["totalCount"] == 27
+        names += [e["name"] for e in page["entries"]]
+        after = page["pageInfo"]["endCursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+    assert names[:2] == ["sub", "IMG_000.jpg"] and len(names) == 27 and names[-1] == "cover.png"
+    hits = gql(client, q, p="/Volumes/test/cvx/images", f="img_01")["browse"]
+    assert [e["name"] for e in hits["entries"]] == [f"IMG_{i:03}.jpg" for i in range(10, 20)]
+    whole = gql(client, q, p="/Volumes/test/cvx/images")["browse"]  # no `first`: everything, as before
+    assert len(whole["entries"]) == 27 and not whole["pageInfo"]["hasNextPage"]
+    assert gql_error(client, q, p="/Volumes/test/cvx/images", first=5, after="%%")["extensions"]["code"] == "VALIDATION"

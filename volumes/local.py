@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from db.errors import Invalid, NotFound
-from volumes.base import Entry, FileStat
+from volumes.base import Entry, FileStat, Page, paginate, sort_key
 from volumes.paths import VolumePath, parse
 
 
@@ -68,8 +68,22 @@ class LocalVolumes:
                     continue
                 entries.append(Entry(name=e.name, path=f"{path.text}/{e.name}", is_dir=is_dir,
                                      size=None if is_dir else st.st_size, mtime_ns=st.st_mtime_ns))
-        entries.sort(key=lambda x: (not x.is_dir, x.name))
+        entries.sort(key=sort_key)
         return entries
+
+    def browse(self, path: VolumePath, *, name_filter: str | None = None, first: int | None = None,
+               after: str | None = None) -> Page:
+        return paginate(self.list(path), name_filter=name_filter, first=first, after=after)
+
+    def check_folder(self, path: VolumePath) -> None:
+        if path.depth < 3:
+            self.list(path)
+            return
+        folder = self.local_path(path)
+        if not folder.exists():
+            raise NotFound(f"{path} does not exist.")
+        if not folder.is_dir():
+            raise Invalid(f"{path} is a file, not a folder.")
 
     def walk_files(self, path: VolumePath) -> Iterator[Entry]:
         root = self.local_path(path)
@@ -118,6 +132,9 @@ class LocalVolumes:
         if not local.is_file():
             raise Invalid(f"{path} is not a file.")
         return FileStat(size=st.st_size, mtime_ns=st.st_mtime_ns)
+
+    def stat_nowait(self, path: VolumePath) -> FileStat:
+        return self.stat(path)
 
     def open(self, path: VolumePath) -> BinaryIO:
         local = self.local_path(path)

@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from db.errors import DomainError, Invalid
+from db.errors import DomainError, Invalid, Unavailable
 from jobs.models import ModelError, Prediction
-from jobs.models.labelstudio import LabelStudioBackend
+from jobs.models.labelstudio import LabelStudioBackend, LsProject
 from jobs.models.onnx_local import OnnxModel
-from jobs.models.serving import ServingClient, ServingFormat
+from jobs.models.serving import ServingClient, ServingFormat, WorkspaceAuth
 from volumes.base import Volumes
 from volumes.images import ImageError, load_rgb, read_info
 from volumes.paths import parse
@@ -54,8 +54,8 @@ async def one_by_one(items: list[Any], call: Callable[[list[Any]], Awaitable[lis
 class HttpBackend:
     """A Label Studio ML backend: the batch in one request; when it fails, each image alone."""
 
-    def __init__(self, url: str) -> None:
-        self.client = LabelStudioBackend(url)
+    def __init__(self, url: str, project: LsProject | None = None) -> None:
+        self.client = LabelStudioBackend(url, project)
 
     async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
         tasks = [{"id": i.sample_id, "data": {"image": i.url}} for i in images]
@@ -136,7 +136,8 @@ def serving_client(config: dict[str, Any]) -> ServingClient:
                         confidence_key=config.get("serving_confidence_key") or "confidence",
                         bbox_key=config.get("serving_bbox_key") or "bbox",
                         bbox_format=config.get("serving_bbox_format") or "xywh_norm")
-    return ServingClient(config["serving_url"], config.get("serving_token") or "", fmt)
+    auth = WorkspaceAuth.of(config.get("workspace_headers"), config.get("serving_token") or "")
+    return ServingClient(config["serving_url"], auth, fmt)
 
 
 def serving_state_url(invocation_url: str) -> str:
@@ -155,8 +156,9 @@ def _load_onnx(volumes: Volumes, path: str, classes: tuple[str, ...]) -> OnnxMod
     return _LOADED[key]
 
 
-async def make_backend(config: dict[str, Any], volumes: Volumes) -> Backend:
-    """The configured model; VALIDATION with what to set when there is none or it cannot be loaded."""
+async def make_backend(config: dict[str, Any], volumes: Volumes, project: LsProject | None = None) -> Backend:
+    """The configured model; VALIDATION with what to set when there is none or it cannot be loaded. A Label Studio
+    backend is introduced to the project first (POST /setup); UNAVAILABLE if it refuses."""
     if config.get("model_path"):
         classes = tuple(config.get("model_classes") or ())
         try:
@@ -167,7 +169,14 @@ async def make_backend(config: dict[str, Any], volumes: Volumes) -> Backend:
     if config.get("serving_url"):
         return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000))
     if config.get("model_backend_url"):
-        return HttpBackend(config["model_backend_url"])
+        backend = HttpBackend(config["model_backend_url"], project)
+        if project is not None:
+            try:
+                await backend.client.setup()
+            except ModelError as exc:
+                await backend.close()
+                raise Unavailable(f"The model backend did not accept the project (POST /setup): {exc}") from None
+        return backend
     raise Invalid(NOT_CONFIGURED)
 
 

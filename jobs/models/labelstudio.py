@@ -1,11 +1,14 @@
-"""The Label Studio ML backend protocol (GET /health, POST /predict with tasks, `{"results": [...]}` back, boxes
-in percent), so the many published backends (YOLO, Grounding DINO, SAM, …) plug in unchanged."""
+"""The Label Studio ML backend protocol (GET /health; POST /setup with the project and its labelling config, the
+model version back; POST /predict with tasks, `{"results": [...]}` back, boxes in percent), so the many published
+backends (YOLO, Grounding DINO, SAM, …) plug in unchanged."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 import httpx
 
@@ -38,10 +41,45 @@ def parse_result(items: Any, default_score: float | None) -> list[Prediction]:
     return out
 
 
+@dataclass(frozen=True)
+class LsProject:
+    """What a backend is told about the project: Label Studio's `<id>.<timestamp>` reference and labelling config."""
+
+    ref: str
+    label_config: str
+
+    @staticmethod
+    def of(project_id: int, created_at: float, task_type: str, classes: Sequence[str]) -> LsProject:
+        return LsProject(f"{project_id}.{int(created_at)}", label_config(task_type, classes))
+
+
+def label_config(task_type: str, classes: Sequence[str]) -> str:
+    """The Label Studio labelling config equivalent to a project: RectangleLabels or Choices over its classes."""
+    tag, item = ("RectangleLabels", "Label") if task_type == "DETECTION" else ("Choices", "Choice")
+    options = "".join(f"<{item} value={quoteattr(c)}/>" for c in classes)
+    return f'<View><Image name="image" value="$image"/><{tag} name="label" toName="image">{options}</{tag}></View>'
+
+
 class LabelStudioBackend:
-    def __init__(self, url: str, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, url: str, project: LsProject | None = None, client: httpx.AsyncClient | None = None) -> None:
         self.url = url.rstrip("/")
+        self.project = project
         self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+
+    async def setup(self) -> str:
+        """Introduce the project (POST /setup) and return the model version; a backend without /setup (404/405)
+        is fine, any other failure is a ModelError."""
+        assert self.project is not None
+        payload = {"project": self.project.ref, "schema": self.project.label_config, "hostname": "",
+                   "access_token": ""}
+        try:
+            body = await post_json(self.client, f"{self.url}/setup", payload, "the model backend")
+        except ModelError as exc:
+            if str(exc).endswith(("HTTP 404", "HTTP 405")):
+                return ""
+            raise
+        version = body.get("model_version") if isinstance(body, dict) else None
+        return str(version) if version is not None else ""
 
     async def health(self) -> bool:
         try:
@@ -52,7 +90,10 @@ class LabelStudioBackend:
 
     async def predict(self, tasks: Sequence[dict[str, Any]]) -> list[list[Prediction]]:
         """Predictions for each task, in order; a transport or protocol problem fails the whole batch."""
-        body = await post_json(self.client, f"{self.url}/predict", {"tasks": list(tasks)}, "the model")
+        payload: dict[str, Any] = {"tasks": list(tasks)}
+        if self.project is not None:
+            payload |= {"project": self.project.ref, "label_config": self.project.label_config}
+        body = await post_json(self.client, f"{self.url}/predict", payload, "the model")
         results = one_list(body if isinstance(body, dict) else {"results": body}, "results", len(tasks))
         out = []
         for res in results:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,11 +57,32 @@ def parse_prediction(raw: Any, fmt: ServingFormat, size: tuple[int, int]) -> lis
     return out
 
 
+class WorkspaceAuth(httpx.Auth):
+    """Fresh workspace credentials on every request: databricks-sdk's `Config.authenticate` (OAuth tokens it
+    refreshes itself) or a fixed personal access token."""
+
+    def __init__(self, headers: Callable[[], dict[str, str]]) -> None:
+        self.headers = headers
+
+    @staticmethod
+    def of(headers: Callable[[], dict[str, str]] | None, token: str) -> WorkspaceAuth | None:
+        if headers is not None:
+            return WorkspaceAuth(headers)
+        return WorkspaceAuth(lambda: {"Authorization": f"Bearer {token}"}) if token else None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        try:
+            request.headers.update(self.headers())
+        except Exception as exc:  # the SDK's OAuth errors are plain ValueErrors and friends
+            raise ModelError(f"the workspace credentials were refused ({exc})") from None
+        yield request
+
+
 class ServingClient:
-    def __init__(self, url: str, token: str, fmt: ServingFormat, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, url: str, auth: httpx.Auth | None, fmt: ServingFormat,
+                 client: httpx.AsyncClient | None = None) -> None:
         self.url, self.fmt = url, fmt
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False,
-                                                  headers={"Authorization": f"Bearer {token}"} if token else {})
+        self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, auth=auth)
 
     async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
         records = [{"image": base64.b64encode(data).decode()} for data, _ in images]
@@ -75,6 +97,8 @@ class ServingClient:
             state = r.json().get("state", {}) if r.status_code == 200 else {}
         except (httpx.HTTPError, ValueError):
             return False, "the workspace API cannot be reached"
+        except ModelError as exc:
+            return False, str(exc)
         ready = state.get("ready") == "READY"
         return ready, "ready" if ready else f"endpoint state: {state.get('ready') or r.status_code}"
 

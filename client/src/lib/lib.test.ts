@@ -85,3 +85,23 @@ describe('bulk actions', () => {
     expect(seen.sort()).toEqual([1, 2, 3, 4]);
   });
 });
+
+describe('roles and review', async () => {
+  const { atLeast, roleLabel } = await import('./roles');
+  const { dayRange } = await import('./review');
+  it('ranks roles', () => {
+    expect(atLeast('OWNER', 'REVIEWER')).toBe(true);
+    expect(atLeast('ANNOTATOR', 'REVIEWER')).toBe(false);
+    expect(atLeast(null, 'VIEWER')).toBe(false);
+    expect(roleLabel('ANNOTATOR')).toBe('Annotator');
+  });
+  it('turns labelling days into an inclusive range', () => {
+    expect(dayRange('', '')).toEqual({ after: null, before: null });
+    expect(dayRange('2026-02-27', '2026-02-28')).toEqual({ after: '2026-02-27T00:00:00Z',
+                                                           before: '2026-03-01T00:00:00.000Z' });
+  });
+  it('routes to the review view', () => {
+    expect(parseRoute('#/projects/4/review')).toEqual({ name: 'review', id: '4' });
+    expect(href({ name: 'review', id: '4' })).toBe('#/projects/4/review');
+  });
+});

@@ -8,6 +8,13 @@ export class ApiError extends Error {
 
 type Fetch = typeof fetch;
 
+let signedOut: (() => void) | null = null;
+
+/** Called when the server answers UNAUTHENTICATED (no session, or it expired): the app shows the sign-in page. */
+export function onUnauthenticated(fn: () => void): void {
+  signedOut = fn;
+}
+
 export async function gql<T = any>(query: string, variables: Record<string, unknown> = {},
                                    fetcher: Fetch = fetch): Promise<T> {
   let response: Response;
@@ -28,6 +35,7 @@ export async function gql<T = any>(query: string, variables: Record<string, unkn
   }
   if (body.errors?.length) {
     const e = body.errors[0];
+    if (e.extensions?.code === 'UNAUTHENTICATED') signedOut?.();
     throw new ApiError(e.message, e.extensions?.code ?? 'UNKNOWN', e.extensions ?? {});
   }
   return body.data as T;

@@ -12,10 +12,11 @@ export interface ApiAnnotation {
 export interface SampleData {
   id: string; filename: string; status: string; version: number; width: number | null; height: number | null;
   imageUrl: string; labeledBy: string | null; lockedBy: string | null; annotations: ApiAnnotation[];
+  reviewStatus: 'NONE' | 'ACCEPTED' | 'REJECTED'; reviewedBy: string | null; reviewComment: string | null;
 }
 
 export const SAMPLE_FIELDS = `id filename status version width height imageUrl labeledBy lockedBy
-  annotations { id label kind box { x y w h } isDraft confidence createdBy }`;
+  reviewStatus reviewedBy reviewComment annotations { id label kind box { x y w h } isDraft confidence createdBy }`;
 
 const WINDOW = 6; // neighbours fetched on each side
 const PREFETCH = 3; // images decoded ahead in the direction of travel

@@ -1,0 +1,93 @@
+"""A project's own model (chosen by its owner) over the instance default from settings, and the mapping from
+the model's labels to the project's classes.
+
+Stored as a plain dict in `projects.model_settings`: {"protocol", "name", "location", "classes", "labelMap"}.
+`effective_config` turns it into the config dict the backends read (`model_path` / `serving_url` /
+`model_backend_url`, `model_name`, `model_classes`, `label_map`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from db.errors import Invalid
+
+PROTOCOLS = ("onnx", "serving", "labelstudio")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+_BACKEND_KEYS = ("model_path", "serving_url", "model_backend_url")
+
+
+def validate(stored: dict[str, Any], project_classes: list[str], config: dict[str, Any]) -> dict[str, Any]:
+    """The settings as they will be stored, or VALIDATION naming the field that is wrong."""
+    protocol = stored.get("protocol")
+    if protocol not in PROTOCOLS:
+        raise Invalid(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    name = (stored.get("name") or "").strip()
+    if not _NAME.match(name):
+        raise Invalid("name must be 1-100 letters, digits, '.', '_' or '-' (drafts are attributed to model:<name>)")
+    location = (stored.get("location") or "").strip()
+    url = _location_url(protocol, location, config)  # raises when it cannot be used
+    location = location if protocol == "serving" else url  # an endpoint name stays a name
+    classes = [c.strip() for c in stored.get("classes") or [] if c.strip()]
+    if protocol != "onnx" and classes:
+        raise Invalid("classes are only for ONNX models without class names in their metadata")
+    known = {c.lower(): c for c in project_classes}
+    label_map: dict[str, str] = {}
+    for model_label, target in (stored.get("labelMap") or {}).items():
+        if not model_label.strip():
+            raise Invalid("labelMap: a model label is empty")
+        if target and target.strip().lower() not in known:
+            raise Invalid(f"labelMap: {target!r} is not a class of this project ({', '.join(project_classes)})")
+        label_map[model_label.strip()] = known[target.strip().lower()] if target else ""
+    return {"protocol": protocol, "name": name, "location": location, "classes": classes, "labelMap": label_map}
+
+
+def effective_config(config: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The instance config with the project's model (if it has one) in place of the default model."""
+    if not stored:
+        return config
+    out = {k: v for k, v in config.items() if k not in _BACKEND_KEYS}
+    key = {"onnx": "model_path", "serving": "serving_url", "labelstudio": "model_backend_url"}[stored["protocol"]]
+    out[key] = _location_url(stored["protocol"], stored["location"], config)
+    out["model_name"] = stored["name"]
+    out["model_classes"] = list(stored.get("classes") or [])
+    out["label_map"] = dict(stored.get("labelMap") or {})
+    return out
+
+
+def class_lookup(project_classes: list[str], label_map: dict[str, str] | None) -> dict[str, str]:
+    """Model label (lower case) → project class; an explicit mapping wins, "" drops the label; otherwise a label
+    equal to a class name (ignoring case) maps to it."""
+    lookup = {c.strip().lower(): c for c in project_classes}
+    classes = set(project_classes)  # a mapping onto a class renamed since then drops the label
+    lookup.update({k.strip().lower(): v if v in classes else "" for k, v in (label_map or {}).items()})
+    return lookup
+
+
+def _location_url(protocol: str, location: str, config: dict[str, Any]) -> str:
+    if not location:
+        raise Invalid("location is required: an .onnx file in a volume, a serving endpoint name or a backend URL")
+    if protocol == "onnx":
+        if not location.startswith("/Volumes/") or not location.lower().endswith(".onnx"):
+            raise Invalid("location must be an .onnx file in a volume: /Volumes/<catalog>/<schema>/<volume>/….onnx")
+        return location
+    if protocol == "labelstudio":
+        if urlsplit(location).scheme not in ("http", "https") or not urlsplit(location).hostname:
+            raise Invalid("location must be the http(s) URL of a Label Studio ML backend")
+        return location.rstrip("/")
+    return _serving_url(location, config)
+
+
+def _serving_url(location: str, config: dict[str, Any]) -> str:
+    """An endpoint name or invocation URL on the configured Databricks host: credentials go nowhere else."""
+    host = (config.get("databricks_host") or "").rstrip("/")
+    if not host:
+        raise Invalid("Model Serving needs the workspace: set DATABRICKS_HOST (and its credentials) on the server")
+    if _ENDPOINT_NAME.match(location):
+        return f"{host}/serving-endpoints/{location}/invocations"
+    parts = urlsplit(location)
+    if f"{parts.scheme}://{parts.netloc}" != host or not parts.path.startswith("/serving-endpoints/"):
+        raise Invalid(f"location must be a serving endpoint name or an invocation URL on {host}")
+    return location

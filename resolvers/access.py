@@ -1,0 +1,118 @@
+"""The one way resolvers and HTTP handlers check what the caller may do: `await require(info, project_id, role)`.
+
+Roles rank viewer < annotator < reviewer < owner. A project (or a sample or job of a project) the caller is not a
+member of answers NOT_FOUND with the same message as an id that does not exist; a member whose role is too low gets
+FORBIDDEN. Instance admins (and the single user of AUTH_MODE=local) pass every check without a database read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from db import members
+from db.engine import Database
+from db.errors import Forbidden, NotFound
+from resolvers.ids import parse_id
+from schema.context import CurrentUser, Info
+
+
+class Access:
+    """One caller's permissions, each looked up once per request (a GraphQL operation or an HTTP request)."""
+
+    def __init__(self, db: Database, user: CurrentUser) -> None:
+        self.db = db
+        self.user = user
+        self._roles: dict[int, str | None] = {}  # project id -> role (None: not a member, or no such project)
+        self._all: dict[int, str] | None = None
+
+    @staticmethod
+    def _check(role: str | None, needed: str, missing: str) -> str:
+        if role is None:
+            raise NotFound(missing)
+        if not members.at_least(role, needed):
+            raise Forbidden(f"This needs the {needed} role in the project (yours is {role}).", role=role,
+                            needed=needed)
+        return role
+
+    async def project(self, project_id: int, needed: str) -> str:
+        """The caller's role in the project, if at least `needed`."""
+        if self.user.is_admin:
+            return "owner"
+        if project_id not in self._roles:
+            exists, role = await self.db.read(members.project_role, self.user.id, project_id)
+            self._roles[project_id] = role if exists else None
+        return self._check(self._roles[project_id], needed, f"Project {project_id} does not exist.")
+
+    async def sample(self, sample_id: int, needed: str) -> None:
+        """The sample's project and role in one statement (a labelling save pays one indexed read)."""
+        if self.user.is_admin:
+            return
+        project_id, role = await self.db.read(members.sample_role, self.user.id, sample_id)
+        if project_id is not None:
+            self._roles[project_id] = role
+        self._check(role, needed, f"Sample {sample_id} does not exist.")
+
+    async def samples(self, sample_ids: Sequence[int], needed: str) -> None:
+        if self.user.is_admin or not sample_ids:
+            return
+        found = await self.db.read(members.sample_roles, self.user.id, sample_ids)
+        for sid in sample_ids:
+            self._check(found.get(sid, (0, None))[1], needed, f"Sample {sid} does not exist.")
+
+    async def job(self, job_id: int, needed: str) -> None:
+        """Jobs belong to their project; a job of no project is the admins'."""
+        if self.user.is_admin:
+            return
+        _, project_id, role = await self.db.read(members.job_role, self.user.id, job_id)
+        self._check(role if project_id is not None else None, needed, f"Job {job_id} does not exist.")
+
+    async def roles(self) -> dict[int, str] | None:
+        """project id -> role for every project the caller belongs to; None for admins (every project)."""
+        if self.user.is_admin:
+            return None
+        if self._all is None:
+            self._all = await self.db.read(members.roles_of, self.user.id)
+        return self._all
+
+    async def sees(self, project_id: int) -> bool:
+        roles = await self.roles()
+        return roles is None or project_id in roles
+
+    def admin(self, what: str) -> None:
+        if not self.user.is_admin:
+            raise Forbidden(f"{what} is for instance admins.")
+
+    async def browse(self) -> None:
+        """Volumes hold every team's images: admins browse them, and owners (to pick export and import paths)."""
+        if not self.user.is_admin and "owner" not in (await self.roles() or {}).values():
+            raise Forbidden("Browsing volumes is for instance admins and project owners.")
+
+
+def _key(value: int | str, what: str) -> int:
+    return value if isinstance(value, int) else parse_id(value, what)
+
+
+async def require(info: Info, project_id: int | str, role: str) -> str:
+    """The caller's role in the project if it is at least `role` (viewer|annotator|reviewer|owner);
+    NOT_FOUND for a non-member or an unknown id, FORBIDDEN for a lower role."""
+    return await info.context.access.project(_key(project_id, "Project"), role)
+
+
+async def require_sample(info: Info, sample_id: int | str, role: str) -> None:
+    await info.context.access.sample(_key(sample_id, "Sample"), role)
+
+
+async def require_samples(info: Info, sample_ids: Sequence[int], role: str) -> None:
+    await info.context.access.samples(sample_ids, role)
+
+
+async def require_job(info: Info, job_id: int | str, role: str) -> None:
+    await info.context.access.job(_key(job_id, "Job"), role)
+
+
+def require_admin(info: Info, what: str) -> None:
+    info.context.access.admin(what)
+
+
+async def require_browse(info: Info) -> None:
+    await info.context.access.browse()

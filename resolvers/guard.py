@@ -1,0 +1,141 @@
+"""ASGI middleware in front of every route: same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
+/graphql POSTs, no GET /graphql outside local mode, request and websocket message caps, `nosniff` on every
+response, and unexpected errors masked to a request id (logged in full)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("cvx.http")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _netloc(url: str) -> str:
+    return urlsplit(url).netloc.lower() if url else ""
+
+
+class Guard:
+    """`local` relaxes only what local mode allows (GraphQL queries over GET, for GraphiQL); `uncapped` are path
+    prefixes whose handlers enforce their own, larger body cap (uploads: IMPORT_MAX_BYTES)."""
+
+    def __init__(self, app: ASGIApp, *, local: bool, public_url: str, max_body: int,
+                 uncapped: tuple[str, ...] = ("/uploads/",)) -> None:
+        self.app = app
+        self.local = local
+        self.public = _netloc(public_url)
+        self.max_body = max_body
+        self.uncapped = uncapped
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def same_origin(self, headers: dict[bytes, bytes]) -> bool:
+        """No Origin (not a browser), or an Origin naming the host the request was sent to, or PUBLIC_URL.
+        X-Forwarded-Host counts because a page cannot set it on a cross-site request without a preflight."""
+        origin = headers.get(b"origin")
+        if origin is None:
+            return True
+        netloc = _netloc(origin.decode("latin-1"))
+        hosts = {headers.get(b"host", b""), headers.get(b"x-forwarded-host", b"")}
+        return bool(netloc) and (netloc == self.public or netloc.encode() in {h.lower() for h in hosts if h})
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        if not self.same_origin(headers):
+            log.warning("refused a websocket handshake from origin %r", headers.get(b"origin"))
+            await send({"type": "websocket.close", "code": 1008, "reason": "cross-origin websocket refused"})
+            return
+
+        async def capped() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+                if size > self.max_body:
+                    await send({"type": "websocket.close", "code": 1009, "reason": "message too big"})
+                    return {"type": "websocket.disconnect", "code": 1009}
+            return message
+
+        await self.app(scope, capped, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        method, path = scope["method"], scope["path"]
+        if method not in SAFE_METHODS and not self.same_origin(headers):
+            return await _reject(scope, send, 403, "FORBIDDEN", "Cross-origin requests are refused.")
+        if path == "/graphql":
+            if method in ("GET", "HEAD") and not self.local:
+                return await _reject(scope, send, 405, "VALIDATION", "Send GraphQL requests as POST.")
+            ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if method == "POST" and ctype != b"application/json":
+                return await _reject(scope, send, 415, "VALIDATION",
+                                     "Send GraphQL requests as POST with Content-Type: application/json.")
+        capped = not path.startswith(self.uncapped)
+        declared = headers.get(b"content-length", b"")
+        if capped and declared.isdigit() and int(declared) > self.max_body:
+            return await _reject(scope, send, 413, "TOO_LARGE", self._too_large())
+
+        received = 0
+
+        async def counting() -> Message:
+            nonlocal received
+            message = await receive()
+            if capped and message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if not any(k.lower() == NOSNIFF[0] for k, _ in message.get("headers", ())):
+                    message = {**message, "headers": [*message.get("headers", ()), NOSNIFF]}
+            await send(message)
+
+        try:
+            await self.app(scope, counting, sending)
+        except _TooLarge:
+            if not started:
+                await _reject(scope, send, 413, "TOO_LARGE", self._too_large())
+        except Exception:
+            if started:
+                raise
+            request_id = uuid.uuid4().hex[:12]
+            log.exception("unexpected error (request %s) on %s %s", request_id, method, path)
+            await _reject(scope, send, 500, "INTERNAL", f"Unexpected error (request id {request_id}).",
+                          requestId=request_id)
+
+    def _too_large(self) -> str:
+        return f"The request body is larger than {self.max_body:,} bytes (MAX_REQUEST_BYTES)."
+
+
+async def _reject(scope: Scope, send: Send, status: int, code: str, message: str, **extra: Any) -> None:
+    """A GraphQL-shaped error on /graphql (clients read errors[0].extensions.code), {code, error} elsewhere."""
+    if scope["path"] == "/graphql":
+        body = {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
+    else:
+        body = {"code": code, "error": message, **extra}
+    data = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            NOSNIFF]})
+    await send({"type": "http.response.body", "body": data})

@@ -1,0 +1,73 @@
+"""Project members by user name: list, add or change a role, remove (owners); and the users list to pick from."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.orm import Session
+
+from db import members as member_rows
+from db import users as user_rows
+from db.errors import Forbidden
+from db.models import User as UserRow
+from resolvers.access import require
+from resolvers.ids import parse_id
+from schema.context import Info
+from schema.enums import ProjectRole
+from schema.types import ProjectMember, User
+
+
+def _user(u: UserRow) -> User:
+    return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
+
+
+def _member(m: member_rows.Member) -> ProjectMember:
+    return ProjectMember(user=User(id=strawberry.ID(str(m.user_id)), name=m.name, is_admin=m.is_admin),
+                         role=ProjectRole(m.role))
+
+
+async def project_members(info: Info, project_id: int) -> list[ProjectMember]:
+    await require(info, project_id, "viewer")
+    return [_member(m) for m in await info.context.db.read(member_rows.list_members, project_id)]
+
+
+@strawberry.type
+class MemberQueries:
+    @strawberry.field(description="Users whose name contains `search` (any case), to add as project members; "
+                                  "for instance admins and project owners.")
+    async def users(self, info: Info, search: str | None = None, first: int | None = 20) -> list[User]:
+        user = info.context.user
+        if not user.is_admin and not await info.context.db.read(member_rows.owns_any, user.id):
+            raise Forbidden("The users list is for instance admins and project owners.")
+        rows = await info.context.db.read(user_rows.list_users, search, 20 if first is None else first)
+        return [_user(u) for u in rows]
+
+
+@strawberry.type
+class MemberMutations:
+    @strawberry.mutation(description="Adds the named user to the project with this role, or changes their role "
+                                     "(owners only). The last owner cannot step down.")
+    async def set_project_member(self, info: Info, project_id: strawberry.ID, user_name: str,
+                                 role: ProjectRole) -> ProjectMember:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
+        services = info.context.services
+
+        def change(s: Session) -> member_rows.Member:
+            if services.auth_mode == "databricks":  # workspace users may not have opened the app yet
+                target = user_rows.see_user(s, user_name, is_admin=user_name.strip().lower() in services.admin_users)
+            else:
+                target = user_rows.get_user(s, user_name)
+            return member_rows.set_member(s, pid, target, role.value)
+
+        return _member(await info.context.db.write(change))
+
+    @strawberry.mutation(description="Removes the named user from the project (owners only); false if they were "
+                                     "not a member.")
+    async def remove_project_member(self, info: Info, project_id: strawberry.ID, user_name: str) -> bool:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
+
+        def remove(s: Session) -> bool:
+            return member_rows.remove_member(s, pid, user_rows.get_user(s, user_name))
+
+        return await info.context.db.write(remove)

@@ -1,0 +1,100 @@
+"""A project's model: setModelSettings (the owner picks the backend and maps its labels to classes) and
+modelStatus (whether the project's — or the server's default — model answers now)."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy.orm import Session
+
+from db import models
+from db import projects as project_rows
+from db.errors import DomainError
+from jobs.models.backends import NOT_CONFIGURED, LocalBackend, make_backend, serving_client, serving_state_url
+from jobs.models.labelstudio import LabelStudioBackend
+from jobs.models.settings import effective_config, validate
+from resolvers.access import require
+from resolvers.ids import parse_id
+from schema.context import Info
+from schema.inputs import ModelSettingsInput
+from schema.types import Project
+from volumes.base import Volumes
+
+
+@strawberry.type(description="The model Pre-label and Suggest use, and whether it answers its health check now.")
+class ModelStatus:
+    configured: bool
+    protocol: str
+    name: str
+    url: str
+    ready: bool
+    message: str
+    labels: list[str] = strawberry.field(default_factory=list,
+                                         description="The labels the model knows, when it says (ONNX metadata).")
+
+
+async def model_status(config: dict, volumes: Volumes) -> ModelStatus:
+    name = config.get("model_name") or "default"
+    if config.get("model_path"):
+        try:
+            backend = await make_backend(config, volumes)
+        except DomainError as exc:
+            return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=False,
+                               message=exc.message)
+        names = list(backend.model.names) if isinstance(backend, LocalBackend) else []
+        return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
+                           message="ready", labels=names)
+    if config.get("serving_url"):
+        client = serving_client(config)
+        try:
+            ready, message = await client.ready(serving_state_url(config["serving_url"]))
+        finally:
+            await client.close()
+        return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"], ready=ready,
+                           message=message)
+    url = config.get("model_backend_url") or ""
+    if not url:
+        return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)
+    backend = LabelStudioBackend(url)
+    try:
+        ready = await backend.health()
+    finally:
+        await backend.close()
+    return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready,
+                       message="ready" if ready else f"{url}/health does not answer 200")
+
+
+def _stored(inp: ModelSettingsInput) -> dict:
+    return {"protocol": inp.protocol.value, "name": inp.name, "location": inp.location, "classes": inp.classes,
+            "labelMap": {m.model_label: m.project_class or "" for m in inp.label_map or []}}
+
+
+@strawberry.type
+class ModelQueries:
+    @strawberry.field(description="The model of the project (its own or the server's default) or, without a "
+                                  "project, the server's default model; and whether it answers now.")
+    async def model_status(self, info: Info, project_id: strawberry.ID | None = None) -> ModelStatus:
+        services = info.context.services
+        config = services.model
+        if project_id is not None:
+            await require(info, project_id, "viewer")
+            project = await info.context.db.read(project_rows.get_project, parse_id(project_id, "Project"))
+            config = effective_config(config, project.model_settings)
+        return await model_status(config, services.volumes)
+
+
+@strawberry.type
+class ModelMutations:
+    @strawberry.mutation(description="Sets the project's own model and label mapping (null: back to the server's "
+                                     "default). Owners and admins only.")
+    async def set_model_settings(self, info: Info, project_id: strawberry.ID,
+                                 input: ModelSettingsInput | None = None) -> Project:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
+        config = info.context.services.model
+
+        def change(s: Session) -> models.Project:
+            project = project_rows.get_project(s, pid)
+            settings = validate(_stored(input), list(project.classes), config) if input else None
+            return project_rows.set_model_settings(s, project, settings)
+
+        return Project.of(await info.context.db.write(change))

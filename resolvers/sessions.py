@@ -1,0 +1,62 @@
+"""Browser sign-in for AUTH_MODE=token: POST /auth/login sets an HttpOnly, SameSite=Lax session cookie (Secure over
+https); POST /auth/logout ends the session. Both refuse requests sent from another site's page."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from db import auth
+from resolvers.identity import SESSION_COOKIE
+from schema.context import Services
+
+MAX_FIELD = 1024
+
+
+def _same_origin(request: Request) -> bool:
+    """Browsers send Origin with every POST; one from another site is a forged sign-in (login CSRF)."""
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def _refuse(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "error": message}, status_code=status)
+
+
+async def login(request: Request) -> Response:
+    """JSON {"name", "password"} -> 200 {"name", "isAdmin"} with the session cookie, or 401."""
+    services: Services = request.app.state.services
+    if services.auth_mode != "token":
+        return _refuse(404, "NOT_FOUND", f"Signing in is for AUTH_MODE=token; this server runs {services.auth_mode}.")
+    if not _same_origin(request):
+        return _refuse(403, "FORBIDDEN", "Sign in from this site's own page.")
+    try:
+        body = await request.json()
+        name, password = body["name"], body["password"]
+        assert isinstance(name, str) and isinstance(password, str) and len(name) + len(password) < MAX_FIELD
+    except (ValueError, KeyError, TypeError, AssertionError):
+        return _refuse(400, "VALIDATION", 'Send JSON {"name": …, "password": …}.')
+    user, hashed = await services.db.read(auth.password_of, name)
+    if not await asyncio.to_thread(auth.verify_password, password, hashed) or user is None:
+        return _refuse(401, "UNAUTHENTICATED", "Wrong name or password.")
+    value = await services.db.write(auth.start_session, user.id)
+    response = JSONResponse({"name": user.name, "isAdmin": user.is_admin})
+    response.set_cookie(SESSION_COOKIE, value, max_age=auth.SESSION_DAYS * 86400, path="/", httponly=True,
+                        samesite="lax", secure=services.secure_cookies or request.url.scheme == "https")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    services: Services = request.app.state.services
+    if not _same_origin(request):
+        return _refuse(403, "FORBIDDEN", "Sign out from this site's own page.")
+    value = request.cookies.get(SESSION_COOKIE)
+    if value and services.auth_mode == "token":
+        await services.db.write(auth.logout, value)
+    response = JSONResponse({"ok": True})
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=services.secure_cookies or request.url.scheme == "https")
+    return response

@@ -1,0 +1,235 @@
+"""Who is calling: AUTH_MODE=token (passwords, session cookies, API tokens, the users/tokens commands) and
+AUTH_MODE=databricks (the Apps proxy's headers), with spoofed headers and leaked secrets as the adversary."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+import server
+from db.engine import sync_url
+from db.models import ApiToken, User
+from server import Settings, SettingsError, create_app
+from tests.conftest import make_images
+from tests.team import Team, add_users, team_app
+
+ME = "{ me { name isAdmin } }"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def team(settings: Settings, images_dir: Path) -> Iterator[Team]:
+    make_images(images_dir, ["a.jpg"], size=(16, 12))
+    with team_app(settings, {"root": True, "alice": False}) as t:
+        yield t
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_url: str, *argv: str,
+         stdin: str = "") -> tuple[int, str, str]:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("AUTH_MODE", "token")
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = server.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _rows(database_url: str) -> str:
+    """Every row of every table, as text: what a stolen copy of the database would reveal."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return "\n".join(str(row) for table in inspect(conn).get_table_names()
+                             for row in conn.execute(text(f'SELECT * FROM "{table}"')))
+    finally:
+        engine.dispose()
+
+
+def test_browser_sign_in_sets_a_locked_down_cookie_and_sign_out_ends_it(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    client = team.client
+    url = client.app.state.settings.database_url
+    assert _cli(monkeypatch, capsys, url, "users", "set-password", "alice", stdin=PASSWORD + "\n")[0] == 0
+    anonymous = client.post("/graphql", json={"query": ME})
+    assert anonymous.status_code == 401 and anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert client.get("/media/samples/1/thumbnail").json()["code"] == "UNAUTHENTICATED"
+    assert client.get("/").status_code == 200  # the SPA (and its sign-in page) loads without a session
+    wrong = client.post("/auth/login", json={"name": "alice", "password": "not it at all"})
+    assert wrong.status_code == 401 and "cvx_session" not in wrong.headers.get("set-cookie", "")
+    assert client.post("/auth/login", json={"name": "nobody", "password": PASSWORD}).status_code == 401
+    ok = client.post("/auth/login", json={"name": " alice", "password": PASSWORD})
+    assert ok.status_code == 200 and ok.json() == {"name": "alice", "isAdmin": False}
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie and "secure" not in cookie
+    value = client.cookies["cvx_session"]
+    assert client.post("/graphql", json={"query": ME}).json()["data"]["me"] == {"name": "alice", "isAdmin": False}
+    assert value not in _rows(url) and PASSWORD not in _rows(url)  # only hashes are stored
+    client.post("/auth/logout")
+    assert "cvx_session" not in client.cookies
+    client.cookies.set("cvx_session", value)  # a copy of the cookie taken before signing out
+    assert client.post("/graphql", json={"query": ME}).status_code == 401
+    secure = TestClient(client.app, base_url="https://cvx.example.com").post(
+        "/auth/login", json={"name": "alice", "password": PASSWORD})
+    assert "secure" in secure.headers["set-cookie"].lower()
+    cross = client.post("/auth/login", json={"name": "alice", "password": PASSWORD},
+                        headers={"Origin": "https://evil.example.com"})
+    assert cross.status_code == 403
+
+
+def test_a_new_password_signs_the_user_out_everywhere(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = team.client.app.state.settings.database_url
+    _cli(monkeypatch, capsys, url, "users", "set-password", "alice", stdin=PASSWORD + "\n")
+    team.client.post("/auth/login", json={"name": "alice", "password": PASSWORD})
+    assert team.client.post("/graphql", json={"query": ME}).status_code == 200
+    code, out, _ = _cli(monkeypatch, capsys, url, "users", "set-password", "alice", stdin="another long one\n")
+    assert code == 0 and "signed out" in out
+    assert team.client.post("/graphql", json={"query": ME}).status_code == 401
+    code, _, err = _cli(monkeypatch, capsys, url, "users", "set-password", "alice", stdin="short\n")
+    assert code == 1 and "at least 10" in err
+
+
+def test_spoofed_identity_headers_are_ignored_in_token_mode(team: Team) -> None:
+    spoof = {"X-Forwarded-Email": "root", "X-Forwarded-Preferred-Username": "root", "X-Forwarded-User": "root"}
+    assert team.client.post("/graphql", json={"query": ME}, headers=spoof).status_code == 401
+    alice = team["alice"]
+    r = team.client.post("/graphql", json={"query": ME}, headers={**spoof, **alice.headers})
+    assert r.json()["data"]["me"] == {"name": "alice", "isAdmin": False}
+    bad = team.client.post("/graphql", json={"query": ME}, headers={"Authorization": "Bearer cvx_forged"})
+    assert bad.status_code == 401
+
+
+def test_tokens_from_the_command_line_work_once_shown_and_stop_when_revoked(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = settings.database_url
+    code, out, _ = _cli(monkeypatch, capsys, url, "users", "add", "ops@example.com", "--admin", "--password-stdin",
+                        stdin=PASSWORD + "\n")
+    assert code == 0 and "created ops@example.com (admin)" in out
+    assert _cli(monkeypatch, capsys, url, "users", "add", "ops@example.com", stdin=PASSWORD + "\n")[0] == 1
+    code, out, _ = _cli(monkeypatch, capsys, url, "tokens", "create", "ops@example.com", "--name", "nightly import")
+    token = out.splitlines()[0]
+    assert code == 0 and token.startswith("cvx_") and len(token) > 40
+    assert _cli(monkeypatch, capsys, url, "users", "list")[1].split("\n")[0].endswith("ops@example.com\tadmin")
+    with TestClient(create_app(dataclasses.replace(settings, auth_mode="token"))) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.post("/graphql", json={"query": ME}, headers=headers).json()["data"]["me"] == {
+            "name": "ops@example.com", "isAdmin": True}
+        listed = _cli(monkeypatch, capsys, url, "tokens", "list")[1]
+        assert "nightly import" in listed and "last used never" not in listed and token not in listed
+        token_id = listed.split("\t")[0]
+        assert _cli(monkeypatch, capsys, url, "tokens", "revoke", token_id)[0] == 0
+        assert client.post("/graphql", json={"query": ME}, headers=headers).status_code == 401
+    assert token not in _rows(url)
+    engine = create_engine(sync_url(url))
+    with Session(engine) as s:
+        assert s.scalar(select(User.password_hash)).startswith("scrypt$")
+        assert s.scalar(select(ApiToken.revoked_at)) is not None
+    engine.dispose()
+    assert _cli(monkeypatch, capsys, url, "users", "admin", "ops@example.com", "--off")[1].strip() == \
+        "ops@example.com is no longer an instance admin"
+
+
+def test_websockets_take_the_session_cookie_or_a_token_in_connection_init(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    client, alice = team.client, team["alice"]
+    sub = {"id": "1", "type": "subscribe", "payload": {"query": "subscription{ jobProgress(jobId: \"1\"){ id } }"}}
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {alice.token}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(sub)
+        assert "does not exist" in str(ws.receive_json()["payload"])  # alice is in no project: job 1 is not hers
+    _cli(monkeypatch, capsys, client.app.state.settings.database_url, "users", "set-password", "alice",
+         stdin=PASSWORD + "\n")
+    client.post("/auth/login", json={"name": "alice", "password": PASSWORD})
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:  # the cookie jar's
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+    client.cookies.clear()
+    with client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"],
+                                  headers={"X-Forwarded-Email": "root"}) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"token": "cvx_forged"}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4403
+
+
+# -- settings ---------------------------------------------------------------------------------------------------
+
+def test_auth_modes_and_where_they_may_listen() -> None:
+    assert Settings.from_env({"AUTH_MODE": "token", "HOST": "0.0.0.0"}).host == "0.0.0.0"
+    with pytest.raises(SettingsError, match="loopback"):
+        Settings.from_env({"AUTH_MODE": "local", "HOST": "0.0.0.0"})
+    with pytest.raises(SettingsError, match="DATABRICKS_APP_NAME"):
+        Settings.from_env({"AUTH_MODE": "databricks", "HOST": "0.0.0.0", "DATABRICKS_CLIENT_ID": "x"})
+    s = Settings.from_env({"AUTH_MODE": "databricks", "HOST": "0.0.0.0", "DATABRICKS_APP_NAME": "cvx",
+                           "DATABRICKS_CLIENT_ID": "sp", "ADMIN_USERS": " Boss@Example.com, ops@example.com ,"})
+    assert s.admin_users == ("boss@example.com", "ops@example.com")
+
+
+# -- AUTH_MODE=databricks ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def platform(settings: Settings) -> Iterator[TestClient]:
+    s = dataclasses.replace(settings, auth_mode="databricks", admin_users=("boss@example.com",))
+    with TestClient(create_app(s)) as client:
+        yield client
+
+
+def test_the_apps_proxy_headers_name_the_user_and_users_appear_on_first_sight(platform: TestClient) -> None:
+    def me(**headers: str) -> dict:
+        r = platform.post("/graphql", json={"query": ME}, headers=headers)
+        return r.json()["data"]["me"] if r.status_code == 200 else r.status_code  # type: ignore[return-value]
+
+    assert me() == 401
+    assert me(**{"X-Forwarded-Email": "Boss@Example.com"}) == {"name": "Boss@Example.com", "isAdmin": True}
+    assert me(**{"X-Forwarded-Email": "ann@example.com", "X-Forwarded-User": "123@456"}) == {
+        "name": "ann@example.com", "isAdmin": False}
+    assert me(**{"X-Forwarded-Preferred-Username": "bo", "X-Forwarded-User": "123@456"})["name"] == "bo"
+    assert me(**{"X-Forwarded-User": "123@456"})["name"] == "123@456"
+    users = platform.post("/graphql", json={"query": "{ instance { users { name isAdmin } } }"},
+                          headers={"X-Forwarded-Email": "Boss@Example.com"}).json()["data"]["instance"]["users"]
+    assert {u["name"]: u["isAdmin"] for u in users} == {"Boss@Example.com": True, "ann@example.com": False,
+                                                        "bo": False, "123@456": False}
+    # passwords are for AUTH_MODE=token only
+    assert platform.post("/auth/login", json={"name": "x", "password": "y" * 12}).status_code == 404
+
+
+def test_forwarded_access_tokens_are_never_logged_or_stored(platform: TestClient,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    secret = "eyJhbGciOiJSUzI1NiJ9.forwarded-user-token.signature"
+    caplog.set_level(logging.DEBUG)
+    for query in (ME, "{ projects { id } }", "{ nosuchfield }"):
+        platform.post("/graphql", json={"query": query},
+                      headers={"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Access-Token": secret})
+    platform.get("/media/samples/1/image", headers={"X-Forwarded-Email": "ann@example.com",
+                                                    "X-Forwarded-Access-Token": secret})
+    assert secret not in caplog.text
+    assert secret not in _rows(platform.app.state.settings.database_url)
+    assert "ann@example.com" in _rows(platform.app.state.settings.database_url)
+
+
+def test_users_added_by_name_in_databricks_mode_are_created(settings: Settings, images_dir: Path) -> None:
+    make_images(images_dir, ["a.jpg"], size=(8, 8))
+    s = dataclasses.replace(settings, auth_mode="databricks", admin_users=("boss@example.com",))
+    add_users(s.database_url, {})
+    with TestClient(create_app(s)) as client:
+        boss = {"X-Forwarded-Email": "boss@example.com"}
+
+        def gql(query: str, headers: dict[str, str], **variables: object) -> dict:
+            return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
+
+        pid = gql('mutation{ createProject(input: {name: "P", taskType: DETECTION, classes: ["a"], '
+                  'sourceVolume: "/Volumes/test/cvx/images"}){ id } }', boss)["data"]["createProject"]["id"]
+        gql('mutation($p: ID!){ setProjectMember(projectId: $p, userName: "new@example.com", role: REVIEWER)'
+            "{ role } }", boss, p=pid)
+        got = gql("{ projects { name myRole } }", {"X-Forwarded-Email": "new@example.com"})
+        assert got["data"]["projects"] == [{"name": "P", "myRole": "REVIEWER"}]

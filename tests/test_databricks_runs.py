@@ -1,0 +1,132 @@
+"""JOB_RUNNER=databricks: big jobs are handed to the bundle's Databricks Job (`jobs.run_now`), whose task runs
+`python server.py worker --job-id …` against the same database; the run id is stored and the job's status is
+reconciled with the run's. The real databricks-sdk talks to the local emulator (tests/emulated_jobs.py); the
+worker is a real process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from bench.live_server import ROOT
+from server import Settings, create_app
+from tests.conftest import create_project, gql, make_images, wait_for_job
+from tests.databricks_emulator import DatabricksEmulator
+from tests.emulated_jobs import JOBS_ROUTES, define_job, end_run, runs
+
+JOB_ID = 42
+EXPORT = """mutation($p: ID!){ exportDataset(projectId: $p, input: {format: JSONL,
+  destination: "/Volumes/test/cvx/exports"}){ id } }"""
+JOB = "query($j: ID!){ job(id: $j){ status error runId runUrl result } }"
+
+
+@pytest.fixture
+def emu(databricks: DatabricksEmulator) -> DatabricksEmulator:
+    return databricks.add_routes(JOBS_ROUTES)
+
+
+@pytest.fixture
+def remote(settings: Settings, emu: DatabricksEmulator) -> Iterator[TestClient]:
+    chosen = dataclasses.replace(settings, job_runner="databricks", databricks_host=emu.url,
+                                 serving_token=emu.token, databricks_job_id=JOB_ID, job_runner_min_items=3)
+    with TestClient(create_app(chosen)) as c:
+        yield c
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    mounts = ";".join(f"{k}={v}" for k, v in settings.volume_mounts.items())
+    return {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
+            "VOLUME_MOUNTS": mounts, "LOG_LEVEL": "warning", "MIGRATE_ON_START": "false"}
+
+
+def _worker(settings: Settings, job_id: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "server.py", "worker", "--job-id", job_id], cwd=ROOT,
+                            env=_worker_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _reconcile(client: TestClient) -> None:
+    client.portal.call(client.app.state.services.runner.reconcile)  # type: ignore[attr-defined,union-attr]
+
+
+def _until(client: TestClient, job_id: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (job := gql(client, JOB, j=job_id)["job"])["status"] != status:
+        assert time.monotonic() < deadline, job
+        _reconcile(client)
+        time.sleep(0.1)
+    return job
+
+
+def test_a_big_export_runs_as_a_databricks_run_and_a_small_one_here(
+        remote: TestClient, emu: DatabricksEmulator, settings: Settings, images_dir: Path, tmp_path: Path) -> None:
+    define_job(emu, JOB_ID, lambda params: _worker(settings, params["cvx_job_id"]))
+    make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
+    project = create_project(remote)  # a SCAN always runs here: a cluster takes minutes to start
+    job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
+    job = _until(remote, job_id, "SUCCEEDED")
+    [(run_id, run)] = runs(emu).items()
+    assert run["params"] == {"cvx_job_id": job_id} and run["job_id"] == JOB_ID
+    assert job["runId"] == str(run_id) and job["runUrl"].endswith(f"/run/{run_id}")
+    assert run["process"].wait(10) == 0, run["process"].stderr.read()
+    assert job["result"]["path"].startswith("/Volumes/test/cvx/exports/")
+    assert any((tmp_path / "exports").iterdir())
+    [call] = emu.calls("POST", "/api/2.2/jobs/run-now")
+    assert call.headers["authorization"] == f"Bearer {emu.token}"
+
+    (images_dir / "c.jpg").unlink()
+    small = create_project(remote, name="Small")  # 2 samples < JOB_RUNNER_MIN_ITEMS
+    job = wait_for_job(remote, gql(remote, EXPORT, p=small["id"])["exportDataset"]["id"])
+    assert job["status"] == "SUCCEEDED"
+    assert gql(remote, JOB, j=job["id"])["job"]["runId"] is None and len(runs(emu)) == 1
+
+
+def test_a_run_that_dies_without_its_worker_fails_the_job(remote: TestClient, emu: DatabricksEmulator,
+                                                          images_dir: Path) -> None:
+    define_job(emu, JOB_ID, lambda params: None)  # the cluster never starts the task
+    make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
+    project = create_project(remote)
+    job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
+    deadline = time.monotonic() + 10
+    while not runs(emu):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    _reconcile(remote)
+    assert gql(remote, JOB, j=job_id)["job"]["status"] == "RUNNING"  # still pending: nothing to reconcile
+    [run_id] = runs(emu)
+    end_run(emu, run_id, "FAILED", "Cluster failed to start: quota exceeded")
+    job = _until(remote, job_id, "FAILED")
+    assert "Cluster failed to start: quota exceeded" in job["error"] and job["runId"] == str(run_id)
+
+
+def test_cancelling_a_job_cancels_its_run(remote: TestClient, emu: DatabricksEmulator, images_dir: Path) -> None:
+    define_job(emu, JOB_ID, lambda params: None)
+    make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
+    project = create_project(remote)
+    job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
+    deadline = time.monotonic() + 10
+    while not gql(remote, JOB, j=job_id)["job"]["runId"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    gql(remote, "mutation($j: ID!){ cancelJob(id: $j){ id } }", j=job_id)
+    job = _until(remote, job_id, "CANCELLED")
+    assert "cancelled" in job["error"].lower()
+    assert emu.calls("POST", "/api/2.2/jobs/runs/cancel")
+
+
+def test_the_worker_refuses_a_job_that_was_not_handed_to_a_run(client: TestClient, settings: Settings,
+                                                                images_dir: Path) -> None:
+    make_images(images_dir, ["a.jpg"])
+    project = create_project(client)
+    scan_id = gql(client, "query($p: ID!){ jobs(projectId: $p){ id } }", p=project["id"])["jobs"][0]["id"]
+    worker = _worker(settings, scan_id)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == 2 and b"is not waiting for a Databricks worker (SUCCEEDED)" in err, err
