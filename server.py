@@ -454,7 +454,7 @@ def create_app(settings: Settings) -> Starlette:
         allow_queries_via_get=settings.auth_mode == "local",
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
-        allowed_origins=(settings.public_url,) if settings.public_url else (),
+        allowed_origins=("*",),  # resolvers.guard checks every handshake's Origin (it knows X-Forwarded-Host)
     )
 
     async def health(request: Request) -> Response:

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from playwright.async_api import Page, async_playwright
 
 from bench.figures import Figure, percentile
-from bench.live_server import live_server
+from bench.live_server import gql, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "client"
@@ -38,19 +38,13 @@ def _photos(folder: Path) -> None:
         im.save(folder / f"photo{i:03}.jpg", quality=88)
 
 
-def _gql(http: httpx.Client, query: str, **variables: object) -> dict:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 def _project(http: httpx.Client) -> tuple[str, list[str]]:
-    pid = _gql(http, """mutation { createProject(input: {name: "client bench", taskType: DETECTION,
+    pid = gql(http, """mutation { createProject(input: {name: "client bench", taskType: DETECTION,
         classes: ["a", "b", "c", "d", "e"], sourceVolume: "/Volumes/bench/client/images"}) { id } }""")[
         "createProject"]["id"]
-    while _gql(http, "query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
+    while gql(http, "query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
         time.sleep(0.1)
-    ids = [e["node"]["id"] for e in _gql(http, "query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node "
+    ids = [e["node"]["id"] for e in gql(http, "query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node "
                                                "{ id } } } } }", p=pid)["project"]["samples"]["edges"]]
     rng = random.Random(5)
     boxes = []
@@ -58,7 +52,7 @@ def _project(http: httpx.Client) -> tuple[str, list[str]]:
         w, h = rng.uniform(0.01, 0.08), rng.uniform(0.01, 0.08)
         boxes.append({"label": "abcde"[i % 5], "kind": "BBOX",
                       "box": {"x": rng.uniform(0, 1 - w), "y": rng.uniform(0, 1 - h), "w": w, "h": h}})
-    _gql(http, "mutation($s: ID!, $a: [AnnotationInput!]!){ saveAnnotations(sampleId: $s, annotations: $a){ id } }",
+    gql(http, "mutation($s: ID!, $a: [AnnotationInput!]!){ saveAnnotations(sampleId: $s, annotations: $a){ id } }",
          s=ids[-1], a=boxes)
     return pid, ids
 

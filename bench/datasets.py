@@ -13,7 +13,7 @@ import orjson
 
 from bench.figures import Figure
 from bench.labelling import _database
-from bench.live_server import live_server
+from bench.live_server import gql, live_server
 
 WORK = Path(__file__).resolve().parent / ".work" / "datasets"
 N_IMAGES, PER_IMAGE = 100_000, 10
@@ -45,15 +45,9 @@ def _prepare() -> None:
     (WORK / "exports" / "coco.json").write_bytes(orjson.dumps(doc))
 
 
-def _gql(http: httpx.Client, query: str, **variables: object) -> dict:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 def _wait(http: httpx.Client, job_id: str) -> dict:
     while True:
-        job = _gql(http, "query($j: ID!){ job(id: $j){ status result error } }", j=job_id)["job"]
+        job = gql(http, "query($j: ID!){ job(id: $j){ status result error } }", j=job_id)["job"]
         if job["status"] not in ("QUEUED", "RUNNING"):
             assert job["status"] == "SUCCEEDED", job
             return job
@@ -76,15 +70,15 @@ def _run(backend: str) -> list[Figure]:
         "DATA_DIR": str(WORK / "data"),
         "VOLUME_MOUNTS": f"/Volumes/b/d/images={WORK / 'images'};/Volumes/b/d/exports={WORK / 'exports'}",
     }, procs=procs) as base, httpx.Client(base_url=base, timeout=120) as http:
-        pid = _gql(http, """mutation { createProject(input: {name: "coco", taskType: DETECTION,
+        pid = gql(http, """mutation { createProject(input: {name: "coco", taskType: DETECTION,
             classes: ["car", "person", "bike", "bus", "truck"], sourceVolume: "/Volumes/b/d/images"}) { id } }""")[
             "createProject"]["id"]
-        _wait(http, _gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid)["jobs"][0]["id"])
+        _wait(http, gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid)["jobs"][0]["id"])
         figures = []
         label = "SQLite" if backend == "sqlite" else "PostgreSQL"
         for dry in (True, False):
             t0 = time.perf_counter()
-            job = _gql(http, """mutation($p: ID!, $d: Boolean){ importAnnotations(projectId: $p, input: {
+            job = gql(http, """mutation($p: ID!, $d: Boolean){ importAnnotations(projectId: $p, input: {
                 path: "/Volumes/b/d/exports/coco.json", format: COCO, dryRun: $d}) { id } }""", p=pid, d=dry)
             result = _wait(http, job["importAnnotations"]["id"])["result"]
             elapsed = time.perf_counter() - t0
@@ -98,7 +92,7 @@ def _run(backend: str) -> list[Figure]:
                               2048))
         if backend == "sqlite":
             t0 = time.perf_counter()
-            job = _gql(http, """mutation($p: ID!){ exportDataset(projectId: $p, input: {format: COCO,
+            job = gql(http, """mutation($p: ID!){ exportDataset(projectId: $p, input: {format: COCO,
                 destination: "/Volumes/b/d/exports", includeImages: false}) { id } }""", p=pid)
             result = _wait(http, job["exportDataset"]["id"])["result"]
             figures.append(Figure("export the same project to COCO, no images (SQLite)", time.perf_counter() - t0,

@@ -1,4 +1,5 @@
-"""Runs the real server (`python server.py serve`) in a subprocess on a free loopback port, for HTTP benchmarks."""
+"""Runs the real server (`python server.py serve`) in a subprocess on a free loopback port, for HTTP benchmarks;
+and the one GraphQL call they all use."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def gql(http: httpx.Client, query: str, **variables: object) -> dict:
+    """POST a GraphQL query to the server and return its data; any error stops the benchmark with it."""
+    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
+    assert not body.get("errors"), body
+    return body["data"]
 
 
 def free_port() -> int:

@@ -4,17 +4,22 @@ NMS. The network is built here with onnx.helper; no weights are downloaded."""
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
+import httpx
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from skimage import data as skdata
 
-from bench.figures import Figure
+from bench.figures import Figure, percentile
+from bench.live_server import gql, live_server
 from jobs.models.onnx_local import OnnxModel
 
 CLASSES = ["car", "person"]
+WORK = Path(__file__).resolve().parent / ".work" / "onnx_model"
 
 
 def synthetic_detector(size: int = 640, seed: int = 0) -> bytes:
@@ -67,7 +72,39 @@ def run(seconds: float = 5.0) -> list[Figure]:
         n += 1
     rate = n / (time.perf_counter() - t0)
     return [Figure("local ONNX detector, 640-px input, synthetic 4-conv model, images/s (reported)", rate, "/s", 0,
-                   higher_is_better=True)]
+                   higher_is_better=True), suggest_latency(photo)]
+
+
+def suggest_latency(photo: Image.Image, calls: int = 30) -> Figure:
+    """`suggestAnnotations` over HTTP (the labelling view's M key) on a 1920x1080 JPEG with the local model:
+    read + decode + letterbox + inference + NMS + storing the drafts, p95 of sequential calls."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    (WORK / "images").mkdir(parents=True)
+    (WORK / "models").mkdir()
+    photo.save(WORK / "images" / "street.jpg", quality=90)
+    (WORK / "models" / "detector.onnx").write_bytes(synthetic_detector())
+    env = {"DATABASE_URL": f"sqlite:///{WORK / 'bench.db'}", "DATA_DIR": str(WORK / "data"),
+           "VOLUME_MOUNTS": f"/Volumes/b/m/images={WORK / 'images'};/Volumes/b/m/models={WORK / 'models'}",
+           "MODEL_PATH": "/Volumes/b/m/models/detector.onnx", "MODEL_NAME": "synthetic"}
+    try:
+        with live_server(env) as base, httpx.Client(base_url=base, timeout=30) as http:
+            project = gql(http, """mutation { createProject(input: {name: "s", taskType: DETECTION,
+                classes: ["car", "person"], sourceVolume: "/Volumes/b/m/images"}) { id } }""")["createProject"]
+            first = "query($p: ID!){ project(id: $p){ samples(first: 1){ edges { node { id } } } } }"
+            while not (edges := gql(http, first, p=project["id"])["project"]["samples"]["edges"]):
+                time.sleep(0.1)
+            sample = edges[0]["node"]["id"]
+            suggest = "mutation($s: ID!){ suggestAnnotations(sampleId: $s){ id } }"
+            gql(http, suggest, s=sample)  # the first call loads the model
+            took = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                gql(http, suggest, s=sample)
+                took.append((time.perf_counter() - t0) * 1000)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+    return Figure("Suggest (suggestAnnotations) with the local ONNX model, 1920x1080 JPEG, p95", percentile(took, 95),
+                  "ms", 1000)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from bench.figures import Figure
-from bench.live_server import live_server
+from bench.live_server import gql, live_server
 
 WORK = Path(__file__).resolve().parent / ".work" / "preannotate"
 N = 2000
@@ -88,14 +88,8 @@ def instant_model() -> Iterator[str]:
         yield server.url
 
 
-def _gql(http: httpx.Client, query: str, **variables: object) -> dict:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 def _wait(http: httpx.Client, job_id: str) -> dict:
-    while (job := _gql(http, "query($j: ID!){ job(id: $j){ status result } }", j=job_id)["job"])["status"] in (
+    while (job := gql(http, "query($j: ID!){ job(id: $j){ status result } }", j=job_id)["job"])["status"] in (
             "QUEUED", "RUNNING"):
         time.sleep(0.05)
     assert job["status"] == "SUCCEEDED", job
@@ -112,11 +106,11 @@ def run() -> list[Figure]:
         "DATABASE_URL": f"sqlite:///{WORK / 'bench.db'}", "DATA_DIR": str(WORK / "data"),
         "VOLUME_MOUNTS": f"/Volumes/b/p/images={images}", "MODEL_BACKEND_URL": model, "MODEL_NAME": "instant",
     }) as base, httpx.Client(base_url=base, timeout=60) as http:
-        pid = _gql(http, """mutation { createProject(input: {name: "pre", taskType: DETECTION, classes: ["car",
+        pid = gql(http, """mutation { createProject(input: {name: "pre", taskType: DETECTION, classes: ["car",
             "person"], sourceVolume: "/Volumes/b/p/images"}) { id } }""")["createProject"]["id"]
-        _wait(http, _gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid)["jobs"][0]["id"])
+        _wait(http, gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid)["jobs"][0]["id"])
         t0 = time.perf_counter()
-        job = _gql(http, "mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]
+        job = gql(http, "mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]
         result = _wait(http, job["id"])["result"]
         elapsed = time.perf_counter() - t0
         assert result["succeeded"] == N and result["drafts"] == 2 * N, result

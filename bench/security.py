@@ -60,7 +60,8 @@ def run(saves: int = 1500) -> list[Figure]:
         Figure("10,000-alias query (190 KB) refused with VALIDATION, HTTP round trip, p99, alone",
                percentile(alone, 99), "ms", 100),
         Figure("the same while saves run: p99", percentile(refusals, 99), "ms", 100),
-        Figure("saveAnnotations (3 boxes), sequential, SQLite, no attack: p99", percentile(quiet, 99), "ms", 20),
+        Figure("saveAnnotations (3 boxes), sequential, SQLite, no attack: p50", percentile(quiet, 50), "ms", 5),
+        Figure("... its p99", percentile(quiet, 99), "ms", 20),
         Figure("saveAnnotations (3 boxes), sequential, SQLite, while another client sends the 10,000-alias query "
                "back-to-back: p99", percentile(loaded, 99), "ms", 20),
         Figure("... its p50", percentile(loaded, 50), "ms", 5),

@@ -18,7 +18,7 @@ from skimage import data as skdata
 
 from bench.figures import Figure, percentile
 from bench.http_load import fetch_all
-from bench.live_server import live_server
+from bench.live_server import gql, live_server
 from tests.databricks_emulator import DatabricksEmulator
 
 WORK = Path(__file__).resolve().parent / ".work" / "unity_catalog"
@@ -38,19 +38,13 @@ def _uc_server(emu: DatabricksEmulator, name: str) -> AbstractContextManager[htt
     return _server(name, VOLUMES_BACKEND="unity_catalog", DATABRICKS_HOST=emu.url, DATABRICKS_TOKEN=emu.token)
 
 
-def _gql(http: httpx.Client, query: str, **variables: object) -> dict:
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
 def _create_and_scan(http: httpx.Client, folder: str) -> tuple[str, float]:
     """Project id and seconds from createProject to its scan's SUCCEEDED."""
     t0 = time.perf_counter()
-    pid = _gql(http, 'mutation($f: String!) { createProject(input: {name: "uc", taskType: CLASSIFICATION, '
+    pid = gql(http, 'mutation($f: String!) { createProject(input: {name: "uc", taskType: CLASSIFICATION, '
                      'classes: ["a"], sourceVolume: $f}) { id } }', f=folder)["createProject"]["id"]
     while True:
-        job = _gql(http, "query($p: ID!) { jobs(projectId: $p) { status error } }", p=pid)["jobs"][0]
+        job = gql(http, "query($p: ID!) { jobs(projectId: $p) { status error } }", p=pid)["jobs"][0]
         if job["status"] in ("SUCCEEDED", "FAILED"):
             assert job["status"] == "SUCCEEDED", job["error"]
             return pid, time.perf_counter() - t0
@@ -70,7 +64,7 @@ def _photos(n: int) -> list[bytes]:
 
 def _page_urls(http: httpx.Client, folder: str) -> list[str]:
     pid, _ = _create_and_scan(http, folder)
-    edges = _gql(http, 'query($p: ID!) { project(id: $p) { samples(first: 100) { edges { node { '
+    edges = gql(http, 'query($p: ID!) { project(id: $p) { samples(first: 100) { edges { node { '
                        'thumbnailUrl(size: 256) } } } } }', p=pid)["project"]["samples"]["edges"]
     assert len(edges) == 100
     return [e["node"]["thumbnailUrl"] for e in edges]
@@ -136,7 +130,7 @@ def scan_figure(n: int = 100_000) -> Figure:
             emu.put_file(f"{folder}/{i // 1000:03}_{i:06}.jpg", b"\xff\xd8 not decoded by a scan", mtime=stamp)
         with _uc_server(emu, "scan") as http:
             pid, elapsed = _create_and_scan(http, folder)
-            total = _gql(http, "query($p: ID!) { project(id: $p) { samples(first: 1) { totalCount } } }",
+            total = gql(http, "query($p: ID!) { project(id: $p) { samples(first: 1) { totalCount } } }",
                          p=pid)["project"]["samples"]["totalCount"]
             pages = emu.calls("GET", "/api/2.0/fs/directories" + folder)
     assert total == n, total

@@ -22,7 +22,8 @@ from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
-from schema.limits import Limits, Prepare
+from schema.limits import Limits
+from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries))

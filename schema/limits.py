@@ -1,13 +1,9 @@
-"""GraphQL request limits, all checked before any resolver runs: a token cap while parsing, depth, alias and
-introspection rules while validating, and the page-size cap on `first` arguments right after validation. Long
-documents are parsed and validated on one worker thread, so a hostile query never holds up the event loop."""
+"""GraphQL request limits, all checked before any resolver runs: the token cap for parsing (schema/prepare.py),
+depth, alias and introspection rules for validation, and the page-size cap on `first` right after validation."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import AsyncIterator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -25,11 +21,9 @@ from graphql import (
     ValidationContext,
     ValidationRule,
     VariableNode,
-    parse,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ def _measure(selections: SelectionSetNode, fragments: Mapping[str, FragmentDefin
 
 @lru_cache(maxsize=16)
 def validation_rules(max_depth: int, max_aliases: int, introspection: bool) -> tuple[type[ValidationRule], ...]:
-    """The same rule classes for the same limits: Strawberry's ValidationCache keys on them."""
+    """The same rule classes for the same limits: the validation cache (schema/prepare.py) keys on them."""
 
     class DepthAndAliases(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
@@ -91,12 +85,12 @@ def validation_rules(max_depth: int, max_aliases: int, introspection: bool) -> t
                     continue
                 try:
                     depth, aliases = _measure(op.selection_set, fragments, memo, 0, 3 * max_depth + 10)
-                except _TooDeep:
-                    depth, aliases = max_depth + 1, 0
+                    levels = f"{depth} levels"
+                except _TooDeep:  # stopped walking: deeper still, or fragments nested far beyond any field depth
+                    depth, aliases, levels = max_depth + 1, 0, f"more than {max_depth} levels"
                 if depth > max_depth:
                     context.report_error(GraphQLError(
-                        f"The query is nested {depth if depth <= 3 * max_depth else 'too'} levels deep; "
-                        f"the limit is {max_depth} (GRAPHQL_MAX_DEPTH).", op))
+                        f"The query is nested {levels} deep; the limit is {max_depth} (GRAPHQL_MAX_DEPTH).", op))
                 if aliases > max_aliases:
                     context.report_error(GraphQLError(
                         f"The query uses {aliases:,} aliases; the limit is {max_aliases} (GRAPHQL_MAX_ALIASES).", op))
@@ -146,7 +140,7 @@ def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping
 
 class Limits(SchemaExtension):
     """Applies the app's GraphQLLimits (from the context's services) to every operation, HTTP and websocket.
-    Listed after Prepare: the page-size check reads a document that has passed validation."""
+    Listed after schema.prepare.Prepare: the page-size check reads a document that has passed validation."""
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
@@ -168,72 +162,3 @@ class Limits(SchemaExtension):
                     break
         yield
 
-
-INLINE_CHARS = 4096  # the client's largest query is ~1 KB: longer ones are counted first, then parsed off the loop
-_LEXEME = re.compile(r"""
-    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)            # ignored: white space, commas, comments
-  | \"\"\"(?:[^"\\]|\\(?:\"\"\")?|"(?!""))*\"\"\"  # block string
-  | "(?:[^"\\\n\r]|\\.)*"                       # string
-  | -?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?               # number
-  | [_A-Za-z][_0-9A-Za-z]*                        # name
-  | \.\.\.|[!$&():=@\[\]{|}]                       # punctuator
-""", re.VERBOSE)
-
-
-def token_count(query: str, stop: int) -> int:
-    """GraphQL tokens in query, counting no further than stop. For a valid document it is exactly graphql-core's
-    count; a regular expression finds them about ten times faster than graphql-core's lexer, so a huge document
-    is refused for its size before graphql-core lexes any of it."""
-    n = 0
-    for m in _LEXEME.finditer(query):
-        if m.lastgroup != "skip":
-            n += 1
-            if n >= stop:
-                break
-    return n
-_worker = ThreadPoolExecutor(1, thread_name_prefix="graphql-prepare")  # one: hostile documents queue up behind
-                                                                        # each other, not in front of other requests
-
-
-@lru_cache(maxsize=256)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
-
-
-def _parse_long(query: str, max_tokens: int) -> DocumentNode:
-    if token_count(query, max_tokens + 1) > max_tokens:
-        raise GraphQLError(f"The query has more than {max_tokens} tokens (GRAPHQL_MAX_TOKENS).")
-    return parse(query, max_tokens=max_tokens)
-
-
-@lru_cache(maxsize=256)
-def _validate(schema: Any, document: DocumentNode, rules: tuple[type[ValidationRule], ...]) -> list[GraphQLError]:
-    return validate_document(schema, document, rules)
-
-
-class Prepare(SchemaExtension):
-    """Strawberry's ParserCache and ValidationCache in one, except that long documents are handled off the event
-    loop (uncached: they are rare, and hashing one costs a walk of it). A parse error raised here skips
-    DomainErrors; Schema.process_errors gives it its VALIDATION code."""
-
-    async def on_parse(self) -> AsyncIterator[None]:
-        ctx = self.execution_context
-        if ctx.query and ctx.graphql_document is None:
-            tokens = ctx.parse_options.get("max_tokens") or GraphQLLimits.max_tokens
-            if len(ctx.query) <= INLINE_CHARS:
-                ctx.graphql_document = _parse(ctx.query, tokens)
-            else:
-                ctx.graphql_document = await asyncio.get_running_loop().run_in_executor(
-                    _worker, _parse_long, ctx.query, tokens)
-        yield
-
-    async def on_validate(self) -> AsyncIterator[None]:
-        ctx = self.execution_context
-        args = (ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
-        if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
-            if len(ctx.query or "") <= INLINE_CHARS:
-                ctx.pre_execution_errors = _validate(*args)
-            else:
-                ctx.pre_execution_errors = await asyncio.get_running_loop().run_in_executor(
-                    _worker, validate_document, *args)
-        yield

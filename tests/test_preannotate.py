@@ -15,6 +15,7 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
+from jobs.models import MAX_RESPONSE_BYTES
 from server import Settings, create_app
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
@@ -106,6 +107,7 @@ def test_predictions_become_drafts_and_failures_stay_per_sample(model_client: Te
     (httpx.Response(200, json={"results": [{"result": [{"type": "rectanglelabels", "value": {
         "x": "a", "y": 1, "width": 1, "height": 1, "rectanglelabels": ["car"]}}]}]}), "not a finite number"),
     (httpx.TimeoutException("slow"), "did not answer in time"),
+    (httpx.Response(200, content=b" " * (MAX_RESPONSE_BYTES + 1)), "answer is too large"),
 ])
 def test_malformed_or_failing_answers_fail_the_sample_with_a_reason(model_client: TestClient, images_dir: Path,
                                                                     answer: Any, reason: str) -> None:

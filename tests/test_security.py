@@ -22,7 +22,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from schema.limits import token_count
+from schema.prepare import token_count
 from server import Settings, create_app
 from tests.conftest import create_project, gql, gql_error, gql_raw, make_images, wait_for_job
 from tests.team import add_users
@@ -215,6 +215,11 @@ def test_public_url_is_the_allowed_origin_behind_a_proxy(settings: Settings) -> 
         proxied = c.post("/graphql", json={"query": "{ me { name } }"},
                          headers={"origin": "https://app.internal", "x-forwarded-host": "app.internal"})
         assert proxied.status_code == 200
+        for origin in ("https://labels.example.com", "https://app.internal"):  # the Databricks Apps proxy's case
+            with c.websocket_connect("/graphql", subprotocols=WS, headers={
+                    "origin": origin, "x-forwarded-host": "app.internal"}) as ws:
+                ws.send_json({"type": "connection_init"})
+                assert ws.receive_json()["type"] == "connection_ack"
 
 
 def test_cross_origin_websockets_are_refused(client: TestClient) -> None:

@@ -6,6 +6,7 @@ one image as ModelError, which fails that sample only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,19 +29,23 @@ class Prediction:
 
 
 async def post_json(client: httpx.AsyncClient, url: str, payload: Any, who: str) -> Any:
-    """POST payload, return the JSON answer; every transport or protocol problem is a ModelError naming `who`."""
+    """POST payload, return the JSON answer; every transport or protocol problem is a ModelError naming `who`.
+    The answer is read in pieces and abandoned once it passes MAX_RESPONSE_BYTES."""
     try:
-        r = await client.post(url, json=payload)
+        async with client.stream("POST", url, json=payload) as r:
+            if r.status_code != 200:
+                raise ModelError(f"{who} answered HTTP {r.status_code}")
+            body = bytearray()
+            async for chunk in r.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise ModelError(f"{who}'s answer is too large (over {MAX_RESPONSE_BYTES // 2**20} MB)")
     except httpx.TimeoutException:
         raise ModelError(f"{who} did not answer in time") from None
     except httpx.HTTPError as exc:
         raise ModelError(f"{who} could not be reached ({type(exc).__name__})") from None
-    if r.status_code != 200:
-        raise ModelError(f"{who} answered HTTP {r.status_code}")
-    if len(r.content) > MAX_RESPONSE_BYTES:
-        raise ModelError(f"{who}'s answer is too large")
     try:
-        return r.json()
+        return json.loads(body)
     except ValueError:
         raise ModelError(f"{who}'s answer is not JSON") from None
 

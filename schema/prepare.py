@@ -1,0 +1,88 @@
+"""Parsing and validation with caches, as Strawberry's ParserCache and ValidationCache, except that a long document
+is first counted against GRAPHQL_MAX_TOKENS by a fast scan and then handled on one worker thread, so a hostile
+query never holds up the event loop and everyone else's requests."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any
+
+from graphql import DocumentNode, GraphQLError, ValidationRule, parse
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
+
+from schema.limits import GraphQLLimits
+
+INLINE_CHARS = 4096  # the client's largest query is ~1 KB: longer ones are counted first, then parsed off the loop
+_LEXEME = re.compile(r"""
+    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)            # ignored: white space, commas, comments
+  | \"\"\"(?:[^"\\]|\\(?:\"\"\")?|"(?!""))*\"\"\"  # block string
+  | "(?:[^"\\\n\r]|\\.)*"                       # string
+  | -?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?               # number
+  | [_A-Za-z][_0-9A-Za-z]*                        # name
+  | \.\.\.|[!$&():=@\[\]{|}]                       # punctuator
+""", re.VERBOSE)
+
+
+def token_count(query: str, stop: int) -> int:
+    """GraphQL tokens in query, counting no further than stop. For a valid document it is exactly graphql-core's
+    count; a regular expression finds them about ten times faster than graphql-core's lexer, so a huge document
+    is refused for its size before graphql-core lexes any of it."""
+    n = 0
+    for m in _LEXEME.finditer(query):
+        if m.lastgroup != "skip":
+            n += 1
+            if n >= stop:
+                break
+    return n
+
+
+# One thread: hostile documents queue up behind each other, not in front of other requests.
+_worker = ThreadPoolExecutor(1, thread_name_prefix="graphql-prepare")
+
+
+@lru_cache(maxsize=256)
+def _parse(query: str, max_tokens: int) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+def _parse_long(query: str, max_tokens: int) -> DocumentNode:
+    if token_count(query, max_tokens + 1) > max_tokens:
+        raise GraphQLError(f"The query has more than {max_tokens} tokens (GRAPHQL_MAX_TOKENS).")
+    return parse(query, max_tokens=max_tokens)
+
+
+@lru_cache(maxsize=256)
+def _validate(schema: Any, document: DocumentNode, rules: tuple[type[ValidationRule], ...]) -> list[GraphQLError]:
+    return validate_document(schema, document, rules)
+
+
+class Prepare(SchemaExtension):
+    """Long documents are not cached: they are rare, and hashing one costs a walk of it. A parse error raised here
+    skips DomainErrors; Schema.process_errors gives it its VALIDATION code."""
+
+    async def on_parse(self) -> AsyncIterator[None]:
+        ctx = self.execution_context
+        if ctx.query and ctx.graphql_document is None:
+            tokens = ctx.parse_options.get("max_tokens") or GraphQLLimits.max_tokens
+            if len(ctx.query) <= INLINE_CHARS:
+                ctx.graphql_document = _parse(ctx.query, tokens)
+            else:
+                ctx.graphql_document = await asyncio.get_running_loop().run_in_executor(
+                    _worker, _parse_long, ctx.query, tokens)
+        yield
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        ctx = self.execution_context
+        args = (ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+        if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
+            if len(ctx.query or "") <= INLINE_CHARS:
+                ctx.pre_execution_errors = _validate(*args)
+            else:
+                ctx.pre_execution_errors = await asyncio.get_running_loop().run_in_executor(
+                    _worker, validate_document, *args)
+        yield
