@@ -4,7 +4,6 @@ HTTP on loopback (bench.preannotate.model_server, slowed down enough to be caugh
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.preannotate import ModelServer, model_server
-from tests.test_import_crash import _gql, _start
+from tests.live import server
 
 N_IMAGES = 120
 
@@ -21,10 +20,6 @@ N_IMAGES = 120
 def backend() -> Iterator[ModelServer]:
     with model_server(seconds_per_task=0.01) as server:
         yield server
-
-
-def _job(base: str, job_id: str) -> dict:
-    return _gql(base, "query($j: ID!){ job(id: $j){ status progress total result error } }", j=job_id)["job"]
 
 
 def test_a_killed_preannotation_resumes_without_duplicating_drafts(database_url: str, tmp_path: Path,
@@ -36,41 +31,25 @@ def test_a_killed_preannotation_resumes_without_duplicating_drafts(database_url:
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "JOB_LEASE_SECONDS": "3",
            "VOLUME_MOUNTS": f"/Volumes/t/c/images={images}", "MODEL_BACKEND_URL": backend.url,
            "MODEL_NAME": "slow"}
-    proc, base = _start(env)
-    try:
-        pid = _gql(base, """mutation { createProject(input: {name: "p", taskType: DETECTION, classes: ["car"],
-            sourceVolume: "/Volumes/t/c/images"}) { id } }""")["createProject"]["id"]
-        while _gql(base, "query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
-            time.sleep(0.05)
-        job_id = _gql(base, "mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]["id"]
-        while (j := _job(base, job_id))["progress"] < N_IMAGES // 3:
+    with server(env) as live:
+        pid = live.scanned_project("/Volumes/t/c/images")
+        job_id = live.gql("mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]["id"]
+        while (j := live.job(job_id))["progress"] < N_IMAGES // 3:
             assert j["status"] in ("QUEUED", "RUNNING"), f"the job ended before the kill: {j}"
             time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        live.kill()
     done_before = len(backend.seen)
     assert 0 < done_before < N_IMAGES
 
-    proc, base = _start(env)
-    try:
-        deadline = time.monotonic() + 60
-        while (j := _job(base, job_id))["status"] != "SUCCEEDED":
-            assert j["status"] in ("QUEUED", "RUNNING") and time.monotonic() < deadline, j
-            time.sleep(0.2)
+    with server(env) as live:
+        j = live.finished(job_id)
         assert j["result"]["samples"] < N_IMAGES  # resumed: only the samples still unlabelled were sent again
         assert len(backend.seen) == N_IMAGES and max(backend.seen.values()) <= 2  # at most the in-flight batch twice
-        stats = _gql(base, "query($p: ID!){ project(id: $p){ stats { total preLabeled unlabeled } } }",
-                     p=pid)["project"]["stats"]
+        stats = live.gql("query($p: ID!){ project(id: $p){ stats { total preLabeled unlabeled } } }",
+                         p=pid)["project"]["stats"]
         assert stats == {"total": N_IMAGES, "preLabeled": N_IMAGES, "unlabeled": 0}
-        edges = _gql(base, """query($p: ID!){ project(id: $p){ samples(first: 500){ edges { node {
+        edges = live.gql("""query($p: ID!){ project(id: $p){ samples(first: 500){ edges { node {
             annotations { label isDraft createdBy } } } } } }""", p=pid)["project"]["samples"]["edges"]
         assert len(edges) == N_IMAGES
         for edge in edges:  # one draft each: a sample done twice had its first drafts replaced, not duplicated
             assert edge["node"]["annotations"] == [{"label": "car", "isDraft": True, "createdBy": "model:slow"}]
-    finally:
-        proc.terminate()
-        proc.wait(10)
