@@ -43,7 +43,6 @@ from schema.limits import GraphQLLimits
 from volumes.images import ThumbnailCache
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
-from volumes.unity_catalog import UnityCatalogVolumes, connect
 
 HERE = Path(__file__).resolve().parent
 CLIENT_DIST = HERE / "client" / "dist"
@@ -350,6 +349,8 @@ def _workspace(settings: Settings) -> Callable[[], Any]:
     network call."""
     @functools.cache
     def client() -> Any:
+        from volumes.unity_catalog import connect  # databricks-sdk takes seconds to import: only when needed
+
         return connect(host=settings.databricks_host, token=settings.serving_token or None,
                        client_id=settings.databricks_client_id or None,
                        client_secret=settings.databricks_client_secret or None)
@@ -371,6 +372,8 @@ def _volumes(settings: Settings, workspace: Callable[[], Any]) -> LocalVolumes |
     local = LocalVolumes(settings.volume_mounts)
     if settings.volumes_backend != "unity_catalog":
         return local
+    from volumes.unity_catalog import UnityCatalogVolumes
+
     return RoutingVolumes(local, UnityCatalogVolumes(workspace))
 
 

@@ -4,7 +4,10 @@ The password is an OAuth database credential minted with databricks-sdk (`w.post
 for the project's read-write endpoint), valid for at most an hour. `Credentials.password()` hands every new
 connection a token with minutes to spare, minting a fresh one before the old expires; the engine's pool recycles
 connections well inside the token's life. With auto-provisioning, the project named by LAKEBASE_PROJECT_ID is
-looked up (or created) through the `w.postgres` API and its read-write endpoint's host is used."""
+looked up (or created) through the `w.postgres` API and its read-write endpoint's host is used.
+
+databricks-sdk is imported where it is used: importing it takes two seconds, which every server start and test
+run would pay even without Lakebase."""
 
 from __future__ import annotations
 
@@ -15,9 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-
-from databricks.sdk.errors import DatabricksError, NotFound
-from databricks.sdk.service.postgres import Project, ProjectSpec
 
 log = logging.getLogger("cvx.lakebase")
 
@@ -79,6 +79,8 @@ def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
     """Database credentials for the endpoint, or (no endpoint known: only the platform's PG* variables) the app's
     own workspace OAuth token, which Lakebase also accepts as a password."""
     def mint_database_credential() -> tuple[str, float]:
+        from databricks.sdk.errors import DatabricksError
+
         try:
             cred = workspace().postgres.generate_database_credential(endpoint=endpoint)
         except DatabricksError as exc:
@@ -101,6 +103,8 @@ def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
 
 def read_write_endpoint(workspace: Callable[[], Any], project_id: str, branch_id: str) -> tuple[str, str]:
     """(endpoint name, host) of the branch's read-write compute."""
+    from databricks.sdk.errors import DatabricksError, NotFound
+
     parent = f"projects/{project_id}/branches/{branch_id}"
     try:
         for endpoint in workspace().postgres.list_endpoints(parent=parent):
@@ -117,6 +121,9 @@ def read_write_endpoint(workspace: Callable[[], Any], project_id: str, branch_id
 
 def ensure_project(workspace: Callable[[], Any], project_id: str, *, create: bool) -> None:
     """The project exists (created and waited for when `create`); LakebaseError naming the fix otherwise."""
+    from databricks.sdk.errors import DatabricksError, NotFound
+    from databricks.sdk.service.postgres import Project, ProjectSpec
+
     try:
         workspace().postgres.get_project(name=f"projects/{project_id}")
         return

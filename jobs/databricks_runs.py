@@ -9,8 +9,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from databricks.sdk.errors import DatabricksError
-
 from db.errors import Unavailable
 
 log = logging.getLogger("cvx.jobs")
@@ -47,6 +45,8 @@ class DatabricksRuns:
 
     def submit(self, cvx_job_id: int) -> tuple[str, str]:
         """Start a run for the job; (run id, run page URL). UNAVAILABLE when the workspace refuses."""
+        from databricks.sdk.errors import DatabricksError  # here: importing the SDK takes seconds
+
         try:
             waiter = self._workspace().jobs.run_now(job_id=self.job_id, job_parameters={"cvx_job_id": str(cvx_job_id)},
                                                     idempotency_token=f"cvx-job-{cvx_job_id}")
