@@ -19,7 +19,8 @@ from volumes.base import Volumes
 from volumes.images import ImageError, load_rgb, read_info
 from volumes.paths import parse
 
-NOT_CONFIGURED = ("No model is configured: set MODEL_PATH to an .onnx file in a volume, SERVING_ENDPOINT_URL to a "
+NOT_CONFIGURED = ("No model is configured: give the project its own (Model… on its page, or setModelSettings), or "
+                  "set the server's default: MODEL_PATH to an .onnx file in a volume, SERVING_ENDPOINT_URL to a "
                   "Databricks Model Serving endpoint, or MODEL_BACKEND_URL to a Label Studio ML backend.")
 
 

@@ -60,7 +60,7 @@ async def test_a_rescan_shows_live_progress_then_its_result(page: Page, server: 
     await expect(job).to_contain_text("samplesAdded: 40")
     await expect(page.get_by_text("55 of 55")).to_be_visible()
     await page.get_by_role("button", name="Pre-label", exact=True).click()  # no model configured here
-    await expect(job).to_contain_text("No model is configured: set MODEL_PATH", timeout=20_000)
+    await expect(job).to_contain_text("No model is configured: give the project its own", timeout=20_000)
 
     await page.get_by_role("link", name="Jobs").click()
     await expect(page.get_by_role("cell", name="Rescan").first).to_be_visible()
