@@ -36,7 +36,7 @@ from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
 from resolvers import identity, media, sessions, transfers
-from resolvers.guard import Guard
+from resolvers.guard import Guard, local_hosts
 from schema.build import schema
 from schema.context import Context, CurrentUser, Services
 from schema.limits import GraphQLLimits
@@ -102,6 +102,7 @@ class Settings:
     max_request_bytes: int = 4 * 2**20  # /graphql and every other request but uploads (IMPORT_MAX_BYTES)
     ws_max_subscriptions: int = 50
     ws_init_timeout_seconds: int = 10
+    allowed_hosts: tuple[str, ...] = ()  # local mode: Host names served besides loopback ones (DNS rebinding)
 
     @property
     def uploads_volume(self) -> str:
@@ -185,6 +186,7 @@ class Settings:
             max_request_bytes=_int("MAX_REQUEST_BYTES", env.get("MAX_REQUEST_BYTES", str(4 * 2**20)), 2**10, 2**31),
             ws_max_subscriptions=_int("WS_MAX_SUBSCRIPTIONS", env.get("WS_MAX_SUBSCRIPTIONS", "50"), 1, 10_000),
             ws_init_timeout_seconds=_int("WS_INIT_TIMEOUT_SECONDS", env.get("WS_INIT_TIMEOUT_SECONDS", "10"), 1, 600),
+            allowed_hosts=tuple(h.strip().lower() for h in env.get("ALLOWED_HOSTS", "").split(",") if h.strip()),
         )
 
 
@@ -483,7 +485,9 @@ def create_app(settings: Settings) -> Starlette:
     else:
         routes.append(Route("/", _no_client))
     guard = Middleware(Guard, local=settings.auth_mode == "local", public_url=settings.public_url,
-                       max_body=settings.max_request_bytes)
+                       max_body=settings.max_request_bytes,
+                       hosts=local_hosts(settings.host, settings.public_url, settings.allowed_hosts)
+                       if settings.auth_mode == "local" else None)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()

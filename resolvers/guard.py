@@ -1,4 +1,5 @@
-"""ASGI middleware in front of every route: same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
+"""ASGI middleware in front of every route: in local mode only loopback Host names (a DNS-rebinding page names its
+own), same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
 /graphql POSTs, no GET /graphql outside local mode, request and websocket message caps, `nosniff` on every
 response, and unexpected errors masked to a request id (logged in full)."""
 
@@ -25,13 +26,30 @@ def _netloc(url: str) -> str:
     return urlsplit(url).netloc.lower() if url else ""
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def local_hosts(host: str, public_url: str, extra: tuple[str, ...]) -> frozenset[str]:
+    """The Host names local mode answers: loopback ones, the one it listens on, PUBLIC_URL's, ALLOWED_HOSTS."""
+    names = {*LOOPBACK_NAMES, host.lower(), *extra}
+    if public_url:
+        names.add((urlsplit(public_url).hostname or "").lower())
+    return frozenset(n for n in names if n)
+
+
+def _hostname(host: bytes) -> str:
+    """`example.com:8000` / `[::1]:8000` -> `example.com` / `::1`."""
+    return (urlsplit("//" + host.decode("latin-1")).hostname or "").lower()
+
+
 class Guard:
     """`local` relaxes only what local mode allows (GraphQL queries over GET, for GraphiQL); `uncapped` are path
     prefixes whose handlers enforce their own, larger body cap (uploads: IMPORT_MAX_BYTES)."""
 
     def __init__(self, app: ASGIApp, *, local: bool, public_url: str, max_body: int,
-                 uncapped: tuple[str, ...] = ("/uploads/",)) -> None:
+                 uncapped: tuple[str, ...] = ("/uploads/",), hosts: frozenset[str] | None = None) -> None:
         self.app = app
+        self.hosts = hosts  # None: any Host (the platform's proxy or the operator decides what reaches us)
         self.local = local
         self.public = _netloc(public_url)
         self.max_body = max_body
@@ -55,9 +73,12 @@ class Guard:
         hosts = {headers.get(b"host", b""), headers.get(b"x-forwarded-host", b"")}
         return bool(netloc) and (netloc == self.public or netloc.encode() in {h.lower() for h in hosts if h})
 
+    def known_host(self, headers: dict[bytes, bytes]) -> bool:
+        return self.hosts is None or _hostname(headers.get(b"host", b"")) in self.hosts
+
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
-        if not self.same_origin(headers):
+        if not self.known_host(headers) or not self.same_origin(headers):
             log.warning("refused a websocket handshake from origin %r", headers.get(b"origin"))
             await send({"type": "websocket.close", "code": 1008, "reason": "cross-origin websocket refused"})
             return
@@ -76,6 +97,9 @@ class Guard:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         method, path = scope["method"], scope["path"]
+        if not self.known_host(headers):
+            return await _reject(scope, send, 403, "FORBIDDEN", "This Host is not served here: AUTH_MODE=local "
+                                 "answers only to loopback names (add others to ALLOWED_HOSTS).")
         if method not in SAFE_METHODS and not self.same_origin(headers):
             return await _reject(scope, send, 403, "FORBIDDEN", "Cross-origin requests are refused.")
         if path == "/graphql":

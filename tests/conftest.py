@@ -95,6 +95,7 @@ def settings(database_url: str, tmp_path: Path, images_dir: Path) -> Settings:
         volume_mounts={"/Volumes/test/cvx/images": images_dir, "/Volumes/test/cvx/exports": exports,
                        UPLOADS_VOLUME: tmp_path / "uploads"},
         local_user="alice", migrate_on_start=False, job_lease_seconds=3.0, max_image_pixels=50_000_000,
+        allowed_hosts=("testserver",),  # Starlette's TestClient sends Host: testserver
     )
 
 

@@ -234,6 +234,27 @@ def test_cross_origin_websockets_are_refused(client: TestClient) -> None:
             assert ws.receive_json()["type"] == "connection_ack"
 
 
+def test_local_mode_answers_only_loopback_host_names(settings: Settings) -> None:
+    """A DNS-rebinding page talks to 127.0.0.1 under its own name, which its Origin matches: the Host gives it away."""
+    chosen = dataclasses.replace(settings, allowed_hosts=())
+    with TestClient(create_app(chosen), base_url="http://rebound.evil.example:8000") as rebound:
+        r = rebound.post("/graphql", json={"query": "{ me { name } }"},
+                         headers={"origin": "http://rebound.evil.example:8000"})
+        assert r.status_code == 403 and "ALLOWED_HOSTS" in r.json()["errors"][0]["message"]
+        assert rebound.get("/media/samples/1/thumbnail").status_code == 403
+        with pytest.raises(WebSocketDisconnect), rebound.websocket_connect("/graphql", subprotocols=WS) as ws:
+            ws.send_json({"type": "connection_init"})
+            ws.receive_json()
+    for base in ("http://127.0.0.1:8000", "http://localhost", "http://[::1]:8000"):
+        with TestClient(create_app(chosen), base_url=base) as loopback:
+            assert loopback.post("/graphql", json={"query": "{ me { name } }"}).json()["data"]["me"]["name"] == \
+                "alice"
+    named = dataclasses.replace(chosen, allowed_hosts=("labels.lan",))
+    with TestClient(create_app(named), base_url="http://labels.lan:8000") as lan:
+        assert lan.post("/graphql", json={"query": "{ me { name } }"}).status_code == 200
+    assert Settings.from_env({"ALLOWED_HOSTS": "Labels.LAN, other"}).allowed_hosts == ("labels.lan", "other")
+
+
 def test_outside_local_mode_no_get_no_graphiql_no_introspection(client: TestClient, settings: Settings) -> None:
     introspect = {"query": "{ __schema { types { name } } }"}
     local = client.post("/graphql", json=introspect).json()
