@@ -95,7 +95,8 @@ class PostgresFanout:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="pg-listen"),
                        asyncio.create_task(self._send(), name="pg-notify")]
-        await asyncio.wait_for(self._listening.wait(), 10)
+        async with asyncio.timeout(10):
+            await self._listening.wait()
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -51,15 +51,17 @@ class JobRunner:
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
 
-    async def stop(self) -> None:
-        if self._loop_task:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-        for t in list(self._tasks):
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Cancel the loop and the running jobs (their leases let another worker resume them). Shutdown never
+        waits forever: a task that ignores its cancellation is logged and left behind."""
+        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
+        for t in tasks:
             t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=grace_seconds)
+            for t in stuck:
+                log.error("job runner task %s did not stop within %.0f s of its cancellation", t.get_name(),
+                          grace_seconds)
 
     async def _loop(self) -> None:
         while True:
@@ -75,8 +77,11 @@ class JobRunner:
                 except Exception:
                     log.exception("could not reconcile the jobs handed to Databricks runs")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
+            # wake-up does, and the loop would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def _claim_and_start(self) -> bool:
         job = await self.db.write(job_rows.claim_next, owner=self.owner, lease_seconds=self.lease_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 
 from db.errors import NotFound
 from db.models import Job, utcnow
+from jobs.runner import JobRunner
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from volumes.local import LocalVolumes
 from volumes.paths import parse
@@ -114,3 +116,19 @@ async def test_a_worker_never_takes_back_its_own_running_job(db) -> None:  # typ
     assert await db.write(job_rows.claim_next, owner="me", lease_seconds=30, kinds=("SCAN",)) is None
     other = await db.write(job_rows.claim_next, owner="other", lease_seconds=30, kinds=("SCAN",))
     assert other is not None and other.id == job_id and other.attempts == 2
+
+
+async def test_the_runner_stops_even_when_woken_as_it_is_cancelled(db) -> None:  # type: ignore[no-untyped-def]
+    """A wake-up landing with the shutdown's cancellation once made the loop swallow it and the server hang."""
+    runner = JobRunner(db, LocalVolumes({}), poll_seconds=30)
+    runner.start()
+    for _ in range(20):  # let the loop find no job and settle into waiting for a wake-up
+        await asyncio.sleep(0.05)
+    loop_task = runner._loop_task
+    assert loop_task is not None
+    runner.wake()
+    loop_task.cancel()  # in the same turn of the event loop as the wake-up
+    finished, _ = await asyncio.wait({loop_task}, timeout=5)
+    loop_task.cancel()
+    await runner.stop(grace_seconds=5)
+    assert finished, "the runner loop swallowed its cancellation"
