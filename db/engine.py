@@ -113,6 +113,24 @@ class Database:
                 result = fn(session, *args, **kwargs)
             return result, session.info.pop("events", [])
 
+    def _direct_sync(self, fn: Callable[..., tuple[T, list[Event]]], args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> tuple[T, list[Event]]:
+        record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
+        try:
+            conn = record.driver_connection
+            conn.autocommit = True
+            try:
+                return fn(conn, *args, **kwargs)
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
+        except Exception:
+            if record.driver_connection is None or record.driver_connection.closed:
+                record.invalidate()
+            raise
+        finally:
+            record.close()
+
     # -- async entry points ----------------------------------------------------------------------------------
 
     async def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -124,6 +142,18 @@ class Database:
         loop = asyncio.get_running_loop()
         result, events = await loop.run_in_executor(
             self._write_pool, functools.partial(self._write_sync, fn, args, kwargs))
+        if events and self.on_commit is not None:
+            self.on_commit(events)
+        return result
+
+    async def write_direct(self, fn: Callable[..., tuple[T, list[Event]]], *args: Any, **kwargs: Any) -> T:
+        """PostgreSQL only: fn(psycopg connection in autocommit, *args) -> (result, events) on a write thread, for
+        units of work that are single statements (each atomic on its own; see db.labels_pg). Events are published
+        as after write()."""
+        assert self.is_postgres, "write_direct is for PostgreSQL"
+        loop = asyncio.get_running_loop()
+        result, events = await loop.run_in_executor(
+            self._write_pool, functools.partial(self._direct_sync, fn, args, kwargs))
         if events and self.on_commit is not None:
             self.on_commit(events)
         return result

@@ -7,6 +7,7 @@ work each; a caller who passes the version they saw gets CONFLICT if it moved.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,8 +18,8 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from db import counters
-from db.engine import Database, emit
+from db import counters, labels_pg
+from db.engine import Database, Event, emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Sample, utcnow
 
@@ -105,8 +106,11 @@ EventRow = tuple[str, str | None, list[float] | None, str | None, list[float] | 
 @dataclass
 class Loaded:
     project: Project
-    sample: Sample
+    sample: Sample | SampleState
     annotations: list[Annotation]
+
+
+Loader = Callable[[int], Loaded]  # sample id -> the sample, its project and its annotations
 
 
 _LOAD = select(Sample, Project).join(Project, Project.id == Sample.project_id).where(Sample.id == bindparam("sid"))
@@ -185,6 +189,13 @@ class SampleState:
     def __init__(self, source: Sample | SampleState) -> None:
         for c in _STATE:
             setattr(self, c, getattr(source, c))
+
+    @classmethod
+    def of_columns(cls, values: dict[str, object]) -> SampleState:
+        state = cls.__new__(cls)
+        for c in _STATE:
+            setattr(state, c, values[c])
+        return state
 
 
 @dataclass
@@ -280,6 +291,14 @@ _INSERT_ANNOTATIONS = insert(_A).returning(_A.c.id, sort_by_parameter_order=True
 _INSERT_EVENTS = insert(_E).returning(_E.c.id)  # unread: see counters._upsert
 
 
+def _added_rows(change: Change) -> list[dict[str, object]]:
+    return [{"project_id": change.project_id, "sample_id": change.sample.id, "label": a.label, "kind": a.kind,
+             "x": a.box[0] if a.box else None, "y": a.box[1] if a.box else None,
+             "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
+             "is_draft": a.is_draft, "created_by": a.created_by or change.user, "created_at": change.now}
+            for a in change.add]
+
+
 def _apply(session: Session, change: Change) -> None:
     s = change.sample
     conn = session.connection()
@@ -291,11 +310,7 @@ def _apply(session: Session, change: Change) -> None:
         conn.execute(_DELETE_ANNOTATIONS, {"ids": change.remove_ids})
     added: list[Annotation] = []
     if change.add:
-        rows = [{"project_id": change.project_id, "sample_id": s.id, "label": a.label, "kind": a.kind,
-                 "x": a.box[0] if a.box else None, "y": a.box[1] if a.box else None,
-                 "w": a.box[2] if a.box else None, "h": a.box[3] if a.box else None, "confidence": a.confidence,
-                 "is_draft": a.is_draft, "created_by": a.created_by or change.user, "created_at": change.now}
-                for a in change.add]
+        rows = _added_rows(change)
         ids = conn.execute(_INSERT_ANNOTATIONS, rows).scalars().all()
         added = [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
     change.result = change.kept + added
@@ -329,6 +344,43 @@ async def _run(db: Database, plan: Callable[[Session], list[Change]]) -> list[Ch
     return await db.write(_plan_and_apply, plan)
 
 
+OPTIMISTIC_ATTEMPTS = 20
+
+
+def _load_pg(conn: object, sample_id: int) -> Loaded:
+    found = labels_pg.load(conn, sample_id)
+    if found is None:
+        raise NotFound(f"Sample {sample_id} does not exist.")
+    sample, project, annotations = found
+    return Loaded(Project(**project), SampleState.of_columns(sample),
+                  [Annotation(project_id=sample["project_id"], sample_id=sample_id, **a) for a in annotations])
+
+
+def _plan_and_write_pg(conn: object, plan: Callable[[Loader], Change]) -> tuple[Change, list[Event]]:
+    """Read, plan, write if the sample did not move meanwhile (db.labels_pg); else plan again from a fresh read,
+    where a caller's expectedVersion then meets CONFLICT as it would have under a lock."""
+    load = functools.partial(_load_pg, conn)
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        change = plan(load)
+        rows = _added_rows(change)
+        ids = labels_pg.write(conn, sample=change.sample, read_version=change.read_version,
+                              project_id=change.project_id, remove=change.remove_ids, add=rows, events=change.events,
+                              deltas=change.deltas, user=change.user, now=change.now)
+        if ids is not None:
+            change.result = change.kept + [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
+            pid = change.project_id
+            return change, [(f"project:{pid}", None), (f"samples:{pid}", change.sample.id)]
+    raise Conflict(f"Sample {change.sample.id} kept changing while it was being saved; reload it and try again.")
+
+
+async def _run_one(db: Database, plan: Callable[[Loader], Change]) -> Change:
+    """One sample's change: on PostgreSQL two round trips and no lock held while Python plans (_plan_and_write_pg);
+    on SQLite the locked unit of work."""
+    if db.is_postgres:
+        return await db.write_direct(_plan_and_write_pg, plan)
+    return (await _run(db, lambda s: [plan(functools.partial(_load, s))]))[0]
+
+
 # -- operations ----------------------------------------------------------------------------------------------
 
 
@@ -350,16 +402,16 @@ async def save_annotations(
     if not annotations and not allow_empty:
         raise Invalid("An empty save needs allowEmpty: true (it records that the image has no objects).")
 
-    def plan(s: Session) -> list[Change]:
-        loaded = _load(s, sample_id)
+    def plan(load: Loader) -> Change:
+        loaded = load(sample_id)
         clean = [NewAnnotation(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
         events = _diff_events(loaded.annotations, clean)
         if not clean:
             events.append(("no_objects", None, None, None, None))
-        return [plan_change(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
-                      skipped=False, no_objects=not clean, labelled_now=True, events=events)]
+        return plan_change(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
+                           skipped=False, no_objects=not clean, labelled_now=True, events=events)
 
-    return _saved((await _run(db, plan))[0])
+    return _saved(await _run_one(db, plan))
 
 
 async def set_classification(
@@ -376,25 +428,24 @@ async def set_classification(
 
 
 async def skip_sample(db: Database, sample_id: int, user: str, *, expected_version: int | None = None) -> Saved:
-    def plan(s: Session) -> list[Change]:
-        loaded = _load(s, sample_id)
-        return [plan_change(loaded, user, expected_version=expected_version, skipped=True,
-                      events=[("skip", None, None, None, None)])]
+    def plan(load: Loader) -> Change:
+        return plan_change(load(sample_id), user, expected_version=expected_version, skipped=True,
+                           events=[("skip", None, None, None, None)])
 
-    return _saved((await _run(db, plan))[0])
+    return _saved(await _run_one(db, plan))
 
 
 async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnotation], author: str) -> Saved:
     """Store a model's predictions as drafts, replacing that model's earlier drafts (re-running never duplicates)."""
-    def plan(s: Session) -> list[Change]:
-        loaded = _load(s, sample_id)
+    def plan(load: Loader) -> Change:
+        loaded = load(sample_id)
         clean = validate(loaded.project, [NewAnnotation(a.label, a.kind, a.box, a.confidence, True, author)
                                           for a in drafts])
         old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
-        return [plan_change(loaded, author, expected_version=None, remove=old, add=clean,
-                      events=[("draft", None, None, a.label, _box_of(a)) for a in clean])]
+        return plan_change(loaded, author, expected_version=None, remove=old, add=clean,
+                           events=[("draft", None, None, a.label, _box_of(a)) for a in clean])
 
-    return _saved((await _run(db, plan))[0])
+    return _saved(await _run_one(db, plan))
 
 
 async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, accept: bool) -> int:

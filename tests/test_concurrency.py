@@ -6,13 +6,14 @@ import asyncio
 import itertools
 from collections import Counter
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from db import counters, labels
 from db.engine import Database
 from db.errors import Conflict
-from db.samples import annotations_for
+from db.samples import annotations_for, history_for
 from db.stats import stats_for
 from tests.conftest import seed_project
 
@@ -124,4 +125,46 @@ async def test_racing_saves_of_one_sample(db: Database) -> None:
     done = await asyncio.gather(*blind)
     assert sorted(d.sample.version for d in done) == list(range(3, 13))
     assert len((await db.read(annotations_for, ids))[ids[0]]) == 1
+    await _recounted(db, pid)
+
+
+@pytest.mark.parametrize("expected_version", [None, 1])
+async def test_a_save_that_lands_between_read_and_write_is_not_overwritten_blindly(
+        db: Database, expected_version: int | None) -> None:
+    """PostgreSQL plans a save without holding the row (db.labels_pg): when a colleague's save lands in between,
+    nothing of the stale plan is written; it is planned again from a fresh read (CONFLICT if a version was given)."""
+    if db.is_sqlite:
+        pytest.skip("SQLite's single writer holds its lock while it plans: nothing can land in between")
+    pid, ids = await seed_project(db, 1)
+    loop = asyncio.get_running_loop()
+    box = (0.1, 0.1, 0.2, 0.2)
+    planned = 0
+
+    def plan(load: labels.Loader) -> labels.Change:
+        nonlocal planned
+        planned += 1
+        loaded = load(ids[0])
+        if planned == 1:  # bob saves after alice's read, before her write
+            asyncio.run_coroutine_threadsafe(labels.save_annotations(
+                db, ids[0], [labels.NewAnnotation("dog", "BBOX", box)], "bob", allow_empty=False,
+                expected_version=None), loop).result(10)
+        return labels.plan_change(loaded, "alice", expected_version=expected_version, remove=loaded.annotations,
+                                  add=[labels.NewAnnotation("cat", "BBOX", box)], labelled_now=True,
+                                  events=labels._diff_events(loaded.annotations, [labels.NewAnnotation("cat", "BBOX",
+                                                                                                      box)]))
+
+    if expected_version is not None:
+        try:
+            await labels._run_one(db, plan)
+            raise AssertionError("a save planned from version 1 after bob's save must be refused")
+        except Conflict as exc:
+            assert exc.extensions["changedBy"] == "bob" and exc.extensions["currentVersion"] == 2
+        final_labels, final_actors = ["dog"], ["bob"]
+    else:
+        change = await labels._run_one(db, plan)
+        assert planned == 2 and change.sample.version == 3
+        final_labels, final_actors = ["cat"], ["bob", "alice"]
+    assert [a.label for a in (await db.read(annotations_for, ids))[ids[0]]] == final_labels
+    history = (await db.read(history_for, ids))[ids[0]]
+    assert sorted({e.actor for e in history}) == sorted(final_actors)
     await _recounted(db, pid)
