@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import ipaddress
 import logging
 import os
@@ -592,7 +593,12 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
     # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
     sys.setswitchinterval(0.0005)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+    app = create_app(settings)
+    # What start-up built (modules, the schema, the app) lives as long as the process: moved out of the collector's
+    # reach, a full collection no longer walks it (one took 89 ms, in the middle of a save, with 100 subscribers).
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", ws="websockets-sansio",
                 ws_max_size=settings.max_request_bytes)
     return 0

@@ -113,18 +113,29 @@ class Loaded:
 Loader = Callable[[int], Loaded]  # sample id -> the sample, its project and its annotations
 
 
-_LOAD = select(Sample, Project).join(Project, Project.id == Sample.project_id).where(Sample.id == bindparam("sid"))
-_LOAD_LOCKED = _LOAD.with_for_update(of=Sample)
-_ANNOTATIONS_OF = select(Annotation).where(Annotation.sample_id == bindparam("sid")).order_by(Annotation.id)
+_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
+          "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
+          "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment")
+
+_S, _P, _A, _E = Sample.__table__, Project.__table__, Annotation.__table__, AnnotationEvent.__table__
+# Core, not ORM: a save reads one sample, and building ORM objects cost more than the statements
+_LOAD = (select(*(_S.c[c] for c in _STATE), _P.c.task_type, _P.c.classes, _P.c.multi_label)
+         .join_from(_S, _P, _P.c.id == _S.c.project_id).where(_S.c.id == bindparam("sid")))
+_LOAD_LOCKED = _LOAD.with_for_update(of=_S)
+_ANNOTATIONS_OF = select(_A).where(_A.c.sample_id == bindparam("sid")).order_by(_A.c.id)
 
 
 def _load(session: Session, sample_id: int) -> Loaded:
     locked = session.info.get("lock_rows") and session.bind.dialect.name == "postgresql"
-    row = session.execute(_LOAD_LOCKED if locked else _LOAD, {"sid": sample_id}).first()
+    conn = session.connection()
+    row = conn.execute(_LOAD_LOCKED if locked else _LOAD, {"sid": sample_id}).first()
     if row is None:
         raise NotFound(f"Sample {sample_id} does not exist.")
-    annotations = list(session.scalars(_ANNOTATIONS_OF, {"sid": sample_id}))
-    return Loaded(row[1], row[0], annotations)
+    values = row._mapping
+    project = Project(id=values["project_id"], task_type=values["task_type"], classes=values["classes"],
+                      multi_label=values["multi_label"])
+    annotations = [Annotation(**a._mapping) for a in conn.execute(_ANNOTATIONS_OF, {"sid": sample_id})]
+    return Loaded(project, SampleState.of_columns(values), annotations)
 
 
 def _check_version(sample: Sample, expected: int | None) -> None:
@@ -174,10 +185,6 @@ def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) 
 
 
 # -- planning: everything about a change, computed before any lock is taken --------------------------------
-
-_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
-          "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
-          "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment")
 
 
 class SampleState:
@@ -282,7 +289,6 @@ _SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled
                    "reviewed_by", "reviewed_at", "review_comment")
 
 
-_S, _A, _E = Sample.__table__, Annotation.__table__, AnnotationEvent.__table__
 # Built once: constructing and caching statements cost more than running them on this hot path.
 _UPDATE_SAMPLE = (update(_S).where(_S.c.id == bindparam("w_id"), _S.c.version == bindparam("w_version"))
                   .values({c: bindparam(f"v_{c}") for c in _SAMPLE_COLUMNS}))
