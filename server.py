@@ -38,9 +38,10 @@ from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
 from resolvers import identity, media, sessions, transfers
 from resolvers.guard import Guard, local_hosts
+from resolvers.sign_in_throttle import SignInThrottle
 from schema.build import schema
 from schema.context import Context, CurrentUser, Services
-from schema.limits import GraphQLLimits
+from schema.limits import CappedTransportWS, GraphQLLimits
 from volumes.images import ThumbnailCache
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
@@ -317,6 +318,8 @@ def _is_loopback(host: str) -> bool:
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = CappedTransportWS
+
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)
         self.services = services
@@ -492,6 +495,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()
+    app.state.sign_in_throttle = SignInThrottle()
     app.state.settings = settings
     return app
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db import counters
 from db import labels as label_rows
 from db.engine import emit
-from db.errors import Conflict, Invalid, NotFound
+from db.errors import Conflict, Forbidden, Invalid, NotFound
 from db.models import AnnotationEvent, Sample, utcnow
 
 REVIEW_STATUSES = ("NONE", "ACCEPTED", "REJECTED")
@@ -21,8 +21,9 @@ MAX_COMMENT = 2000
 
 
 def review_sample(session: Session, sample_id: int, reviewer: str, *, accept: bool, comment: str | None,
-                  expected_version: int | None) -> Sample:
-    """Accept or reject a labelled sample; the review, the reviewer and the comment go into its history."""
+                  expected_version: int | None, may_review_own: bool = True) -> Sample:
+    """Accept or reject a labelled sample; the review, the reviewer and the comment go into its history.
+    may_review_own=False (reviewers, as opposed to owners) refuses a sample the reviewer labelled."""
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT:
         raise Invalid(f"A review comment is at most {MAX_COMMENT} characters.", field="comment")
@@ -39,6 +40,8 @@ def review_sample(session: Session, sample_id: int, reviewer: str, *, accept: bo
                        currentVersion=sample.version, changedBy=sample.updated_by)
     if sample.status != "LABELED":
         raise Invalid(f"Only labelled samples are reviewed; {sample.filename} is {sample.status.lower()}.")
+    if not may_review_own and sample.labeled_by == reviewer:
+        raise Forbidden(f"You labelled {sample.filename}: another reviewer or an owner reviews it.")
     deltas: counters.Deltas = Counter()
     for key in counters.sample_keys(sample):
         deltas[key] -= 1

@@ -43,14 +43,15 @@ class Access:
             self._roles[project_id] = role if exists else None
         return self._check(self._roles[project_id], needed, f"Project {project_id} does not exist.")
 
-    async def sample(self, sample_id: int, needed: str) -> None:
-        """The sample's project and role in one statement (a labelling save pays one indexed read)."""
+    async def sample(self, sample_id: int, needed: str) -> str:
+        """The caller's role in the sample's project, if at least `needed`, in one statement (a labelling save
+        pays one indexed read)."""
         if self.user.is_admin:
-            return
+            return "owner"
         project_id, role = await self.db.read(members.sample_role, self.user.id, sample_id)
         if project_id is not None:
             self._roles[project_id] = role
-        self._check(role, needed, f"Sample {sample_id} does not exist.")
+        return self._check(role, needed, f"Sample {sample_id} does not exist.")
 
     async def samples(self, sample_ids: Sequence[int], needed: str) -> None:
         if self.user.is_admin or not sample_ids:
@@ -98,8 +99,9 @@ async def require(info: Info, project_id: int | str, role: str) -> str:
     return await info.context.access.project(_key(project_id, "Project"), role)
 
 
-async def require_sample(info: Info, sample_id: int | str, role: str) -> None:
-    await info.context.access.sample(_key(sample_id, "Sample"), role)
+async def require_sample(info: Info, sample_id: int | str, role: str) -> str:
+    """The caller's role in the sample's project (owner for admins), if at least `role`."""
+    return await info.context.access.sample(_key(sample_id, "Sample"), role)
 
 
 async def require_samples(info: Info, sample_ids: Sequence[int], role: str) -> None:

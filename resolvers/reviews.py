@@ -37,11 +37,13 @@ class ReviewQueries:
 class ReviewMutations:
     @strawberry.mutation(description="Accepts or rejects a labelled sample, with an optional comment. A rejected "
                                      "sample goes back to its labeller (claimNextSample hands it to them first); "
-                                     "any later change to its labels clears the review. Reviewers and owners.")
+                                     "any later change to its labels clears the review. Reviewers and owners; "
+                                     "a reviewer does not review their own labels.")
     async def review_sample(self, info: Info, sample_id: strawberry.ID, accept: bool, comment: str | None = None,
                             expected_version: int | None = None) -> Sample:
         sid = parse_id(sample_id, "Sample")
-        await require_sample(info, sid, "reviewer")
+        role = await require_sample(info, sid, "reviewer")
         row = await info.context.db.write(review_rows.review_sample, sid, info.context.user.name, accept=accept,
-                                          comment=comment, expected_version=expected_version)
+                                          comment=comment, expected_version=expected_version,
+                                          may_review_own=role == "owner")
         return Sample.of(row)

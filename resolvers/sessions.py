@@ -1,16 +1,18 @@
 """Browser sign-in for AUTH_MODE=token: POST /auth/login sets an HttpOnly, SameSite=Lax session cookie (Secure over
 https); POST /auth/logout ends the session. Requests from another site's page never get here: resolvers.guard
-checks the Origin of every POST."""
+checks the Origin of every POST, and resolvers.sign_in_throttle slows password guessing."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from db import auth
 from resolvers.identity import SESSION_COOKIE
+from resolvers.sign_in_throttle import SignInThrottle
 from schema.context import Services
 
 MAX_FIELD = 1024
@@ -31,9 +33,18 @@ async def login(request: Request) -> Response:
         assert isinstance(name, str) and isinstance(password, str) and len(name) + len(password) < MAX_FIELD
     except (ValueError, KeyError, TypeError, AssertionError):
         return _refuse(400, "VALIDATION", 'Send JSON {"name": …, "password": …}.')
+    throttle: SignInThrottle = request.app.state.sign_in_throttle
+    address = request.client.host if request.client else "unknown"
+    wait = math.ceil(throttle.wait_seconds(name, address))
+    if wait > 0:
+        refused = _refuse(429, "UNAVAILABLE", f"Too many failed sign-ins; try again in {wait} s.")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     user, hashed = await services.db.read(auth.password_of, name)
     if not await asyncio.to_thread(auth.verify_password, password, hashed) or user is None:
+        throttle.failed(name, address)
         return _refuse(401, "UNAUTHENTICATED", "Wrong name or password.")
+    throttle.succeeded(name)
     value = await services.db.write(auth.start_session, user.id)
     response = JSONResponse({"name": user.name, "isAdmin": user.is_admin})
     response.set_cookie(SESSION_COOKIE, value, max_age=auth.SESSION_DAYS * 86400, path="/", httponly=True,

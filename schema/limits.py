@@ -1,5 +1,6 @@
 """GraphQL request limits, all checked before any resolver runs: the token cap for parsing (schema/prepare.py),
-depth, alias and introspection rules for validation, and the page-size cap on `first` right after validation."""
+depth, alias and introspection rules for validation, the page-size cap on `first` right after validation, and
+the cap on operations open on one websocket."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 
 @dataclass(frozen=True)
@@ -162,3 +164,19 @@ class Limits(SchemaExtension):
                     break
         yield
 
+
+
+class CappedTransportWS(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    """graphql-transport-ws whose per-connection operation cap (WS_MAX_SUBSCRIPTIONS) answers like the other
+    limits, with a message that says what to do and `extensions.code` (Strawberry's own error has no code)."""
+
+    async def handle_subscribe(self, message: Any) -> None:
+        cap = self.max_subscriptions_per_connection
+        if (self.connection_acknowledged and cap is not None and message["id"] not in self.operations
+                and len(self.operations) >= cap):
+            error = GraphQLError(f"Subscription limit reached: at most {cap} operations may be open on one "
+                                 "connection (WS_MAX_SUBSCRIPTIONS); complete one first.",
+                                 extensions={"code": "VALIDATION"})
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+            return
+        await super().handle_subscribe(message)

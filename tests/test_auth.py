@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 import server
+from db import auth
 from db.engine import sync_url
 from db.models import ApiToken, User
 from server import Settings, SettingsError, create_app
@@ -83,6 +84,35 @@ def test_browser_sign_in_sets_a_locked_down_cookie_and_sign_out_ends_it(
     cross = client.post("/auth/login", json={"name": "alice", "password": PASSWORD},
                         headers={"Origin": "https://evil.example.com"})
     assert cross.status_code == 403
+
+
+def test_repeated_wrong_passwords_make_the_account_wait_doubling_and_cost_no_hash(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    client = team.client
+    _cli(monkeypatch, capsys, client.app.state.settings.database_url, "users", "set-password", "alice",
+         stdin=PASSWORD + "\n")
+    now = [1000.0]
+    client.app.state.sign_in_throttle.clock = lambda: now[0]
+    hashed: list[str] = []
+    real_verify = auth.verify_password
+    monkeypatch.setattr(auth, "verify_password", lambda p, h: hashed.append(p) or real_verify(p, h))
+
+    def sign_in(name: str, password: str) -> tuple[int, dict, str | None]:
+        r = client.post("/auth/login", json={"name": name, "password": password})
+        return r.status_code, r.json(), r.headers.get("retry-after")
+
+    for _ in range(5):
+        assert sign_in("alice", "a wrong guess")[0] == 401
+    status, body, retry = sign_in("alice", PASSWORD)  # even the right password waits: the guesser cannot tell
+    assert (status, body["code"], retry) == (429, "UNAVAILABLE", "30") and "30 s" in body["error"]
+    assert len(hashed) == 5, "a refused attempt must not cost a password hash"
+    assert sign_in("root", "a wrong guess")[0] == 401  # other accounts are not held up
+    now[0] += 31
+    assert sign_in(" ALICE", "a wrong guess")[0] == 401  # the same account however it is typed
+    assert sign_in("alice", PASSWORD)[2] == "60"  # the next wait is twice as long
+    now[0] += 61
+    assert sign_in("alice", PASSWORD)[0] == 200  # a success clears the account's record
+    assert sign_in("alice", "a wrong guess")[0] == 401 and sign_in("alice", PASSWORD)[0] == 200
 
 
 def test_a_new_password_signs_the_user_out_everywhere(

@@ -105,15 +105,20 @@ def _counters_match_a_recount(team: Team, pid: str) -> None:
 
 
 def test_who_may_review_and_what_can_be_reviewed(team: Team) -> None:
-    pid, (s1, s2, *_) = _project(team)
+    pid, (s1, s2, s3, *_) = _project(team)
     bob, carol, alice = team["bob"], team["carol"], team["alice"]
     bob(SAVE, s=s1, l="cat")
     assert bob.code(REVIEW, s=s1, a=True) == "FORBIDDEN"
     assert bob.code(QUEUE, p=pid) == "FORBIDDEN"
+    carol(SAVE, s=s2, l="dog")
+    own = carol.error(REVIEW, s=s2, a=True)  # a reviewer does not pass their own labels
+    assert own["extensions"]["code"] == "FORBIDDEN" and "another reviewer" in own["message"]
+    alice(SAVE, s=s2, l="cat")
+    assert alice(REVIEW, s=s2, a=True)["reviewSample"]["reviewStatus"] == "ACCEPTED"  # an owner may
     assert alice(REVIEW, s=s1, a=True)["reviewSample"]["reviewStatus"] == "ACCEPTED"  # owners review too
     stale = carol.error(REVIEW, s=s1, a=False, v=2)
     assert stale["extensions"]["code"] == "CONFLICT" and stale["extensions"]["currentVersion"] == 3
-    unlabelled = carol.error(REVIEW, s=s2, a=True)
+    unlabelled = carol.error(REVIEW, s=s3, a=True)
     assert unlabelled["extensions"]["code"] == "VALIDATION" and "labelled" in unlabelled["message"]
     assert carol.code(REVIEW, s=s1, a=False, c="x" * 2001) == "VALIDATION"
 

@@ -391,6 +391,7 @@ def test_websocket_init_timeout_subscription_cap_and_message_cap(ws_app: TestCli
         got = [ws.receive_json() for _ in range(3)]
         refused = [m for m in got if m["type"] == "error"]
         assert [m["id"] for m in refused] == ["3"] and "limit" in refused[0]["payload"][0]["message"].lower()
+        assert refused[0]["payload"][0]["extensions"]["code"] == "VALIDATION"
         ws.send_json({"id": "1", "type": "complete"})  # frees a slot
         aliased = "subscription($p: ID!){ projectStats(projectId: $p){ " + " ".join(
             f"a{i}: total" for i in range(101)) + " } }"
