@@ -116,8 +116,13 @@ class Database:
     def _direct_sync(self, fn: Callable[..., tuple[T, list[Event]]], args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> tuple[T, list[Event]]:
         record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
+        conn = record.driver_connection
+        if self.is_sqlite:  # already in autocommit mode (_tune_sqlite): fn begins and commits
+            try:
+                return fn(conn, *args, **kwargs)
+            finally:
+                record.close()
         try:
-            conn = record.driver_connection
             conn.autocommit = True
             try:
                 return fn(conn, *args, **kwargs)
@@ -125,7 +130,7 @@ class Database:
                 if not conn.closed:
                     conn.autocommit = False
         except Exception:
-            if record.driver_connection is None or record.driver_connection.closed:
+            if conn.closed:
                 record.invalidate()
             raise
         finally:
@@ -147,10 +152,10 @@ class Database:
         return result
 
     async def write_direct(self, fn: Callable[..., tuple[T, list[Event]]], *args: Any, **kwargs: Any) -> T:
-        """PostgreSQL only: fn(psycopg connection in autocommit, *args) -> (result, events) on a write thread, for
-        units of work that are single statements (each atomic on its own; see db.labels_pg). Events are published
+        """fn(driver connection, *args) -> (result, events) on a write thread, without SQLAlchemy in between: a
+        psycopg connection in autocommit (fn's statements are atomic one by one, see db.labels_pg) or the sqlite3
+        connection with no transaction open (fn begins and commits, see db.labels_sqlite). Events are published
         as after write()."""
-        assert self.is_postgres, "write_direct is for PostgreSQL"
         loop = asyncio.get_running_loop()
         result, events = await loop.run_in_executor(
             self._write_pool, functools.partial(self._direct_sync, fn, args, kwargs))

@@ -13,12 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from db import counters, labels_pg
+from db import counters, labels_pg, labels_sqlite
+from db.change_rows import SAMPLE_STATE, SAMPLE_WRITES
 from db.engine import Database, Event, emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Sample, utcnow
@@ -113,13 +114,9 @@ class Loaded:
 Loader = Callable[[int], Loaded]  # sample id -> the sample, its project and its annotations
 
 
-_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
-          "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
-          "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment")
-
 _S, _P, _A, _E = Sample.__table__, Project.__table__, Annotation.__table__, AnnotationEvent.__table__
 # Core, not ORM: a save reads one sample, and building ORM objects cost more than the statements
-_LOAD = (select(*(_S.c[c] for c in _STATE), _P.c.task_type, _P.c.classes, _P.c.multi_label)
+_LOAD = (select(*(_S.c[c] for c in SAMPLE_STATE), _P.c.task_type, _P.c.classes, _P.c.multi_label)
          .join_from(_S, _P, _P.c.id == _S.c.project_id).where(_S.c.id == bindparam("sid")))
 _LOAD_LOCKED = _LOAD.with_for_update(of=_S)
 _ANNOTATIONS_OF = select(_A).where(_A.c.sample_id == bindparam("sid")).order_by(_A.c.id)
@@ -191,16 +188,16 @@ class SampleState:
     """A detached copy of a sample's columns: what a planned change will write (far cheaper than an ORM object,
     which matters when an import plans 100,000 of them). Reads like a Sample wherever one is read."""
 
-    __slots__ = _STATE
+    __slots__ = SAMPLE_STATE
 
     def __init__(self, source: Sample | SampleState) -> None:
-        for c in _STATE:
+        for c in SAMPLE_STATE:
             setattr(self, c, getattr(source, c))
 
     @classmethod
     def of_columns(cls, values: dict[str, object]) -> SampleState:
         state = cls.__new__(cls)
-        for c in _STATE:
+        for c in SAMPLE_STATE:
             setattr(state, c, values[c])
         return state
 
@@ -284,14 +281,10 @@ def plan_change(
 
 # -- applying: a few statements under the lock -------------------------------------------------------------
 
-_SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
-                   "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence", "review_status",
-                   "reviewed_by", "reviewed_at", "review_comment")
-
 
 # Built once: constructing and caching statements cost more than running them on this hot path.
 _UPDATE_SAMPLE = (update(_S).where(_S.c.id == bindparam("w_id"), _S.c.version == bindparam("w_version"))
-                  .values({c: bindparam(f"v_{c}") for c in _SAMPLE_COLUMNS}))
+                  .values({c: bindparam(f"v_{c}") for c in SAMPLE_WRITES}))
 _DELETE_ANNOTATIONS = delete(_A).where(_A.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_ANNOTATIONS = insert(_A).returning(_A.c.id, sort_by_parameter_order=True)
 _INSERT_EVENTS = insert(_E).returning(_E.c.id)  # unread: see counters._upsert
@@ -309,7 +302,7 @@ def _apply(session: Session, change: Change) -> None:
     s = change.sample
     conn = session.connection()
     moved = conn.execute(_UPDATE_SAMPLE, {"w_id": s.id, "w_version": change.read_version,
-                                          **{f"v_{c}": getattr(s, c) for c in _SAMPLE_COLUMNS}})
+                                          **{f"v_{c}": getattr(s, c) for c in SAMPLE_WRITES}})
     if moved.rowcount != 1:  # cannot happen while the row is held; a guard against a future unlocked caller
         raise Conflict(f"Sample {s.id} changed while it was being saved; reload it and try again.")
     if change.remove_ids:
@@ -353,8 +346,8 @@ async def _run(db: Database, plan: Callable[[Session], list[Change]]) -> list[Ch
 OPTIMISTIC_ATTEMPTS = 20
 
 
-def _load_pg(conn: object, sample_id: int) -> Loaded:
-    found = labels_pg.load(conn, sample_id)
+def _load_direct(backend: Any, conn: object, sample_id: int) -> Loaded:
+    found = backend.load(conn, sample_id)
     if found is None:
         raise NotFound(f"Sample {sample_id} does not exist.")
     sample, project, annotations = found
@@ -362,16 +355,16 @@ def _load_pg(conn: object, sample_id: int) -> Loaded:
                   [Annotation(project_id=sample["project_id"], sample_id=sample_id, **a) for a in annotations])
 
 
-def _plan_and_write_pg(conn: object, plan: Callable[[Loader], Change]) -> tuple[Change, list[Event]]:
-    """Read, plan, write if the sample did not move meanwhile (db.labels_pg); else plan again from a fresh read,
-    where a caller's expectedVersion then meets CONFLICT as it would have under a lock."""
-    load = functools.partial(_load_pg, conn)
+def _plan_and_write(backend: Any, conn: object, plan: Callable[[Loader], Change]) -> tuple[Change, list[Event]]:
+    """Read, plan, write if the sample did not move meanwhile; else plan again from a fresh read, where a caller's
+    expectedVersion then meets CONFLICT as it would have under a lock (only PostgreSQL's writers overlap)."""
+    load = functools.partial(_load_direct, backend, conn)
     for _ in range(OPTIMISTIC_ATTEMPTS):
         change = plan(load)
         rows = _added_rows(change)
-        ids = labels_pg.write(conn, sample=change.sample, read_version=change.read_version,
-                              project_id=change.project_id, remove=change.remove_ids, add=rows, events=change.events,
-                              deltas=change.deltas, user=change.user, now=change.now)
+        ids = backend.write(conn, sample=change.sample, read_version=change.read_version,
+                            project_id=change.project_id, remove=change.remove_ids, add=rows, events=change.events,
+                            deltas=change.deltas, user=change.user, now=change.now)
         if ids is not None:
             change.result = change.kept + [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
             pid = change.project_id
@@ -379,12 +372,25 @@ def _plan_and_write_pg(conn: object, plan: Callable[[Loader], Change]) -> tuple[
     raise Conflict(f"Sample {change.sample.id} kept changing while it was being saved; reload it and try again.")
 
 
+def _plan_and_write_sqlite(conn: Any, plan: Callable[[Loader], Change]) -> tuple[Change, list[Event]]:
+    """SQLite: the same, inside one BEGIN IMMEDIATE transaction (the write lock, taken up front)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        done = _plan_and_write(labels_sqlite, conn, plan)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return done
+
+
 async def _run_one(db: Database, plan: Callable[[Loader], Change]) -> Change:
-    """One sample's change: on PostgreSQL two round trips and no lock held while Python plans (_plan_and_write_pg);
-    on SQLite the locked unit of work."""
+    """One sample's change in plain driver statements (SQLAlchemy's execution machinery cost more than the
+    statements): on PostgreSQL two round trips and no lock held while Python plans (db.labels_pg); on SQLite one
+    write transaction (db.labels_sqlite)."""
     if db.is_postgres:
-        return await db.write_direct(_plan_and_write_pg, plan)
-    return (await _run(db, lambda s: [plan(functools.partial(_load, s))]))[0]
+        return await db.write_direct(functools.partial(_plan_and_write, labels_pg), plan)
+    return await db.write_direct(_plan_and_write_sqlite, plan)
 
 
 # -- operations ----------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
+
 LOAD = """
 SELECT s.id, s.project_id, s.path, s.filename, s.status, s.version, s.locked_by, s.lock_expires_at, s.width,
        s.height, s.labeled_by, s.labeled_at, s.skipped_by, s.updated_by, s.updated_at, s.no_objects,
@@ -26,16 +28,12 @@ SELECT s.id, s.project_id, s.path, s.filename, s.status, s.version, s.locked_by,
  WHERE s.id = %(id)s
 """
 
-SAMPLE_COLUMNS = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
-                  "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence", "review_status",
-                  "reviewed_by", "reviewed_at", "review_comment")
-
 # Every part but the UPDATE reads `moved`, so it runs after it and only if the version still matched. The
 # annotations are inserted in input order (ORDER BY ord), which is the order PostgreSQL hands out their ids in;
 # counter rows go in a fixed order, after the sample row, as in the locked path (no deadlocks between the two).
 WRITE = f"""
 WITH moved AS (
-  UPDATE samples SET {", ".join(f"{c} = %(v_{c})s" for c in SAMPLE_COLUMNS)}
+  UPDATE samples SET {", ".join(f"{c} = %(v_{c})s" for c in SAMPLE_WRITES)}
    WHERE id = %(id)s AND version = %(read_version)s
   RETURNING id
 ), removed AS (
@@ -78,26 +76,17 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
     row = conn.execute(LOAD, {"id": sample_id}).fetchone()
     if row is None:
         return None
-    sample = dict(zip(_SAMPLE_READ, row[:22], strict=True))
+    sample = dict(zip(SAMPLE_STATE, row[:22], strict=True))
     project = {"id": row[1], "task_type": row[22], "classes": orjson.loads(row[23]), "multi_label": row[24]}
-    annotations = [dict(zip(_ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[25] or "[]")]
+    annotations = [dict(zip(ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[25] or "[]")]
     for a in annotations:
         a["created_at"] = datetime.fromisoformat(a["created_at"]).astimezone(UTC)
     return sample, project, annotations
 
 
-_SAMPLE_READ = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
-                "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
-                "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment")
-_ANNOTATION_READ = ("id", "label", "kind", "x", "y", "w", "h", "confidence", "is_draft", "created_by", "created_at")
-
 
 def _float(value: float | None) -> float | None:
     return None if value is None else float(value)  # one array type even if a client sent an integer
-
-
-def _json(box: Sequence[float] | None) -> str | None:
-    return None if box is None else orjson.dumps(list(box)).decode()
 
 
 def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove: Sequence[int],
@@ -109,12 +98,12 @@ def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove:
     params: dict[str, Any] = {
         "id": sample.id, "read_version": read_version, "project_id": project_id, "user": user, "now": now,
         "remove": list(remove),
-        **{f"v_{c}": getattr(sample, c) for c in SAMPLE_COLUMNS},
+        **{f"v_{c}": getattr(sample, c) for c in SAMPLE_WRITES},
         **{f"a_{c}": [a[c] for a in add] for c in ("label", "kind", "is_draft", "created_by")},
         **{f"a_{c}": [_float(a[c]) for a in add] for c in ("x", "y", "w", "h", "confidence")},
         "e_action": [e[0] for e in events], "e_label_before": [e[1] for e in events],
-        "e_box_before": [_json(e[2]) for e in events], "e_label_after": [e[3] for e in events],
-        "e_box_after": [_json(e[4]) for e in events],
+        "e_box_before": [box_json(e[2]) for e in events], "e_label_after": [e[3] for e in events],
+        "e_box_after": [box_json(e[4]) for e in events],
         "c_kind": [c[0] for c in counted], "c_key": [c[1] for c in counted], "c_n": [c[2] for c in counted],
     }
     row = conn.execute(WRITE, params).fetchone()

@@ -3,15 +3,18 @@
 Roles rank viewer < annotator < reviewer < owner. A project (or a sample or job of a project) the caller is not a
 member of answers NOT_FOUND with the same message as an id that does not exist; a member whose role is too low gets
 FORBIDDEN. Instance admins (and the single user of AUTH_MODE=local) pass every check without a database read.
+A subscription outlives the check it started with, so it asks `StillAllowed` again before it emits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from db import members
 from db.engine import Database
-from db.errors import Forbidden, NotFound
+from db.errors import Forbidden, NotFound, Unauthenticated
+from resolvers.identity import SIGN_IN, identify
 from resolvers.ids import parse_id
 from schema.context import CurrentUser, Info
 
@@ -118,3 +121,26 @@ def require_admin(info: Info, what: str) -> None:
 
 async def require_browse(info: Info) -> None:
     await info.context.access.browse()
+
+
+RECHECK_SECONDS = 5.0
+
+
+class StillAllowed:
+    """For a subscription: before an emission (at most every RECHECK_SECONDS), identify the caller again from
+    what their websocket signed in with and repeat its access check with nothing cached. A signed-out session, a
+    revoked token, a removed user or a lost membership ends the subscription with the error a new one would get."""
+
+    def __init__(self, info: Info, check: Callable[[Access], Awaitable[object]]) -> None:
+        self.context, self.check = info.context, check
+        self.checked_at = time.monotonic()  # the subscription was allowed just now
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self.checked_at < RECHECK_SECONDS:
+            return
+        ctx = self.context
+        user = await identify(ctx.services, ctx.request, ctx.connection_params or {})
+        if user is None or user.id != ctx.user.id:
+            raise Unauthenticated(SIGN_IN)
+        await self.check(Access(ctx.services.db, user))
+        self.checked_at = time.monotonic()

@@ -8,7 +8,7 @@ import strawberry
 
 from db import jobs as job_rows
 from db.errors import NotFound
-from resolvers.access import require, require_job
+from resolvers.access import StillAllowed, require, require_job
 from resolvers.ids import lookup_id, parse_id
 from schema.context import Info
 from schema.types import Job
@@ -54,6 +54,7 @@ class JobSubscriptions:
     async def job_progress(self, info: Info, job_id: strawberry.ID) -> AsyncGenerator[Job, None]:
         jid = parse_id(job_id, "Job")
         await require_job(info, jid, "viewer")
+        allowed = StillAllowed(info, lambda access: access.job(jid, "viewer"))
         async with info.context.services.broker.subscribe(f"job:{jid}") as events:
             row = await info.context.db.read(job_rows.get_job, jid)
             yield Job.of(row)
@@ -61,5 +62,6 @@ class JobSubscriptions:
                 await events.get()
                 while not events.empty():  # coalesce a burst into one emission
                     events.get_nowait()
+                await allowed()
                 row = await info.context.db.read(job_rows.get_job, jid)
                 yield Job.of(row)

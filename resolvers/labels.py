@@ -11,7 +11,7 @@ from db import projects as project_rows
 from db import reviews as review_rows
 from db import samples as sample_rows
 from jobs.preannotate import suggest
-from resolvers.access import require, require_sample, require_samples
+from resolvers.access import StillAllowed, require, require_sample, require_samples
 from resolvers.ids import parse_id
 from schema.context import Info
 from schema.enums import SampleOrder
@@ -93,10 +93,12 @@ class LabelSubscriptions:
     async def sample_changed(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Sample, None]:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "viewer")
+        allowed = StillAllowed(info, lambda access: access.project(pid, "viewer"))
         async with info.context.services.broker.subscribe(f"samples:{pid}") as events:
             await info.context.db.read(project_rows.get_project, pid)
             while True:
                 sample_id = await events.get()
+                await allowed()
                 row = await info.context.db.read(sample_rows.find_sample, sample_id)
                 if row is not None:
                     yield Sample.of(row)

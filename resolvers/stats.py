@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from db import stats as stats_rows
-from resolvers.access import require
+from resolvers.access import StillAllowed, require
 from resolvers.ids import parse_id
 from schema.context import Info, Services
 from schema.types import ProjectStats
@@ -50,6 +50,7 @@ class StatsSubscriptions:
     async def project_stats(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[ProjectStats, None]:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "viewer")
+        allowed = StillAllowed(info, lambda access: access.project(pid, "viewer"))
         services = info.context.services
         shared: SharedStats = services.info.setdefault("shared_stats", SharedStats())
         async with services.broker.subscribe(f"project:{pid}") as events:
@@ -62,5 +63,6 @@ class StatsSubscriptions:
                     await asyncio.sleep(wait)
                 while not events.empty():
                     events.get_nowait()
+                await allowed()
                 yield await shared.get(services, pid, services.broker.seq(f"project:{pid}"))
                 last = time.monotonic()

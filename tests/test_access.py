@@ -248,3 +248,45 @@ def test_the_save_path_pays_one_statement_for_the_check_and_admins_none(team: Te
     bob(SAVE, s=s2)
     member_statements = [q for q in seen if "project_members" in q]
     assert admin_statements == [] and len(member_statements) == 1, member_statements
+
+
+STATS_SUB = "subscription($p: ID!){ projectStats(projectId: $p){ labeled } }"
+
+
+def _next_answer(ws: Any) -> tuple[str, Any]:
+    """The subscription's next emission: ("next", labeled) or ("error", code)."""
+    msg = ws.receive_json()
+    errors = msg["payload"] if msg["type"] == "error" else msg["payload"].get("errors")
+    if errors:
+        return "error", errors[0]["extensions"]["code"]
+    assert msg["type"] == "next", msg
+    return "next", msg["payload"]["data"]["projectStats"]["labeled"]
+
+
+@pytest.mark.parametrize("loss", ["membership", "token"])
+def test_an_open_subscription_ends_when_its_user_loses_access(team: Team, monkeypatch: pytest.MonkeyPatch,
+                                                             loss: str) -> None:
+    from db import auth
+    from resolvers import access
+
+    monkeypatch.setattr(access, "RECHECK_SECONDS", 0.0)
+    root, alice = team["root"], team["alice"]
+    pid = root.project("Watched")
+    root.add(pid, "alice", "VIEWER")
+    first, second = root.sample_ids(pid)[:2]
+    with team.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {alice.token}"}})
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": STATS_SUB, "variables": {"p": pid}}})
+        assert _next_answer(ws) == ("next", 0)
+        root(SAVE, s=first)
+        assert _next_answer(ws) == ("next", 1)
+        if loss == "membership":
+            root("mutation($p: ID!){ removeProjectMember(projectId: $p, userName: \"alice\") }", p=pid)
+        else:
+            db = team.client.app.state.services.db
+            for info in team.client.portal.call(db.read, auth.list_tokens, "alice"):
+                team.client.portal.call(db.write, auth.revoke_token, info.id)
+        root(SAVE, s=second)
+        expected = "NOT_FOUND" if loss == "membership" else "UNAUTHENTICATED"
+        assert _next_answer(ws) == ("error", expected)
