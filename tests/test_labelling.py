@@ -153,3 +153,33 @@ def test_drafts_accept_and_clear(client: TestClient, images_dir: Path) -> None:
     stats = gql(client, STATS, id=pid)["project"]["stats"]
     assert (stats["labeled"], stats["preLabeled"], stats["perClass"][0]["count"]) == (1, 0, 1)
     assert stats["perUser"] == [{"user": "alice", "labeled": 1, "skipped": 0, "annotations": 1}]
+
+
+async def test_a_save_reads_back_through_sqlalchemy_as_it_was_planned(db) -> None:  # type: ignore[no-untyped-def]
+    """The fast paths (db.labels_pg, db.labels_sqlite) write without SQLAlchemy; everything else reads with it."""
+    from db.models import Annotation, AnnotationEvent, Sample
+    from tests.conftest import seed_project
+
+    _, ids = await seed_project(db, 1)
+    box = (0.1, 0.2, 1 / 3, 0.4)
+    drafted = await labels.replace_drafts(db, ids[0], [labels.NewAnnotation("dog", "BBOX", box, 0.25)], "model:m")
+    saved = await labels.save_annotations(db, ids[0], [labels.NewAnnotation("cat", "BBOX", box)], "ann",
+                                          allow_empty=False, expected_version=drafted.sample.version)
+
+    def read(s: Any) -> tuple[Sample, list[Annotation], list[AnnotationEvent]]:
+        return (s.get(Sample, ids[0]), list(s.query(Annotation).filter_by(sample_id=ids[0])),
+                list(s.query(AnnotationEvent).filter_by(sample_id=ids[0]).order_by(AnnotationEvent.id)))
+
+    sample, rows, events = await db.read(read)
+    planned = saved.sample
+    for column in ("status", "version", "labeled_by", "labeled_at", "updated_by", "updated_at", "no_objects",
+                   "min_confidence", "lock_expires_at", "review_status"):
+        assert getattr(sample, column) == getattr(planned, column), column
+    assert sample.updated_at.tzinfo is not None and sample.no_objects is False
+    [row] = rows
+    [returned] = saved.annotations
+    assert (row.id, row.label, (row.x, row.y, row.w, row.h), row.is_draft, row.created_by, row.created_at) == \
+        (returned.id, "cat", box, False, "ann", returned.created_at)
+    assert [(e.action, e.label_before, e.box_before, e.label_after, e.box_after, e.actor) for e in events] == [
+        ("draft", None, None, "dog", list(box), "model:m"),
+        ("replace", "dog", list(box), "cat", list(box), "ann")]
