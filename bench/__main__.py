@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 
 from bench.figures import Figure, print_table
 
@@ -11,12 +12,26 @@ MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.clien
            "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.security"]
 
 
+def machine_speed() -> float:
+    """Seconds for a plain Python loop of 10 million additions: this machine's single-core speed varies by 2x
+    from hour to hour, so every table carries the reading taken before and after it."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def main(argv: list[str]) -> int:
     wanted = [m for m in MODULES if not argv or any(a in m for a in argv)]
+    before = machine_speed()
     figures: list[Figure] = []
     for name in wanted:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         figures += importlib.import_module(name).run()
+    figures += [Figure("machine speed: 10M-addition Python loop, before the run (reported)", before * 1000, "ms", 0,
+                       higher_is_better=True),
+                Figure("... and after it (reported)", machine_speed() * 1000, "ms", 0, higher_is_better=True)]
     print_table(figures)
     return 0
 
