@@ -92,6 +92,7 @@ async def test_draw_move_resize_relabel_delete_and_undo_boxes(page: Page, server
     await expect(page.locator("section[aria-label=boxes] li")).to_have_count(2)
     await page.keyboard.press("Control+Shift+z")
     await expect(page.locator("section[aria-label=boxes] li")).to_have_count(1)
+    await expect(page.get_by_text("Edited: Enter saves")).to_be_visible()  # not "saved" before it is
     await shot(page, "label-boxes")
     await page.keyboard.press("Enter")
     await expect(page.locator(".file")).not_to_have_text(name or "")
