@@ -144,21 +144,18 @@ class Database:
 
     async def write(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """One unit of work; events queued with `emit` go out only after it committed."""
-        loop = asyncio.get_running_loop()
-        result, events = await loop.run_in_executor(
-            self._write_pool, functools.partial(self._write_sync, fn, args, kwargs))
-        if events and self.on_commit is not None:
-            self.on_commit(events)
-        return result
+        return await self._on_writer(functools.partial(self._write_sync, fn, args, kwargs))
 
     async def write_direct(self, fn: Callable[..., tuple[T, list[Event]]], *args: Any, **kwargs: Any) -> T:
         """fn(driver connection, *args) -> (result, events) on a write thread, without SQLAlchemy in between: a
         psycopg connection in autocommit (fn's statements are atomic one by one, see db.labels_pg) or the sqlite3
         connection with no transaction open (fn begins and commits, see db.labels_sqlite). Events are published
         as after write()."""
-        loop = asyncio.get_running_loop()
-        result, events = await loop.run_in_executor(
-            self._write_pool, functools.partial(self._direct_sync, fn, args, kwargs))
+        return await self._on_writer(functools.partial(self._direct_sync, fn, args, kwargs))
+
+    async def _on_writer(self, unit: Callable[[], tuple[T, list[Event]]]) -> T:
+        """Run a unit of work on a write thread, then publish its events (it has committed by then)."""
+        result, events = await asyncio.get_running_loop().run_in_executor(self._write_pool, unit)
         if events and self.on_commit is not None:
             self.on_commit(events)
         return result
