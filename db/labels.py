@@ -1,8 +1,11 @@
 """Labelling writes: claim with a lease, save boxes or classes, skip, store/accept/clear drafts.
 
-Every change is planned from the locked sample (validation, status rule, counter deltas, history), then applied
-with the contended counter rows touched last. The public functions take the Database and run as one unit of
-work each; a caller who passes the version they saw gets CONFLICT if it moved.
+Every change is planned in Python from the sample as read (validation, status rule, counter deltas, history),
+then applied only if the sample is still at that version, with the contended counter rows touched last. One
+sample's change (save, classify, skip, model drafts) runs in plain driver statements (db.labels_pg: two round
+trips, no lock while planning, planned again if a colleague's change landed; db.labels_sqlite: inside the writer's
+transaction); changes of many samples run as one locked SQLAlchemy unit of work. A caller who passes the version
+they saw gets CONFLICT if it moved.
 """
 
 from __future__ import annotations
