@@ -30,11 +30,13 @@ class SampleFilter:
     review_status: str | None = None  # NONE | ACCEPTED | REJECTED (db.reviews)
     labeled_after: datetime | None = None  # inclusive
     labeled_before: datetime | None = None  # exclusive
+    not_labeled_by: str | None = None  # a reviewer's queue leaves out what they labelled themselves
 
     @property
     def status_only(self) -> bool:
         return (self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
-                and self.review_status is None and self.labeled_after is None and self.labeled_before is None)
+                and self.review_status is None and self.labeled_after is None and self.labeled_before is None
+                and self.not_labeled_by is None)
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -85,6 +87,8 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
         cond.append(Sample.status == f.status)
     if f.labeled_by is not None:
         cond.append(Sample.labeled_by == f.labeled_by)
+    if f.not_labeled_by is not None:
+        cond.append(or_(Sample.labeled_by.is_(None), Sample.labeled_by != f.not_labeled_by))
     if f.max_confidence is not None:
         cond.append(Sample.min_confidence <= f.max_confidence)
     if f.review_status is not None:

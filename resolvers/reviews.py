@@ -19,18 +19,20 @@ from schema.types import Sample, SampleConnection
 class ReviewQueries:
     @strawberry.field(description="Labelled samples to review, oldest first: by default those not reviewed since "
                                   "their labels last changed (reviewStatus NONE; null for every review state). "
-                                  "labeledAfter is inclusive, labeledBefore exclusive. Reviewers and owners.")
+                                  "labeledAfter is inclusive, labeledBefore exclusive. Reviewers and owners; a "
+                                  "reviewer's queue leaves out the samples they labelled themselves.")
     async def review_queue(
         self, info: Info, project_id: strawberry.ID, labeled_by: str | None = None, label: str | None = None,
         labeled_after: datetime | None = None, labeled_before: datetime | None = None,
         review_status: ReviewStatus | None = ReviewStatus.NONE, first: int | None = 20, after: str | None = None,
     ) -> SampleConnection:
         pid = parse_id(project_id, "Project")
-        await require(info, pid, "reviewer")
+        role = await require(info, pid, "reviewer")
         return await sample_page(info, pid, status=SampleStatus.LABELED, label=label, filename=None,
                                  labeled_by=labeled_by, first=20 if first is None else first, after=after,
                                  review_status=review_status, labeled_after=labeled_after,
-                                 labeled_before=labeled_before)
+                                 labeled_before=labeled_before,
+                                 not_labeled_by=None if role == "owner" else info.context.user.name)
 
 
 @strawberry.type

@@ -51,10 +51,10 @@ async def sample_page(
     info: Info, project_id: int, *, status: SampleStatus | None, label: str | None, filename: str | None,
     labeled_by: str | None, first: int, after: str | None, before: str | None = None,
     max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
-    labeled_after: datetime | None = None, labeled_before: datetime | None = None,
+    labeled_after: datetime | None = None, labeled_before: datetime | None = None, not_labeled_by: str | None = None,
 ) -> SampleConnection:
     f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
-                      labeled_before)
+                      labeled_before, not_labeled_by)
     backwards = before is not None
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
@@ -73,11 +73,13 @@ async def sample_page(
 def sample_filter(status: SampleStatus | None, label: str | None, filename: str | None,
                   labeled_by: str | None, max_confidence: float | None = None,
                   review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
-                  labeled_before: datetime | None = None) -> sample_rows.SampleFilter:
+                  labeled_before: datetime | None = None, not_labeled_by: str | None = None,
+                  ) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
                                     labeled_by=labeled_by, max_confidence=max_confidence,
                                     review_status=review_status.value if review_status else None,
-                                    labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before))
+                                    labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before),
+                                    not_labeled_by=not_labeled_by)
 
 
 def _utc(value: datetime | None) -> datetime | None:

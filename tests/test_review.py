@@ -111,6 +111,7 @@ def test_who_may_review_and_what_can_be_reviewed(team: Team) -> None:
     assert bob.code(REVIEW, s=s1, a=True) == "FORBIDDEN"
     assert bob.code(QUEUE, p=pid) == "FORBIDDEN"
     carol(SAVE, s=s2, l="dog")
+    assert _queue(carol, pid) == [s1] and _queue(alice, pid) == [s1, s2]  # not in her own queue; in an owner's
     own = carol.error(REVIEW, s=s2, a=True)  # a reviewer does not pass their own labels
     assert own["extensions"]["code"] == "FORBIDDEN" and "another reviewer" in own["message"]
     alice(SAVE, s=s2, l="cat")
