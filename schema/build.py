@@ -9,6 +9,7 @@ from graphql import GraphQLError
 from strawberry.tools import merge_types
 
 from db.errors import DomainError
+from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
@@ -26,9 +27,9 @@ from schema.limits import Limits
 from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
-                                 ModelQueries, MemberQueries, ReviewQueries))
+                                 ModelQueries, MemberQueries, ReviewQueries, AccountQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
-                                       ModelMutations, MemberMutations, ReviewMutations))
+                                       ModelMutations, MemberMutations, ReviewMutations, AccountMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

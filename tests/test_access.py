@@ -115,7 +115,8 @@ def test_owners_manage_members_by_name_and_a_project_keeps_an_owner(team: Team) 
 _PROJECT = "P"
 _SAMPLE = "S"
 _JOB = "J"
-MISSING = {_PROJECT: "987654", _SAMPLE: "987655", _JOB: "987656"}
+_TOKEN = "T"
+MISSING = {_PROJECT: "987654", _SAMPLE: "987655", _JOB: "987656", _TOKEN: "987657"}
 
 # field -> (document, variables, the kind of each id variable). `None` as the expected answer means the field is a
 # nullable lookup that answers null (for a foreign id as for a missing one) instead of NOT_FOUND.
@@ -153,6 +154,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "projectStats": ("subscription($p: ID!){ projectStats(projectId: $p){ total } }", {"p": _PROJECT}),
     "sampleChanged": ("subscription($p: ID!){ sampleChanged(projectId: $p){ id } }", {"p": _PROJECT}),
     "jobProgress": ("subscription($j: ID!){ jobProgress(jobId: $j){ id } }", {"j": _JOB}),
+    "revokeApiToken": ("mutation($t: ID!){ revokeApiToken(id: $t){ id } }", {"t": _TOKEN}),
 }
 NULLABLE = {"project", "sample", "job"}
 ROUTES = {  # HTTP routes that name a project, sample or job: path template -> (method, id kind)
@@ -213,7 +215,8 @@ def test_foreign_ids_answer_exactly_like_missing_ones_in_every_operation(team: T
     root.add(mine, "alice", "OWNER")  # alice may do everything in her own project: only membership can stop her
     root.add(theirs, "bob", "OWNER")
     foreign = {_PROJECT: theirs, _SAMPLE: root.sample_ids(theirs)[0],
-               _JOB: root(f'{{ jobs(projectId: "{theirs}"){{ id }} }}')["jobs"][0]["id"]}
+               _JOB: root(f'{{ jobs(projectId: "{theirs}"){{ id }} }}')["jobs"][0]["id"],
+               _TOKEN: team["bob"]("{ myApiTokens { id } }")["myApiTokens"][0]["id"]}
     assert _id_fields() <= set(OPERATIONS), f"walk these too: {_id_fields() - set(OPERATIONS)}"
     for name in sorted(set(OPERATIONS) & _id_fields()):
         got = _same(_answer(alice, name, foreign), name, foreign)
