@@ -96,3 +96,21 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     yield p
     await context.close()
     assert errors == [], errors
+
+
+@pytest.fixture
+async def pages(browser: Browser) -> AsyncIterator[list[Page]]:
+    """Pages in separate browser contexts (separate cookies: separate people); any script error fails the test."""
+    contexts, errors = [], []
+
+    async def new() -> Page:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        return page
+
+    yield [await new() for _ in range(3)]
+    for c in contexts:
+        await c.close()
+    assert errors == [], errors

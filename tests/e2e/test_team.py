@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from bench.live_server import live_server
 from tests.conftest import make_images
@@ -48,24 +48,6 @@ def team_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[s
         yield base, apis
         for api in apis.values():
             api.http.close()
-
-
-@pytest.fixture
-async def pages(browser: Browser) -> AsyncIterator[list[Page]]:
-    """Pages in separate browser contexts (separate cookies: separate people); any script error fails the test."""
-    contexts, errors = [], []
-
-    async def new() -> Page:
-        context = await browser.new_context(viewport={"width": 1280, "height": 800})
-        contexts.append(context)
-        page = await context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        return page
-
-    yield [await new() for _ in range(3)]
-    for c in contexts:
-        await c.close()
-    assert errors == [], errors
 
 
 async def sign_in(page: Page, base: str, name: str) -> None:
