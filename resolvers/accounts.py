@@ -5,7 +5,6 @@ Passwords are hashed on a worker thread, outside any transaction."""
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import datetime
 
 import strawberry
@@ -13,7 +12,6 @@ import strawberry
 from db import auth
 from db import users as user_rows
 from db.errors import Invalid, NotFound, Unavailable
-from db.models import User as UserRow
 from resolvers.access import require_admin
 from resolvers.ids import parse_id
 from resolvers.sign_in_throttle import SignInThrottle
@@ -43,10 +41,6 @@ class NewApiToken:
     api_token: ApiToken
 
 
-def _user(u: UserRow) -> User:
-    return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
-
-
 def _token_mode(info: Info) -> None:
     mode = info.context.services.auth_mode
     if mode != "token":
@@ -69,7 +63,7 @@ class AccountQueries:
     @strawberry.field(description="Every user, by name: instance admins only.")
     async def accounts(self, info: Info) -> list[User]:
         require_admin(info, "The list of accounts")
-        return [_user(u) for u in await info.context.db.read(user_rows.list_users)]
+        return [User.of(u) for u in await info.context.db.read(user_rows.list_users)]
 
 
 @strawberry.type
@@ -79,10 +73,8 @@ class AccountMutations:
     async def change_password(self, info: Info, current_password: str, new_password: str) -> bool:
         _token_mode(info)
         me = info.context.user
-        throttle: SignInThrottle = info.context.request.app.state.sign_in_throttle
-        client = info.context.request.client
-        address = client.host if client else "unknown"
-        wait = math.ceil(throttle.wait_seconds(me.name, address))
+        throttle, address = SignInThrottle.of(info.context.request)
+        wait = throttle.wait_seconds(me.name, address)
         if wait > 0:
             raise Unavailable(f"Too many wrong passwords; try again in {wait} s.")
         _, stored = await info.context.db.read(auth.password_of, me.name)
@@ -114,7 +106,7 @@ class AccountMutations:
         require_admin(info, "Creating users")
         _token_mode(info)
         hashed = await _hash(password)
-        return _user(await info.context.db.write(user_rows.create_user, name, is_admin=is_admin,
+        return User.of(await info.context.db.write(user_rows.create_user, name, is_admin=is_admin,
                                                  password_hash=hashed))
 
     @strawberry.mutation(description="Gives or takes instance admin rights (instance admins; not their own).")
@@ -124,7 +116,7 @@ class AccountMutations:
         if name.strip() == info.context.user.name and not is_admin:
             raise Invalid("You cannot take away your own admin rights; another admin can (or `server.py users "
                           "admin <name> --off`).", field="name")
-        return _user(await info.context.db.write(user_rows.set_admin, name, is_admin))
+        return User.of(await info.context.db.write(user_rows.set_admin, name, is_admin))
 
     @strawberry.mutation(description="Sets a user's password (instance admins); their browser sessions end.")
     async def set_user_password(self, info: Info, name: str, password: str) -> bool:

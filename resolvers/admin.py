@@ -30,8 +30,7 @@ class Instance:
 
 
 def _users(session: Session) -> list[User]:
-    return [User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
-            for u in session.scalars(select(UserRow).order_by(UserRow.name))]
+    return [User.of(u) for u in session.scalars(select(UserRow).order_by(UserRow.name))]
 
 
 @strawberry.type

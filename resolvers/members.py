@@ -8,16 +8,11 @@ from sqlalchemy.orm import Session
 from db import members as member_rows
 from db import users as user_rows
 from db.errors import Forbidden
-from db.models import User as UserRow
 from resolvers.access import require
 from resolvers.ids import parse_id
 from schema.context import Info
 from schema.enums import ProjectRole
 from schema.types import ProjectMember, User
-
-
-def _user(u: UserRow) -> User:
-    return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
 
 
 def _member(m: member_rows.Member) -> ProjectMember:
@@ -39,7 +34,7 @@ class MemberQueries:
         if not user.is_admin and not await info.context.db.read(member_rows.owns_any, user.id):
             raise Forbidden("The users list is for instance admins and project owners.")
         rows = await info.context.db.read(user_rows.list_users, search, 20 if first is None else first)
-        return [_user(u) for u in rows]
+        return [User.of(u) for u in rows]
 
 
 @strawberry.type

@@ -5,7 +5,6 @@ checks the Origin of every POST, and resolvers.sign_in_throttle slows password g
 from __future__ import annotations
 
 import asyncio
-import math
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,9 +32,8 @@ async def login(request: Request) -> Response:
         assert isinstance(name, str) and isinstance(password, str) and len(name) + len(password) < MAX_FIELD
     except (ValueError, KeyError, TypeError, AssertionError):
         return _refuse(400, "VALIDATION", 'Send JSON {"name": …, "password": …}.')
-    throttle: SignInThrottle = request.app.state.sign_in_throttle
-    address = request.client.host if request.client else "unknown"
-    wait = math.ceil(throttle.wait_seconds(name, address))
+    throttle, address = SignInThrottle.of(request)
+    wait = throttle.wait_seconds(name, address)
     if wait > 0:
         refused = _refuse(429, "UNAVAILABLE", f"Too many failed sign-ins; try again in {wait} s.")
         refused.headers["Retry-After"] = str(wait)

@@ -4,9 +4,12 @@ A refused attempt costs no password hash. Kept in memory: each server process co
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
 
 FREE_FAILURES = 5  # per account, before any wait
 FREE_FAILURES_PER_ADDRESS = 50  # one address may be a whole office behind a proxy
@@ -28,10 +31,15 @@ class SignInThrottle:
         self.clock = clock
         self._seen: dict[str, _Failures] = {}
 
-    def wait_seconds(self, account: str, address: str) -> float:
-        """How long this attempt must wait (0: go ahead and check the password)."""
+    @staticmethod
+    def of(request: HTTPConnection) -> tuple[SignInThrottle, str]:
+        """The app's throttle (server.create_app) and the address this request comes from."""
+        return request.app.state.sign_in_throttle, request.client.host if request.client else "unknown"
+
+    def wait_seconds(self, account: str, address: str) -> int:
+        """Whole seconds this attempt must wait (0: go ahead and check the password)."""
         now = self.clock()
-        return max(self._wait(f"account:{_norm(account)}", now), self._wait(f"address:{address}", now))
+        return math.ceil(max(self._wait(f"account:{_norm(account)}", now), self._wait(f"address:{address}", now)))
 
     def failed(self, account: str, address: str) -> None:
         now = self.clock()

@@ -13,7 +13,7 @@ class UserQueries:
     @strawberry.field
     def me(self, info: Info) -> User:
         u = info.context.user
-        return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
+        return User.of(u)
 
     @strawberry.field(description="local (one user, loopback), token (users sign in or use API tokens) or "
                                   "databricks (the Databricks Apps proxy names the user).")

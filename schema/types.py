@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -48,6 +49,11 @@ class User:
     id: strawberry.ID
     name: str
     is_admin: bool
+
+    @staticmethod
+    def of(u: Any) -> User:
+        """From anything with id, name and is_admin (a users row, the current user)."""
+        return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
 
 
 @strawberry.type(description="A user's role in a project.")
