@@ -157,18 +157,15 @@ async def test_a_stat_card_changes_when_another_client_saves(page: Page, server:
     await expect(labelled.locator("strong")).to_have_text("1")
 
 
-async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, database_url: str, tmp_path: Path) -> None:
-    from bench.live_server import live_server
+async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, server: tuple[str, Path], api: Api) -> None:
+    """The owner points the project at a Label Studio ML backend; S asks it about the open image."""
     from bench.preannotate import instant_model
-    from tests.conftest import make_images
 
-    images = tmp_path / "shots"
-    make_images(images, [f"{i:02}.jpg" for i in range(3)], size=(IMAGE_W, IMAGE_H))
-    with instant_model() as model, live_server({
-        "DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "MODEL_BACKEND_URL": model,
-        "MODEL_NAME": "instant", "VOLUME_MOUNTS": f"/Volumes/team/vision/images={images}"}) as base:
-        api = Api(base)
+    base, _ = server
+    with instant_model() as model:
         project = api.project("Suggest", "DETECTION", ["car", "person"])
+        api("""mutation($p: ID!, $m: String!){ setModelSettings(projectId: $p,
+            input: {protocol: LABEL_STUDIO, name: "instant", location: $m}) { id } }""", p=project["id"], m=model)
         await _open(page, base, project["id"])
         name = await page.locator(".file").text_content()
         boxes = page.locator("section[aria-label=boxes] li")
@@ -188,4 +185,3 @@ async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, database
         stored = next(s for s in api.samples(project["id"]) if s["filename"] == name)
         assert stored["status"] == "LABELED"
         assert sorted((a["label"], a["isDraft"]) for a in stored["annotations"]) == [("car", False), ("person", False)]
-        api.http.close()
