@@ -37,6 +37,7 @@ class Caller:
     id: int
     name: str
     is_admin: bool
+    deactivated: bool = False  # only password_of says so; sessions and tokens of deactivated users are not found
 
 
 # -- passwords ---------------------------------------------------------------------------------------------------
@@ -97,9 +98,9 @@ def digest(secret: str) -> str:
 def password_of(session: Session, name: str) -> tuple[Caller | None, str | None]:
     """The user of that name and their password hash, to check outside any transaction (a hash takes 0.1 s: it
     must not hold SQLite's writer)."""
-    row = session.execute(select(User.id, User.name, User.is_admin, User.password_hash).where(
+    row = session.execute(select(User.id, User.name, User.is_admin, User.password_hash, User.deactivated_at).where(
         User.name == name.strip())).first()
-    return (Caller(row[0], row[1], bool(row[2])), row[3]) if row else (None, None)
+    return (Caller(row[0], row[1], bool(row[2]), row[4] is not None), row[3]) if row else (None, None)
 
 
 def start_session(session: Session, user_id: int) -> str:
@@ -114,7 +115,7 @@ def start_session(session: Session, user_id: int) -> str:
 
 
 _SESSION_USER = select(_U.c.id, _U.c.name, _U.c.is_admin, _S.c.expires_at).select_from(
-    _U.join(_S, _S.c.user_id == _U.c.id)).where(_S.c.id == bindparam("h"))
+    _U.join(_S, _S.c.user_id == _U.c.id)).where(_S.c.id == bindparam("h"), _U.c.deactivated_at.is_(None))
 
 
 def session_user(session: Session, value: str) -> Caller | None:
@@ -164,7 +165,8 @@ def _info(row: ApiToken, user: str) -> TokenInfo:
 
 # Built once: every API call of a pipeline runs it, and building the statement costs more than running it.
 _TOKEN_USER = select(_U.c.id, _U.c.name, _U.c.is_admin, _T.c.id, _T.c.last_used_at).select_from(
-    _U.join(_T, _T.c.user_id == _U.c.id)).where(_T.c.token_hash == bindparam("h"), _T.c.revoked_at.is_(None))
+    _U.join(_T, _T.c.user_id == _U.c.id)).where(_T.c.token_hash == bindparam("h"), _T.c.revoked_at.is_(None),
+                                                _U.c.deactivated_at.is_(None))
 
 
 def token_user(session: Session, value: str) -> tuple[Caller, int, bool] | None:
@@ -186,6 +188,13 @@ def list_tokens(session: Session, user_name: str | None = None) -> list[TokenInf
     if user_name is not None:
         stmt = stmt.where(User.name == user_name)
     return [_info(t, name) for t, name in session.execute(stmt)]
+
+
+def end_access(session: Session, user_id: int) -> None:
+    """Signs the user out of every browser and revokes their live tokens (a deactivation)."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
 
 
 def revoke_token(session: Session, token_id: int) -> TokenInfo:

@@ -31,6 +31,9 @@ def add_parsers(sub: Any) -> None:
     adm = us.add_parser("admin", help="make a user an instance admin (or not, with --off)")
     adm.add_argument("name")
     adm.add_argument("--off", action="store_true")
+    for action, text in (("deactivate", "stop a user signing in: ends their sessions, revokes their tokens"),
+                         ("reactivate", "let a deactivated user sign in again (their old tokens stay revoked)")):
+        us.add_parser(action, help=text).add_argument("name")
     t = sub.add_parser("tokens", help="API tokens for scripts and pipelines (Authorization: Bearer …)")
     ts = t.add_subparsers(dest="action", metavar="action", required=True)
     create = ts.add_parser("create", help="a new token for a user; printed once, stored only as a hash")
@@ -55,6 +58,11 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
+def _user_line(u: Any) -> str:
+    notes = (["admin"] if u.is_admin else []) + ([f"deactivated {_when(u.deactivated_at)}"] if u.deactivated_at else [])
+    return f"{u.id}\t{u.name}\t{', '.join(notes)}"
+
+
 def _token_line(t: auth.TokenInfo) -> str:
     revoked = f"\trevoked {_when(t.revoked_at)}" if t.revoked_at else ""
     return f"{t.id}\t{t.user}\t{t.name}\t{t.prefix}…\tlast used {_when(t.last_used_at)}{revoked}"
@@ -69,11 +77,15 @@ def _plan(args: argparse.Namespace, stdin: TextIO) -> tuple[Callable[[Session], 
                     lambda u: f"created {u.name}{' (admin)' if u.is_admin else ''}")
         if args.action == "list":
             return (lambda s: users.list_users(s),
-                    lambda rows: "\n".join(f"{u.id}\t{u.name}\t{'admin' if u.is_admin else ''}" for u in rows))
+                    lambda rows: "\n".join(_user_line(u) for u in rows))
         if args.action == "set-password":
             password = _password(args.password_stdin, stdin)
             return (lambda s: auth.set_password(s, args.name, password),
                     lambda u: f"password of {u.name} changed; their browser sessions are signed out")
+        if args.action in ("deactivate", "reactivate"):
+            active = args.action == "reactivate"
+            return (lambda s: users.set_active(s, args.name, active),
+                    lambda u: f"{u.name} is {'active' if active else 'deactivated: signed out, tokens revoked'}")
         return (lambda s: users.set_admin(s, args.name, not args.off),
                 lambda u: f"{u.name} is {'an' if u.is_admin else 'no longer an'} instance admin")
     if args.action == "create":

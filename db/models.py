@@ -62,6 +62,7 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # AUTH_MODE=token only; see db.auth
+    deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # signs in no more; see db.users
 
 
 class UserSession(Base):

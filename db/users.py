@@ -1,12 +1,14 @@
-"""Users: find or create by name, list, instance-admin flag. Passwords, sessions and tokens are in db.auth."""
+"""Users: find or create by name, list, instance-admin flag, deactivation. Passwords, sessions and tokens are in
+db.auth."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from db import auth
 from db.errors import Conflict, Invalid, NotFound
-from db.models import User
+from db.models import Sample, User, utcnow
 
 
 def clean_user_name(name: str) -> str:
@@ -71,5 +73,21 @@ def list_users(session: Session, search: str | None = None, first: int = 1000) -
 def set_admin(session: Session, name: str, is_admin: bool) -> User:
     user = get_user(session, name)
     user.is_admin = is_admin
+    session.flush()
+    return user
+
+
+def set_active(session: Session, name: str, active: bool) -> User:
+    """Deactivating keeps the user's name on everything they did and their memberships (for a reactivation), and
+    at once ends their browser sessions, revokes their API tokens and hands their leased samples back to the
+    queue. Reactivating lets them sign in again with their password; their old tokens stay revoked."""
+    user = get_user(session, name)
+    if active:
+        user.deactivated_at = None
+    elif user.deactivated_at is None:
+        user.deactivated_at = utcnow()
+        auth.end_access(session, user.id)
+        session.execute(update(Sample).where(Sample.locked_by == user.name)
+                        .values(locked_by=None, lock_expires_at=None))
     session.flush()
     return user

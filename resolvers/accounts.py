@@ -118,6 +118,18 @@ class AccountMutations:
                           "admin <name> --off`).", field="name")
         return User.of(await info.context.db.write(user_rows.set_admin, name, is_admin))
 
+    @strawberry.mutation(description="Deactivates a user (instance admins; not themselves): they cannot sign in, "
+                                     "their sessions end, their API tokens are revoked and their leased samples go "
+                                     "back to the queue; their name stays on their work. active: true reactivates "
+                                     "(with new tokens).")
+    async def set_user_active(self, info: Info, name: str, active: bool) -> User:
+        require_admin(info, "Deactivating users")
+        _token_mode(info)
+        if name.strip() == info.context.user.name and not active:
+            raise Invalid("You cannot deactivate yourself; another admin can (or `server.py users deactivate "
+                          "<name>`).", field="name")
+        return User.of(await info.context.db.write(user_rows.set_active, name, active))
+
     @strawberry.mutation(description="Sets a user's password (instance admins); their browser sessions end.")
     async def set_user_password(self, info: Info, name: str, password: str) -> bool:
         require_admin(info, "Setting other users' passwords")

@@ -42,6 +42,8 @@ async def login(request: Request) -> Response:
     if not await asyncio.to_thread(auth.verify_password, password, hashed) or user is None:
         throttle.failed(name, address)
         return _refuse(401, "UNAUTHENTICATED", "Wrong name or password.")
+    if user.deactivated:
+        return _refuse(403, "FORBIDDEN", "This account is deactivated; an instance admin can reactivate it.")
     throttle.succeeded(name)
     value = await services.db.write(auth.start_session, user.id)
     response = JSONResponse({"name": user.name, "isAdmin": user.is_admin})

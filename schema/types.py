@@ -49,11 +49,14 @@ class User:
     id: strawberry.ID
     name: str
     is_admin: bool
+    deactivated_at: datetime | None = strawberry.field(
+        default=None, description="When an instance admin deactivated the account (it cannot sign in); null: active.")
 
     @staticmethod
     def of(u: Any) -> User:
         """From anything with id, name and is_admin (a users row, the current user)."""
-        return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin)
+        return User(id=strawberry.ID(str(u.id)), name=u.name, is_admin=u.is_admin,
+                    deactivated_at=getattr(u, "deactivated_at", None))
 
 
 @strawberry.type(description="A user's role in a project.")

@@ -49,6 +49,9 @@ class Caller:
         assert r.status_code == 200, r.text
         return r.json()
 
+    def raw_status(self, query: str) -> int:
+        return self.client.post("/graphql", json={"query": query}, headers=self.headers).status_code
+
     def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
         body = self.raw(query, **variables)
         assert not body.get("errors"), body["errors"]

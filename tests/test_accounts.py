@@ -22,6 +22,8 @@ CREATE_USER = """mutation($n: String!, $p: String!, $a: Boolean){
   createUser(name: $n, password: $p, isAdmin: $a){ name isAdmin } }"""
 SET_ADMIN = "mutation($n: String!, $a: Boolean!){ setUserAdmin(name: $n, isAdmin: $a){ name isAdmin } }"
 SET_PASSWORD = "mutation($n: String!, $p: String!){ setUserPassword(name: $n, password: $p) }"
+SET_ACTIVE = "mutation($n: String!, $a: Boolean!){ setUserActive(name: $n, active: $a){ name deactivatedAt } }"
+CLAIM = "mutation($p: ID!){ claimNextSample(projectId: $p){ id } }"
 
 
 @pytest.fixture
@@ -88,6 +90,42 @@ def test_users_change_their_password_and_keep_their_own_api_tokens(team: Team) -
     assert team.client.post("/graphql", json={"query": ME}, headers=pipeline).status_code == 401
     other = bob(NEW_TOKEN, n="bob's")["createApiToken"]["apiToken"]["id"]
     assert root(REVOKE, t=other)["revokeApiToken"]["revokedAt"] is not None  # an admin may revoke anyone's
+
+
+def test_a_deactivated_user_is_shut_out_at_once_and_their_work_stays(team: Team, images_dir: Path) -> None:
+    make_images(images_dir, ["b.jpg"], size=(16, 12))
+    root, alice, bob = team["root"], team["alice"], team["bob"]
+    project = root.project("Streets", ["cat", "dog"], task="CLASSIFICATION")
+    for name in ("alice", "bob"):
+        root("mutation($p: ID!, $u: String!){ setProjectMember(projectId: $p, userName: $u, role: ANNOTATOR){ role } }",
+             p=project, u=name)
+    first = alice(CLAIM, p=project)["claimNextSample"]["id"]
+    alice('mutation($s: ID!){ setClassification(sampleId: $s, labels: ["cat"]){ id } }', s=first)
+    leased = alice(CLAIM, p=project)["claimNextSample"]["id"]
+    root(SET_PASSWORD, n="alice", p=PASSWORD)
+    browser = TestClient(team.client.app)
+    assert _sign_in(browser, "alice", PASSWORD) == 200
+
+    assert alice.code(SET_ACTIVE, n="bob", a=False) == "FORBIDDEN"
+    assert root.code(SET_ACTIVE, n="root", a=False) == "VALIDATION"  # not yourself
+    assert root.code(SET_ACTIVE, n="nobody", a=False) == "NOT_FOUND"
+    assert root(SET_ACTIVE, n="alice", a=False)["setUserActive"]["deactivatedAt"] is not None
+
+    assert alice.raw_status(ME) == 401  # her API token is revoked
+    assert browser.post("/graphql", json={"query": ME}).status_code == 401  # her browser is signed out
+    refused = browser.post("/auth/login", json={"name": "alice", "password": PASSWORD})
+    assert refused.status_code == 403 and "deactivated" in refused.json()["error"]
+    assert _sign_in(browser, "alice", "not her password") == 401  # a guesser learns nothing new
+    assert bob(CLAIM, p=project)["claimNextSample"]["id"] == leased  # her lease went back to the queue
+    stats = root("query($p: ID!){ project(id: $p){ stats { perUser { user labeled } } } }", p=project)
+    assert {"user": "alice", "labeled": 1} in stats["project"]["stats"]["perUser"]  # her work keeps her name
+    listed = {u["name"]: u["deactivatedAt"] for u in root("{ accounts { name deactivatedAt } }")["accounts"]}
+    assert listed["alice"] is not None and listed["bob"] is None
+
+    assert root(SET_ACTIVE, n="alice", a=True)["setUserActive"]["deactivatedAt"] is None
+    assert _sign_in(browser, "alice", PASSWORD) == 200
+    assert browser.post("/graphql", json={"query": ME}).json()["data"]["me"]["name"] == "alice"
+    assert alice.raw_status(ME) == 401  # old tokens stay revoked
 
 
 def test_wrong_current_passwords_are_throttled_like_sign_ins(team: Team) -> None:
