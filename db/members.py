@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.orm import Session
@@ -35,6 +36,7 @@ class Member:
     name: str
     role: str
     is_admin: bool = False
+    deactivated_at: datetime | None = None
 
 
 def project_role(session: Session, user_id: int, project_id: int) -> tuple[bool, str | None]:
@@ -90,9 +92,10 @@ def owns_any(session: Session, user_id: int) -> bool:
 
 def list_members(session: Session, project_id: int) -> list[Member]:
     rows = session.execute(
-        select(User.id, User.name, ProjectMember.role, User.is_admin).join(User, User.id == ProjectMember.user_id)
-        .where(ProjectMember.project_id == project_id).order_by(User.name))
-    return [Member(uid, name, role, admin) for uid, name, role, admin in rows]
+        select(User.id, User.name, ProjectMember.role, User.is_admin, User.deactivated_at)
+        .join(User, User.id == ProjectMember.user_id).where(ProjectMember.project_id == project_id)
+        .order_by(User.name))
+    return [Member(*row) for row in rows]
 
 
 def add_owner(session: Session, project_id: int, user_id: int) -> None:
@@ -126,7 +129,7 @@ def set_member(session: Session, project_id: int, user: User, role: str) -> Memb
             raise Conflict(f"{user.name} is the project's only owner; make someone else owner first.")
         current.role = role
     session.flush()
-    return Member(user.id, user.name, role, user.is_admin)
+    return Member(user.id, user.name, role, user.is_admin, user.deactivated_at)
 
 
 def remove_member(session: Session, project_id: int, user: User) -> bool:

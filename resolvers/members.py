@@ -16,8 +16,8 @@ from schema.types import ProjectMember, User
 
 
 def _member(m: member_rows.Member) -> ProjectMember:
-    return ProjectMember(user=User(id=strawberry.ID(str(m.user_id)), name=m.name, is_admin=m.is_admin),
-                         role=ProjectRole(m.role))
+    return ProjectMember(user=User(id=strawberry.ID(str(m.user_id)), name=m.name, is_admin=m.is_admin,
+                                   deactivated_at=m.deactivated_at), role=ProjectRole(m.role))
 
 
 async def project_members(info: Info, project_id: int) -> list[ProjectMember]:

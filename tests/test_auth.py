@@ -166,6 +166,13 @@ def test_tokens_from_the_command_line_work_once_shown_and_stop_when_revoked(
     engine.dispose()
     assert _cli(monkeypatch, capsys, url, "users", "admin", "ops@example.com", "--off")[1].strip() == \
         "ops@example.com is no longer an instance admin"
+    assert _cli(monkeypatch, capsys, url, "users", "deactivate", "ops@example.com")[1].strip() == \
+        "ops@example.com is deactivated: signed out, tokens revoked"
+    assert "\tdeactivated 20" in _cli(monkeypatch, capsys, url, "users", "list")[1]
+    assert _cli(monkeypatch, capsys, url, "users", "reactivate", "ops@example.com")[1].strip() == \
+        "ops@example.com is active"
+    assert _cli(monkeypatch, capsys, url, "users", "list")[1].strip().endswith("ops@example.com")
+    assert _cli(monkeypatch, capsys, url, "users", "deactivate", "nobody")[0] == 1
 
 
 def test_websockets_take_the_session_cookie_or_a_token_in_connection_init(

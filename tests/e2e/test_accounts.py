@@ -165,3 +165,43 @@ async def test_an_admin_manages_users_and_a_user_her_tokens_and_password(
     await dana_page.keyboard.press("Enter")
     await expect(dana_page.get_by_role("alert")).to_have_text("Wrong name or password.")
     await sign_in(dana_page, base, "dana", DANA_NEW)
+
+
+async def test_an_admin_deactivates_a_user_who_is_signed_in_and_reactivates_her(
+        pages: list[Page], accounts_server: tuple[str, httpx.Client]) -> None:
+    base, root = accounts_server
+    admin_page, dana_page = pages[:2]
+    root.post("/graphql", json={"query": 'mutation($p: String!){ createUser(name: "dana", password: $p){ id } }',
+                                "variables": {"p": DANA_FIRST}})
+    await sign_in(dana_page, base, "dana", DANA_FIRST)
+    await sign_in(admin_page, base, "root", PASSWORD)
+    await admin_page.get_by_role("link", name="Admin").click()
+    users = admin_page.get_by_role("region", name="users")
+    await expect(users.get_by_role("button", name="deactivate root")).to_be_disabled()  # not yourself
+
+    # the confirm row: Escape cancels and gives the focus back; the second time it is confirmed
+    await users.get_by_role("button", name="deactivate dana").click()
+    confirm = users.get_by_role("group", name="deactivate dana?")
+    await expect(confirm.get_by_role("button", name="Deactivate", exact=True)).to_be_focused()
+    await shot(admin_page, "admin-users-deactivate")
+    await admin_page.keyboard.press("Escape")
+    await expect(confirm).to_be_hidden()
+    await expect(users.get_by_role("button", name="deactivate dana")).to_be_focused()
+    await admin_page.keyboard.press("Enter")
+    await admin_page.keyboard.press("Enter")
+    await expect(users.get_by_role("status")).to_contain_text("Deactivated: signed out everywhere")
+    await expect(users.get_by_role("row").filter(has_text="dana")).to_contain_text("deactivated")
+    await shot(admin_page, "admin-users-deactivated")
+
+    # dana's open page: her next request finds her signed out, and signing in says why
+    await dana_page.reload()
+    await expect(dana_page.get_by_role("heading", name="Sign in to CV Explorer")).to_be_visible()
+    await dana_page.get_by_label("Name").fill("dana")
+    await dana_page.get_by_label("Password").fill(DANA_FIRST)
+    await dana_page.keyboard.press("Enter")
+    await expect(dana_page.get_by_role("alert")).to_have_text(
+        "This account is deactivated; an instance admin can reactivate it.")
+
+    await users.get_by_role("button", name="reactivate dana").click()
+    await expect(users.get_by_role("status")).to_contain_text("Reactivated")
+    await sign_in(dana_page, base, "dana", DANA_FIRST)
