@@ -495,7 +495,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()
-    app.state.sign_in_throttle = SignInThrottle()
+    app.state.sign_in_throttle = SignInThrottle(services.db)
     app.state.settings = settings
     return app
 

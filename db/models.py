@@ -65,6 +65,17 @@ class User(Base):
     deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # signs in no more; see db.users
 
 
+class SignInFailure(Base):
+    """Recent failed sign-ins of an account or a client address (resolvers.sign_in_throttle), kept here so that
+    every server process counts the same attempts. Times are epoch seconds."""
+
+    __tablename__ = "sign_in_failures"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # "account:<name>" or "address:<ip>"
+    count: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[float] = mapped_column(Float)
+    blocked_until: Mapped[float] = mapped_column(Float)
+
+
 class UserSession(Base):
     """A browser login (AUTH_MODE=token): the id is the SHA-256 of the cookie value, which is never stored."""
 

@@ -74,12 +74,12 @@ class AccountMutations:
         _token_mode(info)
         me = info.context.user
         throttle, address = SignInThrottle.of(info.context.request)
-        wait = throttle.wait_seconds(me.name, address)
+        wait = await throttle.wait_seconds(me.name, address)
         if wait > 0:
             raise Unavailable(f"Too many wrong passwords; try again in {wait} s.")
         _, stored = await info.context.db.read(auth.password_of, me.name)
         if not await asyncio.to_thread(auth.verify_password, current_password, stored):
-            throttle.failed(me.name, address)
+            await throttle.failed(me.name, address)
             raise Invalid("The current password is not right.", field="currentPassword")
         hashed = await _hash(new_password)
         await info.context.db.write(auth.set_password_hash, me.name, hashed)

@@ -1,72 +1,59 @@
-"""Slows password guessing at POST /auth/login: after a few failed sign-ins an account (and, more generously, a
-client address) must wait before the next attempt, doubling each time, up to a cap; a success clears the account.
-A refused attempt costs no password hash. Kept in memory: each server process counts its own attempts."""
+"""Slows password guessing at POST /auth/login and changePassword: after a few failed sign-ins an account (and,
+more generously, a client address) must wait before the next attempt, doubling each time, up to a cap; a success
+clears the account. A refused attempt costs no password hash. The counts are rows in the database
+(db.sign_in_failures), so every server process sees the same attempts."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-FREE_FAILURES = 5  # per account, before any wait
-FREE_FAILURES_PER_ADDRESS = 50  # one address may be a whole office behind a proxy
-FIRST_WAIT = 30.0
-MAX_WAIT = 900.0
-FORGET_AFTER = 3600.0  # failures older than this (with no wait running) no longer count
-MAX_TRACKED = 100_000  # keys kept at most; the stalest go first
+from db import sign_in_failures as failures
+from db.engine import Database
 
-
-@dataclass
-class _Failures:
-    count: int = 0
-    last: float = 0.0
-    blocked_until: float = 0.0
+ACCOUNTS = failures.Policy(free=5, first_wait=30.0, max_wait=900.0, forget_after=3600.0)
+ADDRESSES = failures.Policy(free=50, first_wait=30.0, max_wait=900.0, forget_after=3600.0)  # may be a whole office
+TIDY_EVERY = 100  # failures (in this process) between deletions of stale rows
 
 
 class SignInThrottle:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self._seen: dict[str, _Failures] = {}
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db, self.clock = db, clock
+        self._failures = 0
 
     @staticmethod
     def of(request: HTTPConnection) -> tuple[SignInThrottle, str]:
         """The app's throttle (server.create_app) and the address this request comes from."""
         return request.app.state.sign_in_throttle, request.client.host if request.client else "unknown"
 
-    def wait_seconds(self, account: str, address: str) -> int:
+    async def wait_seconds(self, account: str, address: str) -> int:
         """Whole seconds this attempt must wait (0: go ahead and check the password)."""
+        return math.ceil(await self.db.read(failures.waiting, (_account(account), _address(address)), self.clock()))
+
+    async def failed(self, account: str, address: str) -> None:
         now = self.clock()
-        return math.ceil(max(self._wait(f"account:{_norm(account)}", now), self._wait(f"address:{address}", now)))
+        self._failures += 1
+        tidy = self._failures % TIDY_EVERY == 0
 
-    def failed(self, account: str, address: str) -> None:
-        now = self.clock()
-        self._fail(f"account:{_norm(account)}", now, FREE_FAILURES)
-        self._fail(f"address:{address}", now, FREE_FAILURES_PER_ADDRESS)
+        def record(session: Session) -> None:
+            failures.record(session, _account(account), now, ACCOUNTS)
+            failures.record(session, _address(address), now, ADDRESSES)
+            if tidy:
+                failures.forget_stale(session, now, max(ACCOUNTS.forget_after, ADDRESSES.forget_after))
 
-    def succeeded(self, account: str) -> None:
-        self._seen.pop(f"account:{_norm(account)}", None)
+        await self.db.write(record)
 
-    def _wait(self, key: str, now: float) -> float:
-        f = self._seen.get(key)
-        return max(0.0, f.blocked_until - now) if f else 0.0
-
-    def _fail(self, key: str, now: float, free: int) -> None:
-        f = self._seen.get(key)
-        if f is None or (now - f.last > FORGET_AFTER and now >= f.blocked_until):
-            f = self._seen[key] = _Failures()
-            if len(self._seen) > MAX_TRACKED:
-                self._forget_stalest()
-        f.count, f.last = f.count + 1, now
-        if f.count >= free:
-            f.blocked_until = now + min(MAX_WAIT, FIRST_WAIT * 2 ** (f.count - free))
-
-    def _forget_stalest(self) -> None:
-        for key, _ in sorted(self._seen.items(), key=lambda kv: kv[1].last)[: MAX_TRACKED // 10]:
-            del self._seen[key]
+    async def succeeded(self, account: str) -> None:
+        await self.db.write(failures.clear, _account(account))
 
 
-def _norm(account: str) -> str:
-    return account.strip().lower()
+def _account(name: str) -> str:
+    return f"account:{name.strip().lower()}"
+
+
+def _address(host: str) -> str:
+    return f"address:{host}"

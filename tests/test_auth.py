@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 import server
 from db import auth
+from db import sign_in_failures as failures
 from db.engine import sync_url
 from db.models import ApiToken, User
 from server import Settings, SettingsError, create_app
@@ -113,6 +114,38 @@ def test_repeated_wrong_passwords_make_the_account_wait_doubling_and_cost_no_has
     now[0] += 61
     assert sign_in("alice", PASSWORD)[0] == 200  # a success clears the account's record
     assert sign_in("alice", "a wrong guess")[0] == 401 and sign_in("alice", PASSWORD)[0] == 200
+
+
+def test_every_server_process_counts_the_same_failed_sign_ins(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two app instances on one database stand for two replicas behind a load balancer."""
+    settings = team.client.app.state.settings
+    _cli(monkeypatch, capsys, settings.database_url, "users", "set-password", "alice", stdin=PASSWORD + "\n")
+    with TestClient(create_app(settings)) as other:
+        for replica in (team.client, other, team.client, other, team.client):
+            assert replica.post("/auth/login", json={"name": "alice", "password": "a guess"}).status_code == 401
+        for replica in (team.client, other):
+            assert replica.post("/auth/login", json={"name": "alice", "password": PASSWORD}).status_code == 429
+
+
+def test_old_failures_stop_counting_and_are_tidied_away_but_a_running_wait_is_kept(database_url: str) -> None:
+    policy = failures.Policy(free=2, first_wait=30.0, max_wait=900.0, forget_after=3600.0)
+    engine = create_engine(sync_url(database_url))
+    try:
+        with Session(engine) as s, s.begin():
+            failures.record(s, "account:old", 0.0, policy)
+            for _ in range(12):  # long past the cap: waits 900 s
+                failures.record(s, "account:blocked", 0.0, policy)
+            assert failures.waiting(s, ["account:old"], 1.0) == 0
+            assert failures.waiting(s, ["account:old", "account:blocked"], 1.0) == 899.0
+            failures.record(s, "account:old", 3602.0, policy)  # an hour later the first no longer counts
+            assert failures.waiting(s, ["account:old"], 3602.0) == 0
+        with Session(engine) as s, s.begin():
+            assert failures.forget_stale(s, 3602.0, 3600.0) == 1  # the blocked one's wait is over, and it is old
+            assert failures.forget_stale(s, 3602.0 + 3601.0, 3600.0) == 1
+            failures.record(s, "x" * 500, 0.0, policy)  # a name longer than any user's is cut, not an error
+    finally:
+        engine.dispose()
 
 
 def test_a_new_password_signs_the_user_out_everywhere(
