@@ -5,13 +5,16 @@ Passwords are hashed on a worker thread, outside any transaction."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 import strawberry
+from sqlalchemy.orm import Session
 
 from db import auth
 from db import users as user_rows
 from db.errors import Invalid, NotFound, Unavailable
+from db.models import User as UserRow
 from resolvers.access import require_admin
 from resolvers.ids import parse_id
 from resolvers.sign_in_throttle import SignInThrottle
@@ -50,6 +53,17 @@ def _token_mode(info: Info) -> None:
 
 async def _hash(password: str) -> str:
     return await asyncio.to_thread(auth.hash_password, password)
+
+
+async def _change_user(info: Info, what: str, change: Callable[[Session, str, bool], UserRow], name: str, value: bool,
+                       refused_for_oneself: str | None) -> User:
+    """An instance admin's change of one user's flag; refused_for_oneself: why the caller may not do it to
+    themselves (None: they may)."""
+    require_admin(info, what)
+    _token_mode(info)
+    if refused_for_oneself and name.strip() == info.context.user.name:
+        raise Invalid(refused_for_oneself, field="name")
+    return User.of(await info.context.db.write(change, name, value))
 
 
 @strawberry.type
@@ -111,24 +125,18 @@ class AccountMutations:
 
     @strawberry.mutation(description="Gives or takes instance admin rights (instance admins; not their own).")
     async def set_user_admin(self, info: Info, name: str, is_admin: bool) -> User:
-        require_admin(info, "Changing admin rights")
-        _token_mode(info)
-        if name.strip() == info.context.user.name and not is_admin:
-            raise Invalid("You cannot take away your own admin rights; another admin can (or `server.py users "
-                          "admin <name> --off`).", field="name")
-        return User.of(await info.context.db.write(user_rows.set_admin, name, is_admin))
+        return await _change_user(info, "Changing admin rights", user_rows.set_admin, name, is_admin, None if is_admin
+                                  else "You cannot take away your own admin rights; another admin can (or `server.py "
+                                       "users admin <name> --off`).")
 
     @strawberry.mutation(description="Deactivates a user (instance admins; not themselves): they cannot sign in, "
                                      "their sessions end, their API tokens are revoked and their leased samples go "
                                      "back to the queue; their name stays on their work. active: true reactivates "
                                      "(with new tokens).")
     async def set_user_active(self, info: Info, name: str, active: bool) -> User:
-        require_admin(info, "Deactivating users")
-        _token_mode(info)
-        if name.strip() == info.context.user.name and not active:
-            raise Invalid("You cannot deactivate yourself; another admin can (or `server.py users deactivate "
-                          "<name>`).", field="name")
-        return User.of(await info.context.db.write(user_rows.set_active, name, active))
+        return await _change_user(info, "Deactivating users", user_rows.set_active, name, active, None if active
+                                  else "You cannot deactivate yourself; another admin can (or `server.py users "
+                                       "deactivate <name>`).")
 
     @strawberry.mutation(description="Sets a user's password (instance admins); their browser sessions end.")
     async def set_user_password(self, info: Info, name: str, password: str) -> bool:
