@@ -137,11 +137,13 @@ def test_listing_over_several_pages(store: Store) -> None:
         store.volumes.browse(parse(f"{VOL}/many"), first=10, after="not a cursor")
 
 
-def test_walk_files(store: Store) -> None:
-    for name in ("a.jpg", "sub/b.jpg", "sub/deeper/c.png", ".hidden/d.jpg", "sub/.e.jpg"):
+def test_walk_files_in_name_order(store: Store) -> None:
+    """Each folder's files by name, then its subfolders by name: the order a scan numbers samples in."""
+    for name in ("m.jpg", "sub/b.jpg", "a.jpg", "sub/deeper/c.png", ".hidden/d.jpg", "sub/.e.jpg", "z.jpg",
+                 "another/x.jpg"):
         store.put(f"{VOL}/photos/{name}", b"img")
-    walked = sorted(e.path for e in store.volumes.walk_files(parse(f"{VOL}/photos")))
-    assert walked == [f"{VOL}/photos/a.jpg", f"{VOL}/photos/sub/b.jpg", f"{VOL}/photos/sub/deeper/c.png"]
+    walked = [e.path[len(VOL) + 8:] for e in store.volumes.walk_files(parse(f"{VOL}/photos"))]
+    assert walked == ["a.jpg", "m.jpg", "z.jpg", "another/x.jpg", "sub/b.jpg", "sub/deeper/c.png"]
     assert all(not e.is_dir and e.size == 3 for e in store.volumes.walk_files(parse(f"{VOL}/photos")))
     with pytest.raises(NotFound):
         list(store.volumes.walk_files(parse(f"{VOL}/gone")))

@@ -92,7 +92,8 @@ class Volumes(Protocol):
         ...
 
     def walk_files(self, path: VolumePath) -> Iterator[Entry]:
-        """Every file below the folder at path, recursively, hidden entries skipped; raises NotFound if it vanishes."""
+        """Every file below the folder at path, recursively, hidden entries skipped: each folder's files by name, then
+        its subfolders the same way (the order a scan numbers samples in); raises NotFound if it vanishes."""
         ...
 
     def stat(self, path: VolumePath) -> FileStat: ...

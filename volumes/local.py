@@ -99,7 +99,7 @@ class LocalVolumes:
                 raise NotFound(f"Folder {vpath} vanished while it was being read.") from exc
             except NotADirectoryError as exc:
                 raise NotFound(f"Folder {vpath} vanished while it was being read.") from exc
-            subfolders = []
+            subfolders, files = [], []
             with it:
                 for e in it:
                     if e.name.startswith(".") or "\\" in e.name:
@@ -120,8 +120,11 @@ class LocalVolumes:
                         st = e.stat()
                     except OSError:
                         continue
-                    yield Entry(name=e.name, path=child, is_dir=False, size=st.st_size, mtime_ns=st.st_mtime_ns)
-            stack.extend(sorted(subfolders, reverse=True))
+                    files.append(Entry(name=e.name, path=child, is_dir=False, size=st.st_size,
+                                       mtime_ns=st.st_mtime_ns))
+            files.sort(key=lambda f: f.name)
+            yield from files
+            stack.extend(sorted(subfolders, key=lambda s: s[1], reverse=True))
 
     def stat(self, path: VolumePath) -> FileStat:
         local = self.local_path(path)

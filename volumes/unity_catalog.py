@@ -148,16 +148,15 @@ class UnityCatalogVolumes:
         stack = [path.text]
         while stack:
             folder = stack.pop()
-            subfolders = []
+            subfolders, files = [], []
             with _errors(path, "read", "READ VOLUME", folder=True, vanished=folder):
                 for e in self._listed(folder):
                     if "\\" in e.name:
                         continue
-                    if e.is_dir:
-                        subfolders.append(e.path)
-                    else:
-                        yield e
-            stack.extend(sorted(subfolders, reverse=True))
+                    (subfolders if e.is_dir else files).append(e)
+            files.sort(key=lambda f: f.name)
+            yield from files
+            stack.extend(e.path for e in sorted(subfolders, key=lambda f: f.name, reverse=True))
 
     def _names_under(self, path: VolumePath) -> list[Entry]:
         cached = self._names.get(path.text)
