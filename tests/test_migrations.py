@@ -47,10 +47,24 @@ def _has_confidence_index(url: str) -> bool:
         engine.dispose()
 
 
+def _tables_without_full_replica_identity(url: str) -> list[str]:
+    """PostgreSQL: every table must log whole rows, so Lakehouse Sync can mirror it to Delta (db.migrate.upgrade)."""
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(
+                "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where c.relkind = 'r' and n.nspname = current_schema() and c.relreplident <> 'f'")).scalars())
+    finally:
+        engine.dispose()
+
+
 def test_the_migrated_schema_is_what_the_models_declare(database_url: str) -> None:
     expected = KEPT_ON_SQLITE if database_url.startswith("sqlite") else set()
     assert _differences(database_url) == expected
     assert _has_confidence_index(database_url)
+    if database_url.startswith("postgresql"):
+        assert _tables_without_full_replica_identity(database_url) == []
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
