@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from sqlalchemy.orm import Session
 
+from db import class_rename
 from db import jobs as job_rows
 from db import members as member_rows
 from db import models
@@ -16,6 +19,14 @@ from resolvers.volumes import checked_folder
 from schema.context import Info
 from schema.inputs import CreateProjectInput, UpdateProjectInput
 from schema.types import Job, Project
+
+
+@strawberry.type(description="What renameClass did: merged is true when the class went into another one.")
+class ClassRename:
+    project: Project
+    annotations_changed: int
+    samples_changed: int
+    merged: bool
 
 
 @strawberry.type
@@ -70,6 +81,17 @@ class ProjectMutations:
         row = await info.context.db.write(project_rows.update_project, parse_id(id, "Project"), name=input.name,
                                           description=input.description, classes=input.classes)
         return Project.of(row)
+
+    @strawberry.mutation(description="Renames one of the project's classes on every annotation (model drafts too), "
+                                     "or merges it into another class when `to` is already one; a history row per "
+                                     "annotation. Owners. Labelling views opened before it need a reload.")
+    async def rename_class(self, info: Info, project_id: strawberry.ID,
+                           from_: Annotated[str, strawberry.argument(name="from")], to: str) -> ClassRename:
+        await require(info, project_id, "owner")
+        done = await info.context.db.write(class_rename.rename_class, parse_id(project_id, "Project"), from_, to,
+                                           info.context.user.name)
+        return ClassRename(project=Project.of(done.project), annotations_changed=done.annotations_changed,
+                           samples_changed=done.samples_changed, merged=done.merged)
 
     @strawberry.mutation
     async def delete_project(self, info: Info, id: strawberry.ID) -> bool:

@@ -69,6 +69,8 @@ def test_each_role_does_what_it_may_and_gets_forbidden_beyond(team: Team) -> Non
     assert annotator("mutation($s: ID!){ skipSample(sampleId: $s){ status } }", s=s2)["skipSample"]["status"] == \
         "SKIPPED"
     assert annotator.code(UPDATE, p=pid) == "FORBIDDEN"
+    assert reviewer.code('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ merged } }',
+                         p=pid) == "FORBIDDEN"
     assert annotator.code("mutation($p: ID!){ exportDataset(projectId: $p, input: {format: COCO, destination: "
                           '"/Volumes/test/cvx/exports"}){ id } }', p=pid) == "FORBIDDEN"
     assert reviewer(SAVE, s=s2)["saveAnnotations"]["version"] == 3  # reviewers label too
@@ -128,6 +130,8 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "modelStatus": ("query($p: ID!){ modelStatus(projectId: $p){ configured } }", {"p": _PROJECT}),
     "reviewQueue": ("query($p: ID!){ reviewQueue(projectId: $p){ totalCount } }", {"p": _PROJECT}),
     "updateProject": ('mutation($p: ID!){ updateProject(id: $p, input: {name: "x"}){ id } }', {"p": _PROJECT}),
+    "renameClass": ('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ merged } }',
+                    {"p": _PROJECT}),
     "deleteProject": ("mutation($p: ID!){ deleteProject(id: $p) }", {"p": _PROJECT}),
     "cloneProject": ("mutation($p: ID!){ cloneProject(id: $p){ id } }", {"p": _PROJECT}),
     "rescanProject": ("mutation($p: ID!){ rescanProject(id: $p){ id } }", {"p": _PROJECT}),
