@@ -48,14 +48,18 @@ def rename_class(session: Session, project_id: int, old: str, new: str, actor: s
     merged = new in project.classes
     a = Annotation
     of_old = and_(a.project_id == project_id, a.label == old)
-    sample_ids = list(session.scalars(select(a.sample_id).where(of_old).distinct()))
-    if dialect == "postgresql" and sample_ids:  # a colleague's save of one of them waits, then re-plans
-        session.execute(select(Sample.id).where(Sample.id.in_(sample_ids)).with_for_update())
+    samples_of_old = select(a.sample_id).where(of_old)  # a subquery: no list of ids goes over the wire
+    if dialect == "postgresql":  # a colleague's save of one of them waits, then re-plans
+        session.execute(select(Sample.id).where(Sample.id.in_(samples_of_old)).with_for_update())
+    sample_ids = list(session.scalars(samples_of_old.distinct()))
     now = utcnow()
     session.execute(AnnotationEvent.__table__.insert().from_select(
         ["project_id", "sample_id", "action", "label_before", "box_before", "label_after", "box_after", "actor", "at"],
         select(a.project_id, a.sample_id, literal(ACTION), a.label, _box(a, dialect), literal(new), _box(a, dialect),
                literal(actor), literal(now, UtcDateTime)).where(of_old)))
+    session.execute(update(Sample).where(Sample.id.in_(samples_of_old))
+                    .values(version=Sample.version + 1, updated_by=actor, updated_at=now)
+                    .execution_options(synchronize_session=False))
     changed = 0
     if merged and project.task_type == "CLASSIFICATION":  # a sample already labelled `new` keeps one such label
         twin = aliased(Annotation)
@@ -64,10 +68,6 @@ def rename_class(session: Session, project_id: int, old: str, new: str, actor: s
             .execution_options(synchronize_session=False)).rowcount
     changed += session.execute(update(a).where(of_old).values(label=new)
                                .execution_options(synchronize_session=False)).rowcount
-    for k in range(0, len(sample_ids), 5000):
-        session.execute(update(Sample).where(Sample.id.in_(sample_ids[k:k + 5000]))
-                        .values(version=Sample.version + 1, updated_by=actor, updated_at=now)
-                        .execution_options(synchronize_session=False))
     project.classes = [c for c in project.classes if c != old] if merged else [
         new if c == old else c for c in project.classes]
     session.flush()
