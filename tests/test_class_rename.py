@@ -4,7 +4,7 @@ and the API's answers."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -119,3 +119,24 @@ def test_rename_through_the_api(client: TestClient, images_dir) -> None:  # type
     error = gql_error(client, RENAME, p=project["id"], f="cat", t="x")
     assert error["extensions"]["code"] == "VALIDATION" and error["extensions"]["field"] == "from"
     assert gql_error(client, RENAME, p="999", f="cat", t="x")["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_a_class_on_more_images_than_a_statement_takes_parameters(db: Database) -> None:
+    """PostgreSQL takes at most 65,535 parameters a statement: the rename must not send one per image."""
+    n = 70_000
+    pid, _ = await seed_project(db, 0)
+
+    def seed(s: Session) -> None:
+        s.execute(text("insert into samples (project_id, path, filename, status, version, no_objects, review_status) "
+                       "select :p, 'p' || k, 'f' || k, 'LABELED', 1, false, 'NONE' from (" + _NUMBERS + ") n"),
+                  {"p": pid, "n": n})
+        s.execute(text("insert into annotations (project_id, sample_id, label, kind, x, y, w, h, is_draft, "
+                       "created_by, created_at) select :p, id, 'cat', 'BBOX', 0.1, 0.1, 0.2, 0.2, false, 'seed', "
+                       "CURRENT_TIMESTAMP from samples where project_id = :p"), {"p": pid})
+
+    await db.write(seed)
+    done = await db.write(rename_class, pid, "cat", "kitty", "lead")
+    assert (done.annotations_changed, done.samples_changed) == (n, n)
+
+
+_NUMBERS = ("with recursive k(k) as (select 1 union all select k + 1 from k where k < :n) select k from k")
