@@ -157,6 +157,21 @@ async def test_a_stat_card_changes_when_another_client_saves(page: Page, server:
     await expect(labelled.locator("strong")).to_have_text("1")
 
 
+async def test_an_open_view_follows_a_class_rename_and_saves_with_the_new_name(
+        page: Page, server: tuple[str, Path], api: Api) -> None:
+    base, _ = server
+    project = api.project("Renamed", "CLASSIFICATION", ["car", "person"])
+    await _open(page, base, project["id"])
+    name = await page.locator(".file").text_content()
+    api('mutation($p: ID!){ renameClass(projectId: $p, from: "car", to: "automobile"){ merged } }', p=project["id"])
+    await expect(page.get_by_role("button", name="automobile")).to_be_visible()
+    await page.keyboard.press("1")
+    await expect(page.locator(".file")).not_to_have_text(name or "")
+    await expect(page.get_by_text("All changes saved")).to_be_visible()
+    stored = next(s for s in api.samples(project["id"]) if s["filename"] == name)
+    assert [a["label"] for a in stored["annotations"]] == ["automobile"]
+
+
 async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, server: tuple[str, Path], api: Api) -> None:
     """The owner points the project at a Label Studio ML backend; S asks it about the open image."""
     from bench.preannotate import instant_model
