@@ -84,7 +84,7 @@ class ProjectMutations:
 
     @strawberry.mutation(description="Renames one of the project's classes on every annotation (model drafts too), "
                                      "or merges it into another class when `to` is already one; a history row per "
-                                     "annotation. Owners. Labelling views opened before it need a reload.")
+                                     "annotation. Owners.")
     async def rename_class(self, info: Info, project_id: strawberry.ID,
                            from_: Annotated[str, strawberry.argument(name="from")], to: str) -> ClassRename:
         await require(info, project_id, "owner")
