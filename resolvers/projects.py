@@ -7,10 +7,9 @@ from typing import Annotated
 import strawberry
 from sqlalchemy.orm import Session
 
-from db import class_rename
+from db import class_rename, models
 from db import jobs as job_rows
 from db import members as member_rows
-from db import models
 from db import projects as project_rows
 from db.errors import NotFound
 from resolvers.access import require, require_admin

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from db.engine import sync_url
