@@ -139,3 +139,17 @@ async def test_an_owner_edits_the_project_and_its_classes(page: Page, server: tu
     assert labels[second["id"]] == ["automobile", "automobile"]
     assert sum(map(len, labels.values())) == 3
 
+
+    # Deleting asks for the project's name; then the Projects page no longer lists it.
+    await opener.click()
+    confirm_name = dialog.get_by_label("type Street scenes to delete the project")
+    delete = dialog.get_by_role("button", name="Delete project")
+    await confirm_name.fill("Street")
+    await expect(delete).to_be_disabled()
+    await confirm_name.fill("Street scenes")
+    await shot(page, "project-settings-delete")
+    await delete.click()
+    await expect(page.get_by_role("heading", name="Projects")).to_be_visible()
+    await expect(page.get_by_text("Taken")).to_be_visible()
+    await expect(page.get_by_text("Street scenes")).to_have_count(0)
+    assert api("query($p: ID!){ project(id: $p){ id } }", p=project["id"])["project"] is None
