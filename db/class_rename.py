@@ -1,6 +1,8 @@
 """Renaming a project's class, or merging it into another: every annotation of the old name takes the new one
 (drafts too), in one transaction with a history row per annotation, the samples' versions bumped and the
-counters rebuilt. Set-based statements, so a class on a million boxes is renamed without loading them."""
+counters rebuilt. Set-based statements, so a class on a million boxes is renamed without loading them. It runs
+as a RENAME_CLASS job (jobs/class_rename.py); queue_rename checks the names first, so mistakes are answered at
+once."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from sqlalchemy import and_, case, delete, exists, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from db import counters
+from db import jobs as job_rows
 from db.engine import emit
 from db.errors import Invalid
-from db.models import Annotation, AnnotationEvent, Project, Sample, UtcDateTime, utcnow
+from db.models import Annotation, AnnotationEvent, Job, Project, Sample, UtcDateTime, utcnow
 from db.projects import clean_classes, get_project
 
 ACTION = "rename_class"
@@ -33,16 +36,27 @@ def _box(a: type[Annotation], dialect: str):  # type: ignore[no-untyped-def]
     return case((a.x.is_(None), None), else_=array(a.x, a.y, a.w, a.h))
 
 
+def checked_name(project: Project, old: str, new: str) -> str:
+    """The new name, trimmed; VALIDATION when the old one is not a class or the new one is not a good name."""
+    if old not in project.classes:
+        raise Invalid(f"{old!r} is not one of the project's classes.", field="from")
+    if not (new or "").strip():
+        raise Invalid("The new class name is empty.", field="to")
+    return clean_classes([new])[0]
+
+
+def queue_rename(session: Session, project_id: int, old: str, new: str, created_by: str) -> Job:
+    checked_name(get_project(session, project_id), old, new)
+    return job_rows.create_job(session, kind="RENAME_CLASS", project_id=project_id,
+                               params={"from": old, "to": new.strip()}, created_by=created_by)
+
+
 def rename_class(session: Session, project_id: int, old: str, new: str, actor: str) -> ClassRename:
     dialect = session.bind.dialect.name
     if dialect == "postgresql":  # one rename at a time per project, and the classes read under the lock
         session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     project = get_project(session, project_id)
-    if old not in project.classes:
-        raise Invalid(f"{old!r} is not one of the project's classes.", field="from")
-    new = clean_classes([new])[0] if (new or "").strip() else ""
-    if not new:
-        raise Invalid("The new class name is empty.", field="to")
+    new = checked_name(project, old, new)  # again: an earlier job may have renamed it meanwhile
     if new == old:
         return ClassRename(project, 0, 0, merged=False)
     merged = new in project.classes

@@ -33,6 +33,9 @@ def run_state(life_cycle: str, result: str | None, message: str) -> RunState:
     return RunState(True, "FAILED", f"The Databricks run ended ({detail}) without finishing the job.")
 
 
+LOCAL_ONLY = ("SCAN", "RENAME_CLASS")  # a listing, and one SQL transaction: a cluster would only add its start-up
+
+
 class DatabricksRuns:
     """Submits jobs to one Databricks Job and reads its runs (databricks-sdk WorkspaceClient, built lazily)."""
 
@@ -41,7 +44,7 @@ class DatabricksRuns:
 
     def wants(self, kind: str, items: int) -> bool:
         """Whether a job of this size goes to Databricks (small ones run here: a cluster takes minutes to start)."""
-        return kind != "SCAN" and items >= self.min_items
+        return kind not in LOCAL_ONLY and items >= self.min_items
 
     def submit(self, cvx_job_id: int) -> tuple[str, str]:
         """Start a run for the job; (run id, run page URL). UNAVAILABLE when the workspace refuses."""

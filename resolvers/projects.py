@@ -20,14 +20,6 @@ from schema.inputs import CreateProjectInput, UpdateProjectInput
 from schema.types import Job, Project
 
 
-@strawberry.type(description="What renameClass did: merged is true when the class went into another one.")
-class ClassRename:
-    project: Project
-    annotations_changed: int
-    samples_changed: int
-    merged: bool
-
-
 @strawberry.type
 class ProjectQueries:
     @strawberry.field(description="The projects the caller is a member of (every project for instance admins).")
@@ -82,15 +74,15 @@ class ProjectMutations:
         return Project.of(row)
 
     @strawberry.mutation(description="Renames one of the project's classes on every annotation (model drafts too), "
-                                     "or merges it into another class when `to` is already one; a history row per "
-                                     "annotation. Owners.")
+                                     "or merges it into another class when `to` is already one, as a RENAME_CLASS "
+                                     "job: one transaction, a history row per annotation; its result says "
+                                     "annotationsChanged, samplesChanged and merged. Owners. The names are checked "
+                                     "at once.")
     async def rename_class(self, info: Info, project_id: strawberry.ID,
-                           from_: Annotated[str, strawberry.argument(name="from")], to: str) -> ClassRename:
+                           from_: Annotated[str, strawberry.argument(name="from")], to: str) -> Job:
         await require(info, project_id, "owner")
-        done = await info.context.db.write(class_rename.rename_class, parse_id(project_id, "Project"), from_, to,
-                                           info.context.user.name)
-        return ClassRename(project=Project.of(done.project), annotations_changed=done.annotations_changed,
-                           samples_changed=done.samples_changed, merged=done.merged)
+        return Job.of(await info.context.db.write(class_rename.queue_rename, parse_id(project_id, "Project"), from_,
+                                                  to, info.context.user.name))
 
     @strawberry.mutation
     async def delete_project(self, info: Info, id: strawberry.ID) -> bool:

@@ -31,6 +31,7 @@ class JobKind(Enum):
     IMPORT = "IMPORT"
     EXPORT = "EXPORT"
     PREANNOTATE = "PREANNOTATE"
+    RENAME_CLASS = "RENAME_CLASS"
 
 
 @strawberry.enum

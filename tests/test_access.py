@@ -69,7 +69,7 @@ def test_each_role_does_what_it_may_and_gets_forbidden_beyond(team: Team) -> Non
     assert annotator("mutation($s: ID!){ skipSample(sampleId: $s){ status } }", s=s2)["skipSample"]["status"] == \
         "SKIPPED"
     assert annotator.code(UPDATE, p=pid) == "FORBIDDEN"
-    assert reviewer.code('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ merged } }',
+    assert reviewer.code('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ id } }',
                          p=pid) == "FORBIDDEN"
     assert annotator.code("mutation($p: ID!){ exportDataset(projectId: $p, input: {format: COCO, destination: "
                           '"/Volumes/test/cvx/exports"}){ id } }', p=pid) == "FORBIDDEN"
@@ -130,7 +130,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "modelStatus": ("query($p: ID!){ modelStatus(projectId: $p){ configured } }", {"p": _PROJECT}),
     "reviewQueue": ("query($p: ID!){ reviewQueue(projectId: $p){ totalCount } }", {"p": _PROJECT}),
     "updateProject": ('mutation($p: ID!){ updateProject(id: $p, input: {name: "x"}){ id } }', {"p": _PROJECT}),
-    "renameClass": ('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ merged } }',
+    "renameClass": ('mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "x"){ id } }',
                     {"p": _PROJECT}),
     "deleteProject": ("mutation($p: ID!){ deleteProject(id: $p) }", {"p": _PROJECT}),
     "cloneProject": ("mutation($p: ID!){ cloneProject(id: $p){ id } }", {"p": _PROJECT}),

@@ -4,20 +4,20 @@ and the API's answers."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from db import counters, labels
+from db import jobs as job_rows
 from db.class_rename import rename_class
-from db.engine import Database
+from db.engine import Database, sync_url
 from db.errors import Conflict, Invalid
 from db.models import Annotation, AnnotationEvent, Project, Sample
-from tests.conftest import create_project, gql, gql_error, make_images, seed_project
+from tests.conftest import create_project, gql, gql_error, make_images, seed_project, wait_for_job
 
 BOX_A, BOX_B = (0.1, 0.1, 0.2, 0.2), (0.5, 0.5, 0.3, 0.3)
-RENAME = """mutation($p: ID!, $f: String!, $t: String!){ renameClass(projectId: $p, from: $f, to: $t){
-  project { classes } annotationsChanged samplesChanged merged } }"""
+RENAME = "mutation($p: ID!, $f: String!, $t: String!){ renameClass(projectId: $p, from: $f, to: $t){ id kind } }"
 
 
 def _state(session: Session, pid: int) -> tuple[list[str], dict[int, list[tuple[str, bool]]], dict[int, int]]:
@@ -110,14 +110,29 @@ def test_rename_through_the_api(client: TestClient, images_dir) -> None:  # type
                 p=project["id"])["project"]["samples"]["edges"][0]["node"]["id"]
     gql(client, """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
         box: {x: 0.1, y: 0.1, w: 0.2, h: 0.2}}]){ id } }""", s=first)
-    answer = gql(client, RENAME, p=project["id"], f="cat", t="feline")["renameClass"]
-    assert answer == {"project": {"classes": ["feline", "dog"]}, "annotationsChanged": 1, "samplesChanged": 1,
-                      "merged": False}
+    queued = gql(client, RENAME, p=project["id"], f="cat", t=" feline ")["renameClass"]
+    assert queued["kind"] == "RENAME_CLASS"
+    job = wait_for_job(client, queued["id"])
+    assert job["status"] == "SUCCEEDED" and job["result"] == {
+        "from": "cat", "to": "feline", "annotationsChanged": 1, "samplesChanged": 1, "merged": False}
+    classes = gql(client, "query($p: ID!){ project(id: $p){ classes } }", p=project["id"])["project"]["classes"]
+    assert classes == ["feline", "dog"]
     history = gql(client, "query($s: ID!){ sample(id: $s){ annotations { label } history { action } } }", s=first)
     assert history["sample"]["annotations"] == [{"label": "feline"}]
     assert history["sample"]["history"][0]["action"] == "rename_class"
-    error = gql_error(client, RENAME, p=project["id"], f="cat", t="x")
+    error = gql_error(client, RENAME, p=project["id"], f="cat", t="x")  # checked before any job is queued
     assert error["extensions"]["code"] == "VALIDATION" and error["extensions"]["field"] == "from"
+    assert gql_error(client, RENAME, p=project["id"], f="dog", t="  ")["extensions"]["field"] == "to"
+    # a rename queued behind another that took its class away fails with the reason, changing nothing
+    engine = create_engine(sync_url(client.app.state.settings.database_url))
+    with Session(engine) as session, session.begin():
+        late = job_rows.create_job(session, kind="RENAME_CLASS", project_id=int(project["id"]),
+                                   params={"from": "cat", "to": "kitty"}, created_by="local").id
+    engine.dispose()
+    failed = wait_for_job(client, str(late))
+    assert failed["status"] == "FAILED" and "'cat' is not one of the project's classes" in failed["error"]
+    assert gql(client, "query($p: ID!){ project(id: $p){ classes } }", p=project["id"])["project"]["classes"] == [
+        "feline", "dog"]
     assert gql_error(client, RENAME, p="999", f="cat", t="x")["extensions"]["code"] == "NOT_FOUND"
 
 
