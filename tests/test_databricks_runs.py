@@ -82,6 +82,11 @@ def test_a_big_export_runs_as_a_databricks_run_and_a_small_one_here(
     [call] = emu.calls("POST", "/api/2.2/jobs/run-now")
     assert call.headers["authorization"] == f"Bearer {emu.token}"
 
+    rename = gql(remote, 'mutation($p: ID!){ renameClass(projectId: $p, from: "cat", to: "kitty"){ id } }',
+                 p=project["id"])["renameClass"]["id"]  # one SQL transaction: never worth a cluster
+    assert wait_for_job(remote, rename)["status"] == "SUCCEEDED" and gql(remote, JOB, j=rename)["job"]["runId"] is None
+    assert len(runs(emu)) == 1
+
     (images_dir / "c.jpg").unlink()
     small = create_project(remote, name="Small")  # 2 samples < JOB_RUNNER_MIN_ITEMS
     job = wait_for_job(remote, gql(remote, EXPORT, p=small["id"])["exportDataset"]["id"])
