@@ -56,7 +56,9 @@ def rename_class(session: Session, project_id: int, old: str, new: str, actor: s
     if dialect == "postgresql":  # one rename at a time per project, and the classes read under the lock
         session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     project = get_project(session, project_id)
-    new = checked_name(project, old, new)  # again: an earlier job may have renamed it meanwhile
+    if old not in project.classes and (new or "").strip() in project.classes:
+        return ClassRename(project, 0, 0, merged=False)  # done already: a re-run after a crash before the job's end
+    new = checked_name(project, old, new)  # again: an earlier job may have taken the class away meanwhile
     if new == old:
         return ClassRename(project, 0, 0, merged=False)
     merged = new in project.classes

@@ -63,6 +63,10 @@ async def test_a_rename_reaches_every_box_and_draft_and_a_merge_joins_two_classe
     assert history[:3] == ("rename_class", "cat", "kitty") and history[5] == "lead"
     assert history[3] == history[4] and history[3] == pytest.approx(list(BOX_A))
 
+    again = await db.write(rename_class, pid, "cat", "kitty", "lead")  # a job re-run after a crash: nothing to do
+    assert (again.annotations_changed, again.samples_changed) == (0, 0)
+    assert (await db.read(_state, pid))[2] == versions
+
     with pytest.raises(Conflict):  # a save made on the version before the rename
         await labels.save_annotations(db, s1, [labels.NewAnnotation("kitty", "BBOX", BOX_B)], "bob",
                                       allow_empty=False, expected_version=before[s1])
