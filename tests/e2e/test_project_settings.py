@@ -153,3 +153,15 @@ async def test_an_owner_edits_the_project_and_its_classes(page: Page, server: tu
     await expect(page.get_by_text("Taken")).to_be_visible()
     await expect(page.get_by_text("Street scenes")).to_have_count(0)
     assert api("query($p: ID!){ project(id: $p){ id } }", p=project["id"])["project"] is None
+
+
+async def test_the_review_page_follows_a_class_rename(page: Page, server: tuple[str, Path], api: Api) -> None:
+    base, _ = server
+    project = api.project("Reviewed", "DETECTION", ["car", "person"])
+    sample = next(s for s in api.samples(project["id"]) if s["filename"].startswith("street/"))
+    api(SAVE, s=sample["id"], a=[_box("car", 0.1)])
+    await page.goto(f"{base}/#/projects/{project['id']}/review")
+    classes = page.get_by_role("combobox").filter(has=page.get_by_role("option", name="Any class"))
+    await expect(classes.get_by_role("option")).to_have_text(["Any class", "car", "person"])
+    api('mutation($p: ID!){ renameClass(projectId: $p, from: "car", to: "automobile"){ id } }', p=project["id"])
+    await expect(classes.get_by_role("option")).to_have_text(["Any class", "automobile", "person"])
