@@ -51,19 +51,13 @@ def queue_rename(session: Session, project_id: int, old: str, new: str, created_
                                params={"from": old, "to": new.strip()}, created_by=created_by)
 
 
-def rename_class(session: Session, project_id: int, old: str, new: str, actor: str) -> ClassRename:
+def _relabel(session: Session, project: Project, old: str, new: str, actor: str, *,
+             collapse: bool) -> tuple[int, list[int]]:
+    """The rows' part, in set-based statements: history, versions, labels. collapse: a sample that already has a
+    `new` label keeps one (classification). Returns (annotations changed, the samples they are on)."""
     dialect = session.bind.dialect.name
-    if dialect == "postgresql":  # one rename at a time per project, and the classes read under the lock
-        session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
-    project = get_project(session, project_id)
-    if old not in project.classes and (new or "").strip() in project.classes:
-        return ClassRename(project, 0, 0, merged=False)  # done already: a re-run after a crash before the job's end
-    new = checked_name(project, old, new)  # again: an earlier job may have taken the class away meanwhile
-    if new == old:
-        return ClassRename(project, 0, 0, merged=False)
-    merged = new in project.classes
     a = Annotation
-    of_old = and_(a.project_id == project_id, a.label == old)
+    of_old = and_(a.project_id == project.id, a.label == old)
     samples_of_old = select(a.sample_id).where(of_old)  # a subquery: no list of ids goes over the wire
     if dialect == "postgresql":  # a colleague's save of one of them waits, then re-plans
         session.execute(select(Sample.id).where(Sample.id.in_(samples_of_old)).with_for_update())
@@ -77,13 +71,28 @@ def rename_class(session: Session, project_id: int, old: str, new: str, actor: s
                     .values(version=Sample.version + 1, updated_by=actor, updated_at=now)
                     .execution_options(synchronize_session=False))
     changed = 0
-    if merged and project.task_type == "CLASSIFICATION":  # a sample already labelled `new` keeps one such label
+    if collapse:
         twin = aliased(Annotation)
         changed += session.execute(delete(a).where(of_old, exists().where(
             twin.sample_id == a.sample_id, twin.label == new, twin.is_draft == a.is_draft))
             .execution_options(synchronize_session=False)).rowcount
     changed += session.execute(update(a).where(of_old).values(label=new)
                                .execution_options(synchronize_session=False)).rowcount
+    return changed, sample_ids
+
+
+def rename_class(session: Session, project_id: int, old: str, new: str, actor: str) -> ClassRename:
+    if session.bind.dialect.name == "postgresql":  # one rename at a time per project; classes read under the lock
+        session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+    project = get_project(session, project_id)
+    if old not in project.classes and (new or "").strip() in project.classes:
+        return ClassRename(project, 0, 0, merged=False)  # done already: a re-run after a crash before the job's end
+    new = checked_name(project, old, new)  # again: an earlier job may have taken the class away meanwhile
+    if new == old:
+        return ClassRename(project, 0, 0, merged=False)
+    merged = new in project.classes
+    collapse = merged and project.task_type == "CLASSIFICATION"
+    changed, sample_ids = _relabel(session, project, old, new, actor, collapse=collapse)
     project.classes = [c for c in project.classes if c != old] if merged else [
         new if c == old else c for c in project.classes]
     session.flush()
