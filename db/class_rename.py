@@ -45,6 +45,12 @@ def checked_name(project: Project, old: str, new: str) -> str:
     return clean_classes([new])[0]
 
 
+def count_labels(session: Session, project_id: int, label: str) -> int:
+    """How many annotations (drafts too) carry the label: a rename job's total."""
+    return session.scalar(select(func.count()).where(Annotation.project_id == project_id,
+                                                     Annotation.label == label)) or 0
+
+
 def queue_rename(session: Session, project_id: int, old: str, new: str, created_by: str) -> Job:
     checked_name(get_project(session, project_id), old, new)
     return job_rows.create_job(session, kind="RENAME_CLASS", project_id=project_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import emit
@@ -188,6 +188,8 @@ def finish(
 ) -> None:
     assert status in FINISHED
     values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "lease_owner": None, "error": error}
+    if status == "SUCCEEDED":  # all of it done, whatever the last progress step said
+        values["progress"] = case((Job.total.is_not(None), Job.total), else_=Job.progress)
     if result is not None:
         values["result"] = result
     done = session.execute(

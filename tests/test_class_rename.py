@@ -117,6 +117,7 @@ def test_rename_through_the_api(client: TestClient, images_dir) -> None:  # type
     queued = gql(client, RENAME, p=project["id"], f="cat", t=" feline ")["renameClass"]
     assert queued["kind"] == "RENAME_CLASS"
     job = wait_for_job(client, queued["id"])
+    assert (job["progress"], job["total"]) == (1, 1)
     assert job["status"] == "SUCCEEDED" and job["result"] == {
         "from": "cat", "to": "feline", "annotationsChanged": 1, "samplesChanged": 1, "merged": False}
     classes = gql(client, "query($p: ID!){ project(id: $p){ classes } }", p=project["id"])["project"]["classes"]
