@@ -62,8 +62,11 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
-def list_users(session: Session, search: str | None = None, first: int = 1000) -> list[User]:
+def list_users(session: Session, search: str | None = None, first: int = 1000, *,
+               active_only: bool = False) -> list[User]:
     stmt = select(User).order_by(User.name).limit(max(0, min(first, 1000)))
+    if active_only:
+        stmt = stmt.where(User.deactivated_at.is_(None))
     if search:
         needle = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(func.lower(User.name).like(f"%{needle}%", escape="\\"))

@@ -27,13 +27,14 @@ async def project_members(info: Info, project_id: int) -> list[ProjectMember]:
 
 @strawberry.type
 class MemberQueries:
-    @strawberry.field(description="Users whose name contains `search` (any case), to add as project members; "
-                                  "for instance admins and project owners.")
+    @strawberry.field(description="Active users whose name contains `search` (any case), to add as project "
+                                  "members; for instance admins and project owners.")
     async def users(self, info: Info, search: str | None = None, first: int | None = 20) -> list[User]:
         user = info.context.user
         if not user.is_admin and not await info.context.db.read(member_rows.owns_any, user.id):
             raise Forbidden("The users list is for instance admins and project owners.")
-        rows = await info.context.db.read(user_rows.list_users, search, 20 if first is None else first)
+        rows = await info.context.db.read(user_rows.list_users, search, 20 if first is None else first,
+                                          active_only=True)
         return [User.of(u) for u in rows]
 
 

@@ -121,6 +121,7 @@ def test_a_deactivated_user_is_shut_out_at_once_and_their_work_stays(team: Team,
     assert {"user": "alice", "labeled": 1} in stats["project"]["stats"]["perUser"]  # her work keeps her name
     listed = {u["name"]: u["deactivatedAt"] for u in root("{ accounts { name deactivatedAt } }")["accounts"]}
     assert listed["alice"] is not None and listed["bob"] is None
+    assert [u["name"] for u in root('{ users(search: "") { name } }')["users"]] == ["bob", "root"]  # to add: active
     members = root("query($p: ID!){ project(id: $p){ members { user { name deactivatedAt } } } }", p=project)
     assert {m["user"]["name"]: m["user"]["deactivatedAt"] is not None for m in members["project"]["members"]} == {
         "alice": True, "bob": False, "root": False}  # still a member, shown as deactivated
