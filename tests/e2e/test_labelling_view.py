@@ -164,7 +164,7 @@ async def test_an_open_view_follows_a_class_rename_and_saves_with_the_new_name(
     await _open(page, base, project["id"])
     name = await page.locator(".file").text_content()
     api('mutation($p: ID!){ renameClass(projectId: $p, from: "car", to: "automobile"){ id } }', p=project["id"])
-    await expect(page.get_by_role("button", name="automobile")).to_be_visible()
+    await expect(page.get_by_role("button", name="automobile")).to_be_visible(timeout=20_000)  # after the job
     await page.keyboard.press("1")
     await expect(page.locator(".file")).not_to_have_text(name or "")
     await expect(page.get_by_text("All changes saved")).to_be_visible()
