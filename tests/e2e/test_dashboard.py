@@ -121,3 +121,24 @@ async def test_import_an_uploaded_file_then_export_and_download(page: Page, serv
     with zipfile.ZipFile(target) as z:
         names = set(z.namelist())
     assert {"data.yaml", "classes.txt", "metadata.json", "labels/street/00.txt", "images/street/01.jpg"} <= names
+
+
+async def test_l_starts_labelling_and_r_opens_review_but_not_while_typing(page: Page, server: tuple[str, Path],
+                                                                          api: Api) -> None:
+    base, _ = server
+    project = api.project("Keys", "CLASSIFICATION", ["car", "person"])
+    await page.goto(f"{base}/#/projects/{project['id']}")
+    search = page.get_by_placeholder("Filter by file name")
+    await search.click()
+    await page.keyboard.type("rl")  # letters in a text field are the field's
+    await expect(search).to_have_value("rl")
+    await expect(page).to_have_url(f"{base}/#/projects/{project['id']}")
+    await search.press("Escape")
+    await page.locator("h1").click()
+    await page.keyboard.press("r")
+    await expect(page.get_by_role("heading", name="Review")).to_be_visible()
+    await page.go_back()
+    await page.locator("h1").click()
+    await page.keyboard.press("l")
+    await expect(page.get_by_role("button", name="Save & next")).to_be_visible()
+    assert f"/projects/{project['id']}/label" in page.url
