@@ -18,3 +18,10 @@ export function moveClass(list: string[], index: number, delta: number): string[
   [out[index], out[to]] = [out[to], out[index]];
   return out;
 }
+
+/** The class list live stats report (perClass: every class, in order), when it differs from the one shown: an owner
+ *  renamed, added, removed or reordered classes. Null when nothing changed. */
+export function changedClasses(shown: string[], perClass: { label: string }[]): string[] | null {
+  const names = perClass.map((c) => c.label);
+  return names.length && names.join('\n') !== shown.join('\n') ? names : null;
+}

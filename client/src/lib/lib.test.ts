@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError, gql } from './api/graphql';
-import { addClass, moveClass, removeClass } from './classes';
+import { addClass, changedClasses, moveClass, removeClass } from './classes';
 import { PALETTE, classColor } from './colors';
 import { isImageName } from './files';
 import { href, parseRoute } from './router.svelte';
@@ -103,5 +103,15 @@ describe('roles and review', async () => {
   it('routes to the review view', () => {
     expect(parseRoute('#/projects/4/review')).toEqual({ name: 'review', id: '4' });
     expect(href({ name: 'review', id: '4' })).toBe('#/projects/4/review');
+  });
+});
+
+describe('changedClasses', () => {
+  it('gives the new list only when it differs', () => {
+    const live = (...l: string[]) => l.map((label) => ({ label }));
+    expect(changedClasses(['car', 'bike'], live('car', 'bike'))).toBeNull();
+    expect(changedClasses(['car', 'bike'], live('automobile', 'bike'))).toEqual(['automobile', 'bike']);
+    expect(changedClasses(['car', 'bike'], live('bike', 'car'))).toEqual(['bike', 'car']);
+    expect(changedClasses(['car'], [])).toBeNull();
   });
 });
