@@ -46,15 +46,22 @@ class Access:
             self._roles[project_id] = role if exists else None
         return self._check(self._roles[project_id], needed, f"Project {project_id} does not exist.")
 
-    async def sample(self, sample_id: int, needed: str) -> str:
+    async def sample(self, sample_id: int, needed: str, in_project: int | None = None) -> str:
         """The caller's role in the sample's project, if at least `needed`, in one statement (a labelling save
-        pays one indexed read)."""
-        if self.user.is_admin:
+        pays one indexed read). With `in_project`, a sample of any other project is NOT_FOUND: a client that shows
+        a sample under a project can never write it into another one."""
+        missing = f"Sample {sample_id} does not exist."
+        if self.user.is_admin and in_project is None:
             return "owner"
         project_id, role = await self.db.read(members.sample_role, self.user.id, sample_id)
+        if in_project is not None and project_id != in_project:
+            raise NotFound(f"Sample {sample_id} is not in project {in_project}." if project_id is not None
+                           and (self.user.is_admin or role is not None) else missing)
+        if self.user.is_admin:
+            return "owner"
         if project_id is not None:
             self._roles[project_id] = role
-        return self._check(role, needed, f"Sample {sample_id} does not exist.")
+        return self._check(role, needed, missing)
 
     async def samples(self, sample_ids: Sequence[int], needed: str) -> None:
         if self.user.is_admin or not sample_ids:
@@ -102,9 +109,11 @@ async def require(info: Info, project_id: int | str, role: str) -> str:
     return await info.context.access.project(_key(project_id, "Project"), role)
 
 
-async def require_sample(info: Info, sample_id: int | str, role: str) -> str:
-    """The caller's role in the sample's project (owner for admins), if at least `role`."""
-    return await info.context.access.sample(_key(sample_id, "Sample"), role)
+async def require_sample(info: Info, sample_id: int | str, role: str, in_project: int | str | None = None) -> str:
+    """The caller's role in the sample's project (owner for admins), if at least `role`; with `in_project`, the
+    sample must belong to that project (NOT_FOUND otherwise)."""
+    project = None if in_project is None else _key(in_project, "Project")
+    return await info.context.access.sample(_key(sample_id, "Sample"), role, project)
 
 
 async def require_samples(info: Info, sample_ids: Sequence[int], role: str) -> None:

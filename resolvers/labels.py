@@ -15,7 +15,7 @@ from resolvers.access import StillAllowed, require, require_sample, require_samp
 from resolvers.ids import parse_id
 from schema.context import Info
 from schema.enums import SampleOrder
-from schema.inputs import AnnotationInput
+from schema.inputs import AnnotationInput, InProject
 from schema.types import Sample
 
 
@@ -43,9 +43,10 @@ class LabelMutations:
     @strawberry.mutation(description="Replaces the sample's classification labels (one label unless the project is "
                                      "multi-label).")
     async def set_classification(
-        self, info: Info, sample_id: strawberry.ID, labels: list[str], expected_version: int | None = None
+        self, info: Info, sample_id: strawberry.ID, labels: list[str], expected_version: int | None = None,
+        project_id: InProject = None,
     ) -> Sample:
-        await require_sample(info, sample_id, "annotator")
+        await require_sample(info, sample_id, "annotator", project_id)
         return _sample(await label_rows.set_classification(
             info.context.db, parse_id(sample_id, "Sample"), labels, info.context.user.name,
             expected_version=expected_version))
@@ -53,16 +54,17 @@ class LabelMutations:
     @strawberry.mutation(description="Replaces all of the sample's annotations; an empty list needs allowEmpty.")
     async def save_annotations(
         self, info: Info, sample_id: strawberry.ID, annotations: list[AnnotationInput],
-        allow_empty: bool | None = False, expected_version: int | None = None,
+        allow_empty: bool | None = False, expected_version: int | None = None, project_id: InProject = None,
     ) -> Sample:
-        await require_sample(info, sample_id, "annotator")
+        await require_sample(info, sample_id, "annotator", project_id)
         return _sample(await label_rows.save_annotations(
             info.context.db, parse_id(sample_id, "Sample"), [_new(a) for a in annotations], info.context.user.name,
             allow_empty=bool(allow_empty), expected_version=expected_version))
 
     @strawberry.mutation
-    async def skip_sample(self, info: Info, sample_id: strawberry.ID, expected_version: int | None = None) -> Sample:
-        await require_sample(info, sample_id, "annotator")
+    async def skip_sample(self, info: Info, sample_id: strawberry.ID, expected_version: int | None = None,
+                          project_id: InProject = None) -> Sample:
+        await require_sample(info, sample_id, "annotator", project_id)
         return _sample(await label_rows.skip_sample(info.context.db, parse_id(sample_id, "Sample"),
                                                     info.context.user.name, expected_version=expected_version))
 

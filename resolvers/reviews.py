@@ -12,6 +12,7 @@ from resolvers.ids import parse_id
 from resolvers.samples import sample_page
 from schema.context import Info
 from schema.enums import ReviewStatus, SampleStatus
+from schema.inputs import InProject
 from schema.types import Sample, SampleConnection
 
 
@@ -42,9 +43,9 @@ class ReviewMutations:
                                      "any later change to its labels clears the review. Reviewers and owners; "
                                      "a reviewer does not review their own labels.")
     async def review_sample(self, info: Info, sample_id: strawberry.ID, accept: bool, comment: str | None = None,
-                            expected_version: int | None = None) -> Sample:
+                            expected_version: int | None = None, project_id: InProject = None) -> Sample:
         sid = parse_id(sample_id, "Sample")
-        role = await require_sample(info, sid, "reviewer")
+        role = await require_sample(info, sid, "reviewer", project_id)
         row = await info.context.db.write(review_rows.review_sample, sid, info.context.user.name, accept=accept,
                                           comment=comment, expected_version=expected_version,
                                           may_review_own=role == "owner")

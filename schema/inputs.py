@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from schema.enums import (
@@ -14,6 +16,10 @@ from schema.enums import (
     SampleStatus,
     TaskType,
 )
+
+InProject = Annotated[strawberry.ID | None, strawberry.argument(
+    description="The project the caller shows this sample under: a sample of another project is NOT_FOUND, so a "
+                "label never lands in the wrong project.")]
 
 
 @strawberry.input
