@@ -3,6 +3,18 @@
 
 import { gql } from '../api/graphql';
 import { newKey, type Ann } from '../canvas/boxes';
+import type { Request } from './saver';
+
+export type ImageLoader = (url: string, filename: string) => Promise<HTMLImageElement>;
+
+/** Downloads and decodes an image in the browser. */
+export const loadImage: ImageLoader = (url, filename) => new Promise<HTMLImageElement>((resolve, reject) => {
+  const img = new Image();
+  img.decoding = 'async';
+  img.onload = () => img.decode().then(() => resolve(img), () => resolve(img));
+  img.onerror = () => reject(new Error(`The image of ${filename} cannot be displayed.`));
+  img.src = url;
+});
 
 export interface ApiAnnotation {
   id: string; label: string; kind: 'CLASSIFICATION' | 'BBOX'; box: { x: number; y: number; w: number; h: number } | null;
@@ -10,12 +22,12 @@ export interface ApiAnnotation {
 }
 
 export interface SampleData {
-  id: string; filename: string; status: string; version: number; width: number | null; height: number | null;
+  id: string; projectId: string; filename: string; status: string; version: number; width: number | null; height: number | null;
   imageUrl: string; labeledBy: string | null; lockedBy: string | null; annotations: ApiAnnotation[];
   reviewStatus: 'NONE' | 'ACCEPTED' | 'REJECTED'; reviewedBy: string | null; reviewComment: string | null;
 }
 
-export const SAMPLE_FIELDS = `id filename status version width height imageUrl labeledBy lockedBy
+export const SAMPLE_FIELDS = `id projectId filename status version width height imageUrl labeledBy lockedBy
   reviewStatus reviewedBy reviewComment annotations { id label kind box { x y w h } isDraft confidence createdBy }`;
 
 const WINDOW = 6; // neighbours fetched on each side
@@ -38,7 +50,8 @@ export class SampleStore {
   private images = new Map<string, Promise<HTMLImageElement>>();
   total = 0;
 
-  constructor(readonly projectId: string) {}
+  constructor(readonly projectId: string, private readonly request: Request = gql,
+              private readonly load: ImageLoader = loadImage) {}
 
   get(id: string): SampleData | undefined { return this.byId.get(id); }
 
@@ -46,7 +59,7 @@ export class SampleStore {
 
   /** The sample, its position and its neighbours (one request), and its image decoding started. */
   async open(id: string): Promise<{ sample: SampleData | null; position: number }> {
-    const data = await gql(`query($p: ID!, $s: ID!, $c: String!, $n: Int!) { sample(id: $s) { ${SAMPLE_FIELDS} }
+    const data = await this.request(`query($p: ID!, $s: ID!, $c: String!, $n: Int!) { sample(id: $s) { ${SAMPLE_FIELDS} }
       project(id: $p) { samplePosition(sampleId: $s) stats { total }
         before: samples(before: $c, first: $n) { edges { node { ${SAMPLE_FIELDS} } } }
         after: samples(after: $c, first: $n) { edges { node { ${SAMPLE_FIELDS} } } } } }`,
@@ -78,7 +91,7 @@ export class SampleStore {
     const left = direction > 0 ? this.order.length - 1 - i : i;
     if (left > PREFETCH) return;
     const arg = direction > 0 ? 'after' : 'before';
-    const data = await gql(`query($p: ID!, $c: String!, $n: Int!) { project(id: $p) {
+    const data = await this.request(`query($p: ID!, $c: String!, $n: Int!) { project(id: $p) {
       samples(${arg}: $c, first: $n) { edges { node { ${SAMPLE_FIELDS} } } } } }`,
       { p: this.projectId, c: edge, n: WINDOW * 2 });
     const page: SampleData[] = data.project.samples.edges.map((e: { node: SampleData }) => e.node);
@@ -106,13 +119,7 @@ export class SampleStore {
       this.images.set(s.imageUrl, p);
       return p;
     }
-    p = new Promise<HTMLImageElement>((resolve, reject) => {
-      const img = new Image();
-      img.decoding = 'async';
-      img.onload = () => img.decode().then(() => resolve(img), () => resolve(img));
-      img.onerror = () => reject(new Error(`The image of ${s.filename} cannot be displayed.`));
-      img.src = s.imageUrl;
-    });
+    p = this.load(s.imageUrl, s.filename);
     p.catch(() => this.images.delete(s.imageUrl));
     this.images.set(s.imageUrl, p);
     while (this.images.size > IMAGES_KEPT) this.images.delete(this.images.keys().next().value!);
