@@ -80,10 +80,11 @@ export function isTyping(target: EventTarget | null): boolean {
 export const SHORTCUTS: [string, string][] = [
   ['1 – 9', 'classification: assign the class (multi-label: toggle, then Enter) · detection: class for new ' +
             'boxes, or relabel the selected box'],
-  ['← / →', 'previous / next image'],
+  ['← / →', 'previous / next image (this image's edit is saved first; browsing alone never changes a label)'],
   ['N', 'next image needing work'],
-  ['Enter', 'save and next'],
-  ['S', 'skip'],
+  ['Enter', 'save and next · multi-label with every label off: “none of these” · detection with no boxes: ' +
+            '“no objects”'],
+  ['S', 'skip the image as it is stored (an edit not yet saved is dropped)'],
   ['drag', 'draw a box · drag a box to move it · drag a handle to resize'],
   ['Space + drag', 'pan (or middle/right drag)'],
   ['wheel, + / −, 0', 'zoom at the pointer, in / out, fit'],
