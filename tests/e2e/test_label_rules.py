@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, shot
 
 pytestmark = pytest.mark.e2e
 IMAGE_W, IMAGE_H = 320, 240
@@ -132,6 +132,7 @@ async def test_a_sample_of_another_project_is_not_labelled_here(page: Page, serv
     await page.goto(f"{server[0]}/#/projects/{here['id']}/label/{foreign}")
     alert = page.get_by_role("alert")
     await expect(alert).to_contain_text("belongs to another project")
+    await shot(page, "label-foreign-sample")
     await page.keyboard.press("1")
     assert _state(api, there["id"]) == before
     await alert.get_by_role("link", name="Open it in its own project").click()
@@ -159,5 +160,6 @@ async def test_s_on_an_edited_image_skips_it_as_stored(page: Page, server: tuple
     await page.keyboard.press("2")  # dog toggled on, not sent
     await page.keyboard.press("s")
     await expect(page.get_by_text("Your unsaved edit of this image was dropped")).to_be_visible()
+    await shot(page, "label-skip-dropped-edit")
     await _keys(page, "ArrowLeft")
     assert _state(api, project["id"])[first] == ("SKIPPED", 3, ("cat",))
