@@ -25,8 +25,12 @@ type Locks = { request(name: string, cb: () => Promise<void>): Promise<void>;
 
 const locks = (): Locks | undefined => (globalThis.navigator as { locks?: Locks } | undefined)?.locks;
 
+let held = false;
+
 /** Holds this tab's lock until the page goes away (the browser releases it then, crash included). */
 export function holdTab(id: string): void {
+  if (held) return;
+  held = true;
   void locks()?.request(`${LOCK}${id}`, () => new Promise<void>(() => {}));
 }
 
