@@ -39,7 +39,7 @@ class Schema(strawberry.Schema):
         for e in errors:  # a syntax or token-limit error raised in Prepare never reaches DomainErrors
             if e.original_error is None and not (e.extensions or {}).get("code"):
                 e.extensions = {**(e.extensions or {}), "code": "VALIDATION"}
-        unexpected = [e for e in errors if not isinstance(e.original_error, DomainError)
+        unexpected = [e for e in errors if not isinstance(e.original_error, DomainError | GraphQLError)
                       and (e.extensions or {}).get("code") not in EXPECTED_CODES and e.original_error is not None]
         super().process_errors(unexpected, execution_context)
 

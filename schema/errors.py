@@ -19,7 +19,9 @@ def to_graphql_error(error: GraphQLError) -> GraphQLError:
         extensions = {"code": original.code, **original.extensions}
         return GraphQLError(original.message, nodes=error.nodes, source=error.source, positions=error.positions,
                             path=error.path, extensions=extensions)
-    if original is None:  # parse / validation errors from graphql-core: the message is already for the user
+    if original is None or isinstance(original, GraphQLError):
+        # parse and validation errors, and variables that do not fit their type (graphql-core raises those with a
+        # GraphQLError inside): the message is already for the user
         return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
                             path=error.path, extensions={"code": "VALIDATION", **(error.extensions or {})})
     request_id = uuid.uuid4().hex[:12]

@@ -465,6 +465,20 @@ def test_unexpected_errors_are_masked_and_logged_in_full(client: TestClient, ima
     assert "Too many levels of symbolic links" in logged
 
 
+def test_variables_that_do_not_fit_their_type_are_validation_errors(client: TestClient) -> None:
+    """graphql-core checks variables at execution and says what is wrong; that is the caller's mistake, not ours."""
+    samples = "query($f: {}) {{ projects {{ samples({}: $f) {{ totalCount }} }} }}"
+    create = "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }"
+    cases = [(samples.format("Int", "first"), {"f": "abc"}), (samples.format("Float", "maxConfidence"), {"f": "x"}),
+             (samples.format("SampleStatus", "status"), {"f": "LABELD"}),
+             ("query($f: ID!) { project(id: $f) { id } }", {"f": {"a": 1}}), (create, {"i": "x"}), (create, {}),
+             (create, {"i": {"nam": "x", "taskType": "DETECTION", "classes": ["a"], "sourceVolume": IMAGES}})]
+    for query, variables in cases:
+        err = gql_error(client, query, **variables)
+        assert err["extensions"]["code"] == "VALIDATION" and "Variable '$" in err["message"], (variables, err)
+
+
+
 # -- hostile images ---------------------------------------------------------------------------------------------
 
 
