@@ -23,7 +23,7 @@ from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
-from schema.limits import Limits
+from schema.limits import Executor, Limits
 from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
@@ -49,6 +49,7 @@ EXPECTED_CODES = {"NOT_FOUND", "CONFLICT", "VALIDATION", "FORBIDDEN", "UNAUTHENT
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
     extensions=[DomainErrors, Prepare, Limits],  # Prepare parses and validates; Limits after it
+    execution_context_class=Executor,
 )
 
 if __name__ == "__main__":

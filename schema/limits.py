@@ -1,6 +1,6 @@
 """GraphQL request limits, all checked before any resolver runs: the token cap for parsing (schema/prepare.py),
 depth, alias and introspection rules for validation, the page-size cap on `first` right after validation, and
-the cap on operations open on one websocket."""
+the cap on operations open on one websocket. Where introspection is off, errors suggest no names either."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 
@@ -37,6 +38,22 @@ class GraphQLLimits:
     max_tokens: int = 2000
     max_page_size: int = 500
     introspection: bool = True
+
+
+def limits_of(context: Any) -> GraphQLLimits:
+    """The app's limits from a GraphQL context (its services), or the defaults."""
+    return getattr(getattr(context, "services", None), "limits", None) or GraphQLLimits()
+
+
+class Executor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, but without "Did you mean …?" in errors where introspection is off: variables are
+    checked against their types here, at execution, and each suggestion would reveal a name of the schema."""
+
+    @classmethod
+    def build(cls, schema: Any, document: DocumentNode, root_value: Any = None, context_value: Any = None,
+              *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> Any:
+        hide = hide_suggestions or not limits_of(context_value).introspection
+        return super().build(schema, document, root_value, context_value, *args, hide_suggestions=hide, **kwargs)
 
 
 class _TooDeep(Exception):
@@ -146,7 +163,7 @@ class Limits(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
-        self.limits = getattr(getattr(ctx.context, "services", None), "limits", None) or GraphQLLimits()
+        self.limits = limits_of(ctx.context)
         ctx.parse_options["max_tokens"] = self.limits.max_tokens
         ctx.validation_rules = ctx.validation_rules + validation_rules(
             self.limits.max_depth, self.limits.max_aliases, self.limits.introspection)

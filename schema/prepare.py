@@ -1,6 +1,7 @@
 """Parsing and validation with caches, as Strawberry's ParserCache and ValidationCache, except that a long document
 is first counted against GRAPHQL_MAX_TOKENS by a fast scan and then handled on one worker thread, so a hostile
-query never holds up the event loop and everyone else's requests."""
+query never holds up the event loop and everyone else's requests; and validation errors suggest no names of the
+schema where introspection is off."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, ValidationRule, parse
+from graphql import DocumentNode, GraphQLError, ValidationRule, parse, validate
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from schema.limits import GraphQLLimits
+from schema.limits import GraphQLLimits, limits_of
 
 INLINE_CHARS = 4096  # the client's largest query is ~1 KB: longer ones are counted first, then parsed off the loop
 _LEXEME = re.compile(r"""
@@ -56,9 +58,14 @@ def _parse_long(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-@lru_cache(maxsize=256)
-def _validate(schema: Any, document: DocumentNode, rules: tuple[type[ValidationRule], ...]) -> list[GraphQLError]:
-    return validate_document(schema, document, rules)
+def validate_document(schema: Any, document: DocumentNode, rules: tuple[type[ValidationRule], ...],
+                      hide_suggestions: bool) -> list[GraphQLError]:
+    """Strawberry's validation (its own two rules added), with graphql-core's switch for "Did you mean …?"."""
+    return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
+                    hide_suggestions=hide_suggestions)
+
+
+_validate = lru_cache(maxsize=256)(validate_document)
 
 
 class Prepare(SchemaExtension):
@@ -78,7 +85,8 @@ class Prepare(SchemaExtension):
 
     async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
-        args = (ctx.schema._schema, ctx.graphql_document, ctx.validation_rules)
+        hide = not limits_of(ctx.context).introspection
+        args = (ctx.schema._schema, ctx.graphql_document, ctx.validation_rules, hide)
         if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
             if len(ctx.query or "") <= INLINE_CHARS:
                 ctx.pre_execution_errors = _validate(*args)

@@ -274,6 +274,41 @@ def test_outside_local_mode_no_get_no_graphiql_no_introspection(client: TestClie
         assert evil.status_code == 403  # credentials or not, another site's page is refused
 
 
+# Documents that graphql-core answers with "Did you mean …?" naming parts of the schema: a field, an argument, a
+# type, an enum value and an input field (as literals, checked by validation, and as variables, at execution).
+SUGGESTED = [
+    ("{ projects { nme } }", {}),
+    ("{ projects { samples(fist: 1) { totalCount } } }", {}),
+    ("query($i: CreateProjectInpt) { __typename }", {}),
+    ('{ projects { samples(status: LABELD) { totalCount } } }', {}),
+    ("query($s: SampleStatus) { projects { samples(status: $s) { totalCount } } }", {"s": "LABELD"}),
+    ("mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+     {"i": {"nam": "x", "taskType": "DETECTION", "classes": ["a"], "sourceVolume": IMAGES}}),
+]
+
+
+def test_no_field_suggestions_where_introspection_is_off(client: TestClient, settings: Settings) -> None:
+    """Outside local mode the schema is not for browsing: "Did you mean 'name'?" would leak it a guess at a time."""
+    for query, variables in SUGGESTED:  # local mode: suggestions help the one user, as GraphiQL does
+        assert "Did you mean" in json.dumps(gql_raw(client, query, **variables)["errors"]), query
+    with TestClient(create_app(dataclasses.replace(settings, auth_mode="token"))) as c:
+        token = add_users(settings.database_url, {"root": True})["root"]
+        for query, variables in SUGGESTED:
+            r = c.post("/graphql", json={"query": query, "variables": variables},
+                       headers={"authorization": f"Bearer {token}"})
+            errors = r.json()["errors"]
+            assert {e["extensions"]["code"] for e in errors} == {"VALIDATION"}, (query, errors)
+            assert "Did you mean" not in json.dumps(errors) and "'" in errors[0]["message"], (query, errors)
+        with c.websocket_connect("/graphql", subprotocols=WS) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+            assert ws.receive_json()["type"] == "connection_ack"
+            for i, sub in enumerate(["subscription { projectStats(projectId: \"1\") { totl } }",
+                                     "subscription { jobProgress(jobI: \"1\") { id } }"]):
+                ws.send_json({"id": str(i), "type": "subscribe", "payload": {"query": sub}})
+                message = ws.receive_json()
+                assert message["type"] == "error" and "Did you mean" not in json.dumps(message), message
+
+
 # -- query amplification ----------------------------------------------------------------------------------------
 
 
