@@ -194,6 +194,23 @@ def test_pascal_voc_export(client: TestClient, settings: Settings, images_dir: P
     assert set((out / "ImageSets" / "Main" / "trainval.txt").read_text().split()) == {"a", "b", "sub__c"}
 
 
+def test_pascal_voc_flattens_deep_folders_into_names_that_fit_a_file_system(client: TestClient, settings: Settings,
+                                                                           images_dir: Path) -> None:
+    deep = "/".join(f"{i}-" + "f" * 60 for i in range(5))  # 'a/b/…' flattened passes 255 bytes
+    make_images(images_dir, [f"{deep}/x.jpg", f"{deep}/y.jpg"])
+    project = create_project(client, classes=["cat"])
+    save = """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
+        box: {x: 0.1, y: 0.1, w: 0.5, h: 0.5}}]){ id } }"""
+    for sample in _samples(client, project["id"]).values():
+        gql(client, save, s=sample["id"])
+    out = _exported(settings, _run(client, EXPORT, project["id"], format="PASCAL_VOC", destination=EXPORTS,
+                                   includeImages=True))
+    images, notes = sorted((out / "JPEGImages").iterdir()), sorted((out / "Annotations").iterdir())
+    assert len(images) == len(notes) == 2 and all(len(p.name.encode()) <= 255 for p in images + notes)
+    assert [p.name[-5:] for p in images] == ["x.jpg", "y.jpg"]  # the end of the name is kept, and it is unique
+    assert {ElementTree.parse(n).findtext("filename") for n in notes} == {p.name for p in images}
+
+
 def test_an_export_that_cannot_read_an_image_fails_clearly(client: TestClient, images_dir: Path,
                                                           exports: Path) -> None:
     make_images(images_dir, ["ok.jpg"])

@@ -3,15 +3,24 @@ ImageSets/Main/trainval.txt. Sub-folders in filenames become `__` so every image
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape
 
 from jobs.formats import ExportSample, ExportSnapshot
 
+MAX_FLAT_BYTES = 200
+
 
 def flat_name(filename: str) -> str:
-    return filename.replace("/", "__")
+    """`a/b/c.jpg` -> `a__b__c.jpg`; a name that would pass 200 bytes (deep folders) becomes a hash of the whole
+    filename and its end, so it stays unique and fits any file system's 255."""
+    flat = filename.replace("/", "__")
+    if len(flat.encode()) <= MAX_FLAT_BYTES:
+        return flat
+    tail = flat.encode()[-(MAX_FLAT_BYTES - 20):].decode(errors="ignore")
+    return f"{hashlib.sha1(filename.encode()).hexdigest()[:16]}__{tail}"
 
 
 def _xml(s: ExportSample, folder: str) -> bytes:
