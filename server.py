@@ -504,7 +504,11 @@ async def _spa(request: Request) -> Response:
     """Files of the built client, and index.html for every other path (the SPA routes itself)."""
     rel = request.path_params["path"]
     candidate = (CLIENT_DIST / rel).resolve()
-    if rel and candidate.is_file() and candidate.is_relative_to(CLIENT_DIST):  # not a sibling like dist-x/
+    try:
+        found = bool(rel) and candidate.is_file() and candidate.is_relative_to(CLIENT_DIST)  # not a sibling dist-x/
+    except OSError:  # a name longer than the file system allows is no file of ours either
+        found = False
+    if found:
         return FileResponse(candidate)
     return FileResponse(CLIENT_DIST / "index.html", headers={"Cache-Control": "no-cache"})
 

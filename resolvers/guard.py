@@ -1,6 +1,6 @@
 """ASGI middleware in front of every route: in local mode only loopback Host names (a DNS-rebinding page names its
 own), same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
-/graphql POSTs, no GET /graphql outside local mode, request and websocket message caps, `nosniff` on every
+/graphql POSTs, no GET /graphql outside local mode, URL, request and websocket message caps, `nosniff` on every
 response, and unexpected errors masked to a request id (logged in full)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("cvx.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_URL_BYTES = 16384  # path and query: room for a 4,096-byte volume path, percent-encoded, and then some
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
@@ -100,6 +101,8 @@ class Guard:
         if not self.known_host(headers):
             return await _reject(scope, send, 403, "FORBIDDEN", "This Host is not served here: AUTH_MODE=local "
                                  "answers only to loopback names (add others to ALLOWED_HOSTS).")
+        if len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            return await _reject(scope, send, 414, "TOO_LARGE", f"The URL is longer than {MAX_URL_BYTES:,} bytes.")
         if method not in SAFE_METHODS and not self.same_origin(headers):
             return await _reject(scope, send, 403, "FORBIDDEN", "Cross-origin requests are refused.")
         if path == "/graphql":

@@ -22,6 +22,7 @@ from schema.context import Services
 from volumes.paths import VolumePath, parse
 
 CHUNK = 1 << 16
+UPLOAD_NAME_CHARS = 100
 
 
 def _error(exc: DomainError) -> JSONResponse:
@@ -39,7 +40,7 @@ async def upload(request: Request) -> Response:
         await services.db.read(project_rows.get_project, project_id)
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
             raise Invalid("Send the file as the request body with Content-Type: application/octet-stream.")
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(request.query_params.get("name", "")))
+        name = _safe_name(request.query_params.get("name", ""))
         if not name.strip("._"):
             raise Invalid("Give the file's name: /uploads/<project id>?name=<file name>.")
         limit = services.upload_max_bytes
@@ -60,6 +61,17 @@ async def upload(request: Request) -> Response:
         return JSONResponse({"path": path.text, "size": size})
     except DomainError as exc:
         return _error(exc)
+
+
+def _safe_name(name: str) -> str:
+    """The base name in letters, digits, `.`, `_` and `-`; a long one keeps its first 100 characters and its
+    extension (imports read the format from it), so the stored name stays far below the file system's 255 bytes."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name))
+    if len(name) <= UPLOAD_NAME_CHARS:
+        return name
+    stem, ext = os.path.splitext(name)
+    ext = ext if len(ext) <= 16 else ""
+    return stem[:UPLOAD_NAME_CHARS - len(ext)] + ext
 
 
 class _Sink:

@@ -22,6 +22,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+import server
 from schema.prepare import token_count
 from server import Settings, create_app
 from tests.conftest import create_project, gql, gql_error, gql_raw, make_images, wait_for_job
@@ -157,6 +158,85 @@ def test_uploads_keep_a_safe_name_inside_the_uploads_volume(client: TestClient, 
     for bad in ("..", "..%2f..", "0"):
         assert client.post(f"/uploads/{bad}", params={"name": "x.json"}, content=b"{}",
                            headers={"content-type": "application/octet-stream"}).status_code in (400, 404, 405)
+
+
+LONG_PATHS = {  # each is refused before any file is touched, with a message that says why and does not echo it all
+    "a 5,000-byte path": IMAGES + "/" + "/".join(["abcdefghij"] * 450) + ".jpg",
+    "a 300-byte name": f"{IMAGES}/{'a' * 296}.jpg",
+    "a 200-character, 400-byte name": f"{IMAGES}/{'é' * 200}.jpg",
+    "a lone surrogate": f"{IMAGES}/\ud800.jpg",
+}
+
+
+def test_overlong_paths_and_names_are_refused_on_every_path_taking_surface(client: TestClient, images_dir: Path
+                                                                            ) -> None:
+    make_images(images_dir, ["a.jpg"])
+    pid = create_project(client)["id"]
+    queries = ["query($p: String!){ browse(path: $p){ entries { name } } }",
+               """mutation($p: String!){ createProject(input: {name: "x", taskType: DETECTION, classes: ["cat"],
+                  sourceVolume: $p}) { id } }""",
+               f"""mutation($p: String!){{ importAnnotations(projectId: "{pid}", input: {{path: $p, format: COCO}})
+                  {{ id }} }}""",
+               f"""mutation($p: String!){{ exportDataset(projectId: "{pid}", input: {{format: COCO,
+                  destination: $p}}) {{ id }} }}""",
+               f"""mutation($p: String!){{ setModelSettings(projectId: "{pid}", input: {{protocol: ONNX, name: "m",
+                  location: $p}}) {{ id }} }}"""]
+    for what, path in LONG_PATHS.items():
+        for query in queries:
+            variables = {"p": path.replace(".jpg", ".onnx") if "ONNX" in query else path}
+            body = json.dumps({"query": query, "variables": variables})  # ASCII: "\ud800" travels escaped
+            err = client.post("/graphql", content=body, headers={"content-type": "application/json"}).json()
+            assert not err.get("data") or not any(err["data"].values()), (what, query, err)
+            err = err["errors"][0]
+            assert err["extensions"]["code"] == "VALIDATION", (what, query, err)
+            assert len(err["message"]) < 400 and ("too long" in err["message"] or "forbidden" in err["message"]), err
+        if "surrogate" not in what:  # a URL cannot carry one (percent-decoding makes it U+FFFD)
+            r = client.get("/media/volume-thumbnail", params={"path": path})
+            assert r.status_code == 400 and r.json()["code"] == "VALIDATION" and len(r.text) < 500, (what, r.text)
+
+
+def test_a_path_too_long_for_the_folder_a_volume_is_mounted_on_is_refused(settings: Settings, tmp_path: Path
+                                                                          ) -> None:
+    deep = tmp_path.joinpath(*["d" * 200] * 12)  # a mount 2,400 bytes deep: a 2,000-byte volume path is too long
+    deep.mkdir(parents=True)
+    make_images(deep, ["a.jpg"])
+    mounted = dataclasses.replace(settings, volume_mounts={**settings.volume_mounts, "/Volumes/test/cvx/deep": deep})
+    inside = "/Volumes/test/cvx/deep/" + "/".join(["f" * 100] * 20) + "/a.jpg"
+    with TestClient(create_app(mounted)) as c:
+        assert gql(c, '{ browse(path: "/Volumes/test/cvx/deep") { entries { name } } }')["browse"]["entries"]
+        err = gql_error(c, "query($p: String!){ browse(path: $p){ entries { name } } }", p=inside)
+        assert err["extensions"]["code"] == "VALIDATION" and "too long to be stored" in err["message"], err
+        r = c.get("/media/volume-thumbnail", params={"path": inside})
+        assert r.status_code == 400 and "too long" in r.json()["error"]
+
+
+def test_long_upload_names_long_urls_and_long_spa_paths(client: TestClient, settings: Settings,
+                                                       images_dir: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    make_images(images_dir, ["a.jpg"])
+    project = create_project(client)
+    coco = json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 64, "height": 48}], "annotations": [],
+                       "categories": [{"id": 1, "name": "cat"}]}).encode()
+    r = client.post(f"/uploads/{project['id']}", params={"name": "n" * 5000 + ".json"}, content=coco,
+                    headers={"content-type": "application/octet-stream"})
+    assert r.status_code == 200, r.text
+    stored = r.json()["path"].rsplit("/", 1)[1]
+    assert stored.endswith("n.json") and len(stored) < 128  # the name's start and its extension
+    job = gql(client, """mutation($p: ID!, $f: String!){ importAnnotations(projectId: $p, input: {path: $f,
+        format: COCO}) { id } }""", p=project["id"], f=r.json()["path"])["importAnnotations"]
+    assert wait_for_job(client, job["id"])["status"] == "SUCCEEDED"
+    for url in ("/media/volume-thumbnail?path=" + "a" * 20_000, "/" + "a" * 20_000, "/graphql?" + "x" * 20_000):
+        r = client.get(url)
+        assert r.status_code == 414 and "TOO_LARGE" in r.text and "16,384" in r.text, url[:40]
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>CV Explorer</title>")
+    monkeypatch.setattr(server, "CLIENT_DIST", dist)
+    with TestClient(create_app(settings)) as c:  # the SPA route: a name over 255 bytes is no file, so index.html
+        for path in ("/" + "a" * 300, "/projects/" + "/".join(["b" * 250] * 20), "/assets/" + "c" * 300 + ".js"):
+            r = c.get(path)
+            expected = r.status_code == 404 if path.startswith("/assets/") else "CV Explorer" in r.text
+            assert expected, (path[:40], r.status_code)
 
 
 def test_the_spa_route_serves_only_the_built_client(client: TestClient) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from db.errors import Invalid, NotFound
 from volumes.base import Entry, FileStat, Page, paginate, sort_key
-from volumes.paths import VolumePath, parse
+from volumes.paths import MAX_PATH_BYTES, VolumePath, parse, shown
 
 
 class LocalVolumes:
@@ -35,7 +36,10 @@ class LocalVolumes:
             raise NotFound(f"Volume {path.volume} is not mounted. Mounted: {', '.join(self.volume_names()) or 'none'}.")
         real = os.path.realpath(root.joinpath(*path.inner))
         if real != str(root) and not real.startswith(str(root) + os.sep):
-            raise Invalid(f"{path} points outside its volume.")
+            raise Invalid(f"{shown(path.text)} points outside its volume.")
+        if len(os.fsencode(real)) >= MAX_PATH_BYTES:  # the mount's own folder makes it longer than the volume path
+            raise Invalid(f"{shown(path.text)} is too long to be stored on this server: with the folder its volume is "
+                          f"mounted on it passes {MAX_PATH_BYTES - 1:,} bytes.")
         return Path(real)
 
     def volume_names(self) -> list[str]:
@@ -151,7 +155,7 @@ class LocalVolumes:
         if local.exists() and not overwrite:
             raise Invalid(f"{path} already exists.")
         local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.tmp{os.getpid()}")
+        tmp = _temporary(local)
         tmp.write_bytes(data)
         os.replace(tmp, local)
 
@@ -161,7 +165,7 @@ class LocalVolumes:
         if local.exists():
             raise Invalid(f"{path} already exists.")
         local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_name(f".{local.name}.tmp{os.getpid()}")
+        tmp = _temporary(local)
         try:
             with tmp.open("wb") as fp:
                 yield fp
@@ -176,3 +180,9 @@ class LocalVolumes:
         root = str(self.mounts[path.parts[:3]])
         real = os.path.realpath(real)
         return real == root or real.startswith(root + os.sep)
+
+
+def _temporary(local: Path) -> Path:
+    """A hidden sibling to write before the rename: short whatever the name (a 255-byte name has no room for a
+    suffix), and unique, so two writers never share one."""
+    return local.with_name(f".{uuid.uuid4().hex}.tmp")

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from db.errors import Invalid
+from volumes.paths import parse
 
 PROTOCOLS = ("onnx", "serving", "labelstudio")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -72,6 +73,7 @@ def _location_url(protocol: str, location: str, config: dict[str, Any]) -> str:
     if protocol == "onnx":
         if not location.startswith("/Volumes/") or not location.lower().endswith(".onnx"):
             raise Invalid("location must be an .onnx file in a volume: /Volumes/<catalog>/<schema>/<volume>/….onnx")
+        parse(location)  # a path no file can have is refused now, not when the model is first used
         return location
     if protocol == "labelstudio":
         if urlsplit(location).scheme not in ("http", "https") or not urlsplit(location).hostname:
