@@ -31,8 +31,8 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from db import cli as accounts
 from db import lakebase
 from db.broker import Broker, PostgresFanout
-from db.engine import Database, Event, redacted_url
-from db.errors import DomainError
+from db.engine import SQLITE_SYNCHRONOUS, Database, Event, redacted_url
+from db.errors import DatabaseUnavailable, DomainError
 from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
@@ -105,6 +105,8 @@ class Settings:
     ws_max_subscriptions: int = 50
     ws_init_timeout_seconds: int = 10
     allowed_hosts: tuple[str, ...] = ()  # local mode: Host names served besides loopback ones (DNS rebinding)
+    sqlite_busy_timeout_seconds: float = 15.0  # then a write waiting for another process's lock is UNAVAILABLE
+    sqlite_synchronous: str = "NORMAL"  # or FULL: what a power cut can lose (README, "Security and limits")
 
     @property
     def uploads_volume(self) -> str:
@@ -189,6 +191,10 @@ class Settings:
             ws_max_subscriptions=_int("WS_MAX_SUBSCRIPTIONS", env.get("WS_MAX_SUBSCRIPTIONS", "50"), 1, 10_000),
             ws_init_timeout_seconds=_int("WS_INIT_TIMEOUT_SECONDS", env.get("WS_INIT_TIMEOUT_SECONDS", "10"), 1, 600),
             allowed_hosts=tuple(h.strip().lower() for h in env.get("ALLOWED_HOSTS", "").split(",") if h.strip()),
+            sqlite_busy_timeout_seconds=float(_int("SQLITE_BUSY_TIMEOUT_SECONDS",
+                                                   env.get("SQLITE_BUSY_TIMEOUT_SECONDS", "15"), 1, 600)),
+            sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "NORMAL").upper(),
+                                       SQLITE_SYNCHRONOUS),
         )
 
 
@@ -200,6 +206,12 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise SettingsError(f"{name}={value} is outside {lo}..{hi}")
     return value
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw.strip() not in allowed:
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
+    return raw.strip()
 
 
 def _http_url(name: str, raw: str) -> str:
@@ -367,7 +379,8 @@ def _workspace(settings: Settings) -> Callable[[], Any]:
 def _database(settings: Settings, workspace: Callable[[], Any]) -> tuple[Database, lakebase.Credentials | None]:
     """DATABASE_URL, or Lakebase with a fresh OAuth credential for every new connection (db.lakebase)."""
     if settings.lakebase is None:
-        return Database(settings.database_url), None
+        return Database(settings.database_url, sqlite_busy_seconds=settings.sqlite_busy_timeout_seconds,
+                        sqlite_synchronous=settings.sqlite_synchronous), None
     target = lakebase.resolve(workspace, settings.lakebase)
     credentials = lakebase.credentials_for(workspace, target.endpoint)
     return Database(target.url, password=credentials.password, recycle_seconds=1200), credentials  # < a token's hour
@@ -469,6 +482,11 @@ def create_app(settings: Settings) -> Starlette:
     async def health(request: Request) -> Response:
         if not getattr(request.app.state, "ready", False):
             return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            await services.db.ping()
+        except DatabaseUnavailable as exc:
+            return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after)})
         return JSONResponse({"status": "ok"})
 
     routes: list[Any] = [

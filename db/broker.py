@@ -12,6 +12,7 @@ from typing import Any
 from db.engine import Event
 
 QUEUE_LIMIT = 1000
+LISTEN_WARN_SECONDS = 10.0
 log = logging.getLogger("cvx.events")
 
 
@@ -87,7 +88,8 @@ class PostgresFanout:
         self.password = password  # a fresh one per connection (Lakebase tokens expire)
         self._outbox: asyncio.Queue[list[Event]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listening = asyncio.Event()
+        self._tried = asyncio.Event()  # the first LISTEN connection was made, or failed
+        self._warned = -LISTEN_WARN_SECONDS
 
     def _auth(self) -> dict[str, str]:
         return {"password": self.password()} if self.password else {}
@@ -95,8 +97,8 @@ class PostgresFanout:
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._listen(), name="pg-listen"),
                        asyncio.create_task(self._send(), name="pg-notify")]
-        async with asyncio.timeout(10):
-            await self._listening.wait()
+        async with asyncio.timeout(10):  # a database that is down does not stop start-up: _listen keeps trying
+            await self._tried.wait()
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -115,15 +117,21 @@ class PostgresFanout:
             events = await self._outbox.get()
             while not self._outbox.empty() and len(events) < 500:  # under load, one NOTIFY carries many commits
                 events += self._outbox.get_nowait()
-            try:
-                if conn is None or conn.closed:
-                    conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, **self._auth())
-                for payload in _payloads(events, orjson.dumps):
-                    await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, payload))
-            except Exception:
-                log.exception("NOTIFY failed; delivering %d events to this process only", len(events))
-                self.broker.publish(events)
-                conn = None
+            payloads, sent = _payloads(events, orjson.dumps), 0
+            for attempt in (1, 2):  # a connection cut since the last NOTIFY (a restart, a failover) fails once
+                try:
+                    if conn is None or conn.closed:
+                        conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True, **self._auth())
+                    for payload in payloads[sent:]:
+                        await conn.execute("SELECT pg_notify(%s, %s)", (self.CHANNEL, payload))
+                        sent += 1
+                    break
+                except Exception as exc:
+                    conn = None
+                    if attempt == 2:
+                        log.warning("NOTIFY failed (%s); delivering %d events to this process only",
+                                    _first_line(exc), len(events))
+                        self.broker.publish(events)
 
     async def _listen(self) -> None:
         import orjson
@@ -134,11 +142,22 @@ class PostgresFanout:
                 async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True,
                                                                  **self._auth()) as conn:
                     await conn.execute(f"LISTEN {self.CHANNEL}")
-                    self._listening.set()
+                    self._tried.set()
                     async for note in conn.notifies():
                         self.broker.publish([tuple(e) for e in orjson.loads(note.payload)])  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
+            except psycopg.OperationalError as exc:  # the database is down or went away: a line now and then
+                self._tried.set()
+                if asyncio.get_running_loop().time() - self._warned >= LISTEN_WARN_SECONDS:
+                    self._warned = asyncio.get_running_loop().time()
+                    log.warning("LISTEN connection lost (%s); reconnecting every second", _first_line(exc))
+                await asyncio.sleep(1)
             except Exception:
+                self._tried.set()
                 log.exception("LISTEN connection lost; reconnecting")
                 await asyncio.sleep(1)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -3,7 +3,8 @@
 `await db.read(fn, *args)` runs fn(session, *args) in a read transaction; `await db.write(fn, *args)` in one write
 transaction that commits or rolls back whole, after which the events it queued are published on the event loop.
 A unit of work is one thread hop: statements run back to back, so SQLite's write lock and PostgreSQL's row locks
-are held only as long as the statements take. (aiosqlite cost five times more per statement here.)
+are held only as long as the statements take. (aiosqlite cost five times more per statement here.) A database that
+cannot be reached fails a unit of work with DatabaseUnavailable (db.outages).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import orjson
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from db import outages
+from db.errors import DatabaseUnavailable
 
 Event = tuple[str, Any]  # (topic, payload) published after a successful commit
 P = ParamSpec("P")
@@ -29,6 +34,8 @@ THREADS = 16
 # 70 and 34, and saved ~30% more per second). A save holds the GIL about as long as it waits on PostgreSQL, so a few
 # threads keep it busy. An import holds one for its whole transaction; the job runner runs two jobs by default.
 PG_WRITERS = 4
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
+PING_SECONDS = 3.0  # /health: a database that has not answered a SELECT 1 by then is reported unavailable
 
 
 def sync_url(url: str) -> str:
@@ -41,14 +48,17 @@ def sync_url(url: str) -> str:
     raise ValueError(f"unsupported database backend {u.get_backend_name()!r}: use sqlite or postgresql")
 
 
-def _tune_sqlite(engine: Any) -> None:
-    """WAL, foreign keys, busy timeout; and explicit BEGIN so write units of work take the lock up front."""
+def _tune_sqlite(engine: Any, busy_seconds: float, synchronous: str) -> None:
+    """WAL, foreign keys, busy timeout, durability; and explicit BEGIN so write units of work take the lock up
+    front."""
+    pragmas = ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={round(busy_seconds * 1000)}",
+               f"synchronous={synchronous}")
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=15000", "synchronous=NORMAL"):
+        for pragma in pragmas:
             cur.execute(f"PRAGMA {pragma}")
         cur.close()
 
@@ -62,16 +72,22 @@ class Database:
     """One per process. Reads run on a pool of threads; writes on one thread (SQLite) or a few (PostgreSQL)."""
 
     def __init__(self, url: str, *, echo: bool = False, password: Callable[[], str] | None = None,
-                 recycle_seconds: int = 1800) -> None:
-        """password: called for every new connection (Lakebase's short-lived OAuth tokens, see db.lakebase)."""
+                 recycle_seconds: int = 1800, sqlite_busy_seconds: float = 15.0,
+                 sqlite_synchronous: str = "NORMAL") -> None:
+        """password: called for every new connection (Lakebase's short-lived OAuth tokens, see db.lakebase).
+        sqlite_busy_seconds: how long SQLite waits for another process's lock before the database counts as
+        unavailable; sqlite_synchronous: NORMAL or FULL (README, "Security and limits")."""
+        if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
         self.url = sync_url(url)
         self.backend = make_url(self.url).get_backend_name()
         self.password = password
-        self.engine = create_engine(self.url, echo=echo, pool_size=THREADS, max_overflow=4,
+        # one connection per thread: reads, writes (at most PG_WRITERS) and the ping
+        self.engine = create_engine(self.url, echo=echo, pool_size=THREADS, max_overflow=PG_WRITERS + 1,
                                     pool_recycle=recycle_seconds if self.backend == "postgresql" else -1,
                                     json_serializer=_json_dumps, json_deserializer=orjson.loads)
         if self.backend == "sqlite":
-            _tune_sqlite(self.engine)
+            _tune_sqlite(self.engine, sqlite_busy_seconds, sqlite_synchronous)
         if password is not None:
             event.listen(self.engine, "do_connect", lambda _d, _r, _a, params: params.update(password=password()))
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
@@ -79,6 +95,8 @@ class Database:
         self._writer = sessionmaker(writer, expire_on_commit=False, autoflush=False)
         self._read_pool = ThreadPoolExecutor(THREADS, thread_name_prefix="db-read")
         self._write_pool = ThreadPoolExecutor(1 if self.is_sqlite else PG_WRITERS, thread_name_prefix="db-write")
+        self._ping_pool = ThreadPoolExecutor(1, thread_name_prefix="db-ping")
+        self._ping: asyncio.Future[None] | None = None
         self.on_commit: Callable[[Sequence[Event]], None] | None = None
 
     def tool_url(self) -> str:
@@ -103,38 +121,52 @@ class Database:
             yield session
 
     def _read_sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        with self.reading() as session:
+        with outages.translated(), self.reading() as session:
             return fn(session, *args, **kwargs)
 
     def _write_sync(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
                     ) -> tuple[T, list[Event]]:
-        with self._writer() as session:
+        with outages.translated(), self._writer() as session:
             with session.begin():
                 result = fn(session, *args, **kwargs)
             return result, session.info.pop("events", [])
 
     def _direct_sync(self, fn: Callable[..., tuple[T, list[Event]]], args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> tuple[T, list[Event]]:
-        record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
+        with outages.translated():
+            record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
         conn = record.driver_connection
         if self.is_sqlite:  # already in autocommit mode (_tune_sqlite): fn begins and commits
             try:
-                return fn(conn, *args, **kwargs)
+                with outages.translated():
+                    return fn(conn, *args, **kwargs)
             finally:
                 record.close()
         try:
             conn.autocommit = True
             try:
-                return fn(conn, *args, **kwargs)
+                with outages.translated(lambda: conn.closed or conn.broken):
+                    return fn(conn, *args, **kwargs)
             finally:
                 if not conn.closed:
                     conn.autocommit = False
-        except Exception:
-            if conn.closed:
-                record.invalidate()
+        except Exception as error:
+            if conn.closed:  # the server went away: every connection made before now is suspect, as SQLAlchemy
+                self.engine.pool._invalidate(record, error)  # does for its own statements (renewed at checkout)
             raise
         finally:
             record.close()
+
+    def _ping_sync(self) -> None:
+        for attempt in (1, 2):  # a pooled connection cut since its last use fails once; the pool then renews it
+            try:
+                with outages.translated(), self.engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                return
+            except DatabaseUnavailable as exc:
+                if attempt == 2 or not (isinstance(exc.__cause__, DBAPIError) and
+                                        exc.__cause__.connection_invalidated):
+                    raise
 
     # -- async entry points ----------------------------------------------------------------------------------
 
@@ -160,9 +192,22 @@ class Database:
             self.on_commit(events)
         return result
 
+    async def ping(self, timeout: float = PING_SECONDS) -> None:
+        """A `SELECT 1` on its own thread (never queued behind reads or writes); DatabaseUnavailable when it fails
+        or takes longer than timeout. Concurrent callers share one ping in flight."""
+        if self._ping is None or self._ping.done():
+            self._ping = asyncio.get_running_loop().run_in_executor(self._ping_pool, self._ping_sync)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._ping), timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable(f"The database cannot be reached right now (it did not answer within "
+                                      f"{timeout:g} s); try again in a few seconds.",
+                                      retryAfter=DatabaseUnavailable.retry_after) from None
+
     async def dispose(self) -> None:
         self._read_pool.shutdown(wait=False, cancel_futures=True)
         self._write_pool.shutdown(wait=False, cancel_futures=True)
+        self._ping_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
 

@@ -40,5 +40,11 @@ class Unavailable(DomainError):
     code = "UNAVAILABLE"
 
 
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached right now (db.outages): worth a retry after retry_after seconds."""
+
+    retry_after = 5
+
+
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"

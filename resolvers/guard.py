@@ -1,7 +1,8 @@
 """ASGI middleware in front of every route: in local mode only loopback Host names (a DNS-rebinding page names its
 own), same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
 /graphql POSTs, no GET /graphql outside local mode, URL, request and websocket message caps, `nosniff` on every
-response, and unexpected errors masked to a request id (logged in full)."""
+response, a database outage answered 503 with Retry-After, and unexpected errors masked to a request id (logged in
+full)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from urllib.parse import urlsplit
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db.errors import DatabaseUnavailable
+
 log = logging.getLogger("cvx.http")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_URL_BYTES = 16384  # path and query: room for a 4,096-byte volume path, percent-encoded, and then some
 NOSNIFF = (b"x-content-type-options", b"nosniff")
+RETRY_AFTER = (b"retry-after", str(DatabaseUnavailable.retry_after).encode())
 
 
 class _TooLarge(Exception):
@@ -134,8 +138,12 @@ class Guard:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                if not any(k.lower() == NOSNIFF[0] for k, _ in message.get("headers", ())):
-                    message = {**message, "headers": [*message.get("headers", ()), NOSNIFF]}
+                names = {k.lower() for k, _ in message.get("headers", ())}
+                extra = [NOSNIFF] if NOSNIFF[0] not in names else []
+                if message["status"] == 503 and RETRY_AFTER[0] not in names:  # every 503 says when to come back
+                    extra.append(RETRY_AFTER)
+                if extra:
+                    message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         try:
@@ -143,6 +151,10 @@ class Guard:
         except _TooLarge:
             if not started:
                 await _reject(scope, send, 413, "TOO_LARGE", self._too_large())
+        except DatabaseUnavailable as exc:  # from any handler (sign-in, identity, …): an outage, not a bug
+            if started:
+                raise
+            await _reject(scope, send, 503, "UNAVAILABLE", exc.message, retryAfter=exc.retry_after)
         except Exception:
             if started:
                 raise
@@ -162,7 +174,8 @@ async def _reject(scope: Scope, send: Send, status: int, code: str, message: str
     else:
         body = {"code": code, "error": message, **extra}
     data = orjson.dumps(body)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                            NOSNIFF]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), NOSNIFF]
+    if status == 503:
+        headers.append(RETRY_AFTER)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

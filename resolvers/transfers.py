@@ -26,7 +26,8 @@ UPLOAD_NAME_CHARS = 100
 
 
 def _error(exc: DomainError) -> JSONResponse:
-    status = {"NOT_FOUND": 404, "TOO_LARGE": 413, "UNAUTHENTICATED": 401, "FORBIDDEN": 403}.get(exc.code, 400)
+    status = {"NOT_FOUND": 404, "TOO_LARGE": 413, "UNAUTHENTICATED": 401, "FORBIDDEN": 403,
+              "UNAVAILABLE": 503}.get(exc.code, 400)
     return JSONResponse({"code": exc.code, "error": exc.message}, status_code=status)
 
 
