@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from db.broker import Broker
 from db.engine import Database, emit
 from server import Settings, create_app
-from tests.conftest import create_project, gql, make_images
+from tests.conftest import PG_ADMIN_URL, create_project, gql, make_images
 
 STATS_SUB = "subscription($p: ID!){ projectStats(projectId: $p){ total labeled perClass { label count } } }"
 SAVE = """mutation($id: ID!, $l: String!){ saveAnnotations(sampleId: $id, annotations: [{label: $l, kind: BBOX,
@@ -108,6 +111,29 @@ def test_a_save_in_one_server_reaches_a_subscriber_of_another(settings: Settings
             assert next_data(ws)["projectStats"]["labeled"] == 0
             gql(a, SAVE, id=sample, l="cat")
             assert next_data(ws)["projectStats"]["labeled"] == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_cut_notify_connection_is_renewed_without_losing_the_event(settings: Settings, images_dir: Path) -> None:
+    """The server (a restart, an idle-connection reaper) cuts the connection NOTIFY goes out on: the next event is
+    sent again on a fresh one, so the other server still gets it."""
+    make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"], size=(8, 8))
+    other = Settings(**{**settings.__dict__, "data_dir": settings.data_dir / "b", "run_jobs": False})
+    with TestClient(create_app(settings)) as a, TestClient(create_app(other)) as b:
+        project = create_project(a)
+        samples = _ids(a, project["id"])
+        with subscription(b, STATS_SUB, p=project["id"]) as ws:
+            assert next_data(ws)["projectStats"]["labeled"] == 0
+            gql(a, SAVE, id=samples[0], l="cat")
+            assert next_data(ws)["projectStats"]["labeled"] == 1
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+                cut = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
+                                    "AND query LIKE %s", (make_url(settings.database_url).database, "%pg_notify%"))
+                assert cut.rowcount == 1
+            gql(a, SAVE, id=samples[1], l="cat")
+            time.sleep(0.5)  # past the subscriber's throttle: a lost event would show as a jump from 1 to 3
+            gql(a, SAVE, id=samples[2], l="cat")
+            assert next_data(ws)["projectStats"]["labeled"] == 2
 
 
 def test_notify_payloads_stay_under_postgresqls_limit_and_keep_order() -> None:
