@@ -201,6 +201,19 @@ def finish(
     emit(session, "job.finished", job_id)
 
 
+def requeue(session: Session, job_id: int, *, owner: str) -> None:
+    """Give a running job back to the queue (the attempt counts): the database went away under it. Raises
+    LeaseLost."""
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "RUNNING")
+        .values(status="QUEUED", lease_owner=None, lease_expires_at=None)
+    )
+    if done.rowcount == 0:
+        raise LeaseLost(job_id)
+    emit(session, f"job:{job_id}")
+    emit(session, "job.queued", job_id)
+
+
 def request_cancel(session: Session, job_id: int) -> Job:
     """A queued job is cancelled at once; a running one stops at its next progress step."""
     job = get_job(session, job_id)

@@ -16,7 +16,7 @@ from typing import Any
 from db import jobs as job_rows
 from db import samples as sample_rows
 from db.engine import Database
-from db.errors import DomainError
+from db.errors import DatabaseUnavailable, DomainError
 from jobs import class_rename, exporter, importer, preannotate, scan
 from jobs.context import JobCancelled, JobContext
 from jobs.databricks_runs import DatabricksRuns
@@ -68,6 +68,8 @@ class JobRunner:
             try:
                 while len(self._tasks) < self.concurrency and await self._claim_and_start():
                     pass
+            except DatabaseUnavailable:
+                pass  # logged by db.outages; the next poll tries again
             except Exception:
                 log.exception("job runner could not claim a job")
             if self.remote and asyncio.get_running_loop().time() - self._reconciled_at >= self.reconcile_seconds:
@@ -156,6 +158,11 @@ class JobRunner:
         except job_rows.LeaseLost:
             log.warning("job %s: lease lost to another worker; stopping", ctx.job_id)
             return
+        except DatabaseUnavailable as exc:  # not the job's fault: it starts again once the database is back
+            log.warning("job %s (%s) stopped: %s", ctx.job_id, ctx.kind, exc.message)
+            keepalive.cancel()
+            await self._requeue(ctx)
+            return
         except DomainError as exc:
             status, error = "FAILED", exc.message
             result = exc.extensions or None
@@ -172,6 +179,18 @@ class JobRunner:
         except job_rows.LeaseLost:
             log.warning("job %s finished after its lease was lost; result dropped", ctx.job_id)
 
+    async def _requeue(self, ctx: JobContext) -> None:
+        """Put the job back in the queue as soon as the database takes the write (a job whose work was cut short is
+        run again from the start: scans are idempotent, imports all or nothing, pre-labelling replaces drafts)."""
+        while True:
+            try:
+                await self.db.write(job_rows.requeue, ctx.job_id, owner=self.owner)
+                return
+            except job_rows.LeaseLost:
+                return
+            except DatabaseUnavailable:
+                await asyncio.sleep(self.poll_seconds)
+
     async def _keep_lease(self, ctx: JobContext) -> None:
         while True:
             await asyncio.sleep(self.lease_seconds / 3)
@@ -179,5 +198,7 @@ class JobRunner:
                 await self.db.write(job_rows.heartbeat, ctx.job_id, owner=self.owner, lease_seconds=self.lease_seconds)
             except job_rows.LeaseLost:
                 return
+            except DatabaseUnavailable:
+                pass  # logged by db.outages; the next heartbeat tries again
             except Exception:
                 log.exception("job %s: heartbeat failed", ctx.job_id)

@@ -5,8 +5,10 @@ retryable UNAVAILABLE (GraphQL) or 503 with Retry-After (HTTP routes, /health), 
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from starlette.testclient import TestClient
 
 from server import Settings, create_app
 from tests.conftest import PG_ADMIN_URL, create_project, gql, gql_raw, make_images
+from tests.test_preannotate import MODEL, _backend, _box
 
 SAVE = """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
   box: {x: 0.1, y: 0.1, w: 0.2, h: 0.2}}]){ version } }"""
@@ -143,3 +146,46 @@ def _cut(database_url: str) -> None:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
                       "pg_backend_pid()", (name,))
 
+
+def test_a_job_caught_by_a_short_outage_resumes_instead_of_failing(database_url: str, settings: Settings,
+                                                                  images_dir: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """While a pre-annotation job waits for its model the database goes away for a moment (PostgreSQL cuts every
+    connection; SQLite is locked for longer than its busy timeout): the job's next write cannot happen, which is no
+    reason to fail it. It stops, its lease runs out, and it runs again to the end, as after a crash."""
+    make_images(images_dir, ["a.jpg", "b.jpg"])
+    quick = dataclasses.replace(settings, sqlite_busy_timeout_seconds=0.6, model_backend_url=MODEL, model_name="m")
+    broken: list[bool] = []
+
+    def predict(request: httpx.Request) -> httpx.Response:
+        if not broken:  # the first answer: the database goes away before the job can store it
+            broken.append(True)
+            _outage(database_url, seconds=1.0)
+        tasks = json.loads(request.content)["tasks"]
+        return httpx.Response(200, json={"results": [{"result": [_box(10, 10, 20, 20, "car", 0.9)]}
+                                                     for _ in tasks]})
+
+    with TestClient(create_app(quick)) as c, _backend() as mock:
+        mock.post(f"{MODEL}/predict").mock(side_effect=predict)
+        pid = create_project(c, classes=["car"])["id"]
+        job = gql(c, "mutation($p: ID!){ preannotate(projectId: $p){ id } }", p=pid)["preannotate"]["id"]
+        deadline = time.monotonic() + 30
+        while True:
+            body = gql_raw(c, "query($j: ID!){ job(id: $j){ status error } }", j=job)
+            state = (body.get("data") or {}).get("job") or {}  # UNAVAILABLE while the database is away
+            if state.get("status") in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert broken and state["status"] == "SUCCEEDED", state
+    assert f"job {job} (PREANNOTATE) stopped: The database cannot be reached" in caplog.text
+
+
+def _outage(database_url: str, seconds: float) -> None:
+    """PostgreSQL: cut every connection of the app. SQLite: hold the write lock for `seconds`."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        _cut(database_url)
+        return
+    lock = sqlite3.connect(str(url.database), isolation_level=None, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    threading.Timer(seconds, lambda: (lock.rollback(), lock.close())).start()
