@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db import outages
 from db.errors import DatabaseUnavailable
 
+log = logging.getLogger("cvx.db")
 Event = tuple[str, Any]  # (topic, payload) published after a successful commit
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,6 +38,8 @@ THREADS = 16
 PG_WRITERS = 4
 SQLITE_SYNCHRONOUS = ("NORMAL", "FULL")
 PING_SECONDS = 3.0  # /health: a database that has not answered a SELECT 1 by then is reported unavailable
+PING_EVERY = 1.0  # at most one ping a second, whoever polls /health
+PING_STALE = 5.0  # an outcome older than this (a ping stuck in flight) is not reported: callers wait for a fresh one
 
 
 def sync_url(url: str) -> str:
@@ -97,6 +101,8 @@ class Database:
         self._write_pool = ThreadPoolExecutor(1 if self.is_sqlite else PG_WRITERS, thread_name_prefix="db-write")
         self._ping_pool = ThreadPoolExecutor(1, thread_name_prefix="db-ping")
         self._ping: asyncio.Future[None] | None = None
+        self._last: DatabaseUnavailable | None = None  # the outcome of the last finished ping (None: it answered)
+        self._pinged_at = float("-inf")  # when it finished (event loop time)
         self.on_commit: Callable[[Sequence[Event]], None] | None = None
 
     def tool_url(self) -> str:
@@ -192,17 +198,39 @@ class Database:
             self.on_commit(events)
         return result
 
-    async def ping(self, timeout: float = PING_SECONDS) -> None:
-        """A `SELECT 1` on its own thread (never queued behind reads or writes); DatabaseUnavailable when it fails
-        or takes longer than timeout. Concurrent callers share one ping in flight."""
-        if self._ping is None or self._ping.done():
-            self._ping = asyncio.get_running_loop().run_in_executor(self._ping_pool, self._ping_sync)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._ping), timeout)
-        except TimeoutError:
-            raise DatabaseUnavailable(f"The database cannot be reached right now (it did not answer within "
-                                      f"{timeout:g} s); try again in a few seconds.",
-                                      retryAfter=DatabaseUnavailable.retry_after) from None
+    async def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answered a `SELECT 1` lately. /health calls this, and
+        anyone may call /health as often as they like: a ping runs at most once every PING_EVERY seconds, on its
+        own thread (never queued behind reads or writes), and callers get the last outcome while the next ping
+        runs. A first caller, or one whose last outcome is older than PING_STALE, waits for the ping in flight, at
+        most PING_SECONDS."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if (self._ping is None or self._ping.done()) and now - self._pinged_at >= PING_EVERY:
+            self._ping = loop.run_in_executor(self._ping_pool, self._ping_sync)
+            self._ping.add_done_callback(lambda done: self._pinged(done, loop.time()))
+        if now - self._pinged_at < PING_STALE:
+            outcome = self._last
+        else:
+            assert self._ping is not None
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ping), PING_SECONDS)
+                outcome = None
+            except TimeoutError:
+                outcome = DatabaseUnavailable(f"The database cannot be reached right now (it did not answer within "
+                                              f"{PING_SECONDS:g} s); try again in a few seconds.",
+                                              retryAfter=DatabaseUnavailable.retry_after)
+            except DatabaseUnavailable as exc:
+                outcome = exc
+        if outcome is not None:
+            raise outcome
+
+    def _pinged(self, done: asyncio.Future[None], when: float) -> None:
+        error = None if done.cancelled() else done.exception()
+        self._last = error if isinstance(error, DatabaseUnavailable) else None
+        self._pinged_at = when
+        if error is not None and not isinstance(error, DatabaseUnavailable):
+            log.error("database ping failed", exc_info=error)
 
     async def dispose(self) -> None:
         self._read_pool.shutdown(wait=False, cancel_futures=True)
