@@ -105,6 +105,9 @@ class Settings:
     ws_max_subscriptions: int = 50
     ws_init_timeout_seconds: int = 10
     allowed_hosts: tuple[str, ...] = ()  # local mode: Host names served besides loopback ones (DNS rebinding)
+    request_body_timeout_seconds: float = 30.0  # a request body must arrive within this (uploads: per 4 MiB)
+    request_header_timeout_seconds: float = 10.0  # a request's headers must arrive within this (serve only)
+    max_connections: int = 1000  # open HTTP and websocket connections; more get 503 (uvicorn's limit_concurrency)
     sqlite_busy_timeout_seconds: float = 15.0  # then a write waiting for another process's lock is UNAVAILABLE
     sqlite_synchronous: str = "NORMAL"  # or FULL: what a power cut can lose (README, "Security and limits")
 
@@ -191,6 +194,11 @@ class Settings:
             ws_max_subscriptions=_int("WS_MAX_SUBSCRIPTIONS", env.get("WS_MAX_SUBSCRIPTIONS", "50"), 1, 10_000),
             ws_init_timeout_seconds=_int("WS_INIT_TIMEOUT_SECONDS", env.get("WS_INIT_TIMEOUT_SECONDS", "10"), 1, 600),
             allowed_hosts=tuple(h.strip().lower() for h in env.get("ALLOWED_HOSTS", "").split(",") if h.strip()),
+            request_body_timeout_seconds=float(_int("REQUEST_BODY_TIMEOUT_SECONDS",
+                                                    env.get("REQUEST_BODY_TIMEOUT_SECONDS", "30"), 1, 3600)),
+            request_header_timeout_seconds=float(_int("REQUEST_HEADER_TIMEOUT_SECONDS",
+                                                      env.get("REQUEST_HEADER_TIMEOUT_SECONDS", "10"), 1, 600)),
+            max_connections=_int("MAX_CONNECTIONS", env.get("MAX_CONNECTIONS", "1000"), 10, 1_000_000),
             sqlite_busy_timeout_seconds=float(_int("SQLITE_BUSY_TIMEOUT_SECONDS",
                                                    env.get("SQLITE_BUSY_TIMEOUT_SECONDS", "15"), 1, 600)),
             sqlite_synchronous=_choice("SQLITE_SYNCHRONOUS", env.get("SQLITE_SYNCHRONOUS", "NORMAL").upper(),
@@ -507,7 +515,7 @@ def create_app(settings: Settings) -> Starlette:
     else:
         routes.append(Route("/", _no_client))
     guard = Middleware(Guard, local=settings.auth_mode == "local", public_url=settings.public_url,
-                       max_body=settings.max_request_bytes,
+                       max_body=settings.max_request_bytes, body_seconds=settings.request_body_timeout_seconds,
                        hosts=local_hosts(settings.host, settings.public_url, settings.allowed_hosts)
                        if settings.auth_mode == "local" else None)
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
@@ -616,6 +624,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_worker(settings, args.job_id))
     import uvicorn
 
+    from resolvers.header_deadline import header_deadline
+
     # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
     # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
     sys.setswitchinterval(0.0005)
@@ -626,7 +636,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
     gc.freeze()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", ws="websockets-sansio",
-                ws_max_size=settings.max_request_bytes)
+                ws_max_size=settings.max_request_bytes, limit_concurrency=settings.max_connections,
+                http=header_deadline(settings.request_header_timeout_seconds))
     return 0
 
 

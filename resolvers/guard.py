@@ -1,11 +1,12 @@
 """ASGI middleware in front of every route: in local mode only loopback Host names (a DNS-rebinding page names its
 own), same-origin checks on POSTs and websocket handshakes (CSRF), JSON-only
-/graphql POSTs, no GET /graphql outside local mode, URL, request and websocket message caps, `nosniff` on every
-response, a database outage answered 503 with Retry-After, and unexpected errors masked to a request id (logged in
-full)."""
+/graphql POSTs, no GET /graphql outside local mode, URL, request and websocket message caps, a deadline for request
+bodies, `nosniff` on every response, a database outage answered 503 with Retry-After, and unexpected errors masked
+to a request id (logged in full)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -24,6 +25,10 @@ RETRY_AFTER = (b"retry-after", str(DatabaseUnavailable.retry_after).encode())
 
 
 class _TooLarge(Exception):
+    pass
+
+
+class _TooSlow(Exception):
     pass
 
 
@@ -52,13 +57,15 @@ class Guard:
     prefixes whose handlers enforce their own, larger body cap (uploads: IMPORT_MAX_BYTES)."""
 
     def __init__(self, app: ASGIApp, *, local: bool, public_url: str, max_body: int,
-                 uncapped: tuple[str, ...] = ("/uploads/",), hosts: frozenset[str] | None = None) -> None:
+                 uncapped: tuple[str, ...] = ("/uploads/",), hosts: frozenset[str] | None = None,
+                 body_seconds: float = 30.0) -> None:
         self.app = app
         self.hosts = hosts  # None: any Host (the platform's proxy or the operator decides what reaches us)
         self.local = local
         self.public = _netloc(public_url)
         self.max_body = max_body
         self.uncapped = uncapped
+        self.body_seconds = body_seconds  # a body must arrive this fast; uploads get as long again per max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -121,14 +128,25 @@ class Guard:
         if capped and declared.isdigit() and int(declared) > self.max_body:
             return await _reject(scope, send, 413, "TOO_LARGE", self._too_large())
 
-        received = 0
+        received, complete = 0, False
+        loop = asyncio.get_running_loop()
+        start = loop.time()
 
         async def counting() -> Message:
-            nonlocal received
-            message = await receive()
-            if capped and message["type"] == "http.request":
+            nonlocal received, complete
+            if complete:  # the body is in: what follows is waiting for a disconnect, as long as a response streams
+                return await receive()
+            # a whole body within body_seconds; an upload earns that long again for each max_body it has sent
+            allowed = self.body_seconds * (1 + (0 if capped else received // self.max_body))
+            try:
+                async with asyncio.timeout(start + allowed - loop.time()):
+                    message = await receive()
+            except TimeoutError:
+                raise _TooSlow from None
+            if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                complete = not message.get("more_body", False)
+                if capped and received > self.max_body:
                     raise _TooLarge
             return message
 
@@ -151,6 +169,11 @@ class Guard:
         except _TooLarge:
             if not started:
                 await _reject(scope, send, 413, "TOO_LARGE", self._too_large())
+        except _TooSlow:
+            log.info("%s %s: the body did not arrive within %g s; answered 408", method, path, self.body_seconds)
+            if not started:  # and the connection is closed: what the client still sends belongs to no request
+                await _reject(scope, send, 408, "VALIDATION", "The request body did not arrive in time: it must "
+                              f"come within {self.body_seconds:g} s (REQUEST_BODY_TIMEOUT_SECONDS).", close=True)
         except DatabaseUnavailable as exc:  # from any handler (sign-in, identity, …): an outage, not a bug
             if started:
                 raise
@@ -167,8 +190,10 @@ class Guard:
         return f"The request body is larger than {self.max_body:,} bytes (MAX_REQUEST_BYTES)."
 
 
-async def _reject(scope: Scope, send: Send, status: int, code: str, message: str, **extra: Any) -> None:
-    """A GraphQL-shaped error on /graphql (clients read errors[0].extensions.code), {code, error} elsewhere."""
+async def _reject(scope: Scope, send: Send, status: int, code: str, message: str, close: bool = False,
+                  **extra: Any) -> None:
+    """A GraphQL-shaped error on /graphql (clients read errors[0].extensions.code), {code, error} elsewhere;
+    close: end the connection after it."""
     if scope["path"] == "/graphql":
         body = {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
     else:
@@ -177,5 +202,7 @@ async def _reject(scope: Scope, send: Send, status: int, code: str, message: str
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), NOSNIFF]
     if status == 503:
         headers.append(RETRY_AFTER)
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
