@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from db.engine import Database
 from server import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,30 @@ def test_defaults(tmp_path: Path) -> None:
                                "/Volumes/local/cv_explorer/uploads": tmp_path / "uploads"}
     assert (s.import_max_bytes, s.import_max_items, s.import_max_annotations) == (200 * 2**20, 500_000, 2_000_000)
     assert (s.host, s.port, s.auth_mode, s.log_level) == ("127.0.0.1", 8000, "local", "info")
+
+
+def test_robustness_settings(tmp_path: Path) -> None:
+    s = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert (s.request_body_timeout_seconds, s.request_header_timeout_seconds, s.max_connections) == (30, 10, 1000)
+    assert (s.sqlite_busy_timeout_seconds, s.sqlite_synchronous) == (15, "NORMAL")
+    s = Settings.from_env({"REQUEST_BODY_TIMEOUT_SECONDS": "5", "REQUEST_HEADER_TIMEOUT_SECONDS": "3",
+                           "MAX_CONNECTIONS": "200", "SQLITE_BUSY_TIMEOUT_SECONDS": "2", "SQLITE_SYNCHRONOUS": "full"})
+    assert (s.request_body_timeout_seconds, s.request_header_timeout_seconds, s.max_connections) == (5, 3, 200)
+    assert (s.sqlite_busy_timeout_seconds, s.sqlite_synchronous) == (2, "FULL")
+
+
+def test_sqlite_durability_and_busy_timeout_reach_every_connection(database_url: str) -> None:
+    for mode, level in (("NORMAL", 1), ("FULL", 2)):
+        db = Database(database_url, sqlite_busy_seconds=2.5, sqlite_synchronous=mode)
+        try:
+            with db.reading() as session:
+                if db.is_sqlite:
+                    assert session.execute(text("PRAGMA synchronous")).scalar() == level
+                    assert session.execute(text("PRAGMA busy_timeout")).scalar() == 2500
+                else:  # SQLite's settings; PostgreSQL commits durably whatever they say
+                    assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+        finally:
+            db.engine.dispose()
 
 
 def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
@@ -48,6 +74,11 @@ def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
     ({"MODEL_PATH": "/home/me/model.onnx"}, "MODEL_PATH"),
     ({"MODEL_BACKEND_URL": "model:9090"}, "MODEL_BACKEND_URL"),
     ({"SERVING_BBOX_FORMAT": "yolo"}, "SERVING_BBOX_FORMAT"),
+    ({"REQUEST_BODY_TIMEOUT_SECONDS": "0"}, "REQUEST_BODY_TIMEOUT_SECONDS"),
+    ({"REQUEST_HEADER_TIMEOUT_SECONDS": "soon"}, "REQUEST_HEADER_TIMEOUT_SECONDS"),
+    ({"MAX_CONNECTIONS": "1"}, "MAX_CONNECTIONS"),
+    ({"SQLITE_BUSY_TIMEOUT_SECONDS": "0"}, "SQLITE_BUSY_TIMEOUT_SECONDS"),
+    ({"SQLITE_SYNCHRONOUS": "OFF"}, "SQLITE_SYNCHRONOUS"),
 ])
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(SettingsError, match=variable):
