@@ -28,6 +28,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
+from db.errors import DatabaseUnavailable
+
 
 @dataclass(frozen=True)
 class GraphQLLimits:
@@ -185,7 +187,15 @@ class Limits(SchemaExtension):
 
 class CappedTransportWS(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     """graphql-transport-ws whose per-connection operation cap (WS_MAX_SUBSCRIPTIONS) answers like the other
-    limits, with a message that says what to do and `extensions.code` (Strawberry's own error has no code)."""
+    limits, with a message that says what to do and `extensions.code` (Strawberry's own error has no code); and
+    whose sign-in at connection_init, when the database cannot be reached, closes the socket with 1013 (try again
+    later) instead of failing with a traceback."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.websocket.close(code=1013, reason="The database cannot be reached right now; try again.")
 
     async def handle_subscribe(self, message: Any) -> None:
         cap = self.max_subscriptions_per_connection

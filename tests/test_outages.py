@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from server import Settings, create_app
 from tests.conftest import PG_ADMIN_URL, create_project, gql, gql_raw, make_images
@@ -77,6 +78,11 @@ def test_a_database_that_cannot_be_reached(database_url: str, settings: Settings
             **signed_in, "content-type": "application/octet-stream"}))
         assert "cannot be opened" in _health_down(c) if down.startswith("sqlite") else \
             "cannot be reached" in _health_down(c)
+        with c.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+            ws.send_json({"type": "connection_init", "payload": {"authorization": "Bearer cvx_whoever"}})
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 1013  # "try again later"
 
 
 def test_a_database_that_goes_away_while_the_app_serves(database_url: str, settings: Settings,
