@@ -139,7 +139,7 @@ class Database:
 
     def _direct_sync(self, fn: Callable[..., tuple[T, list[Event]]], args: tuple[Any, ...],
                      kwargs: dict[str, Any]) -> tuple[T, list[Event]]:
-        with outages.translated():
+        with outages.translated(connecting=True):
             record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
         conn = record.driver_connection
         if self.is_sqlite:  # already in autocommit mode (_tune_sqlite): fn begins and commits
@@ -149,13 +149,13 @@ class Database:
             finally:
                 record.close()
         try:
-            conn.autocommit = True
-            try:
-                with outages.translated(lambda: conn.closed or conn.broken):
+            with outages.translated(lambda: conn.closed or conn.broken):
+                conn.autocommit = True
+                try:
                     return fn(conn, *args, **kwargs)
-            finally:
-                if not conn.closed:
-                    conn.autocommit = False
+                finally:
+                    if not conn.closed:
+                        conn.autocommit = False
         except Exception as error:
             if conn.closed:  # the server went away: every connection made before now is suspect, as SQLAlchemy
                 self.engine.pool._invalidate(record, error)  # does for its own statements (renewed at checkout)

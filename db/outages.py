@@ -34,9 +34,10 @@ _logged: dict[str, float] = {}
 _lock = threading.Lock()
 
 
-def reason(error: BaseException, lost: bool = False) -> str | None:
-    """Why the database cannot be reached, if error says it cannot; None for every other error. lost: the
-    connection the error came from is closed or broken (for errors raised by the driver directly)."""
+def reason(error: BaseException, lost: bool = False, connecting: bool = False) -> str | None:
+    """Why the database cannot be reached, if error says it cannot; None for every other error. For errors raised
+    by the driver directly: lost, the connection they came from is closed or broken; connecting, they came from
+    making a connection (SQLAlchemy's raw_connection() passes those on unwrapped)."""
     if isinstance(error, sa_exc.TimeoutError):
         return "every database connection is busy"
     wrapped = error if isinstance(error, sa_exc.DBAPIError) else None
@@ -47,7 +48,8 @@ def reason(error: BaseException, lost: bool = False) -> str | None:
         state = driver.sqlstate or ""
         if state.startswith("08") or state in _PG_STATES:
             return "the database server is shutting down, starting or refusing connections"
-        if wrapped is not None and wrapped.statement is None and isinstance(driver, psycopg.OperationalError):
+        if isinstance(driver, psycopg.OperationalError) and (connecting or (wrapped is not None and
+                                                                         wrapped.statement is None)):
             return "the database server cannot be reached"  # connecting failed: refused, unknown host, no database
         return None  # e.g. "number of parameters must be between 0 and 65535": an OperationalError, not an outage
     if isinstance(driver, sqlite3.Error) and getattr(driver, "sqlite_errorcode", None) is not None:
@@ -56,13 +58,14 @@ def reason(error: BaseException, lost: bool = False) -> str | None:
 
 
 @contextmanager
-def translated(lost: Callable[[], bool] = lambda: False) -> Iterator[None]:
-    """Run database work; an outage leaves it as DatabaseUnavailable (its cause logged now and then). lost tells
-    whether the driver connection in use has gone (closed or broken), for work that uses one directly."""
+def translated(lost: Callable[[], bool] = lambda: False, connecting: bool = False) -> Iterator[None]:
+    """Run database work; an outage leaves it as DatabaseUnavailable (its cause logged now and then). For work on a
+    driver connection directly: lost tells whether it has gone (closed or broken); connecting, that the work is
+    getting one."""
     try:
         yield
     except Exception as error:
-        why = reason(error, lost())
+        why = reason(error, lost(), connecting)
         if why is None:
             raise
         _log(why, error)
