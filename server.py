@@ -179,7 +179,7 @@ class Settings:
             serving_token=env.get("DATABRICKS_TOKEN", ""),
             serving_keys=_serving_keys(env),
             admin_users=tuple(u.strip().lower() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
-            databricks_host=_http_url("DATABRICKS_HOST", env.get("DATABRICKS_HOST", "")),
+            databricks_host=_workspace_host(env.get("DATABRICKS_HOST", "")),
             databricks_client_id=env.get("DATABRICKS_CLIENT_ID", "").strip(),
             databricks_client_secret=env.get("DATABRICKS_CLIENT_SECRET", "").strip(),
             **_job_runner(env), lakebase=lakebase,
@@ -229,26 +229,49 @@ def _http_url(name: str, raw: str) -> str:
     return url
 
 
+def _workspace_host(raw: str) -> str:
+    """DATABRICKS_HOST as a URL. The Apps platform sets it to the bare host name (`<workspace>.cloud.databricks.com`),
+    elsewhere it is often the URL: both mean https://<host>."""
+    value = raw.strip()
+    if value and "://" not in value and not value.lower().startswith(("http:", "https:")):
+        value = "https://" + value
+    url = _http_url("DATABRICKS_HOST", value)
+    host = url.split("://", 1)[1] if "://" in url else ""
+    if url and (not host or "/" in host or " " in host):
+        raise SettingsError(f"DATABRICKS_HOST={raw!r} must be the workspace's host name or URL, e.g. "
+                            "https://<workspace>.cloud.databricks.com")
+    return url
+
+
 def _serving_url(env: Mapping[str, str]) -> str:
     """SERVING_ENDPOINT_URL, or the invocation URL of SERVING_ENDPOINT_NAME on DATABRICKS_HOST (an app resource)."""
     url = _http_url("SERVING_ENDPOINT_URL", env.get("SERVING_ENDPOINT_URL", ""))
     name = env.get("SERVING_ENDPOINT_NAME", "").strip()
     if url or not name:
         return url
-    host = _http_url("DATABRICKS_HOST", env.get("DATABRICKS_HOST", ""))
+    host = _workspace_host(env.get("DATABRICKS_HOST", ""))
     if not host:
         raise SettingsError("SERVING_ENDPOINT_NAME needs DATABRICKS_HOST (the workspace URL) to build its address")
     return f"{host}/serving-endpoints/{name}/invocations"
 
 
 def _lakebase(env: Mapping[str, str]) -> LakebaseSettings | None:
-    """Lakebase when the platform injected PGHOST (a database resource) or LAKEBASE_PROJECT_ID is set."""
+    """Lakebase when the platform injected PGHOST (a database resource), or LAKEBASE_ENDPOINT or LAKEBASE_PROJECT_ID
+    is set. Every password is a database credential minted for the endpoint, so one of those two must say which."""
     host, project = env.get("PGHOST", "").strip(), env.get("LAKEBASE_PROJECT_ID", "").strip()
-    if not host and not project:
+    endpoint = env.get("LAKEBASE_ENDPOINT", "").strip()
+    if not host and not project and not endpoint:
         return None
     if not env.get("DATABRICKS_HOST", "").strip():
-        raise SettingsError("Lakebase (PGHOST or LAKEBASE_PROJECT_ID) needs DATABRICKS_HOST to mint database "
-                            "credentials")
+        raise SettingsError("Lakebase (PGHOST, LAKEBASE_ENDPOINT or LAKEBASE_PROJECT_ID) needs DATABRICKS_HOST to "
+                            "mint database credentials")
+    if endpoint and not re.fullmatch(r"projects/[^/\s]+/branches/[^/\s]+/endpoints/[^/\s]+", endpoint):
+        raise SettingsError(f"LAKEBASE_ENDPOINT={endpoint!r} must be projects/<project>/branches/<branch>/endpoints/"
+                            "<endpoint> (app.yml gives it with valueFrom on the database resource)")
+    if not endpoint and not project:
+        raise SettingsError("PGHOST is set but LAKEBASE_ENDPOINT is not: Lakebase takes only a database credential "
+                            "minted for its endpoint. In app.yml, set LAKEBASE_ENDPOINT with valueFrom: database (the "
+                            "app's database resource); elsewhere set LAKEBASE_ENDPOINT or LAKEBASE_PROJECT_ID")
     user = env.get("PGUSER", "").strip() or env.get("DATABRICKS_CLIENT_ID", "").strip()
     if not user:
         raise SettingsError("Lakebase needs PGUSER (or DATABRICKS_CLIENT_ID, the app's service principal)")
@@ -256,6 +279,7 @@ def _lakebase(env: Mapping[str, str]) -> LakebaseSettings | None:
         user=user, host=host, port=_int("PGPORT", env.get("PGPORT", "5432"), 1, 65535),
         database=env.get("PGDATABASE", "").strip() or env.get("LAKEBASE_DATABASE", "").strip() or
         "databricks_postgres", sslmode=env.get("PGSSLMODE", "").strip() or "require", project_id=project,
+        endpoint=endpoint,
         branch_id=env.get("LAKEBASE_BRANCH_ID", "").strip() or "production",
         auto_provision=_bool("LAKEBASE_AUTO_PROVISION", env.get("LAKEBASE_AUTO_PROVISION", "false")),
         schema=_identifier("LAKEBASE_SCHEMA", env.get("LAKEBASE_SCHEMA", "cv_explorer")))

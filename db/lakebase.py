@@ -76,8 +76,7 @@ class Credentials:
 
 
 def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
-    """Database credentials for the endpoint, or (no endpoint known: only the platform's PG* variables) the app's
-    own workspace OAuth token, which Lakebase also accepts as a password."""
+    """Database credentials minted for the endpoint (a workspace OAuth token is not one: Lakebase refuses it)."""
     def mint_database_credential() -> tuple[str, float]:
         from databricks.sdk.errors import DatabricksError
 
@@ -90,15 +89,7 @@ def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
         expires = cred.expire_time.ToSeconds() if cred.expire_time is not None else time.time() + 3600
         return cred.token, float(expires)
 
-    def mint_workspace_token() -> tuple[str, float]:
-        try:
-            token = workspace().config.oauth_token()
-        except Exception as exc:  # a personal access token has no OAuth token to give
-            raise LakebaseError("Lakebase needs OAuth (the app's service principal) or LAKEBASE_PROJECT_ID to mint "
-                                f"database credentials: {exc}") from None
-        return token.access_token, token.expiry.timestamp() if token.expiry else time.time() + 3600
-
-    return Credentials(mint_database_credential if endpoint else mint_workspace_token)
+    return Credentials(mint_database_credential)
 
 
 def read_write_endpoint(workspace: Callable[[], Any], project_id: str, branch_id: str) -> tuple[str, str]:
@@ -155,18 +146,39 @@ class LakebaseSettings:
     branch_id: str = "production"
     auto_provision: bool = False
     schema: str = "cv_explorer"
+    endpoint: str = ""  # projects/<p>/branches/<b>/endpoints/<e>: app.yml's valueFrom on the database resource
+
+
+def endpoint_host(workspace: Callable[[], Any], endpoint: str) -> str:
+    """The endpoint's host name (when PGHOST is not given)."""
+    from databricks.sdk.errors import DatabricksError, NotFound
+
+    try:
+        found = workspace().postgres.get_endpoint(name=endpoint)
+    except NotFound:
+        raise LakebaseError(f"Lakebase endpoint {endpoint} does not exist; check LAKEBASE_ENDPOINT") from None
+    except DatabricksError as exc:
+        raise LakebaseError(f"Lakebase endpoint {endpoint} cannot be read: {exc}") from None
+    host = found.status.hosts.host if found.status and found.status.hosts else None
+    if not host:
+        raise LakebaseError(f"Lakebase endpoint {endpoint} has no host yet")
+    return str(host)
 
 
 def resolve(workspace: Callable[[], Any], chosen: LakebaseSettings) -> Target:
-    """Where to connect and which endpoint credentials are for. PGHOST alone: connect there (workspace token as
-    password). With LAKEBASE_PROJECT_ID: the project must exist (or is created with auto-provisioning) and its
-    branch's read-write endpoint scopes the credentials (and gives the host when PGHOST is not set)."""
-    endpoint, host = "", chosen.host
-    if chosen.project_id:
+    """Where to connect and which endpoint credentials are for. LAKEBASE_ENDPOINT (the app's database resource):
+    that endpoint, at PGHOST or its own host. With LAKEBASE_PROJECT_ID (the worker): the project must exist (or is
+    created with auto-provisioning) and its branch's read-write endpoint scopes the credentials (and gives the
+    host when PGHOST is not set)."""
+    endpoint, host = chosen.endpoint, chosen.host
+    if endpoint:
+        host = host or endpoint_host(workspace, endpoint)
+    elif chosen.project_id:
         ensure_project(workspace, chosen.project_id, create=chosen.auto_provision)
         endpoint, found = read_write_endpoint(workspace, chosen.project_id, chosen.branch_id)
         host = host or found
-    if not host:
-        raise LakebaseError("Lakebase: set PGHOST (add the database as an app resource) or LAKEBASE_PROJECT_ID")
+    if not endpoint:
+        raise LakebaseError("Lakebase: set LAKEBASE_ENDPOINT (valueFrom the app's database resource) or "
+                            "LAKEBASE_PROJECT_ID; a database credential is minted for an endpoint")
     return Target(host=host, port=chosen.port, database=chosen.database, user=chosen.user, sslmode=chosen.sslmode,
                   endpoint=endpoint, schema=chosen.schema)

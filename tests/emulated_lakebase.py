@@ -1,6 +1,12 @@
 """Lakebase's `w.postgres` API in the emulator (tests/databricks_emulator.py), in the documented shapes
 databricks-sdk uses: project lookup and creation (a long-running operation), the branch's endpoints, and database
-credentials whose lifetime a test chooses (`emu.state["lakebase_ttl"]`, seconds) so refreshes can be watched."""
+credentials whose lifetime a test chooses (`emu.state["lakebase_ttl"]`, seconds) so refreshes can be watched.
+
+A credential belongs to the identity that asked for it (the bearer token's principal, `emu.state["principals"]`) and
+to one endpoint. `emu.state["lakebase_on_mint"]`, when set, is called with (identity, token) for each new one: a
+PostgreSQL server that checks passwords makes it that role's password (tests/test_deploy_rehearsal.py). PostgreSQL
+keeps one password per role, so an identity is handed its current credential again while it has more than half its
+life left (real Lakebase mints a new one each time; both stay valid until they expire)."""
 
 from __future__ import annotations
 
@@ -71,15 +77,40 @@ def list_endpoints(emu: DatabricksEmulator, req: Request) -> Reply:
     ]})
 
 
+def principal(emu: DatabricksEmulator, req: Request) -> str:
+    """Who the request's bearer token belongs to (the workspace's own token: `emulator-user`)."""
+    bearer = req.headers.get("authorization", "").partition(" ")[2]
+    return str(emu.state.get("principals", {}).get(bearer, "emulator-user"))
+
+
+def get_endpoint(emu: DatabricksEmulator, req: Request) -> Reply:
+    project = emu.state.get("lakebase", {}).get(req.groups["project"])
+    name = f"projects/{req.groups['project']}/branches/{req.groups['branch']}/endpoints/{req.groups['endpoint']}"
+    if project is None or req.groups["branch"] != "production" or req.groups["endpoint"] != "primary":
+        raise ApiError(404, "NOT_FOUND", f"Endpoint {name} not found.")
+    return Reply(200, {"name": name, "status": {"endpoint_type": "ENDPOINT_TYPE_READ_WRITE",
+                                                "hosts": {"host": project["host"]}}})
+
+
 def generate_credential(emu: DatabricksEmulator, req: Request) -> Reply:
     endpoint = json.loads(req.body or b"{}").get("endpoint", "")
-    if not endpoint.endswith("/endpoints/primary"):
+    parts = endpoint.split("/")
+    if len(parts) != 6 or not endpoint.endswith("/endpoints/primary") or \
+            parts[1] not in emu.state.get("lakebase", {}):
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Unknown endpoint {endpoint!r}.")
-    token = f"lakebase-token-{next(_tokens)}"
-    expires = datetime.fromtimestamp(time.time() + emu.state.get("lakebase_ttl", 3600), UTC)
+    who, ttl, now = principal(emu, req), emu.state.get("lakebase_ttl", 3600), time.time()
     with emu.lock:
-        credentials_issued(emu).append(token)
-    return Reply(200, {"token": token, "expire_time": expires.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+        current = emu.state.setdefault("lakebase_current", {})
+        token, expires = current.get((who, endpoint), ("", 0.0))
+        fresh = expires - now > ttl / 2
+        if not fresh:
+            token, expires = f"lakebase-token-{next(_tokens)}", now + ttl
+            current[who, endpoint] = (token, expires)
+            credentials_issued(emu).append(token)
+    if not fresh and emu.state.get("lakebase_on_mint"):
+        emu.state["lakebase_on_mint"](who, token)
+    stamp = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return Reply(200, {"token": token, "expire_time": stamp})
 
 
 _P = r"/api/2\.0/postgres/projects/(?P<project>[^/]+)"
@@ -88,5 +119,6 @@ LAKEBASE_ROUTES = [
     Route("POST", r"/api/2\.0/postgres/projects", create_project),
     Route("GET", _P + r"/operations/[^/]+", get_operation),
     Route("GET", _P + r"/branches/(?P<branch>[^/]+)/endpoints", list_endpoints),
+    Route("GET", _P + r"/branches/(?P<branch>[^/]+)/endpoints/(?P<endpoint>[^/]+)", get_endpoint),
     Route("POST", r"/api/2\.0/postgres/credentials", generate_credential),
 ]

@@ -35,6 +35,7 @@ def token(emu: DatabricksEmulator, req: Request) -> Reply:
     with emu.lock:
         emu.tokens.add(access)
         issued(emu).append(access)
+        emu.state.setdefault("principals", {})[access] = CLIENT_ID
     return Reply(200, {"access_token": access, "token_type": "Bearer", "scope": form.get("scope", ""),
                        "expires_in": emu.state.get("oauth_ttl", 3600)})
 

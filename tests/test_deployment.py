@@ -157,7 +157,8 @@ SDK_ENUM_CHECKS: list[tuple[str, set[str], Any]] = [
 # -- what this deployment promises -----------------------------------------------------------------------------
 APP_COMMAND = ["python", "server.py", "serve"]
 # app.yml names only the serving process needs; every other one must reach the worker job with the same value.
-APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "DATABRICKS_JOB_ID", "JOB_RUNNER_MIN_ITEMS"}
+APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "DATABRICKS_JOB_ID", "JOB_RUNNER_MIN_ITEMS",
+                "LAKEBASE_ENDPOINT"}  # the worker finds the endpoint from LAKEBASE_PROJECT_ID / LAKEBASE_BRANCH_ID
 # Names server.py does not read yet (issue 7 is adding them). Remove each one here when server.py reads it:
 # test_pending_server_names_are_still_pending fails as a reminder.
 PENDING_SERVER_NAMES: set[str] = set()

@@ -75,6 +75,26 @@ def test_new_connections_get_a_fresh_token_before_the_old_one_expires(emu: Datab
         db.engine.dispose()
 
 
+def test_the_endpoint_from_the_database_resource_scopes_every_credential(emu: DatabricksEmulator,
+                                                                         database_url: str) -> None:
+    """App mode: LAKEBASE_ENDPOINT (app.yml's valueFrom on the database resource) and the injected PG* variables;
+    no project id. Every password is a credential minted for that endpoint, never the workspace token."""
+    add_project(emu, "cvx")
+    endpoint = "projects/cvx/branches/production/endpoints/primary"
+    chosen = _chosen(database_url, project_id="", endpoint=endpoint)
+    target = resolve(_workspace(emu), chosen)
+    assert (target.endpoint, target.host) == (endpoint, "127.0.0.1")  # no PGHOST: the endpoint's own host
+    assert resolve(_workspace(emu), dataclasses.replace(chosen, host="localhost")).host == "localhost"
+    credentials = credentials_for(_workspace(emu), target.endpoint)
+    assert credentials.password() == credentials_issued(emu)[-1]
+    [call] = emu.calls("POST", "/api/2.0/postgres/credentials")
+    assert call.status == 200
+    with pytest.raises(LakebaseError, match="does not exist"):
+        resolve(_workspace(emu), dataclasses.replace(chosen, endpoint="projects/cvx/branches/production/endpoints/x"))
+    with pytest.raises(LakebaseError, match="LAKEBASE_ENDPOINT"):
+        resolve(_workspace(emu), dataclasses.replace(chosen, endpoint="", host="localhost"))
+
+
 def test_a_missing_project_stops_start_up_unless_auto_provisioning(emu: DatabricksEmulator,
                                                                     database_url: str) -> None:
     with pytest.raises(LakebaseError, match="LAKEBASE_AUTO_PROVISION=true"):
@@ -105,11 +125,17 @@ def test_the_app_serves_from_lakebase_and_shows_the_token_age(emu: DatabricksEmu
 
 
 def test_settings_choose_lakebase_from_the_platform_variables(database_url: str) -> None:
+    endpoint = "projects/cvx/branches/production/endpoints/primary"
     env = {"PGHOST": "instance-1.database.cloud.databricks.com", "PGDATABASE": "labels", "PGUSER": "sp-123",
-           "PGSSLMODE": "require", "DATABRICKS_HOST": "https://adb-1.cloud.databricks.com"}
+           "PGSSLMODE": "require", "DATABRICKS_HOST": "adb-1.cloud.databricks.com", "LAKEBASE_ENDPOINT": endpoint}
     s = Settings.from_env(env)
     assert s.lakebase == LakebaseSettings(user="sp-123", host="instance-1.database.cloud.databricks.com",
-                                          database="labels")
+                                          database="labels", endpoint=endpoint)
+    # PGHOST alone would leave only the workspace token as a password, which Lakebase refuses: say what is missing.
+    with pytest.raises(SettingsError, match="LAKEBASE_ENDPOINT is not.*valueFrom: database"):
+        Settings.from_env({k: v for k, v in env.items() if k != "LAKEBASE_ENDPOINT"})
+    with pytest.raises(SettingsError, match="LAKEBASE_ENDPOINT='primary' must be projects/"):
+        Settings.from_env({**env, "LAKEBASE_ENDPOINT": "primary"})
     assert Settings.from_env({**env, "DATABASE_URL": "sqlite:///x.db"}).lakebase is None
     with pytest.raises(SettingsError, match="DATABRICKS_HOST"):
         Settings.from_env({k: v for k, v in env.items() if k != "DATABRICKS_HOST"})

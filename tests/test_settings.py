@@ -125,3 +125,15 @@ def test_the_databricks_job_runner_needs_its_job_and_workspace() -> None:
     assert (s.job_runner, s.databricks_job_id, s.job_runner_min_items) == ("databricks", 77, 500)
     assert Settings.from_env({"SERVING_ENDPOINT_NAME": "yolo", "DATABRICKS_HOST": "https://w.x"}).serving_url == \
         "https://w.x/serving-endpoints/yolo/invocations"
+
+
+def test_databricks_host_is_accepted_with_or_without_a_scheme() -> None:
+    # The Apps platform injects the bare host name; a laptop's environment usually has the URL.
+    for raw in ("adb-1.azuredatabricks.net", "https://adb-1.azuredatabricks.net/", " adb-1.azuredatabricks.net/ "):
+        s = Settings.from_env({"DATABRICKS_HOST": raw, "SERVING_ENDPOINT_NAME": "yolo"})
+        assert s.databricks_host == "https://adb-1.azuredatabricks.net"
+        assert s.serving_url == "https://adb-1.azuredatabricks.net/serving-endpoints/yolo/invocations"
+    assert Settings.from_env({"DATABRICKS_HOST": "http://127.0.0.1:8080"}).databricks_host == "http://127.0.0.1:8080"
+    for bad in ("ftp://w.example.com", "w.example.com/some/path", "https://"):
+        with pytest.raises(SettingsError, match="DATABRICKS_HOST"):
+            Settings.from_env({"DATABRICKS_HOST": bad})
