@@ -113,7 +113,11 @@ class Settings:
 
     @property
     def uploads_volume(self) -> str:
-        """Where browser uploads land (always mounted, under the data dir) before they are imported."""
+        """Where uploaded import files land before they are imported: with Unity Catalog and an export volume, a
+        folder of that volume, so a Databricks Job run of the import reads the same file (the app container's disk
+        is not the cluster's); otherwise the local uploads mount under the data dir."""
+        if self.volumes_backend == "unity_catalog" and self.export_volume:
+            return f"{self.export_volume}/uploads"
         return UPLOADS_VOLUME
 
     @staticmethod
@@ -455,7 +459,7 @@ def build_services(settings: Settings) -> Services:
     return Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
-                    uploads_volume=UPLOADS_VOLUME, upload_max_bytes=settings.import_max_bytes, model=model,
+                    uploads_volume=settings.uploads_volume, upload_max_bytes=settings.import_max_bytes, model=model,
                     limits=GraphQLLimits(settings.graphql_max_depth, settings.graphql_max_aliases,
                                          settings.graphql_max_tokens, settings.max_page_size,
                                          introspection=settings.auth_mode == "local"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -415,3 +416,27 @@ def test_export_to_a_unity_catalog_volume(uc_client: TestClient, databricks: Dat
     written = sorted(p for p in databricks.files if p.startswith(dest + "/"))
     assert any(p.endswith("/metadata.json") for p in written)
     assert sum(p.endswith(".jpg") for p in written) == 2
+
+
+def test_uploads_go_to_the_export_volume_where_a_worker_run_can_read_them(
+        settings: Settings, databricks: DatabricksEmulator, images_dir: Path, tmp_path: Path) -> None:
+    """A browser upload in Unity Catalog mode is written to the export volume (the app's disk is not a cluster's),
+    and the import reads it back from there."""
+    exports = databricks.add_volume("/Volumes/uc/vision/exports")
+    uc_settings = dataclasses.replace(settings, volumes_backend="unity_catalog", databricks_host=databricks.url,
+                                      serving_token=databricks.token, export_volume=exports)
+    make_images(images_dir, ["a.jpg"])
+    with TestClient(create_app(uc_settings)) as client:
+        project = create_project(client)
+        line = json.dumps({"filename": "a.jpg", "annotations": [{"label": "dog", "ann_type": "bbox",
+                                                                 "bbox_json": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}]})
+        r = client.post(f"/uploads/{project['id']}", params={"name": "labels.jsonl"}, content=line.encode(),
+                        headers={"content-type": "application/octet-stream"})
+        assert r.status_code == 200, r.text
+        path = r.json()["path"]
+        assert path.startswith(f"{exports}/uploads/{project['id']}/") and databricks.read_file(path) == line.encode()
+        job = gql(client, """mutation($p: ID!, $i: ImportInput!){ importAnnotations(projectId: $p, input: $i){
+                  id } }""", p=project["id"], i={"path": path, "format": "JSONL"})["importAnnotations"]
+        done = wait_for_job(client, job["id"])
+    assert done["status"] == "SUCCEEDED" and done["result"]["annotationsCreated"] == 1, done
+    assert not [p for p in (tmp_path / "data").rglob("*labels.jsonl")]  # nothing on the app's own disk
