@@ -428,8 +428,8 @@ def test_uploads_go_to_the_export_volume_where_a_worker_run_can_read_them(
     make_images(images_dir, ["a.jpg"])
     with TestClient(create_app(uc_settings)) as client:
         project = create_project(client)
-        line = json.dumps({"filename": "a.jpg", "annotations": [{"label": "dog", "ann_type": "bbox",
-                                                                 "bbox_json": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}]})
+        box = {"label": "dog", "ann_type": "bbox", "bbox_json": {"x": 0.1, "y": 0.2, "w": 0.3, "h": 0.4}}
+        line = json.dumps({"filename": "a.jpg", "annotations": [box]})
         r = client.post(f"/uploads/{project['id']}", params={"name": "labels.jsonl"}, content=line.encode(),
                         headers={"content-type": "application/octet-stream"})
         assert r.status_code == 200, r.text
