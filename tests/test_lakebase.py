@@ -132,7 +132,7 @@ def test_settings_choose_lakebase_from_the_platform_variables(database_url: str)
     assert s.lakebase == LakebaseSettings(user="sp-123", host="instance-1.database.cloud.databricks.com",
                                           database="labels", endpoint=endpoint)
     # PGHOST alone would leave only the workspace token as a password, which Lakebase refuses: say what is missing.
-    with pytest.raises(SettingsError, match="LAKEBASE_ENDPOINT is not.*valueFrom: database"):
+    with pytest.raises(SettingsError, match=r"LAKEBASE_ENDPOINT is not.*valueFrom: database"):
         Settings.from_env({k: v for k, v in env.items() if k != "LAKEBASE_ENDPOINT"})
     with pytest.raises(SettingsError, match="LAKEBASE_ENDPOINT='primary' must be projects/"):
         Settings.from_env({**env, "LAKEBASE_ENDPOINT": "primary"})
