@@ -37,6 +37,7 @@ from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
 from resolvers import identity, media, sessions, transfers
+from resolvers.app_managers import app_managers
 from resolvers.guard import Guard, local_hosts
 from resolvers.sign_in_throttle import SignInThrottle
 from schema.build import schema
@@ -88,6 +89,7 @@ class Settings:
     serving_keys: tuple[str, str, str, str] = ("label", "confidence", "bbox", "xywh_norm")
     databricks_host: str = ""  # the workspace: Model Serving, UC volumes, Jobs and Lakebase credentials go there only
     databricks_client_id: str = ""
+    databricks_app_name: str = ""  # set by the Apps platform: whose managers are instance admins (databricks mode)
     databricks_client_secret: str = field(default="", repr=False)  # never printed
     source_volume: str = ""  # where the folder browser starts (the app's images volume resource)
     export_volume: str = ""  # the default export destination (the app's export volume resource)
@@ -185,6 +187,7 @@ class Settings:
             admin_users=tuple(u.strip().lower() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
             databricks_host=_workspace_host(env.get("DATABRICKS_HOST", "")),
             databricks_client_id=env.get("DATABRICKS_CLIENT_ID", "").strip(),
+            databricks_app_name=env.get("DATABRICKS_APP_NAME", "").strip(),
             databricks_client_secret=env.get("DATABRICKS_CLIENT_SECRET", "").strip(),
             **_job_runner(env), lakebase=lakebase,
             source_volume=_volume_name("SOURCE_VOLUME", env.get("SOURCE_VOLUME", "")),
@@ -472,7 +475,8 @@ def build_services(settings: Settings) -> Services:
 
 
 async def prepare(settings: Settings, services: Services) -> None:
-    """Migrate (if asked), make sure the folders and the local user exist."""
+    """Migrate (if asked), make sure the folders and the local user exist; on the Apps platform, add the app's
+    managers to the instance admins."""
     from db.migrate import upgrade
     from db.users import ensure_user
 
@@ -482,6 +486,9 @@ async def prepare(settings: Settings, services: Services) -> None:
             folder.mkdir(parents=True, exist_ok=True)
     if settings.migrate_on_start:
         await asyncio.to_thread(upgrade, services.db.tool_url())
+    if settings.auth_mode == "databricks" and settings.databricks_app_name and settings.databricks_host:
+        managers = await asyncio.to_thread(app_managers, _workspace(settings), settings.databricks_app_name)
+        services.admin_users = services.admin_users | managers
     if settings.auth_mode == "local":  # the other modes identify every request (resolvers.identity)
         user = await services.db.write(ensure_user, settings.local_user, is_admin=True)
         services.info["user"] = CurrentUser(id=user.id, name=user.name, is_admin=True)

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from server import Settings, create_app
 from tests.conftest import create_project, gql, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator
+from tests.emulated_apps import APPS_ROUTES, add_app
 from tests.emulated_oauth import CLIENT_ID, CLIENT_SECRET, OAUTH_ROUTES, issued
 
 RUN = "mutation($p: ID!){ preannotate(projectId: $p, input: {statuses: [UNLABELED, PRE_LABELED]}){ id } }"
@@ -75,3 +76,29 @@ def test_a_wrong_secret_fails_the_job_with_a_clear_reason(settings: Settings, em
     assert job["status"] == "SUCCEEDED" and job["result"]["failed"] == 1, job  # a per-image failure, with its reason
     assert "the workspace credentials were refused (invalid_client" in job["result"]["failures"][0]["reason"]
     assert not emu.state.get("invocations")  # nothing reached the endpoint without a valid token
+
+
+def test_the_apps_managers_are_instance_admins_after_a_deploy(settings: Settings, emu: DatabricksEmulator,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """ADMIN_USERS ships empty: whoever may manage the app (its deployer, users the bundle names) is an admin."""
+    emu.add_routes(APPS_ROUTES)
+    add_app(emu, "cv-explorer", {"Dep@Example.com": "CAN_MANAGE", "viewer@example.com": "CAN_USE"},
+            {CLIENT_ID: "CAN_MANAGE"})
+    chosen = dataclasses.replace(settings, auth_mode="databricks", databricks_host=emu.url,
+                                 databricks_client_id=CLIENT_ID, databricks_client_secret=CLIENT_SECRET,
+                                 databricks_app_name="cv-explorer")
+
+    def me(client: TestClient, email: str) -> dict:
+        headers = {"X-Forwarded-Email": email, "X-Forwarded-Preferred-Username": email.split("@")[0],
+                   "X-Forwarded-User": f"{abs(hash(email)) % 10**6}@1234567890123456"}
+        return client.post("/graphql", json={"query": "{ me { isAdmin } }"}, headers=headers).json()["data"]["me"]
+
+    with TestClient(create_app(chosen)) as client:
+        assert me(client, "dep@example.com") == {"isAdmin": True}
+        assert me(client, "viewer@example.com") == {"isAdmin": False}
+    [call] = emu.calls("GET", "/api/2.0/permissions/apps/cv-explorer")
+    assert call.headers["authorization"] == f"Bearer {issued(emu)[0]}"  # read as the app's service principal
+    add_app(emu, "cv-explorer", {"Dep@Example.com": "CAN_MANAGE"}, {})  # the principal may not read them
+    with TestClient(create_app(chosen)) as client:
+        assert me(client, "dep@example.com") == {"isAdmin": False}
+    assert "only ADMIN_USERS are instance admins" in caplog.text
