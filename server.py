@@ -87,6 +87,8 @@ class Settings:
     serving_url: str = ""
     serving_token: str = field(default="", repr=False)  # never printed
     serving_keys: tuple[str, str, str, str] = ("label", "confidence", "bbox", "xywh_norm")
+    serving_image_max_side: int = 1024  # images go to Model Serving resized to this (its requests stop at 16 MB)
+    serving_timeout_seconds: int = 600  # how long a busy or cold (scaled-to-zero) endpoint is waited for
     databricks_host: str = ""  # the workspace: Model Serving, UC volumes, Jobs and Lakebase credentials go there only
     databricks_client_id: str = ""
     databricks_app_name: str = ""  # set by the Apps platform: whose managers are instance admins (databricks mode)
@@ -184,6 +186,8 @@ class Settings:
             serving_url=_serving_url(env),
             serving_token=env.get("DATABRICKS_TOKEN", ""),
             serving_keys=_serving_keys(env),
+            serving_image_max_side=_int("SERVING_IMAGE_MAX_SIDE", env.get("SERVING_IMAGE_MAX_SIDE", "1024"), 64, 4096),
+            serving_timeout_seconds=_int("SERVING_TIMEOUT_SECONDS", env.get("SERVING_TIMEOUT_SECONDS", "600"), 1, 3600),
             admin_users=tuple(u.strip().lower() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
             databricks_host=_workspace_host(env.get("DATABRICKS_HOST", "")),
             databricks_client_id=env.get("DATABRICKS_CLIENT_ID", "").strip(),
@@ -394,6 +398,8 @@ def _model_config(settings: Settings, workspace: Callable[[], Any]) -> dict[str,
             "model_path": settings.model_path, "model_classes": list(settings.model_classes),
             "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
             "serving_token": settings.serving_token, "databricks_host": settings.databricks_host,
+            "serving_image_max_side": settings.serving_image_max_side,
+            "serving_timeout_seconds": settings.serving_timeout_seconds,
             "workspace_headers": (lambda: workspace().config.authenticate()) if settings.databricks_host else None,
             **dict(zip(("serving_label_key", "serving_confidence_key", "serving_bbox_key", "serving_bbox_format"),
                        settings.serving_keys, strict=True)),

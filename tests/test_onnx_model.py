@@ -3,9 +3,14 @@ onnxruntime, through the pre-annotation job and Suggest."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
+import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -15,7 +20,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from server import Settings, create_app
-from tests.conftest import create_project, gql, gql_error, wait_for_job
+from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 SIZE = 64  # the models' square input
 
@@ -110,9 +115,6 @@ SERVING = "https://workspace.example.com/serving-endpoints/detector/invocations"
 
 def test_databricks_serving_endpoint_in_its_documented_shapes(settings: Settings, images_dir: Path) -> None:
     """Model Serving cannot be reached from here: respx answers in the documented request/response shapes."""
-    import base64
-    import json
-
     import httpx
     import respx
 
@@ -148,3 +150,134 @@ def test_databricks_serving_endpoint_in_its_documented_shapes(settings: Settings
         status = gql(c, "{ modelStatus { protocol ready message } }")["modelStatus"]
         assert status == {"protocol": "serving", "ready": True, "message": "ready"}
     assert len(seen[0]["dataframe_records"]) == 1  # the unreadable image never left the server
+
+
+def _noise(path: Path, size: tuple[int, int]) -> None:
+    """A photo-like JPEG that compresses badly (noise), so its bytes are what a full-resolution photo's are."""
+    bands = [Image.effect_noise(size, 60 + 20 * i) for i in range(3)]
+    Image.merge("RGB", bands).save(path, "JPEG", quality=90)
+
+
+def _serving_mock(mock: Any, seen: list[bytes], answer: Any = None) -> None:
+    import httpx
+
+    def invoke(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        if answer is not None:
+            return answer(request)
+        records = json.loads(request.content)["dataframe_records"]
+        return httpx.Response(200, json={"predictions": [
+            [{"name": "car", "score": 0.9, "box": [100, 50, 600, 300]}] for _ in records]})
+
+    mock.post(SERVING).mock(side_effect=invoke)
+
+
+def test_serving_gets_resized_images_in_requests_under_the_payload_limit(settings: Settings,
+                                                                          images_dir: Path) -> None:
+    """Full-resolution photos, base64, eight a batch passed Model Serving's 16 MB limit: each image goes resized to
+    SERVING_IMAGE_MAX_SIDE and a batch is split so that every request stays under the byte budget."""
+    import respx
+
+    from jobs.models.serving import PAYLOAD_BUDGET, PAYLOAD_LIMIT
+
+    for i in range(6):
+        _noise(images_dir / f"p{i}.jpg", (2400, 1600))
+    assert sum(p.stat().st_size for p in images_dir.iterdir()) * 4 / 3 > PAYLOAD_LIMIT  # too big as they are
+    conf = dataclasses.replace(settings, serving_url=SERVING, serving_token="dapi-secret", serving_image_max_side=2048,
+                               serving_keys=("name", "score", "box", "xyxy_pixel"), model_name="dbx")
+    seen: list[bytes] = []
+    with respx.mock(assert_all_called=False) as mock, TestClient(create_app(conf)) as c:
+        _serving_mock(mock, seen)
+        project = create_project(c, classes=["car"])
+        job = gql(c, 'mutation($p: ID!){ preannotate(projectId: $p){ id } }', p=project["id"])["preannotate"]
+        done = wait_for_job(c, job["id"], timeout=60)
+    assert done["status"] == "SUCCEEDED" and done["result"]["succeeded"] == 6, done
+    assert all(len(body) <= PAYLOAD_BUDGET + 4096 for body in seen)
+    sent = [base64.b64decode(r["image"]) for body in seen for r in json.loads(body)["dataframe_records"]]
+    assert len(sent) == 6 and {Image.open(io.BytesIO(b)).size for b in sent} == {(2048, 1365)}
+
+
+async def test_a_batch_is_split_to_fit_the_byte_budget(tmp_path: Path) -> None:
+    """The batch size follows the bytes: with a 9 MB budget, images of about 4 MB (base64) go two by two."""
+    import respx
+
+    from jobs.models.backends import ImageRef, ServingBackend
+    from jobs.models.serving import ServingClient, ServingFormat
+    from volumes.local import LocalVolumes
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(6):
+        _noise(folder / f"p{i}.jpg", (2400, 1600))
+    volumes = LocalVolumes({"/Volumes/t/t/photos": folder})
+    refs = [ImageRef(i, f"/Volumes/t/t/photos/p{i}.jpg", "") for i in range(6)]
+    seen: list[bytes] = []
+    with respx.mock(assert_all_called=False) as mock:
+        _serving_mock(mock, seen)
+        backend = ServingBackend(ServingClient(SERVING, None, ServingFormat(label_key="name", confidence_key="score",
+                                                                            bbox_key="box"), budget=9 * 2**20),
+                                 volumes, 100_000_000, max_side=4096)
+        answers = await backend.predict_each(refs)
+        await backend.close()
+    assert all(isinstance(a, list) and a[0].label == "car" for a in answers)
+    records = [[len(r["image"]) + 16 for r in json.loads(b)["dataframe_records"]] for b in seen]
+    assert sum(map(len, records)) == 6 and 1 < len(records) < 6
+    assert all(sum(r) <= 9 * 2**20 for r in records)
+    assert all(sum(a) + b[0] > 9 * 2**20 for a, b in itertools.pairwise(records))  # as full as fits
+
+
+def test_serving_boxes_are_read_against_the_image_sent(settings: Settings, images_dir: Path) -> None:
+    import respx
+
+    Image.new("RGB", (2000, 1000), (9, 9, 9)).save(images_dir / "wide.jpg")
+    conf = dataclasses.replace(settings, serving_url=SERVING, serving_token="dapi-secret",
+                               serving_keys=("name", "score", "box", "xyxy_pixel"), model_name="dbx")
+    seen: list[bytes] = []
+    with respx.mock(assert_all_called=False) as mock, TestClient(create_app(conf)) as c:
+        _serving_mock(mock, seen)
+        project = create_project(c, classes=["car"])
+        done = wait_for_job(c, gql(c, 'mutation($p: ID!){ preannotate(projectId: $p){ id } }',
+                                   p=project["id"])["preannotate"]["id"])
+        box = gql(c, 'query($p: ID!){ project(id: $p){ samples { edges { node { annotations { box { x y w h } } } } } '
+                  '} }', p=project["id"])["project"]["samples"]["edges"][0]["node"]["annotations"][0]["box"]
+    assert done["result"]["succeeded"] == 1, done
+    [record] = json.loads(seen[0])["dataframe_records"]
+    assert Image.open(io.BytesIO(base64.b64decode(record["image"]))).size == (1024, 512)  # the default 1024 px
+    assert box == pytest.approx({"x": 100 / 1024, "y": 50 / 512, "w": 500 / 1024, "h": 250 / 512})
+
+
+def test_a_cold_serving_endpoint_is_waited_for_then_given_up_on_clearly(settings: Settings,
+                                                                         images_dir: Path) -> None:
+    """A scaled-to-zero endpoint answers 503 while it starts: the request is tried again with growing pauses; past
+    SERVING_TIMEOUT_SECONDS every image of the batch fails with that reason (not one request per image)."""
+    import httpx
+    import respx
+
+    make_images(images_dir, ["a.jpg", "b.jpg"])
+    starting = {"left": 2}
+
+    def cold(request: httpx.Request) -> httpx.Response:
+        if starting["left"] > 0:
+            starting["left"] -= 1
+            return httpx.Response(503, json={"error_code": "TEMPORARILY_UNAVAILABLE",
+                                             "message": "The endpoint is scaling up from zero."})
+        records = json.loads(request.content)["dataframe_records"]
+        return httpx.Response(200, json={"predictions": [[{"label": "car", "confidence": 0.9}] for _ in records]})
+
+    conf = dataclasses.replace(settings, serving_url=SERVING, serving_token="dapi-secret", serving_timeout_seconds=3,
+                               model_name="dbx")
+    run = 'mutation($p: ID!){ preannotate(projectId: $p, input: {statuses: [UNLABELED, PRE_LABELED]}){ id } }'
+    seen: list[bytes] = []
+    with respx.mock(assert_all_called=False) as mock, TestClient(create_app(conf)) as c:
+        _serving_mock(mock, seen, answer=cold)
+        project = create_project(c, classes=["car"], task="CLASSIFICATION")
+        done = wait_for_job(c, gql(c, run, p=project["id"])["preannotate"]["id"])
+        assert done["result"]["succeeded"] == 2 and len(seen) == 3, done  # two 503s, then the answer
+        starting["left"] = 10**6  # stopped: it never answers
+        seen.clear()
+        done = wait_for_job(c, gql(c, run, p=project["id"])["preannotate"]["id"], timeout=30)
+    assert done["result"]["failed"] == 2, done
+    assert {f["reason"] for f in done["result"]["failures"]} == {
+        "the serving endpoint answered HTTP 503, and kept doing so for 3 s (SERVING_TIMEOUT_SECONDS): is the "
+        "endpoint scaled to zero and still starting, or stopped?"}
+    assert 2 <= len(seen) <= 4  # pauses of 0.5, 1, 2 s: a bounded number of tries, for the batch as a whole

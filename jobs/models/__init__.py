@@ -17,7 +17,15 @@ TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
 
 
 class ModelError(Exception):
-    """The model could not give a usable answer for an image (HTTP error, timeout, malformed output)."""
+    """The model could not give a usable answer for an image (HTTP error, timeout, malformed output). `retryable`:
+    the endpoint was busy or still starting (HTTP 429, 503, 504, or no answer in time), not wrong."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+RETRY_STATUSES = (429, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -34,14 +42,14 @@ async def post_json(client: httpx.AsyncClient, url: str, payload: Any, who: str)
     try:
         async with client.stream("POST", url, json=payload) as r:
             if r.status_code != 200:
-                raise ModelError(f"{who} answered HTTP {r.status_code}")
+                raise ModelError(f"{who} answered HTTP {r.status_code}", retryable=r.status_code in RETRY_STATUSES)
             body = bytearray()
             async for chunk in r.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
                     raise ModelError(f"{who}'s answer is too large (over {MAX_RESPONSE_BYTES // 2**20} MB)")
     except httpx.TimeoutException:
-        raise ModelError(f"{who} did not answer in time") from None
+        raise ModelError(f"{who} did not answer in time", retryable=True) from None
     except httpx.HTTPError as exc:
         raise ModelError(f"{who} could not be reached ({type(exc).__name__})") from None
     try:

@@ -5,18 +5,20 @@ image, so one bad image never fails its neighbours."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from PIL import Image
 
 from db.errors import DomainError, Invalid, Unavailable
 from jobs.models import ModelError, Prediction
 from jobs.models.labelstudio import LabelStudioBackend, LsProject
 from jobs.models.onnx_local import OnnxModel
-from jobs.models.serving import ServingClient, ServingFormat, WorkspaceAuth
+from jobs.models.serving import PAYLOAD_BUDGET, ServingClient, ServingFormat, WorkspaceAuth
 from volumes.base import Volumes
-from volumes.images import ImageError, load_rgb, read_info
+from volumes.images import ImageError, load_rgb, render_thumbnail
 from volumes.paths import parse
 
 NOT_CONFIGURED = ("No model is configured: give the project its own (Model… on its page, or setModelSettings), or "
@@ -97,26 +99,32 @@ class LocalBackend:
 
 
 class ServingBackend:
-    """A Databricks Model Serving endpoint: the images' bytes in one request; when it fails, each image alone."""
+    """A Databricks Model Serving endpoint: the images as JPEGs no longer than `max_side` on their longer side (as
+    displayed, EXIF applied), in as few requests as the payload limit allows; when a batch fails, each image alone
+    (unless the endpoint never answered: then they all fail with that reason)."""
 
-    def __init__(self, client: ServingClient, volumes: Volumes, max_pixels: int) -> None:
-        self.client, self.volumes, self.max_pixels = client, volumes, max_pixels
+    def __init__(self, client: ServingClient, volumes: Volumes, max_pixels: int, max_side: int = 1024) -> None:
+        self.client, self.volumes, self.max_pixels, self.max_side = client, volumes, max_pixels, max_side
 
     def _read(self, image: ImageRef) -> tuple[bytes, tuple[int, int]] | ModelError:
+        """The JPEG sent, and its size (pixel boxes in the answer are relative to it)."""
         try:
             with self.volumes.open(parse(image.path)) as fp:
-                info = read_info(fp, self.max_pixels)
-                fp.seek(0)
-                return fp.read(), (info.width, info.height)
+                data = render_thumbnail(fp, self.max_side, self.max_pixels).data
         except (ImageError, DomainError) as exc:
             return ModelError(f"the image cannot be read ({exc.message})")
+        with Image.open(io.BytesIO(data)) as sent:
+            return data, sent.size
 
     async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
         payloads = [await asyncio.to_thread(self._read, i) for i in images]
         good = [p for p in payloads if not isinstance(p, ModelError)]
         answers: list[list[Prediction]] | None = None
-        with contextlib.suppress(ModelError):  # a failed batch is retried image by image below
+        try:
             answers = await self.client.invoke(good) if good else []  # type: ignore[arg-type]
+        except ModelError as exc:  # a failed batch is retried image by image below, unless nobody answers
+            if exc.retryable:
+                return [p if isinstance(p, ModelError) else exc for p in payloads]
         out: list[Answer] = []
         it = iter(answers or [])
         for p in payloads:
@@ -138,7 +146,9 @@ def serving_client(config: dict[str, Any]) -> ServingClient:
                         bbox_key=config.get("serving_bbox_key") or "bbox",
                         bbox_format=config.get("serving_bbox_format") or "xywh_norm")
     auth = WorkspaceAuth.of(config.get("workspace_headers"), config.get("serving_token") or "")
-    return ServingClient(config["serving_url"], auth, fmt)
+    return ServingClient(config["serving_url"], auth, fmt,
+                         cold_start_seconds=float(config.get("serving_timeout_seconds") or 600),
+                         budget=int(config.get("serving_payload_budget") or PAYLOAD_BUDGET))
 
 
 def serving_state_url(invocation_url: str) -> str:
@@ -168,7 +178,8 @@ async def make_backend(config: dict[str, Any], volumes: Volumes, project: LsProj
             raise Invalid(f"MODEL_PATH {config['model_path']}: {exc}") from None
         return LocalBackend(model, volumes, config.get("max_pixels", 100_000_000))
     if config.get("serving_url"):
-        return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000))
+        return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000),
+                              int(config.get("serving_image_max_side") or 1024))
     if config.get("model_backend_url"):
         backend = HttpBackend(config["model_backend_url"], project)
         if project is not None:

@@ -3,19 +3,34 @@
 
 The response is `{"predictions": [...]}` with one entry per record: a list of objects (or an object with a list
 under `detections`) carrying a label, a confidence and, for detectors, a bbox in normalised xywh or pixel xyxy.
-Databricks' REST API cannot be reached from here: tests speak these documented shapes through respx."""
+Databricks' REST API cannot be reached from here: tests speak these documented shapes through respx.
+
+Model Serving refuses request bodies over 16 MB: images are sent resized (backends.ServingBackend) and a batch is
+split so that no request carries more than PAYLOAD_BUDGET. An endpoint scaled to zero takes minutes to start: busy
+or starting answers (429, 503, 504, no answer yet) are retried with growing pauses until `cold_start_seconds`
+(SERVING_TIMEOUT_SECONDS) have passed, then the images fail with a message naming that limit."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import math
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from jobs.models import TIMEOUT, ModelError, Prediction, one_list, post_json
+from jobs.models import ModelError, Prediction, one_list, post_json
+
+PAYLOAD_LIMIT = 16 * 2**20  # Model Serving's largest request body
+PAYLOAD_BUDGET = 12 * 2**20  # what one request carries at most: room under the limit for JSON and headers
+RECORD_OVERHEAD = 16  # {"image": "…"}, per record
+# A cold endpoint may hold a request for minutes before answering: the read timeout of one try is long, and the
+# whole wait is bounded by cold_start_seconds.
+TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
+FIRST_PAUSE, LONGEST_PAUSE = 0.5, 15.0
 
 
 @dataclass(frozen=True)
@@ -78,17 +93,54 @@ class WorkspaceAuth(httpx.Auth):
         yield request
 
 
+def batches(sizes: list[int], budget: int = PAYLOAD_BUDGET) -> list[list[int]]:
+    """Indexes of the records grouped in order so that each group's encoded size stays within budget (a record
+    bigger than the budget alone goes alone, and is refused by its size before sending)."""
+    out: list[list[int]] = []
+    used = budget + 1
+    for i, size in enumerate(sizes):
+        if used + size > budget:
+            out.append([])
+            used = 0
+        out[-1].append(i)
+        used += size
+    return out
+
+
 class ServingClient:
     def __init__(self, url: str, auth: httpx.Auth | None, fmt: ServingFormat,
-                 client: httpx.AsyncClient | None = None) -> None:
-        self.url, self.fmt = url, fmt
+                 client: httpx.AsyncClient | None = None, *, cold_start_seconds: float = 600.0,
+                 budget: int = PAYLOAD_BUDGET) -> None:
+        self.url, self.fmt, self.cold_start_seconds, self.budget = url, fmt, cold_start_seconds, budget
         self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, auth=auth)
 
     async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
-        records = [{"image": base64.b64encode(data).decode()} for data, _ in images]
-        body = await post_json(self.client, self.url, {"dataframe_records": records}, "the serving endpoint")
-        preds = one_list(body, "predictions", len(images))
-        return [parse_prediction(p, self.fmt, size) for p, (_, size) in zip(preds, images, strict=True)]
+        """Predictions for each image, in as many requests as the byte budget needs."""
+        records = [base64.b64encode(data).decode() for data, _ in images]
+        out: list[list[Prediction]] = []
+        for group in batches([len(r) + RECORD_OVERHEAD for r in records], self.budget):
+            if sum(len(records[i]) + RECORD_OVERHEAD for i in group) > PAYLOAD_LIMIT:
+                raise ModelError(f"the image is over {PAYLOAD_LIMIT // 2**20} MB even resized (SERVING_IMAGE_MAX_SIDE)")
+            body = await self._post({"dataframe_records": [{"image": records[i]} for i in group]})
+            preds = one_list(body, "predictions", len(group))
+            out += [parse_prediction(p, self.fmt, images[i][1]) for p, i in zip(preds, group, strict=True)]
+        return out
+
+    async def _post(self, payload: dict[str, Any]) -> Any:
+        """One request, tried again while the endpoint is busy or starting, until cold_start_seconds."""
+        deadline, pause = time.monotonic() + self.cold_start_seconds, FIRST_PAUSE
+        while True:
+            try:
+                return await post_json(self.client, self.url, payload, "the serving endpoint")
+            except ModelError as exc:
+                if not exc.retryable:
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise ModelError(f"{exc}, and kept doing so for {self.cold_start_seconds:.0f} s "
+                                     "(SERVING_TIMEOUT_SECONDS): is the endpoint scaled to zero and still starting, "
+                                     "or stopped?", retryable=True) from None
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE)
 
     async def ready(self, state_url: str) -> tuple[bool, str]:
         """The endpoint's state from the workspace API (`GET /api/2.0/serving-endpoints/<name>`)."""
