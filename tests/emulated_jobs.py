@@ -1,5 +1,7 @@
-"""Databricks Jobs in the emulator (tests/databricks_emulator.py): `POST /api/2.2/jobs/run-now`,
-`GET /api/2.2/jobs/runs/get`, `POST /api/2.2/jobs/runs/cancel`, in the documented shapes databricks-sdk uses.
+"""Databricks Jobs in the emulator (tests/databricks_emulator.py): `GET /api/2.2/jobs/list`,
+`POST /api/2.2/jobs/run-now`, `GET /api/2.2/jobs/runs/get`, `POST /api/2.2/jobs/runs/cancel`, in the documented
+shapes databricks-sdk uses. A job defined with `runners` (principals with CAN_MANAGE_RUN) is listed to and run for
+those only, as on a workspace.
 
 A job's task is a Python callable registered with `define_job(emu, job_id, task)`: called with the run's job
 parameters, it returns a `subprocess.Popen` (the run is RUNNING until the process exits; exit 0 = SUCCESS) or None
@@ -14,13 +16,29 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.databricks_emulator import ApiError, DatabricksEmulator, Reply, Request, Route
+from tests.emulated_lakebase import principal
 
 Task = Callable[[dict[str, str]], subprocess.Popen | None]
 _run_ids = itertools.count(7001)
 
 
-def define_job(emu: DatabricksEmulator, job_id: int, task: Task) -> None:
+def define_job(emu: DatabricksEmulator, job_id: int, task: Task, *, settings: dict[str, Any] | None = None,
+               runners: set[str] | None = None) -> None:
     emu.state.setdefault("jobs", {})[job_id] = task
+    emu.state.setdefault("job_settings", {})[job_id] = settings or {"name": f"job-{job_id}"}
+    if runners is not None:
+        emu.state.setdefault("job_runners", {})[job_id] = set(runners)
+
+
+def _may_run(emu: DatabricksEmulator, req: Request, job_id: Any) -> bool:
+    runners = emu.state.get("job_runners", {}).get(job_id)
+    return runners is None or principal(emu, req) in runners
+
+
+def list_jobs(emu: DatabricksEmulator, req: Request) -> Reply:
+    visible = [{"job_id": job_id, "settings": settings} for job_id, settings in
+               sorted(emu.state.get("job_settings", {}).items()) if _may_run(emu, req, job_id)]
+    return Reply(200, {"jobs": visible, "has_more": False} if visible else {"has_more": False})
 
 
 def end_run(emu: DatabricksEmulator, run_id: int, result: str, message: str = "") -> None:
@@ -44,6 +62,9 @@ def run_now(emu: DatabricksEmulator, req: Request) -> Reply:
     task = emu.state.get("jobs", {}).get(body.get("job_id"))
     if task is None:
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Job {body.get('job_id')} does not exist.")
+    if not _may_run(emu, req, body.get("job_id")):
+        raise ApiError(403, "PERMISSION_DENIED", f"{principal(emu, req)} does not have Manage Run permissions on "
+                                                 f"job {body.get('job_id')}.")
     with emu.lock:
         token = body.get("idempotency_token")
         for run_id, run in runs(emu).items():
@@ -90,6 +111,7 @@ def cancel_run(emu: DatabricksEmulator, req: Request) -> Reply:
 
 
 JOBS_ROUTES = [
+    Route("GET", "/api/2.2/jobs/list", list_jobs),
     Route("POST", "/api/2.2/jobs/run-now", run_now),
     Route("GET", "/api/2.2/jobs/runs/get", get_run),
     Route("POST", "/api/2.2/jobs/runs/cancel", cancel_run),

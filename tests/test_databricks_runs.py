@@ -135,3 +135,26 @@ def test_the_worker_refuses_a_job_that_was_not_handed_to_a_run(client: TestClien
     worker = _worker(settings, scan_id)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == 2 and b"is not waiting for a Databricks worker (SUCCEEDED)" in err, err
+
+
+def test_an_app_finds_its_worker_job_by_the_bundles_tag(settings: Settings, emu: DatabricksEmulator,
+                                                         images_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """In a Databricks App DATABRICKS_JOB_ID is not set (the worker job refers to the app, so the app cannot refer
+    to it): the app runs the job tagged cv-explorer-app=<its name> among those it may run. Without one, the job runs
+    here, with a warning saying why."""
+    define_job(emu, 7, lambda params: None, settings={"name": "other", "tags": {"cv-explorer-app": "other-app"}})
+    chosen = dataclasses.replace(settings, job_runner="databricks", databricks_host=emu.url, serving_token=emu.token,
+                                 databricks_job_id=0, databricks_app_name="cv-explorer", job_runner_min_items=3)
+    make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
+    with TestClient(create_app(chosen)) as client:
+        project = create_project(client)
+        missing = wait_for_job(client, gql(client, EXPORT, p=project["id"])["exportDataset"]["id"])
+        assert missing["status"] == "SUCCEEDED" and not runs(emu), missing
+        assert "No Databricks jobs tagged cv-explorer-app=cv-explorer are visible to the app" in caplog.text
+        define_job(emu, JOB_ID, lambda params: _worker(settings, params["cvx_job_id"]),
+                   settings={"name": "[dev me] cv-explorer-worker-dev", "tags": {"cv-explorer-app": "cv-explorer"}})
+        for _ in range(2):
+            job_id = gql(client, EXPORT, p=project["id"])["exportDataset"]["id"]
+            _until(client, job_id, "SUCCEEDED")
+    assert [run["job_id"] for run in runs(emu).values()] == [JOB_ID, JOB_ID]
+    assert len(emu.calls("GET", "/api/2.2/jobs/list")) == 2  # looked up until found, then remembered
