@@ -320,9 +320,10 @@ def _job_runner(env: Mapping[str, str]) -> dict[str, Any]:
     if runner not in ("local", "databricks"):
         raise SettingsError(f"JOB_RUNNER={runner!r} must be local or databricks")
     job_id = env.get("DATABRICKS_JOB_ID", "").strip()
-    if runner == "databricks" and not (env.get("DATABRICKS_HOST", "").strip() and job_id):
+    app = env.get("DATABRICKS_APP_NAME", "").strip()
+    if runner == "databricks" and not (env.get("DATABRICKS_HOST", "").strip() and (job_id or app)):
         raise SettingsError("JOB_RUNNER=databricks needs DATABRICKS_HOST and DATABRICKS_JOB_ID (the bundle's "
-                            "worker job)")
+                            "worker job; a Databricks App finds it by its tag cv-explorer-app)")
     return {"job_runner": runner, "databricks_job_id": _int("DATABRICKS_JOB_ID", job_id, 1, 2**63) if job_id else 0,
             "job_runner_min_items": _int("JOB_RUNNER_MIN_ITEMS", env.get("JOB_RUNNER_MIN_ITEMS", "10000"), 0,
                                          10**9)}
@@ -447,8 +448,8 @@ def build_services(settings: Settings) -> Services:
     volumes = _volumes(settings, workspace)
     broker = Broker()
     model = _model_config(settings, workspace)
-    remote = DatabricksRuns(workspace, settings.databricks_job_id, settings.job_runner_min_items) \
-        if settings.job_runner == "databricks" else None
+    remote = DatabricksRuns(workspace, settings.databricks_job_id, settings.job_runner_min_items,
+                            app_name=settings.databricks_app_name) if settings.job_runner == "databricks" else None
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,

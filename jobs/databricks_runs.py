@@ -36,11 +36,28 @@ def run_state(life_cycle: str, result: str | None, message: str) -> RunState:
 LOCAL_ONLY = ("SCAN", "RENAME_CLASS")  # a listing, and one SQL transaction: a cluster would only add its start-up
 
 
-class DatabricksRuns:
-    """Submits jobs to one Databricks Job and reads its runs (databricks-sdk WorkspaceClient, built lazily)."""
+APP_TAG = "cv-explorer-app"  # the bundle's worker job carries it, with the app's name as its value
 
-    def __init__(self, workspace: Any, job_id: int, min_items: int) -> None:
-        self._workspace, self.job_id, self.min_items = workspace, job_id, min_items
+
+class DatabricksRuns:
+    """Submits jobs to one Databricks Job and reads its runs (databricks-sdk WorkspaceClient, built lazily). The job
+    is DATABRICKS_JOB_ID, or, in a Databricks App, the job tagged cv-explorer-app=<the app's name> among those the
+    app's service principal may see (the bundle's worker job refers to the app, so the app cannot refer to it)."""
+
+    def __init__(self, workspace: Any, job_id: int, min_items: int, app_name: str = "") -> None:
+        self._workspace, self.job_id, self.min_items, self.app_name = workspace, job_id, min_items, app_name
+
+    def _job(self) -> int:
+        """The job's id (looked up once by its tag when DATABRICKS_JOB_ID is not set)."""
+        if not self.job_id:
+            found = [j.job_id for j in self._workspace().jobs.list()
+                     if j.settings and (j.settings.tags or {}).get(APP_TAG) == self.app_name and j.job_id]
+            if len(found) != 1:
+                raise Unavailable(f"{len(found) or 'No'} Databricks jobs tagged {APP_TAG}={self.app_name} are "
+                                  "visible to the app: deploy the bundle (its worker job gives the app "
+                                  "CAN_MANAGE_RUN), or set DATABRICKS_JOB_ID.")
+            self.job_id = int(found[0])
+        return self.job_id
 
     def wants(self, kind: str, items: int) -> bool:
         """Whether a job of this size goes to Databricks (small ones run here: a cluster takes minutes to start)."""
@@ -51,7 +68,7 @@ class DatabricksRuns:
         from databricks.sdk.errors import DatabricksError  # here: importing the SDK takes seconds
 
         try:
-            waiter = self._workspace().jobs.run_now(job_id=self.job_id, job_parameters={"cvx_job_id": str(cvx_job_id)},
+            waiter = self._workspace().jobs.run_now(job_id=self._job(), job_parameters={"cvx_job_id": str(cvx_job_id)},
                                                     idempotency_token=f"cvx-job-{cvx_job_id}")
             run_id = int(waiter.run_id)
             url = self._workspace().jobs.get_run(run_id).run_page_url or ""
