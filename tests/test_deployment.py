@@ -1,9 +1,11 @@
-"""Deployment files: app.yml and the bundle (databricks.yml, resources/*.yml) hold only fields the platform accepts,
-agree with each other and with the names server.py reads; the thumbnail uploader speaks the Apps API's shape.
+"""Deployment files: app.yml and the bundle (databricks.yml, resources/*.yml) are valid for the Databricks CLI, agree
+with each other and with the names server.py reads; requirements.txt is what the pins say; the thumbnail uploader
+and the worker grant script speak the workspace APIs' shapes.
 
-Nothing here reaches Databricks: the field sets below are written down from the documentation and the bundle
-schema (cited next to each), cross-checked against the pinned databricks-sdk (generated from the same REST API
-specification), and the thumbnail request goes to a stand-in HTTP server on loopback.
+The bundle is checked against the Databricks CLI's own JSON schema (bundle/schema/jsonschema.json of the CLI,
+kept in ../shared/reference/databricks/), not against field lists written here; the CLI's rules that a schema cannot
+express (production mode) are checked beside it. Nothing here reaches Databricks: the scripts talk to the local
+emulator or a stand-in HTTP server on loopback.
 """
 
 from __future__ import annotations
@@ -18,150 +20,40 @@ import re
 import subprocess
 import sys
 import threading
-import tomllib
 from collections.abc import Iterator
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
-from databricks.sdk.service import apps, compute, jobs
 from PIL import Image
+
+from tests.databricks_emulator import DatabricksEmulator
+from tests.emulated_apps import APPS_ROUTES, add_app, add_folder, readers_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server.py"
 THUMBNAIL_SCRIPT = ROOT / "resources" / "upload_thumbnail.py"
+GRANT_SCRIPT = ROOT / "resources" / "grant_worker.py"
+# The CLI's schema (see ../shared/reference/README.md): beside the repository, as on every machine and in CI.
+BUNDLE_SCHEMA = ROOT.parent / "shared" / "reference" / "databricks" / "bundle-schema.json"
 
-# -- what the platform accepts ---------------------------------------------------------------------------------
-# app.yaml / app.yml: "Configure Databricks app execution with app.yaml",
-# https://docs.databricks.com/aws/en/dev-tools/databricks-apps/app-runtime (settings `command`, `env`; an env item is
-# `name` plus `value` or `valueFrom`), and https://docs.databricks.com/aws/en/dev-tools/databricks-apps/environment-variables
-# (`valueFrom` names a resource key declared on the app).
-APP_YML_KEYS = {"command", "env"}
-APP_ENV_KEYS = {"name", "value", "valueFrom"}
 # Set by the platform, never by app.yml: "Databricks Apps system environment",
 # https://docs.databricks.com/aws/en/dev-tools/databricks-apps/system-env, and for a Lakebase database resource
 # https://docs.databricks.com/aws/en/dev-tools/databricks-apps/lakebase (the PG* connection variables).
 PLATFORM_ENV = {"DATABRICKS_APP_NAME", "DATABRICKS_WORKSPACE_ID", "DATABRICKS_HOST", "DATABRICKS_APP_PORT",
                 "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET",
                 "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE"}
-
-# Bundle configuration: the JSON schema the Databricks CLI validates bundles with,
-# https://github.com/databricks/cli/blob/main/bundle/schema/jsonschema.json (root `properties`; `config.Bundle`,
-# `variable.Variable`, `config.Target`, `config.Sync`, `config.Resources`, `resources.App`, `resources.Job`),
-# documented at https://docs.databricks.com/aws/en/dev-tools/bundles/settings and .../bundles/resources.
-BUNDLE_ROOT_KEYS = {"artifacts", "bundle", "experimental", "include", "permissions", "presets", "python",
-                    "resources", "run_as", "scripts", "sync", "targets", "variables", "workspace"}
-BUNDLE_KEYS = {"name", "databricks_cli_version", "cluster_id", "compute_id", "deployment", "git", "uuid"}
-VARIABLE_KEYS = {"default", "description", "lookup", "type"}
-TARGET_KEYS = {"artifacts", "bundle", "cluster_id", "compute_id", "default", "git", "mode", "permissions",
-               "presets", "resources", "run_as", "sync", "variables", "workspace"}
-TARGET_MODES = {"development", "production"}
-SYNC_KEYS = {"include", "exclude", "paths"}
-RESOURCE_TYPES = {"alerts", "apps", "catalogs", "clusters", "dashboards", "database_catalogs", "database_instances",
-                  "experiments", "external_locations", "jobs", "model_serving_endpoints", "models", "pipelines",
-                  "postgres_branches", "postgres_endpoints", "postgres_projects", "quality_monitors",
-                  "registered_models", "schemas", "secret_scopes", "sql_warehouses", "synced_database_tables",
-                  "volumes"}
-# resources.App (`name` and `source_code_path` required; `config` would overwrite app.yml on deploy:
-# bundle/apps/upload_config.go in the same repository).
-APP_KEYS = {"budget_policy_id", "compute_size", "config", "description", "git_repository", "git_source",
-            "lifecycle", "name", "permissions", "resources", "source_code_path", "space", "usage_policy_id",
-            "user_api_scopes"}
-BUNDLE_ONLY_KEYS = {"config", "lifecycle", "permissions"}  # added by the bundle, not fields of the REST objects
-
-# App resources: the Apps REST API's AppResource (https://docs.databricks.com/api/workspace/apps/create,
-# "resources"), the same `apps.AppResource*` definitions in the bundle schema, and "Add resources to a Databricks
-# app" (https://docs.databricks.com/aws/en/dev-tools/databricks-apps/resources) for the permissions.
-APP_RESOURCE_KEYS = {"name", "description", "app", "database", "experiment", "genie_space", "job", "postgres",
-                     "secret", "serving_endpoint", "sql_warehouse", "uc_securable"}
-APP_RESOURCE_KINDS = APP_RESOURCE_KEYS - {"name", "description"}
-# kind -> (accepted fields, required fields, accepted permissions)
-APP_RESOURCE_SPECS: dict[str, tuple[set[str], set[str], set[str]]] = {
-    # Lakebase autoscaling (projects/branches) and provisioned (instances) databases; .../databricks-apps/lakebase
-    "postgres": ({"branch", "database", "permission"}, {"branch", "database", "permission"},
-                 {"CAN_CONNECT_AND_CREATE"}),
-    "database": ({"instance_name", "database_name", "permission"}, {"instance_name", "database_name", "permission"},
-                 {"CAN_CONNECT_AND_CREATE"}),
-    # .../databricks-apps/uc-volumes
-    "uc_securable": ({"securable_type", "securable_full_name", "permission", "securable_kind"},
-                     {"securable_type", "securable_full_name", "permission"},
-                     {"READ_VOLUME", "WRITE_VOLUME", "SELECT", "EXECUTE", "USE_CONNECTION", "MODIFY"}),
-    "serving_endpoint": ({"name", "permission"}, {"name", "permission"}, {"CAN_MANAGE", "CAN_QUERY", "CAN_VIEW"}),
-    "job": ({"id", "permission"}, {"id", "permission"}, {"CAN_MANAGE", "IS_OWNER", "CAN_MANAGE_RUN", "CAN_VIEW"}),
-}
-UC_SECURABLE_TYPES = {"VOLUME", "TABLE", "FUNCTION", "CONNECTION"}
-DATABASE_KINDS = {"postgres", "database"}  # their connection settings are injected as PG*, not via valueFrom
-
-# Jobs: resources.Job in the bundle schema (the Jobs API's JobSettings, https://docs.databricks.com/api/workspace/jobs/create,
-# plus `permissions` and `lifecycle`). Task, cluster and library fields are the Jobs/Clusters API's.
-JOB_KEYS = {"budget_policy_id", "continuous", "description", "email_notifications", "environments", "git_source",
-            "health", "job_clusters", "lifecycle", "max_concurrent_runs", "name", "notification_settings",
-            "parameters", "performance_target", "permissions", "queue", "run_as", "schedule", "tags", "tasks",
-            "timeout_seconds", "trigger", "usage_policy_id", "webhook_notifications"}
-JOB_PARAMETER_KEYS = {"name", "default"}  # both required
-QUEUE_KEYS = {"enabled"}
-TASK_KEYS = {"task_key", "description", "depends_on", "run_if", "spark_python_task", "notebook_task",
-             "python_wheel_task", "spark_jar_task", "spark_submit_task", "sql_task", "dbt_task", "pipeline_task",
-             "run_job_task", "condition_task", "for_each_task", "existing_cluster_id", "new_cluster",
-             "job_cluster_key", "environment_key", "libraries", "max_retries", "min_retry_interval_millis",
-             "retry_on_timeout", "timeout_seconds", "email_notifications", "notification_settings",
-             "webhook_notifications", "health", "disable_auto_optimization"}
-SPARK_PYTHON_TASK_KEYS = {"python_file", "parameters", "source"}
-# Clusters API ClusterSpec, https://docs.databricks.com/api/workspace/clusters/create
-CLUSTER_KEYS = {"spark_version", "node_type_id", "driver_node_type_id", "num_workers", "autoscale",
-                "data_security_mode", "single_user_name", "spark_conf", "spark_env_vars", "custom_tags",
-                "policy_id", "apply_policy_default_values", "instance_pool_id", "driver_instance_pool_id",
-                "runtime_engine", "aws_attributes", "azure_attributes", "gcp_attributes", "enable_elastic_disk",
-                "enable_local_disk_encryption", "init_scripts", "cluster_log_conf", "autotermination_minutes",
-                "is_single_node", "kind", "use_ml_runtime", "cluster_name", "ssh_public_keys", "docker_image",
-                "workload_type"}
-DATA_SECURITY_MODES = {"SINGLE_USER", "USER_ISOLATION", "NONE", "DATA_SECURITY_MODE_AUTO",
-                       "DATA_SECURITY_MODE_STANDARD", "DATA_SECURITY_MODE_DEDICATED"}
-LIBRARY_KEYS = {"pypi", "whl", "jar", "requirements", "maven", "cran"}
-PYPI_KEYS = {"package", "repo"}
-
-# Each written-down set must be made of real field names: the pinned databricks-sdk is generated from the same
-# REST API specification, so its dataclasses list every field the API has (they may have more than we allow).
-SDK_CROSS_CHECKS: list[tuple[str, set[str], type]] = [
-    ("app env item", {"name", "value", "value_from"}, apps.EnvVar),  # valueFrom is app.yml's spelling of value_from
-    ("app", APP_KEYS - BUNDLE_ONLY_KEYS, apps.App),
-    ("app resource", APP_RESOURCE_KEYS, apps.AppResource),
-    ("postgres", APP_RESOURCE_SPECS["postgres"][0], apps.AppResourcePostgres),
-    ("database", APP_RESOURCE_SPECS["database"][0], apps.AppResourceDatabase),
-    ("uc_securable", APP_RESOURCE_SPECS["uc_securable"][0], apps.AppResourceUcSecurable),
-    ("serving_endpoint", APP_RESOURCE_SPECS["serving_endpoint"][0], apps.AppResourceServingEndpoint),
-    ("job (app resource)", APP_RESOURCE_SPECS["job"][0], apps.AppResourceJob),
-    ("job", JOB_KEYS - BUNDLE_ONLY_KEYS, jobs.JobSettings),
-    ("job parameter", JOB_PARAMETER_KEYS, jobs.JobParameterDefinition),
-    ("queue", QUEUE_KEYS, jobs.QueueSettings),
-    ("task", TASK_KEYS, jobs.Task),
-    ("spark_python_task", SPARK_PYTHON_TASK_KEYS, jobs.SparkPythonTask),
-    ("new_cluster", CLUSTER_KEYS, compute.ClusterSpec),
-    ("library", LIBRARY_KEYS, compute.Library),
-    ("pypi", PYPI_KEYS, compute.PythonPyPiLibrary),
-]
-SDK_ENUM_CHECKS: list[tuple[str, set[str], Any]] = [
-    ("postgres permission", APP_RESOURCE_SPECS["postgres"][2], apps.AppResourcePostgresPostgresPermission),
-    ("database permission", APP_RESOURCE_SPECS["database"][2], apps.AppResourceDatabaseDatabasePermission),
-    ("uc_securable permission", APP_RESOURCE_SPECS["uc_securable"][2],
-     apps.AppResourceUcSecurableUcSecurablePermission),
-    ("uc_securable type", UC_SECURABLE_TYPES, apps.AppResourceUcSecurableUcSecurableType),
-    ("serving_endpoint permission", APP_RESOURCE_SPECS["serving_endpoint"][2],
-     apps.AppResourceServingEndpointServingEndpointPermission),
-    ("job permission", APP_RESOURCE_SPECS["job"][2], apps.AppResourceJobJobPermission),
-    ("data_security_mode", DATA_SECURITY_MODES, compute.DataSecurityMode),
-]
-
-# -- what this deployment promises -----------------------------------------------------------------------------
 APP_COMMAND = ["python", "server.py", "serve"]
 # app.yml names only the serving process needs; every other one must reach the worker job with the same value.
-APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "DATABRICKS_JOB_ID", "JOB_RUNNER_MIN_ITEMS",
+APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "JOB_RUNNER_MIN_ITEMS",
                 "LAKEBASE_ENDPOINT"}  # the worker finds the endpoint from LAKEBASE_PROJECT_ID / LAKEBASE_BRANCH_ID
-# Names server.py does not read yet (issue 7 is adding them). Remove each one here when server.py reads it:
-# test_pending_server_names_are_still_pending fails as a reminder.
-PENDING_SERVER_NAMES: set[str] = set()
+APP_KEY, WORKER_KEY = "cv_explorer", "cv_explorer_worker"
+APP_SP = f"${{resources.apps.{APP_KEY}.service_principal_client_id}}"
+DATABASE_KINDS = {"postgres", "database"}  # their connection settings are injected as PG*, not via valueFrom
 REFERENCE = re.compile(r"\$\{([A-Za-z_][\w-]*(?:\.[\w-]+)*)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -213,22 +105,16 @@ def bundle() -> Bundle:
     return load_bundle()
 
 
-def the_app(bundle: Bundle) -> tuple[str, dict[str, Any]]:
+def the_app(bundle: Bundle) -> dict[str, Any]:
     apps_ = bundle.resources.get("apps") or {}
-    assert len(apps_) == 1, f"the bundle should declare exactly one app, found {sorted(apps_)}"
-    return next(iter(apps_.items()))
+    assert list(apps_) == [APP_KEY], f"the bundle should declare exactly one app, {APP_KEY}, found {sorted(apps_)}"
+    return apps_[APP_KEY]
 
 
-def the_worker(bundle: Bundle) -> tuple[str, dict[str, Any]]:
-    _, app = the_app(bundle)
-    refs = [r["job"]["id"] for r in app.get("resources") or [] if isinstance(r, dict) and "job" in r]
-    assert len(refs) == 1, "the app should have exactly one job resource (the worker job)"
-    match = re.fullmatch(r"\$\{resources\.jobs\.([\w-]+)\.id\}", str(refs[0]))
-    assert match, f"the app's job resource id {refs[0]!r} should be ${{resources.jobs.<key>.id}} of a bundle job"
-    key = match.group(1)
+def the_worker(bundle: Bundle) -> dict[str, Any]:
     jobs_ = bundle.resources.get("jobs") or {}
-    assert key in jobs_, f"the app's job resource points at resources.jobs.{key}, which the bundle does not declare"
-    return key, jobs_[key]
+    assert list(jobs_) == [WORKER_KEY], f"the bundle should declare one job, {WORKER_KEY}, found {sorted(jobs_)}"
+    return jobs_[WORKER_KEY]
 
 
 def worker_env(job: dict[str, Any]) -> dict[str, str]:
@@ -236,14 +122,77 @@ def worker_env(job: dict[str, Any]) -> dict[str, str]:
     return task["new_cluster"]["spark_env_vars"]
 
 
+# -- the CLI's JSON schema ---------------------------------------------------------------------------------------
+
+
+def _python_pattern(pattern: str) -> str:
+    """A CLI pattern in Python's re: the CLI writes the Unicode classes \\p{L} (a letter) and \\p{N} (a digit),
+    which re lacks. Inside a set, [\\p{L}\\p{N}] is a letter or digit, [^\\W_]; alone, [^\\W\\d_] and \\d."""
+    pattern = pattern.replace(r"[\p{L}\p{N}]", r"[^\W_]")
+    return pattern.replace(r"\p{L}", r"[^\W\d_]").replace(r"\p{N}", r"\d")
+
+
+def _python_patterns(node: Any) -> Any:
+    """The schema with every pattern made compilable by Python's re (see _python_pattern)."""
+    if isinstance(node, dict):
+        return {k: _python_pattern(v) if k == "pattern" else _python_patterns(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_python_patterns(v) for v in node]
+    return node
+
+
+@cache
+def cli_schema() -> dict[str, Any]:
+    if not BUNDLE_SCHEMA.is_file():
+        pytest.fail(f"the Databricks CLI's bundle schema is missing at {BUNDLE_SCHEMA}", pytrace=False)
+    return _python_patterns(json.loads(BUNDLE_SCHEMA.read_text(encoding="utf-8")))
+
+
+def schema_problems(doc: Any, definition: str | None = None) -> list[str]:
+    """What the CLI's schema says is wrong with a bundle file (or with a document of one of its definitions, named
+    like `github.com/databricks/cli/bundle/config/resources.AppConfig`), one line per error, deepest first."""
+    schema = cli_schema()
+    if definition is not None:
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in validator.iter_errors(doc):
+        # oneOf (an object, or a ${var.…} reference) hides the useful message one level down: report the leaves.
+        leaves = [e for e in error.context if e.validator != "pattern" and e.validator != "type"] or [error]
+        for leaf in leaves:
+            where = "/".join(str(p) for p in leaf.absolute_path) or "(top)"
+            problems.append(f"{where}: {leaf.message}")
+    return problems
+
+
+def app_yml_problems(app_yml: Any) -> list[str]:
+    """app.yml against the schema of an app's `config` (the same settings; app.yml spells value_from valueFrom)."""
+    doc = copy.deepcopy(app_yml)
+    for item in doc.get("env") or [] if isinstance(doc, dict) else []:
+        if isinstance(item, dict) and "valueFrom" in item:
+            item["value_from"] = item.pop("valueFrom")
+    return schema_problems(doc, "github.com/databricks/cli/bundle/config/resources.AppConfig")
+
+
+def production_problems(bundle: Bundle) -> list[str]:
+    """The CLI's rule for `mode: production` (bundle/config/mutator/process_target_mode.go): only one copy of the
+    target may be deployed, so `workspace.root_path` must be set explicitly; and every job runs as a named
+    identity (run_as on the job, the target or the bundle), not as whoever deploys."""
+    problems = []
+    for name, target in (bundle.root.get("targets") or {}).items():
+        if (target or {}).get("mode") != "production":
+            continue
+        if not ((target.get("workspace") or {}).get("root_path") or
+                (bundle.root.get("workspace") or {}).get("root_path")):
+            problems.append(f"targets.{name}: mode production without workspace.root_path")
+        top = target.get("run_as") or bundle.root.get("run_as")
+        for key, job in (bundle.resources.get("jobs") or {}).items():
+            if not (job.get("run_as") or top):
+                problems.append(f"targets.{name}: job {key} has no run_as")
+    return problems
+
+
 # -- checks that return problems (so a test can also show they catch a one-sided rename) -------------------------
-
-
-def unknown(obj: Any, accepted: set[str], where: str) -> list[str]:
-    if not isinstance(obj, dict):
-        return [f"{where} should be a mapping, got {type(obj).__name__}"]
-    return [f"{where}: field {k!r} is not one the platform accepts ({sorted(accepted)})" for k in obj
-            if k not in accepted]
 
 
 def value_from_problems(app_yml: dict[str, Any], app: dict[str, Any]) -> list[str]:
@@ -282,8 +231,7 @@ def worker_env_problems(app_yml: dict[str, Any], app: dict[str, Any], job: dict[
         elif str(env[name]) != str(source):
             problems.append(f"worker job: {name}={env[name]!r} but the app's {item['valueFrom']!r} resource "
                             f"uses {source!r}")
-    postgres = [r["postgres"] for r in app.get("resources") or [] if "postgres" in r]
-    for db in postgres:
+    for db in [r["postgres"] for r in app.get("resources") or [] if "postgres" in r]:
         for var, part in (("LAKEBASE_PROJECT_ID", "projects/"), ("LAKEBASE_BRANCH_ID", "/branches/")):
             if part + str(env.get(var)) not in str(db["branch"]):
                 problems.append(f"worker job: {var}={env.get(var)!r} is not the app database's branch "
@@ -327,36 +275,106 @@ def reference_problems(bundle: Bundle) -> list[str]:
     return problems
 
 
-# -- app.yml ---------------------------------------------------------------------------------------------------
+# -- the schema checks, and proof that they can fail --------------------------------------------------------------
 
 
-def test_app_yml_has_only_accepted_fields(app_yml: dict[str, Any]) -> None:
-    assert unknown(app_yml, APP_YML_KEYS, "app.yml") == []
+def test_bundle_files_follow_the_clis_schema(bundle: Bundle) -> None:
+    assert schema_problems(bundle.root) == []
+    for path, doc in bundle.files.items():
+        assert schema_problems(doc) == [], path.name
+
+
+def test_app_yml_follows_the_schema_of_an_apps_config(app_yml: dict[str, Any]) -> None:
+    assert app_yml_problems(app_yml) == []
     assert app_yml["command"] == APP_COMMAND
-    names = []
-    for i, item in enumerate(app_yml["env"]):
-        assert unknown(item, APP_ENV_KEYS, f"app.yml env[{i}]") == []
-        assert ENV_NAME.match(str(item.get("name", ""))), f"app.yml env[{i}]: bad variable name {item.get('name')!r}"
-        assert ("value" in item) != ("valueFrom" in item), f"{item['name']}: give exactly one of value, valueFrom"
-        if "value" in item:
-            # YAML turns unquoted false / 10000 into bool / int; the platform takes strings.
-            assert isinstance(item["value"], str), f"{item['name']}: quote the value {item['value']!r}"
-        names.append(item["name"])
+    names = [item["name"] for item in app_yml["env"]]
     assert len(names) == len(set(names)), f"app.yml sets a variable twice: {names}"
+    for item in app_yml["env"]:
+        assert ("value" in item) != ("valueFrom" in item), f"{item['name']}: give exactly one of value, valueFrom"
+
+
+def test_python_patterns_match_what_the_clis_patterns_match() -> None:
+    reference = re.compile(_python_pattern(r"\$\{(var(\.\p{L}+([-_]*[\p{L}\p{N}]+)*(\[[0-9]+\])*)+)\}"))
+    for good in ("${var.app_name}", "${var.éte2}", "${var.a-b.c[0]}"):
+        assert reference.fullmatch(good), good
+    for bad in ("${var.}", "${var.2a}", "${var.a-}", "${var.a b}", "${var._a}"):
+        assert not reference.fullmatch(bad), bad
+
+
+def test_the_production_target_is_one_the_cli_accepts(bundle: Bundle) -> None:
+    assert production_problems(bundle) == []
+    targets = bundle.root["targets"]
+    assert targets["dev"]["mode"] == "development" and targets["dev"].get("default") is True
+    assert targets["prod"]["mode"] == "production"
+
+
+def test_broken_bundles_are_caught(app_yml: dict[str, Any], bundle: Bundle) -> None:
+    """The checks above can fail: misspelt fields, values outside an enum, a production target without root_path."""
+    app_file = bundle.source_of("apps", APP_KEY)
+    job_file = bundle.source_of("jobs", WORKER_KEY)
+    broken: list[tuple[str, dict[str, Any], str]] = []
+
+    doc = copy.deepcopy(bundle.files[app_file])
+    doc["resources"]["apps"][APP_KEY]["source_code_pth"] = ".."
+    broken.append(("misspelt app field", doc, "source_code_pth"))
+    doc = copy.deepcopy(bundle.files[app_file])
+    doc["resources"]["apps"][APP_KEY]["resources"][0]["postgres"]["permission"] = "CAN_READ"
+    broken.append(("permission outside its enum", doc, "CAN_READ"))
+    doc = copy.deepcopy(bundle.files[job_file])
+    doc["resources"]["jobs"][WORKER_KEY]["tasks"][0]["spark_python_task"]["python_fil"] = "x.py"
+    broken.append(("misspelt task field", doc, "python_fil"))
+    doc = copy.deepcopy(bundle.files[job_file])
+    doc["resources"]["jobs"][WORKER_KEY]["max_concurrent_runs"] = "four"
+    broken.append(("a number as words", doc, "four"))
+    doc = copy.deepcopy(bundle.root)
+    doc["targets"]["prod"]["workspace"]["rootpath"] = "/Workspace/x"
+    broken.append(("misspelt workspace field", doc, "rootpath"))
+    doc = copy.deepcopy(bundle.files[job_file])
+    doc["resources"]["jobs"][WORKER_KEY]["max_concurrent_runs"] = "${var.workers-}"
+    broken.append(("a malformed reference", doc, "workers-"))
+    doc = copy.deepcopy(bundle.root)
+    doc["variables"]["app_name"]["defualt"] = "x"
+    broken.append(("misspelt variable field", doc, "defualt"))
+    for what, doc, word in broken:
+        problems = schema_problems(doc)
+        assert problems and any(word in p for p in problems), (what, problems)
+
+    wrong_yml = copy.deepcopy(app_yml)
+    wrong_yml["env"][0]["value_form"] = "database"
+    assert any("value_form" in p for p in app_yml_problems(wrong_yml))
+    no_root = copy.deepcopy(bundle)
+    del no_root.root["targets"]["prod"]["workspace"]
+    no_run_as = copy.deepcopy(bundle)
+    for doc in no_run_as.files.values():
+        for job in ((doc.get("resources") or {}).get("jobs") or {}).values():
+            job.pop("run_as", None)
+    assert production_problems(no_root) == ["targets.prod: mode production without workspace.root_path"]
+    assert production_problems(no_run_as) == [f"targets.prod: job {WORKER_KEY} has no run_as"]
+
+
+# -- app.yml, the app and the worker job agree ---------------------------------------------------------------------
 
 
 def test_app_yml_leaves_platform_variables_to_the_platform(app_yml: dict[str, Any]) -> None:
     assert {e["name"] for e in app_yml["env"]} & PLATFORM_ENV == set()
+    for item in app_yml["env"]:
+        assert ENV_NAME.match(item["name"])
+        if "value" in item:  # YAML turns unquoted false / 10000 into bool / int; the platform takes strings
+            assert isinstance(item["value"], str), f"{item['name']}: quote the value {item['value']!r}"
 
 
 def test_value_from_matches_the_apps_resources(app_yml: dict[str, Any], bundle: Bundle) -> None:
-    _, app = the_app(bundle)
-    assert value_from_problems(app_yml, app) == []
+    assert value_from_problems(app_yml, the_app(bundle)) == []
+
+
+def test_lakebase_credentials_are_scoped_by_the_database_resource(app_yml: dict[str, Any], bundle: Bundle) -> None:
+    """The database resource's valueFrom is its endpoint: the app mints every password for it."""
+    [db] = [r for r in the_app(bundle)["resources"] if "postgres" in r]
+    assert {"name": "LAKEBASE_ENDPOINT", "valueFrom": db["name"]} in app_yml["env"]
 
 
 def test_export_volume_is_writable_and_source_volume_readable(app_yml: dict[str, Any], bundle: Bundle) -> None:
-    _, app = the_app(bundle)
-    by_name = {r["name"]: r for r in app["resources"]}
+    by_name = {r["name"]: r for r in the_app(bundle)["resources"]}
     value_from = {e["name"]: e["valueFrom"] for e in app_yml["env"] if "valueFrom" in e}
     export = by_name[value_from["EXPORT_VOLUME"]]["uc_securable"]
     source = by_name[value_from["SOURCE_VOLUME"]]["uc_securable"]
@@ -364,60 +382,22 @@ def test_export_volume_is_writable_and_source_volume_readable(app_yml: dict[str,
     assert (source["securable_type"], source["permission"]) == ("VOLUME", "READ_VOLUME")
 
 
+def test_the_app_may_read_who_manages_it(bundle: Bundle) -> None:
+    """Its managers are its instance admins (resolvers/app_managers.py): its service principal reads the list."""
+    assert {"level": "CAN_MANAGE", "service_principal_name": APP_SP} in the_app(bundle)["permissions"]
+
+
 def test_env_names_are_read_by_server(app_yml: dict[str, Any], bundle: Bundle) -> None:
     """A text check: each name app.yml or the worker job sets appears as a string literal in server.py."""
-    _, job = the_worker(bundle)
-    names = {e["name"] for e in app_yml["env"]} | set(worker_env(job))
+    names = {e["name"] for e in app_yml["env"]} | set(worker_env(the_worker(bundle)))
     source = SERVER.read_text(encoding="utf-8")
-    missing = {n for n in names if not re.search(rf"""["']{n}["']""", source)}
-    assert missing <= PENDING_SERVER_NAMES, f"server.py never reads {sorted(missing - PENDING_SERVER_NAMES)}"
-    if missing:
-        pytest.xfail(f"server.py does not read these yet (issue 7): {sorted(missing)}")
-
-
-def test_pending_server_names_are_still_pending() -> None:
-    source = SERVER.read_text(encoding="utf-8")
-    read = {n for n in PENDING_SERVER_NAMES if re.search(rf"""["']{n}["']""", source)}
-    assert read == set(), f"server.py reads {sorted(read)} now: remove them from PENDING_SERVER_NAMES"
-
-
-# -- the bundle ------------------------------------------------------------------------------------------------
-
-
-def test_bundle_has_only_accepted_fields(bundle: Bundle) -> None:
-    root = bundle.root
-    assert unknown(root, BUNDLE_ROOT_KEYS, "databricks.yml") == []
-    assert unknown(root["bundle"], BUNDLE_KEYS, "bundle") == []
-    assert root["bundle"]["name"] == "cv-explorer"
-    assert unknown(root.get("sync", {}), SYNC_KEYS, "sync") == []
-    for name, spec in root["variables"].items():
-        assert unknown(spec, VARIABLE_KEYS, f"variables.{name}") == []
-        assert spec.get("description"), f"variables.{name}: say what it is for"
-    for pattern in root["include"]:
-        assert list(ROOT.glob(pattern)), f"include {pattern!r} matches no file"
-    seen: dict[tuple[str, str], Path] = {}
-    for path, doc in bundle.files.items():
-        assert unknown(doc, {"resources"}, str(path.relative_to(ROOT))) == []
-        assert unknown(doc["resources"], RESOURCE_TYPES, f"{path.name}: resources") == []
-        for kind, items in doc["resources"].items():
-            for key in items:
-                assert (kind, key) not in seen, f"resources.{kind}.{key} is declared in {seen[kind, key]} and {path}"
-                seen[kind, key] = path
-
-
-def test_targets_dev_and_prod(bundle: Bundle) -> None:
-    targets = bundle.root["targets"]
-    assert {"dev", "prod"} <= set(targets)
-    for name, spec in targets.items():
-        assert unknown(spec, TARGET_KEYS, f"targets.{name}") == []
-        assert spec.get("mode") in TARGET_MODES, f"targets.{name}.mode must be one of {sorted(TARGET_MODES)}"
-    assert targets["dev"]["mode"] == "development" and targets["dev"].get("default") is True
-    assert targets["prod"]["mode"] == "production"
-    assert [n for n, s in targets.items() if s.get("default")] == ["dev"], "exactly one default target: dev"
+    assert {n for n in names if not re.search(rf"""["']{n}["']""", source)} == set()
 
 
 def test_variables_used_are_declared_and_references_resolve(bundle: Bundle) -> None:
     assert reference_problems(bundle) == []
+    for pattern in bundle.root["include"]:
+        assert list(ROOT.glob(pattern)), f"include {pattern!r} matches no file"
 
 
 def test_client_build_is_synced_although_git_ignored(bundle: Bundle) -> None:
@@ -426,134 +406,96 @@ def test_client_build_is_synced_although_git_ignored(bundle: Bundle) -> None:
     assert "client/dist/**" in bundle.root["sync"]["include"]
 
 
-def test_app_resource_has_only_accepted_fields(bundle: Bundle) -> None:
-    key, app = the_app(bundle)
-    where = f"resources.apps.{key}"
-    assert unknown(app, APP_KEYS, where) == []
-    assert {"name", "source_code_path"} <= set(app), f"{where}: name and source_code_path are required"
-    assert "config" not in app, f"{where}: `config` would overwrite app.yml on deploy; keep command and env in app.yml"
-    source = (bundle.source_of("apps", key).parent / app["source_code_path"]).resolve()
-    assert source == ROOT and (source / "app.yml").is_file(), f"{where}: source_code_path should be the bundle root"
-    names = [r.get("name") for r in app["resources"]]
-    assert len(names) == len(set(names)), f"{where}: resource names must be unique: {names}"
-    for r in app["resources"]:
-        rw = f"{where}.resources[{r.get('name')}]"
-        assert unknown(r, APP_RESOURCE_KEYS, rw) == []
-        kinds = APP_RESOURCE_KINDS & set(r)
-        assert len(kinds) == 1, f"{rw}: exactly one kind of {sorted(APP_RESOURCE_KINDS)}, got {sorted(kinds)}"
-        (kind,) = kinds
-        assert kind in APP_RESOURCE_SPECS, f"{rw}: {kind} resources are not covered by this test; add their fields"
-        fields, required, permissions = APP_RESOURCE_SPECS[kind]
-        assert unknown(r[kind], fields, f"{rw}.{kind}") == []
-        assert required <= set(r[kind]), f"{rw}.{kind}: missing {sorted(required - set(r[kind]))}"
-        assert r[kind]["permission"] in permissions, f"{rw}.{kind}.permission must be one of {sorted(permissions)}"
-        if kind == "uc_securable":
-            assert r[kind]["securable_type"] in UC_SECURABLE_TYPES
-        if kind == "postgres":
-            assert re.fullmatch(r"projects/[^/]+/branches/[^/]+", r[kind]["branch"])
-            assert r[kind]["database"].startswith(r[kind]["branch"] + "/databases/")
+def test_app_source_is_the_bundle_root_without_config(bundle: Bundle) -> None:
+    app = the_app(bundle)
+    assert "config" not in app, "`config` would overwrite app.yml on deploy; keep command and env in app.yml"
+    source = (bundle.source_of("apps", APP_KEY).parent / app["source_code_path"]).resolve()
+    assert source == ROOT and (source / "app.yml").is_file() and (source / "requirements.txt").is_file()
 
 
-def test_app_has_the_resources_the_deployment_needs(bundle: Bundle) -> None:
-    _, app = the_app(bundle)
-    kinds = sorted(next(iter(APP_RESOURCE_KINDS & set(r))) for r in app["resources"])
-    assert kinds == ["job", "postgres", "serving_endpoint", "uc_securable", "uc_securable"]
-    job = next(r["job"] for r in app["resources"] if "job" in r)
-    assert job["permission"] == "CAN_MANAGE_RUN"
-    serving = next(r["serving_endpoint"] for r in app["resources"] if "serving_endpoint" in r)
-    assert serving["permission"] == "CAN_QUERY"
-
-
-def test_worker_job_has_only_accepted_fields(bundle: Bundle) -> None:
-    key, job = the_worker(bundle)
-    where = f"resources.jobs.{key}"
-    assert unknown(job, JOB_KEYS, where) == []
-    assert unknown(job.get("queue", {}), QUEUE_KEYS, f"{where}.queue") == []
-    for p in job["parameters"]:
-        assert unknown(p, JOB_PARAMETER_KEYS, f"{where}.parameters") == []
-        assert set(p) == JOB_PARAMETER_KEYS, f"{where}.parameters: name and default are both required"
-    for task in job["tasks"]:
-        tw = f"{where}.tasks[{task.get('task_key')}]"
-        assert unknown(task, TASK_KEYS, tw) == []
-        assert unknown(task["spark_python_task"], SPARK_PYTHON_TASK_KEYS, f"{tw}.spark_python_task") == []
-        cluster = task["new_cluster"]
-        assert unknown(cluster, CLUSTER_KEYS, f"{tw}.new_cluster") == []
-        assert cluster["data_security_mode"] in DATA_SECURITY_MODES
-        assert all(ENV_NAME.match(n) and isinstance(v, str) for n, v in cluster["spark_env_vars"].items())
-        for lib in task["libraries"]:
-            assert unknown(lib, LIBRARY_KEYS, f"{tw}.libraries") == []
-            assert unknown(lib.get("pypi", {}), PYPI_KEYS, f"{tw}.libraries.pypi") == []
-
-
-def test_worker_job_runs_server_worker(bundle: Bundle) -> None:
-    key, job = the_worker(bundle)
-    (task,) = job["tasks"]
-    spt = task["spark_python_task"]
-    script = (bundle.source_of("jobs", key).parent / spt["python_file"]).resolve()
-    assert script == SERVER, f"the worker task should run the bundle's copy of server.py, not {script}"
-    (param,) = [p["name"] for p in job["parameters"]]
-    assert spt["parameters"] == ["worker", "--job-id", f"{{{{job.parameters.{param}}}}}"]
-    # ... and server.py's command line has that sub-command and option (a text check, like the env names).
-    source = SERVER.read_text(encoding="utf-8")
-    assert re.search(r"""add_parser\(\s*["']worker["']""", source), "server.py has no `worker` sub-command"
-    assert re.search(r"""["']--job-id["']""", source), "server.py's worker has no --job-id option"
-
-
-def test_worker_job_gets_the_apps_settings(app_yml: dict[str, Any], bundle: Bundle) -> None:
-    _, app = the_app(bundle)
-    _, job = the_worker(bundle)
-    assert worker_env_problems(app_yml, app, job) == []
+def test_the_worker_runs_as_the_apps_service_principal(app_yml: dict[str, Any], bundle: Bundle) -> None:
+    job = the_worker(bundle)
+    assert job["run_as"] == {"service_principal_name": APP_SP}
+    assert {"level": "CAN_MANAGE_RUN", "service_principal_name": APP_SP} in job["permissions"]
+    assert job["tags"]["cv-explorer-app"] == the_app(bundle)["name"]  # how the app finds it
     env = worker_env(job)
-    assert env["DATABRICKS_HOST"] == "${workspace.host}"
-    # Lakebase logs the worker in as the identity the run executes as: the deployer unless run_as says otherwise.
-    run_as = job.get("run_as") or bundle.root.get("run_as") or {}
-    identity = run_as.get("service_principal_name") or run_as.get("user_name") or "${workspace.current_user.userName}"
-    assert env["PGUSER"] == identity
-    # The task's working directory is the synced source: keep caches out of it.
-    assert Path(env["DATA_DIR"]).is_absolute()
+    assert env["PGUSER"] == APP_SP and env["DATABRICKS_HOST"] == "${workspace.host}"
+    assert Path(env["DATA_DIR"]).is_absolute()  # the task's working directory is the synced source: no caches there
+    assert worker_env_problems(app_yml, the_app(bundle), job) == []
 
 
-def test_worker_job_installs_pyproject_dependencies(bundle: Bundle) -> None:
-    _, job = the_worker(bundle)
+def test_the_worker_leaves_the_runtimes_packages_alone(bundle: Bundle) -> None:
+    """No cluster libraries (they would replace the runtime's numpy and protobuf): the task builds its own
+    virtualenv from requirements.txt, on a runtime whose Python is the one pyproject.toml requires."""
+    job = the_worker(bundle)
     (task,) = job["tasks"]
-    installed = sorted(lib["pypi"]["package"] for lib in task["libraries"])
-    with (ROOT / "pyproject.toml").open("rb") as f:
-        pinned = sorted(tomllib.load(f)["project"]["dependencies"])
-    assert installed == pinned
+    assert "libraries" not in task and "environment_key" not in task
+    spt = task["spark_python_task"]
+    script = (bundle.source_of("jobs", WORKER_KEY).parent / spt["python_file"]).resolve()
+    assert script == ROOT / "resources" / "worker_task.py"
+    (param,) = [p["name"] for p in job["parameters"]]
+    assert spt["parameters"] == ["--job-id", f"{{{{job.parameters.{param}}}}}"]
+    assert bundle.root["variables"]["worker_spark_version"]["default"].startswith("15.4.")  # Python 3.11
+    assert "<3.12" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 
 def test_a_rename_on_one_side_only_is_caught(app_yml: dict[str, Any], bundle: Bundle) -> None:
     """The consistency checks above really depend on both sides: rename things on one side and they complain."""
-    _, app = the_app(bundle)
-    _, job = the_worker(bundle)
+    app, job = the_app(bundle), the_worker(bundle)
     renamed_resource = copy.deepcopy(app)
     next(r for r in renamed_resource["resources"] if r["name"] == "export-volume")["name"] = "exports"
     assert value_from_problems(app_yml, renamed_resource)
     renamed_value_from = copy.deepcopy(app_yml)
-    next(e for e in renamed_value_from["env"] if e["name"] == "DATABRICKS_JOB_ID")["valueFrom"] = "job"
+    next(e for e in renamed_value_from["env"] if e["name"] == "SERVING_ENDPOINT_NAME")["valueFrom"] = "serving"
     assert value_from_problems(renamed_value_from, app)
     other_volume = copy.deepcopy(job)
     worker_env(other_volume)["SOURCE_VOLUME"] = "${var.export_volume}"
     assert worker_env_problems(app_yml, app, other_volume)
-    renamed_job = copy.deepcopy(bundle)
-    for doc in renamed_job.files.values():
-        jobs_ = (doc.get("resources") or {}).get("jobs")
-        if jobs_:
-            jobs_["worker"] = jobs_.pop(next(iter(jobs_)))
-    assert any("resources.jobs." in p for p in reference_problems(renamed_job))
+    renamed_app = copy.deepcopy(bundle)
+    for doc in renamed_app.files.values():
+        apps_ = (doc.get("resources") or {}).get("apps")
+        if apps_:
+            apps_["explorer"] = apps_.pop(APP_KEY)
+    assert any("resources.apps." in p for p in reference_problems(renamed_app))
     renamed_var = copy.deepcopy(bundle)
     renamed_var.root["variables"]["images_volume"] = renamed_var.root["variables"].pop("source_volume")
     assert reference_problems(renamed_var)
 
 
-@pytest.mark.parametrize(("what", "ours", "sdk_class"), SDK_CROSS_CHECKS, ids=[c[0] for c in SDK_CROSS_CHECKS])
-def test_written_down_fields_exist_in_the_api(what: str, ours: set[str], sdk_class: type) -> None:
-    assert ours - {f.name for f in dataclasses.fields(sdk_class)} == set()
+# -- requirements.txt: what the platform installs ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("what", "ours", "sdk_enum"), SDK_ENUM_CHECKS, ids=[c[0] for c in SDK_ENUM_CHECKS])
-def test_written_down_values_exist_in_the_api(what: str, ours: set[str], sdk_enum: Any) -> None:
-    assert ours - {m.value for m in sdk_enum} == set()
+def test_requirements_txt_is_generated_from_the_pins() -> None:
+    """The Apps platform installs requirements.txt alone: it must be today's pins (tests/test_deploy_rehearsal.py
+    installs it into an empty virtualenv and starts the app from it)."""
+    done = subprocess.run([sys.executable, str(ROOT / "resources" / "requirements.py")], capture_output=True,
+                          text=True, check=True)
+    assert (ROOT / "requirements.txt").read_text(encoding="utf-8") == done.stdout, \
+        "requirements.txt is stale: .venv/bin/python resources/requirements.py > requirements.txt"
+    pinned = [line for line in done.stdout.splitlines() if line and not line.startswith("#")]
+    assert all(re.fullmatch(r"[a-z0-9-]+==[\w.]+", line) for line in pinned)
+    assert {"strawberry-graphql", "databricks-sdk", "psycopg-binary", "uvloop"} <= {p.split("==")[0] for p in pinned}
+    assert not {"pytest", "ruff", "playwright"} & {p.split("==")[0] for p in pinned}
+
+
+# -- the worker grant script against the emulator ------------------------------------------------------------------
+
+
+def test_grant_worker_lets_the_apps_service_principal_read_the_bundle_files(databricks: DatabricksEmulator,
+                                                                            tmp_path: Path) -> None:
+    databricks.add_routes(APPS_ROUTES)
+    add_app(databricks, "cv-explorer-dev", {}, {}, client_id="app-sp-id")
+    files = "/Workspace/Users/me@example.com/.bundle/cv-explorer/dev/files"
+    add_folder(databricks, files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}
+    env.update(DATABRICKS_HOST=databricks.url, DATABRICKS_TOKEN=databricks.token, HOME=str(tmp_path),
+               DATABRICKS_CONFIG_FILE=str(tmp_path / "no.databrickscfg"))
+    args = [sys.executable, str(GRANT_SCRIPT), "--app", "cv-explorer-dev", "--files", files]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert readers_of(databricks, files) == {"app-sp-id"} and "app-sp-id" in done.stdout
+    missing = subprocess.run([*args[:3], "nope", *args[4:]], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
 
 
 # -- the thumbnail uploader against a stand-in Apps API on loopback -----------------------------------------------
