@@ -13,6 +13,7 @@ import bisect
 import email.utils
 import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -110,8 +111,10 @@ class StoredFile:
 class DatabricksEmulator:
     """Start with `with DatabricksEmulator() as emu:`; `emu.url` is the workspace host, `emu.token` its PAT."""
 
-    def __init__(self, token: str = "dapi-emulator-token", routes: Iterable[Route] = ()) -> None:
-        self.token = token
+    def __init__(self, token: str = "dapi-emulator-token", routes: Iterable[Route] = (),
+                 tls: tuple[str, str] | None = None) -> None:
+        """tls: (certificate file, key file) to serve HTTPS, as a workspace does (the client must trust the cert)."""
+        self.token, self.tls = token, tls
         self.tokens = {token}  # every bearer token the workspace accepts (OAuth ones are added as they are issued)
         self.workspace_id = "1234567890123456"
         self.routes = [(r.method, re.compile(r.pattern), r.handler) for r in (*routes, *ROUTES)]
@@ -135,11 +138,16 @@ class DatabricksEmulator:
     def url(self) -> str:
         assert self._server is not None, "the emulator is not running"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def start(self) -> DatabricksEmulator:
         server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            # The handshake happens in the request's own thread (do_handshake_on_connect=False, done on first read).
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="databricks-emulator",
                                         daemon=True)

@@ -1,0 +1,82 @@
+"""A stand-in for the Databricks Apps proxy on loopback: it forwards each request to the app's port as the signed-in
+user, the way the platform documents ("Databricks Apps system environment" / "HTTP headers"): X-Forwarded-Email,
+X-Forwarded-User, X-Forwarded-Preferred-Username, X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-For, X-Real-Ip
+and X-Request-Id, replacing whatever the browser sent under those names. HTTP only (no websockets)."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
+              "proxy-authenticate", "host", "content-length"}
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class User:
+    email: str
+    user_id: str  # the workspace's id for the user, <id>@<workspace id>
+    name: str  # preferred user name
+
+
+class AppsProxy:
+    """`with AppsProxy(app_port, public_host) as proxy:`; `proxy.url`; `proxy.user` is who the next requests are
+    from (None: an anonymous request, which the real proxy never lets through)."""
+
+    def __init__(self, app_port: int, public_host: str) -> None:
+        self.app_port, self.public_host = app_port, public_host
+        self.user: User | None = None
+        self.seen: list[dict[str, str]] = []  # the headers the app received
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in HOP_BY_HOP and not k.lower().startswith(("x-forwarded-", "x-real-"))}
+                headers.update({"X-Forwarded-Host": proxy.public_host, "X-Forwarded-Proto": "https",
+                                "X-Forwarded-For": self.client_address[0], "X-Real-Ip": self.client_address[0],
+                                "X-Request-Id": f"req-{next(_ids)}", "Host": proxy.public_host})
+                if proxy.user is not None:
+                    headers.update({"X-Forwarded-Email": proxy.user.email, "X-Forwarded-User": proxy.user.user_id,
+                                    "X-Forwarded-Preferred-Username": proxy.user.name})
+                proxy.seen.append(headers)
+                upstream = http.client.HTTPConnection("127.0.0.1", proxy.app_port, timeout=120)
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    self.send_response(answer.status)
+                    for k, v in answer.getheaders():
+                        if k.lower() not in HOP_BY_HOP:
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    upstream.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> AppsProxy:
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
