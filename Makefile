@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CLIENT_STAMP := client/node_modules/.installed
 CLIENT_SRC := $(shell find client/src client/index.html client/vite.config.ts client/package.json -type f 2>/dev/null)
 
-.PHONY: run test test-py test-e2e test-client lint bench setup client schema demo clean
+.PHONY: run test test-py test-e2e test-client lint bench setup client schema requirements demo clean
 
 run: setup client
 	$(PY) server.py migrate
@@ -52,6 +52,10 @@ bench: setup client
 
 schema: setup
 	$(PY) -m schema.build > schema/schema.graphql
+
+# What the Databricks Apps platform and the worker job install: the runtime pins, generated from pyproject + constraints.
+requirements: setup
+	$(PY) resources/requirements.py > requirements.txt
 
 demo: setup
 	$(PY) server.py demo

@@ -267,7 +267,8 @@ def test_deploy_then_label_import_and_export_through_the_platform(tmp_path: Path
         for i in range(SAMPLES):
             emu.put_file(f"{images}/street/{i:05}.jpg", _jpeg((320, 240), 40) if i < 3 else small)
         add_project(emu, "cvx", host=pg.host)
-        endpoint = app_environment(src, app)["LAKEBASE_ENDPOINT"]
+        [database] = [r["postgres"] for r in app["resources"] if "postgres" in r]
+        endpoint = f"{database['branch']}/endpoints/primary"  # the branch's read-write endpoint
         with pg.admin() as admin:  # what the database resource does: a role for the app's service principal
             admin.execute(f'CREATE ROLE "{CLIENT_ID}" LOGIN PASSWORD \'not-known-to-anyone\'')
             admin.execute("CREATE DATABASE databricks_postgres")

@@ -612,3 +612,29 @@ def test_thumbnail_rejects_bad_input_before_any_request(fake_apps: FakeApps, tmp
         done = run_uploader(args, fake_apps.url, tmp_path)
         assert done.returncode == 2 and done.stderr.startswith("error: "), (args, done.stderr)
     assert fake_apps.api_calls() == []
+
+
+# -- the worker task's launcher -------------------------------------------------------------------------------------
+
+
+def test_the_worker_task_hands_the_runtimes_credentials_to_the_worker(tmp_path: Path) -> None:
+    """On a cluster the run-as identity's token comes from the runtime's notebook context (a stand-in module here);
+    the runtime's PYTHONPATH stays out of the worker; credentials already in the environment win."""
+    runtime = tmp_path / "runtime" / "dbruntime"
+    runtime.mkdir(parents=True)
+    (runtime / "__init__.py").write_text("")
+    (runtime / "databricks_repl_context.py").write_text(
+        "class _Ctx:\n    apiToken = 'runtime-token'\n    workspaceUrl = 'adb-1.azuredatabricks.net'\n"
+        "def get_context():\n    return _Ctx()\n")
+    probe = ("import json, sys; sys.path.insert(0, 'resources'); import worker_task; "
+             "print(json.dumps(worker_task.worker_env(json.loads(sys.argv[1]))))")
+
+    def env_of(given: dict[str, str]) -> dict[str, str]:
+        done = subprocess.run([sys.executable, "-c", probe, json.dumps(given)], cwd=ROOT, capture_output=True,
+                              text=True, check=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "runtime")})
+        return json.loads(done.stdout)
+
+    got = env_of({"PGUSER": "sp", "PYTHONPATH": "/databricks/spark/python"})
+    assert got == {"PGUSER": "sp", "DATABRICKS_TOKEN": "runtime-token", "DATABRICKS_HOST": "adb-1.azuredatabricks.net"}
+    assert env_of({"DATABRICKS_TOKEN": "given", "DATABRICKS_HOST": "h"}) == {"DATABRICKS_TOKEN": "given",
+                                                                              "DATABRICKS_HOST": "h"}
