@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -51,6 +52,7 @@ def ensure_venv(requirements: Path, root: Path, *, quiet: bool = True) -> Path:
     python = target / "bin" / "python"
     with _locked(target.with_suffix(".lock")):
         if (target / READY).is_file():
+            (target / READY).touch()  # in use: not pruned
             return python
         shutil.rmtree(target, ignore_errors=True)
         venv.EnvBuilder(with_pip=True, symlinks=True).create(target)
@@ -60,7 +62,16 @@ def ensure_venv(requirements: Path, root: Path, *, quiet: bool = True) -> Path:
         freeze = subprocess.run([str(python), "-m", "pip", "freeze", "--all"], check=True, capture_output=True,
                                 text=True).stdout
         (target / READY).write_text(freeze, encoding="utf-8")
+    _prune(root, keep=target)
     return python
+
+
+def _prune(root: Path, keep: Path, days: float = 7.0) -> None:
+    """Virtualenvs of older requirements files, unused for `days`, are deleted (each is a few hundred MB)."""
+    for old in root.glob("venv-*"):
+        ready = old / READY
+        if old.is_dir() and old != keep and ready.is_file() and time.time() - ready.stat().st_mtime > days * 86400:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def runtime_credentials() -> dict[str, str]:

@@ -76,7 +76,8 @@ def synced_files(root: Path) -> list[Path]:
     files = {root / p for p in listed if p}
     config = yaml.safe_load((root / "databricks.yml").read_text(encoding="utf-8"))
     for pattern in (config.get("sync") or {}).get("include") or []:
-        files |= set(root.glob(pattern))
+        # The CLI's `dir/**` means everything below dir; Python's glob would match only the folders.
+        files |= set(root.glob(pattern + "/*" if pattern.endswith("**") else pattern))
     return sorted(p for p in files if p.is_file() and not p.is_symlink())
 
 
@@ -361,6 +362,9 @@ def _use_the_app(proxy: AppsProxy, emu: DatabricksEmulator, images: str, exports
     assert browser.http.post("/graphql", json={"query": "{ me { name } }"}).status_code == 401  # nobody signed in
     proxy.user = User(email=DEPLOYER, user_id="4711@" + emu.workspace_id, name="dep")
     assert browser.gql("{ me { name isAdmin } }")["me"] == {"name": DEPLOYER, "isAdmin": True}  # the deployer
+    if (ROOT / "client" / "dist" / "index.html").is_file():  # built (make test builds it): synced and served
+        page = browser.http.get("/")
+        assert page.status_code == 200 and '<div id="app"' in page.text
     assert browser.gql("{ modelStatus { ready } }")["modelStatus"] == {"ready": True}
 
     create = """mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }"""
