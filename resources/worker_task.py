@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_VENVS = "/local_disk0/cv-explorer" if Path("/local_disk0").is_dir() else "/tmp/cv-explorer"
+DEFAULT_VENVS = "/local_disk0/cv-explorer-venvs" if Path("/local_disk0").is_dir() else "/tmp/cv-explorer-venvs"
 READY = ".cvx-ready"  # written last: a virtualenv without it was interrupted and is rebuilt
 
 
