@@ -105,6 +105,7 @@ class Settings:
     graphql_max_aliases: int = 100
     graphql_max_tokens: int = 2000
     max_page_size: int = 500
+    graphql_max_cost: int = 50_000  # schema/cost.py: about how many values one answer may hold
     max_request_bytes: int = 4 * 2**20  # /graphql and every other request but uploads (IMPORT_MAX_BYTES)
     ws_max_subscriptions: int = 50
     ws_init_timeout_seconds: int = 10
@@ -201,6 +202,7 @@ class Settings:
             graphql_max_aliases=_int("GRAPHQL_MAX_ALIASES", env.get("GRAPHQL_MAX_ALIASES", "100"), 0, 100_000),
             graphql_max_tokens=_int("GRAPHQL_MAX_TOKENS", env.get("GRAPHQL_MAX_TOKENS", "2000"), 100, 10**7),
             max_page_size=_int("MAX_PAGE_SIZE", env.get("MAX_PAGE_SIZE", "500"), 1, 100_000),
+            graphql_max_cost=_int("GRAPHQL_MAX_COST", env.get("GRAPHQL_MAX_COST", "50000"), 100, 10**9),
             max_request_bytes=_int("MAX_REQUEST_BYTES", env.get("MAX_REQUEST_BYTES", str(4 * 2**20)), 2**10, 2**31),
             ws_max_subscriptions=_int("WS_MAX_SUBSCRIPTIONS", env.get("WS_MAX_SUBSCRIPTIONS", "50"), 1, 10_000),
             ws_init_timeout_seconds=_int("WS_INIT_TIMEOUT_SECONDS", env.get("WS_INIT_TIMEOUT_SECONDS", "10"), 1, 600),
@@ -472,7 +474,8 @@ def build_services(settings: Settings) -> Services:
                     uploads_volume=settings.uploads_volume, upload_max_bytes=settings.import_max_bytes, model=model,
                     limits=GraphQLLimits(settings.graphql_max_depth, settings.graphql_max_aliases,
                                          settings.graphql_max_tokens, settings.max_page_size,
-                                         introspection=settings.auth_mode == "local"),
+                                         introspection=settings.auth_mode == "local",
+                                         max_cost=settings.graphql_max_cost),
                     admin_users=frozenset(settings.admin_users),
                     secure_cookies=settings.public_url.startswith("https:"),
                     info={"backend": db.backend, "mounts": volumes.volume_names(),

@@ -1,6 +1,7 @@
 """GraphQL request limits, all checked before any resolver runs: the token cap for parsing (schema/prepare.py),
-depth, alias and introspection rules for validation, the page-size cap on `first` right after validation, and
-the cap on operations open on one websocket. Where introspection is off, errors suggest no names either."""
+depth, alias and introspection rules for validation, the page-size cap on `first` and the cost budget
+(schema/cost.py) right after validation, and the cap on operations open on one websocket. Where introspection is
+off, errors suggest no names either."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
 from db.errors import DatabaseUnavailable
+from schema.cost import estimate, operation
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class GraphQLLimits:
     max_tokens: int = 2000
     max_page_size: int = 500
     introspection: bool = True
+    max_cost: int = 50_000
 
 
 def limits_of(context: Any) -> GraphQLLimits:
@@ -119,17 +122,10 @@ def validation_rules(max_depth: int, max_aliases: int, introspection: bool) -> t
     return (DepthAndAliases,) if introspection else (DepthAndAliases, NoSchemaIntrospectionCustomRule)
 
 
-def _operation(doc: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
-    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
-    if name is None:
-        return ops[0] if len(ops) == 1 else None
-    return next((op for op in ops if op.name and op.name.value == name), None)
-
-
 def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
                ) -> Iterator[tuple[FieldNode, int]]:
     """Every `first` argument of the operation that will run, with its value (literal or from a variable)."""
-    op = _operation(doc, operation_name)
+    op = operation(doc, operation_name)
     if op is None:
         return
     defaults = {v.variable.name.value: v.default_value for v in op.variable_definitions or ()}
@@ -174,14 +170,27 @@ class Limits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         if ctx.graphql_document is not None and not ctx.pre_execution_errors:
-            cap = self.limits.max_page_size
-            for node, size in page_sizes(ctx.graphql_document, ctx.operation_name, ctx.variables):
-                if size > cap:
-                    ctx.pre_execution_errors = [GraphQLError(
-                        f"{node.name.value}(first: {size}) asks for more than {cap} items (MAX_PAGE_SIZE); "
-                        "page with `after` and pageInfo.endCursor.", node)]
-                    break
+            ctx.pre_execution_errors = self._page_size(ctx) or self._cost(ctx) or ctx.pre_execution_errors
         yield
+
+    def _page_size(self, ctx: Any) -> list[GraphQLError]:
+        cap = self.limits.max_page_size
+        for node, size in page_sizes(ctx.graphql_document, ctx.operation_name, ctx.variables):
+            if size > cap:
+                return [GraphQLError(f"{node.name.value}(first: {size}) asks for more than {cap} items "
+                                     "(MAX_PAGE_SIZE); page with `after` and pageInfo.endCursor.", node)]
+        return []
+
+    def _cost(self, ctx: Any) -> list[GraphQLError]:
+        cost, cap = estimate(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables), \
+            self.limits.max_cost
+        if cost <= cap:
+            return []
+        return [GraphQLError(
+            f"The query would cost about {cost:,} (each field once per value it returns, lists multiplied by "
+            f"their size); the limit is {cap:,} (GRAPHQL_MAX_COST). Ask for fewer fields, nest fewer lists or "
+            "page with a smaller `first`.", operation(ctx.graphql_document, ctx.operation_name),
+            extensions={"code": "VALIDATION", "cost": cost, "maxCost": cap})]
 
 
 

@@ -1,0 +1,132 @@
+"""The static cost of a GraphQL operation, counted from the parsed document before any resolver runs: about how many
+values its answer can hold. Limits refuses an operation over GRAPHQL_MAX_COST; schema.build runs costly ones off
+the event loop."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    Undefined,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+)
+
+# Lists without `first`: the size an answer is assumed to reach (each is documented in README "Security and limits").
+LIST_SIZES = {
+    "Query.projects": 100, "Query.accounts": 200, "Query.myApiTokens": 20, "Instance.users": 200,
+    "Project.versions": 20, "Project.members": 50, "ProjectStats.perUser": 50, "ProjectStats.perClass": 100,
+    "ProjectStats.velocity": 30, "Sample.annotations": 20, "Sample.history": 50, "ModelSettings.labelMap": 100,
+}
+# A `first` that is null or left out pages by the field's default; browse without `first` lists everything.
+UNPAGED = {"Query.browse": 1000}
+PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries"}  # sized by the `first` of the field above them
+# Fields whose resolver runs a query of its own each time it appears (not batched with its siblings): counting
+# or positioning within a project's samples, or reading a folder or a model's status over the network.
+WEIGHTS = {"SampleConnection.totalCount": 50, "Project.samplePosition": 50, "Project.sampleAt": 50,
+           "Project.samples": 10, "Query.reviewQueue": 10, "Query.browse": 10, "Query.modelStatus": 50}
+DEFAULT_LIST_SIZE = 100  # a list field missing from LIST_SIZES (a test keeps every list of this schema listed)
+
+
+class _Walk:
+    """One operation's walk. Costs are linear in the multiplier, so each fragment is costed once per page size."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode],
+                 variables: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        self.schema, self.fragments, self.variables, self.defaults = schema, fragments, variables, defaults
+        self.memo: dict[tuple[str, int | None], int] = {}
+
+    def selections(self, parent: GraphQLNamedType, node: SelectionSetNode, page: int | None) -> int:
+        total = 0
+        for sel in node.selections:
+            if isinstance(sel, FieldNode):
+                total += self.field(parent, sel, page)
+            elif isinstance(sel, InlineFragmentNode):
+                cond = sel.type_condition and self.schema.get_type(sel.type_condition.name.value)
+                total += self.selections(cond or parent, sel.selection_set, page)
+            elif isinstance(sel, FragmentSpreadNode):
+                total += self.spread(sel.name.value, page)
+        return total
+
+    def spread(self, name: str, page: int | None) -> int:
+        key = (name, page)
+        if key not in self.memo:
+            frag = self.fragments.get(name)
+            self.memo[key] = 0  # a cycle ends here (validation refuses cycles anyway)
+            cond = frag and self.schema.get_type(frag.type_condition.name.value)
+            if frag is not None and cond is not None:
+                self.memo[key] = self.selections(cond, frag.selection_set, page)
+        return self.memo[key]
+
+    def field(self, parent: GraphQLNamedType, node: FieldNode, page: int | None) -> int:
+        name = node.name.value
+        if name.startswith("__"):
+            return 1 if name == "__typename" else 0  # introspection: local mode only (refused elsewhere)
+        definition = parent.fields.get(name) if isinstance(parent, GraphQLObjectType) else None
+        if definition is None:
+            return 1  # unknown field: validation reports it
+        key = f"{parent.name}.{name}"
+        cost = WEIGHTS.get(key, 1)
+        if node.selection_set is None:
+            return cost
+        returned = get_nullable_type(definition.type)
+        first = self.first(node, definition, key) if "first" in definition.args else None
+        size, child_page = 1, None
+        if isinstance(returned, GraphQLList):
+            size = first if first is not None else page if key in PAGED_LISTS and page is not None \
+                else LIST_SIZES.get(key, DEFAULT_LIST_SIZE)
+        else:
+            child_page = first
+        return cost + size * self.selections(get_named_type(returned), node.selection_set, child_page)
+
+    def first(self, node: FieldNode, definition: Any, key: str) -> int:
+        """The `first` this field will run with: literal, variable, the variable's default, the field's default."""
+        value: Any = Undefined
+        arg = next((a for a in node.arguments or () if a.name.value == "first"), None)
+        if arg is not None:
+            value = arg.value
+            if isinstance(value, VariableNode):
+                name = value.name.value
+                value = self.variables[name] if name in self.variables else self.defaults.get(name, Undefined)
+            if isinstance(value, IntValueNode):
+                value = int(value.value)
+        if value is Undefined or value is None or not isinstance(value, int) or isinstance(value, bool):
+            value = definition.args["first"].default_value  # absent or null: the field pages by its default
+        if not isinstance(value, int) or isinstance(value, bool):
+            return UNPAGED.get(key, DEFAULT_LIST_SIZE)
+        return max(0, value)
+
+
+def operation(doc: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation that will run: the named one, or the only one."""
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return ops[0] if len(ops) == 1 else None
+    return next((op for op in ops if op.name and op.name.value == name), None)
+
+
+def estimate(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | None,
+             variables: Mapping[str, Any] | None) -> int:
+    """The cost of the operation that will run (0 when there is none to run): every field counts once per value
+    it resolves, lists multiply what they contain by their size, some fields weigh more (WEIGHTS)."""
+    op = operation(doc, operation_name)
+    root = op and schema.get_root_type(op.operation)
+    if op is None or root is None:
+        return 0
+    defaults = {v.variable.name.value: v.default_value for v in op.variable_definitions or ()}
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    return _Walk(schema, fragments, variables or {}, defaults).selections(root, op.selection_set, None)
