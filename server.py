@@ -461,14 +461,22 @@ def build_services(settings: Settings) -> Services:
     fanout = PostgresFanout(db.url, broker, db.password) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish
 
-    def on_commit(events: Sequence[Event]) -> None:
+    def deliver(events: Sequence[Event]) -> None:
         publish(events)
         if any(topic == "job.queued" for topic, _ in events):
             runner.wake()
 
+    def on_commit(events: Sequence[Event]) -> None:
+        """Subscribers and the job runner live on the app's loop; a costly mutation commits on schema.offload's."""
+        home = services.loop
+        if home is not None and home is not asyncio.get_running_loop():
+            home.call_soon_threadsafe(deliver, events)
+        else:
+            deliver(events)
+
     db.on_commit = on_commit
     thumbs = ThumbnailCache(settings.data_dir / "thumbnails")
-    return Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
+    services = Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
                     uploads_volume=settings.uploads_volume, upload_max_bytes=settings.import_max_bytes, model=model,
@@ -482,6 +490,7 @@ def build_services(settings: Settings) -> Services:
                           "database": redacted_url(db.url), "credentials": credentials,
                           "source_volume": settings.source_volume, "export_volume": settings.export_volume,
                           "data_dir": str(settings.data_dir)})
+    return services
 
 
 async def prepare(settings: Settings, services: Services) -> None:
@@ -509,6 +518,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services.loop = asyncio.get_running_loop()
         await prepare(settings, services)
         if services.fanout is not None:
             await services.fanout.start()

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionResult
 
 from db.errors import DomainError
 from resolvers.accounts import AccountMutations, AccountQueries
@@ -24,6 +25,7 @@ from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
 from schema.errors import DomainErrors
 from schema.limits import Executor, Limits
+from schema.offload import is_heavy, off_loop
 from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
@@ -33,7 +35,25 @@ Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutatio
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):
-    """Expected (domain and validation) errors are answers, not incidents: only the unexpected are logged."""
+    """Expected (domain and validation) errors are answers, not incidents: only the unexpected are logged. Costly
+    queries and mutations run on schema.offload's loop, over HTTP (execute) and websockets (stream)."""
+
+    async def execute(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                      context_value: Any = None, root_value: Any = None, operation_name: str | None = None,
+                      allowed_operation_types: Any = None, operation_extensions: dict[str, Any] | None = None,
+                      ) -> ExecutionResult:
+        heavy = is_heavy(self._schema, query, operation_name, variable_values, context_value)
+        work = super().execute(query, variable_values, context_value, root_value, operation_name,
+                               allowed_operation_types, operation_extensions)
+        return await (off_loop.run(work) if heavy else work)
+
+    async def stream(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                     context_value: Any = None, root_value: Any = None, operation_name: str | None = None,
+                     operation_extensions: dict[str, Any] | None = None, allowed_operation_types: Any = None) -> Any:
+        heavy = is_heavy(self._schema, query, operation_name, variable_values, context_value)
+        results = await super().stream(query, variable_values, context_value, root_value, operation_name,
+                                       operation_extensions, allowed_operation_types)
+        return off_loop.iterate(results) if heavy else results
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         for e in errors:  # a syntax or token-limit error raised in Prepare never reaches DomainErrors

@@ -42,6 +42,7 @@ class Services:
     admin_users: frozenset[str] = frozenset()  # AUTH_MODE=databricks: lower-cased names that are instance admins
     secure_cookies: bool = False  # the session cookie is Secure even when a request arrives as plain http
     limits: GraphQLLimits = field(default_factory=GraphQLLimits)  # applied by schema.limits.Limits
+    loop: Any = None  # the app's event loop, set at start-up: events are published there (server.on_commit)
 
 
 @dataclass

@@ -129,4 +129,5 @@ def estimate(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | Non
         return 0
     defaults = {v.variable.name.value: v.default_value for v in op.variable_definitions or ()}
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-    return _Walk(schema, fragments, variables or {}, defaults).selections(root, op.selection_set, None)
+    given = variables if isinstance(variables, Mapping) else {}  # anything else fails variable coercion later
+    return _Walk(schema, fragments, given, defaults).selections(root, op.selection_set, None)

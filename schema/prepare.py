@@ -48,7 +48,8 @@ _worker = ThreadPoolExecutor(1, thread_name_prefix="graphql-prepare")
 
 
 @lru_cache(maxsize=256)
-def _parse(query: str, max_tokens: int) -> DocumentNode:
+def parse_short(query: str, max_tokens: int) -> DocumentNode:
+    """A document of at most INLINE_CHARS, parsed once (schema.offload looks at it before Prepare does)."""
     return parse(query, max_tokens=max_tokens)
 
 
@@ -77,7 +78,7 @@ class Prepare(SchemaExtension):
         if ctx.query and ctx.graphql_document is None:
             tokens = ctx.parse_options.get("max_tokens") or GraphQLLimits.max_tokens
             if len(ctx.query) <= INLINE_CHARS:
-                ctx.graphql_document = _parse(ctx.query, tokens)
+                ctx.graphql_document = parse_short(ctx.query, tokens)
             else:
                 ctx.graphql_document = await asyncio.get_running_loop().run_in_executor(
                     _worker, _parse_long, ctx.query, tokens)
