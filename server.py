@@ -39,14 +39,15 @@ from jobs.databricks_runs import DatabricksRuns
 from jobs.runner import JobRunner
 from resolvers import identity, media, sessions, transfers
 from resolvers.app_managers import app_managers
+from resolvers.decodes import Decodes
 from resolvers.guard import Guard, local_hosts
 from resolvers.sign_in_throttle import SignInThrottle
 from schema.build import schema
 from schema.context import Context, CurrentUser, Services
 from schema.limits import CappedTransportWS, GraphQLLimits
-from volumes.images import ThumbnailCache
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
+from volumes.thumbnail_cache import ThumbnailCache
 
 HERE = Path(__file__).resolve().parent
 CLIENT_DIST = HERE / "client" / "dist"
@@ -72,6 +73,8 @@ class Settings:
     log_level: str = "info"
     local_user: str = "local"
     max_image_pixels: int = 100_000_000
+    max_decode_bytes: int = 256 * 2**20  # memory one image decode may take (volumes/images.py counts it)
+    decode_concurrency: int = 2  # image decodes at once for the media routes
     job_concurrency: int = 2
     job_lease_seconds: float = 30.0
     sample_lease_seconds: float = 600.0
@@ -170,6 +173,8 @@ class Settings:
             port=_int(port_var, port_raw, 1, 65535), auth_mode=auth, log_level=level,
             local_user=env.get("LOCAL_USER", "local").strip() or "local",
             max_image_pixels=_int("MAX_IMAGE_PIXELS", env.get("MAX_IMAGE_PIXELS", "100000000"), 1, 10**10),
+            max_decode_bytes=_int("MAX_DECODE_BYTES", env.get("MAX_DECODE_BYTES", str(256 * 2**20)), 2**20, 2**40),
+            decode_concurrency=_int("DECODE_CONCURRENCY", env.get("DECODE_CONCURRENCY", "2"), 1, 64),
             job_concurrency=_int("JOB_CONCURRENCY", env.get("JOB_CONCURRENCY", "2"), 1, 64),
             job_lease_seconds=float(_int("JOB_LEASE_SECONDS", env.get("JOB_LEASE_SECONDS", "30"), 3, 3600)),
             sample_lease_seconds=float(_int("SAMPLE_LEASE_SECONDS", env.get("SAMPLE_LEASE_SECONDS", "600"), 10,
@@ -485,7 +490,8 @@ def build_services(settings: Settings) -> Services:
     db.on_commit = on_commit
     thumbs = ThumbnailCache(settings.data_dir / "thumbnails")
     services = Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
-                    max_pixels=settings.max_image_pixels, auth_mode=settings.auth_mode,
+                    max_pixels=settings.max_image_pixels, max_decode_bytes=settings.max_decode_bytes,
+                    auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
                     uploads_volume=settings.uploads_volume, upload_max_bytes=settings.import_max_bytes, model=model,
                     limits=GraphQLLimits(settings.graphql_max_depth, settings.graphql_max_aliases,
@@ -584,6 +590,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()
+    app.state.decodes = Decodes(settings.decode_concurrency)
     app.state.sign_in_throttle = SignInThrottle(services.db)
     app.state.settings = settings
     return app

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Any
+from typing import BinaryIO
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -15,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
 from resolvers.access import Access
+from resolvers.decodes import Decodes
 from resolvers.identity import user_of
 from resolvers.ids import parse_id
 from schema.context import Services
@@ -26,9 +26,9 @@ from volumes.images import (
     ImageTooLarge,
     Rendered,
     browser_mime,
-    read_info,
     render_display,
     render_thumbnail,
+    shown_as_is,
 )
 from volumes.paths import VolumePath, parse
 
@@ -80,9 +80,12 @@ async def _record_size(
         paths.mark_sized(sample_id)
 
 
-def _render(services: Services, path: VolumePath, fn: Callable[..., Rendered | None], *args: Any) -> Any:
+def _render_thumbnail(services: Services, path: VolumePath, thumb_size: int, key: str) -> Rendered:
+    """On a worker thread: one decode, kept in the thumbnail cache."""
     with services.volumes.open(path) as fp:
-        return fn(fp, *args)
+        out = render_thumbnail(fp, thumb_size, services.max_pixels, services.max_decode_bytes)
+    services.thumbnails.put(key, out.data)
+    return out
 
 
 def _headers(path: VolumePath, mtime_ns: int, size: int, thumb_size: int | None) -> dict[str, str]:
@@ -90,15 +93,17 @@ def _headers(path: VolumePath, mtime_ns: int, size: int, thumb_size: int | None)
     return {"ETag": etag, "Cache-Control": CACHE_CONTROL, **SECURITY_HEADERS}
 
 
-async def _thumbnail(services: Services, path: VolumePath, mtime_ns: int, size: int,
+async def _thumbnail(request: Request, path: VolumePath, mtime_ns: int, size: int,
                      thumb_size: int) -> tuple[bytes, Rendered | None]:
-    """The cached thumbnail, or a fresh one (then also returned, with the image's size)."""
+    """The cached thumbnail, or a fresh one (then also returned, with the image's size): one decode however many
+    requests want it at once."""
+    services: Services = request.app.state.services
     key = services.thumbnails.key(path.text, mtime_ns, size, thumb_size)
     data = services.thumbnails.get(key)
     if data is not None:
         return data, None
-    out = await asyncio.to_thread(_render, services, path, render_thumbnail, thumb_size, services.max_pixels)
-    services.thumbnails.put(key, out.data)
+    decodes: Decodes = request.app.state.decodes
+    out = await decodes.once(key, _render_thumbnail, services, path, thumb_size, key)
     return out.data, out
 
 
@@ -121,28 +126,48 @@ async def _serve(request: Request, thumb_size: int | None) -> Response:
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
         if thumb_size is not None:
-            data, fresh = await _thumbnail(services, path, st.mtime_ns, st.size, thumb_size)
+            data, fresh = await _thumbnail(request, path, st.mtime_ns, st.size, thumb_size)
             if fresh is not None:
                 await _record_size(services, paths, sample_id, sized, fresh.width, fresh.height)
             return Response(data, media_type="image/jpeg", headers=headers)
-        out = await asyncio.to_thread(_display, services, path)
+        out = await _display(request, path)
         await _record_size(services, paths, sample_id, sized, out.width, out.height)
         return Response(out.data, media_type=out.content_type, headers=headers)
     except (ImageError, DomainError) as exc:
         return _error(exc)
 
 
-def _display(services: Services, path: VolumePath) -> Rendered:
-    """What a browser can show: a conversion (TIFF, EXIF rotation) or the file as it is. One read of the file,
-    which for a remote volume is one download."""
-    with services.volumes.open(path) as fp:
-        out = render_display(fp, services.max_pixels)
-        if out is not None:
-            return out
+def _as_is(services: Services, path: VolumePath) -> tuple[Rendered | None, BinaryIO | None]:
+    """On a worker thread: the file's bytes when a browser can show it as it is, else the open file to convert.
+    One read of the file, which for a remote volume is one download."""
+    fp = services.volumes.open(path)
+    try:
+        info = shown_as_is(fp, services.max_pixels)
         fp.seek(0)
-        info = read_info(fp, services.max_pixels)
-        fp.seek(0)
-        return Rendered(fp.read(), browser_mime(info.format), info.width, info.height)
+        if info is None:
+            return None, fp
+        data = fp.read()
+    except BaseException:
+        fp.close()
+        raise
+    fp.close()
+    return Rendered(data, browser_mime(info.format), info.width, info.height), None
+
+
+def _converted(fp: BinaryIO, max_pixels: int, max_bytes: int) -> Rendered:
+    with fp:  # closed here, by the thread that decodes it
+        return render_display(fp, max_pixels, max_bytes)
+
+
+async def _display(request: Request, path: VolumePath) -> Rendered:
+    """What a browser can show: the file as it is, or a conversion (TIFF, EXIF rotation), which is a decode."""
+    services: Services = request.app.state.services
+    out, fp = await asyncio.to_thread(_as_is, services, path)
+    if out is not None:
+        return out
+    assert fp is not None  # a request that goes away before its turn leaves fp to the garbage collector
+    decodes: Decodes = request.app.state.decodes
+    return await decodes.run(_converted, fp, services.max_pixels, services.max_decode_bytes)
 
 
 async def image(request: Request) -> Response:
@@ -178,7 +203,7 @@ async def volume_thumbnail(request: Request) -> Response:
         headers = _headers(path, st.mtime_ns, st.size, size)
         if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        data, _ = await _thumbnail(services, path, st.mtime_ns, st.size, size)
+        data, _ = await _thumbnail(request, path, st.mtime_ns, st.size, size)
         return Response(data, media_type="image/jpeg", headers=headers)
     except (ImageError, DomainError) as exc:
         return _error(exc)

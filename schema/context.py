@@ -30,10 +30,11 @@ class Services:
     volumes: Volumes
     broker: Broker
     runner: JobRunner
-    thumbnails: Any  # volumes.images.ThumbnailCache
+    thumbnails: Any  # volumes.thumbnail_cache.ThumbnailCache
     max_pixels: int
     auth_mode: str
     lease_seconds: float
+    max_decode_bytes: int = 256 * 2**20  # MAX_DECODE_BYTES (volumes/images.py)
     fanout: Any = None  # db.broker.PostgresFanout on PostgreSQL: events cross server processes
     uploads_volume: str = "/Volumes/local/cv_explorer/uploads"
     upload_max_bytes: int = 200 * 2**20
