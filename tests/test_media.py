@@ -74,6 +74,10 @@ def test_exif_orientation_is_applied(client: TestClient, images_dir: Path) -> No
     r, _g, b = shown.convert("RGB").getpixel((95, 5))  # stored top-left ends up top-right
     assert r > 200 and b < 60
     assert _samples(client, project["id"])["rotated.jpg"]["width"] == 100
+    thumb = Image.open(io.BytesIO(client.get(s["thumbnailUrl"]).content))  # resized first, then turned upright
+    assert thumb.size == (64, 128)
+    r, _g, b = thumb.convert("RGB").getpixel((60, 3))
+    assert r > 200 and b < 60
 
 
 def test_bad_files_get_clear_errors_and_the_gallery_keeps_working(client: TestClient, images_dir: Path) -> None:
