@@ -1,6 +1,6 @@
 """The GraphQL documents the client sends, read from its sources (client/src, tests excluded), so tests can hold the
-server's limits to them: every `gql(...)` and `subscribe(...)` call, its document with `${CONSTANT}` pieces filled
-in, and the numbers it passes as variables (`first: PAGE`, `n: WINDOW * 2`)."""
+server's limits to them: every document, with its `${CONSTANT}` pieces filled in, and the numbers passed with it as
+variables (`first: PAGE`, `n: WINDOW * 2`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 CLIENT_SRC = Path(__file__).resolve().parents[1] / "client" / "src"
 _STRING = re.compile(r"`[^`]*`|'[^'\n]*'|\"[^\"\n]*\"")
 _CONSTANT = re.compile(r"\bconst\s+([A-Z][A-Z0-9_]*)\s*(?::[^=\n]+)?=\s*(`[^`]*`|'[^'\n]*'|\"[^\"\n]*\"|\d+|\{)")
-_CALL = re.compile(r"(?<![.\w])(?<!function )(?:gql|subscribe)(?:<[^()]*?>)?\(")
+_DOCUMENT = re.compile(r"\s*(?:(?:query|mutation|subscription)\b|\{\s*[_A-Za-z]\w*[\s({])")
 _SKIP = re.compile(r"(?:\s+|//[^\n]*)*")
 _PIECE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _NUMBER = re.compile(r"(\w+)\s*:\s*(\d+|[A-Z][A-Z0-9_]*)(?:\s*\*\s*(\d+))?\s*(?=[,}])")
@@ -22,7 +22,7 @@ DYNAMIC = {"arg": ("after", "before")}  # pieces chosen at run time, not constan
 
 @dataclass(frozen=True)
 class ClientQuery:
-    where: str  # file:line of the call
+    where: str  # file:line of the document
     document: str
     numbers: dict[str, int]  # variables passed as numbers the source spells out
 
@@ -43,7 +43,7 @@ def _fill(text: str, strings: dict[str, str], where: str) -> list[str]:
     choices: list[tuple[str, ...]] = []
     for name in names:
         if name in strings:
-            choices.append((strings[name],))
+            choices.append((_fill(strings[name], strings, where)[0],))
         elif name in DYNAMIC:
             choices.append(DYNAMIC[name])
         else:
@@ -55,57 +55,56 @@ def _fill(text: str, strings: dict[str, str], where: str) -> list[str]:
     return out
 
 
-def _calls(path: Path, text: str, strings: dict[str, str], numbers: dict[str, int],
-           tables: dict[str, list[str]]) -> list[ClientQuery]:
-    out = []
-    for call in _CALL.finditer(text):
-        where = f"{path.relative_to(CLIENT_SRC)}:{text.count(chr(10), 0, call.start()) + 1}"
-        at = _SKIP.match(text, call.end()).end()
-        literal = _STRING.match(text, at)
-        name = re.match(r"([A-Z][A-Z0-9_]*)(\[[^\]]*\])?", text[at:])
-        if literal:
-            docs, end = _fill(literal.group(0)[1:-1], strings, where), literal.end()
-        elif name and name.group(2) and name.group(1) in tables:
-            docs, end = tables[name.group(1)], at + name.end()
-        elif name and name.group(1) in strings:
-            docs, end = _fill(strings[name.group(1)], strings, where), at + name.end()
-        else:
-            raise AssertionError(f"{where}: gql/subscribe gets a document the test cannot read: pass a literal or "
-                                 "a constant")
-        rest = _SKIP.match(text, end).end()
-        given: dict[str, int] = {}
-        if text.startswith(",", rest) and text.startswith("{", _SKIP.match(text, rest + 1).end()):
-            for var, value, times in _NUMBER.findall(_balanced(text, _SKIP.match(text, rest + 1).end())):
-                base = int(value) if value.isdigit() else numbers.get(value)
-                if base is not None:
-                    given[var] = base * int(times or 1)
-        out += [ClientQuery(where, doc, given) for doc in docs]
-    return out
+def _numbers_after(text: str, end: int, numbers: dict[str, int]) -> dict[str, int]:
+    """The numbers in the variables object that follows a document argument: `, { n: WINDOW * 2, first: 60 }`."""
+    rest = _SKIP.match(text, end).end()
+    if not text.startswith(",", rest):
+        return {}
+    brace = _SKIP.match(text, rest + 1).end()
+    if not text.startswith("{", brace):
+        return {}
+    given = {}
+    for var, value, times in _NUMBER.findall(_balanced(text, brace)):
+        base = int(value) if value.isdigit() else numbers.get(value)
+        if base is not None:
+            given[var] = base * int(times or 1)
+    return given
 
 
 @cache
 def client_queries() -> tuple[ClientQuery, ...]:
-    """Every document the client sends, once per call site."""
+    """Every GraphQL document in the client's sources (a string that starts like one and is not a fragment of
+    fields), with the numbers passed next to it: where it is written, or where a constant holding it is used."""
     files = sorted(p for ext in ("*.ts", "*.svelte") for p in CLIENT_SRC.rglob(ext) if ".test." not in p.name)
     found: list[ClientQuery] = []
     for path in files:
         text = path.read_text()
-        strings: dict[str, str] = {}
+        strings: dict[str, str] = dict(_shared_strings())
         numbers: dict[str, int] = {}
-        tables: dict[str, list[str]] = {}
+        named: dict[int, str] = {}  # where a constant's literal starts -> the constant
         for m in _CONSTANT.finditer(text):
             name, value = m.group(1), m.group(2)
             if value.isdigit():
                 numbers[name] = int(value)
-            elif value == "{":
-                tables[name] = [s.group(0)[1:-1] for s in _STRING.finditer(_balanced(text, m.end() - 1))]
-            else:
+            elif value != "{":
                 strings[name] = value[1:-1]
-        shared = {n: v for n, v in _shared_strings().items() if n not in strings}
-        strings = {**shared, **strings}
-        strings = {n: _fill(v, strings, str(path))[0] for n, v in strings.items()}
-        found += _calls(path, text, strings, numbers, {n: [d for s in t for d in _fill(s, strings, str(path))]
-                                                      for n, t in tables.items()})
+                named[m.start(2)] = name
+            else:
+                for lit in _STRING.finditer(_balanced(text, m.end() - 1)):
+                    named[m.end() - 1 + lit.start()] = name  # a table of documents, used as NAME[...]
+        for lit in _STRING.finditer(text):
+            body = lit.group(0)[1:-1]
+            if not _DOCUMENT.match(body):
+                continue
+            where = f"{path.relative_to(CLIENT_SRC)}:{text.count(chr(10), 0, lit.start()) + 1}"
+            name = named.get(lit.start())
+            if name is None:
+                given = _numbers_after(text, lit.end(), numbers)
+            else:  # passed by name: the numbers at its uses
+                given = {}
+                for use in re.finditer(rf"\b{name}\b(\[[^\]]*\])?", text):
+                    given.update(_numbers_after(text, use.end(), numbers))
+            found += [ClientQuery(where, doc, given) for doc in _fill(body, strings, where)]
     return tuple(found)
 
 
