@@ -5,6 +5,8 @@ the event loop."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -42,13 +44,48 @@ WEIGHTS = {"SampleConnection.totalCount": 50, "Project.samplePosition": 50, "Pro
 DEFAULT_LIST_SIZE = 100  # a list field missing from LIST_SIZES (a test keeps every list of this schema listed)
 
 
+@dataclass(frozen=True)
+class _Field:
+    """What the walk needs of one field of the schema, worked out once."""
+
+    key: str  # "Type.field"
+    weight: int
+    child: GraphQLNamedType  # the object type its selections are on
+    is_list: bool
+    paged: bool  # it takes `first`
+    first_default: Any  # first's default (null or Undefined: none)
+    size: int  # an unpaged list's assumed size
+
+
+@lru_cache(maxsize=4096)
+def _field(parent: GraphQLObjectType, name: str) -> _Field | None:
+    definition = parent.fields.get(name)
+    if definition is None:
+        return None
+    key = f"{parent.name}.{name}"
+    returned = get_nullable_type(definition.type)
+    first = definition.args.get("first")
+    return _Field(key, WEIGHTS.get(key, 1), get_named_type(returned), isinstance(returned, GraphQLList),
+                  first is not None, first.default_value if first is not None else None,
+                  LIST_SIZES.get(key, DEFAULT_LIST_SIZE))
+
+
+def _text(node: FieldNode) -> str | None:
+    """The field as written from its name on (arguments and selections, not its alias)."""
+    if node.loc is None:
+        return None
+    return node.loc.source.body[node.name.loc.start if node.name.loc else node.loc.start:node.loc.end]
+
+
 class _Walk:
-    """One operation's walk. Costs are linear in the multiplier, so each fragment is costed once per page size."""
+    """One operation's walk. Costs are linear in the multiplier, so each fragment, and each field written alike,
+    is costed once per page size."""
 
     def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode],
                  variables: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
         self.schema, self.fragments, self.variables, self.defaults = schema, fragments, variables, defaults
         self.memo: dict[tuple[str, int | None], int] = {}
+        self.fields: dict[tuple[str, str | None, int | None], int] = {}
 
     def selections(self, parent: GraphQLNamedType, node: SelectionSetNode, page: int | None) -> int:
         total = 0
@@ -76,38 +113,44 @@ class _Walk:
         name = node.name.value
         if name.startswith("__"):
             return 1 if name == "__typename" else 0  # introspection: local mode only (refused elsewhere)
-        definition = parent.fields.get(name) if isinstance(parent, GraphQLObjectType) else None
-        if definition is None:
+        facts = _field(parent, name) if isinstance(parent, GraphQLObjectType) else None
+        if facts is None:
             return 1  # unknown field: validation reports it
-        key = f"{parent.name}.{name}"
-        cost = WEIGHTS.get(key, 1)
         if node.selection_set is None:
-            return cost
-        returned = get_nullable_type(definition.type)
-        first = self.first(node, definition, key) if "first" in definition.args else None
-        size, child_page = 1, None
-        if isinstance(returned, GraphQLList):
-            size = first if first is not None else page if key in PAGED_LISTS and page is not None \
-                else LIST_SIZES.get(key, DEFAULT_LIST_SIZE)
-        else:
-            child_page = first
-        return cost + size * self.selections(get_named_type(returned), node.selection_set, child_page)
+            return facts.weight
+        text = _text(node)  # aliases of the same field, written alike, cost alike: counted once
+        key = (facts.key, text, page)
+        if text is not None and key in self.fields:
+            return self.fields[key]
+        self.fields[key] = cost = self._nested(node, facts, page)
+        return cost
 
-    def first(self, node: FieldNode, definition: Any, key: str) -> int:
+    def _nested(self, node: FieldNode, facts: _Field, page: int | None) -> int:
+        first = self.first(node, facts) if facts.paged else None
+        size, child_page = 1, None
+        if not facts.is_list:
+            child_page = first
+        elif first is not None:
+            size = first
+        else:
+            size = page if page is not None and facts.key in PAGED_LISTS else facts.size
+        return facts.weight + size * self.selections(facts.child, node.selection_set, child_page)
+
+    def first(self, node: FieldNode, facts: _Field) -> int:
         """The `first` this field will run with: literal, variable, the variable's default, the field's default."""
         value: Any = Undefined
-        arg = next((a for a in node.arguments or () if a.name.value == "first"), None)
-        if arg is not None:
-            value = arg.value
-            if isinstance(value, VariableNode):
-                name = value.name.value
-                value = self.variables[name] if name in self.variables else self.defaults.get(name, Undefined)
-            if isinstance(value, IntValueNode):
-                value = int(value.value)
-        if value is Undefined or value is None or not isinstance(value, int) or isinstance(value, bool):
-            value = definition.args["first"].default_value  # absent or null: the field pages by its default
+        for arg in node.arguments or ():
+            if arg.name.value == "first":
+                value = arg.value
+                if isinstance(value, VariableNode):
+                    name = value.name.value
+                    value = self.variables[name] if name in self.variables else self.defaults.get(name, Undefined)
+                if isinstance(value, IntValueNode):
+                    value = int(value.value)
         if not isinstance(value, int) or isinstance(value, bool):
-            return UNPAGED.get(key, DEFAULT_LIST_SIZE)
+            value = facts.first_default  # absent or null: the field pages by its default
+        if not isinstance(value, int) or isinstance(value, bool):
+            return UNPAGED.get(facts.key, DEFAULT_LIST_SIZE)
         return max(0, value)
 
 
