@@ -9,7 +9,8 @@ import time
 from bench.figures import Figure, print_table
 
 MODULES = ["bench.backbone", "bench.thumbnails", "bench.labelling", "bench.client", "bench.datasets",
-           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.security", "bench.label_model"]
+           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.security", "bench.label_model",
+           "bench.budget"]
 
 
 def machine_speed() -> float:
