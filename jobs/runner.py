@@ -65,6 +65,7 @@ class JobRunner:
 
     async def _loop(self) -> None:
         while True:
+            self._wake.clear()  # before claiming: a job queued while the claim runs wakes the next wait at once
             try:
                 while len(self._tasks) < self.concurrency and await self._claim_and_start():
                     pass
@@ -78,7 +79,6 @@ class JobRunner:
                     await self.reconcile()
                 except Exception:
                     log.exception("could not reconcile the jobs handed to Databricks runs")
-            self._wake.clear()
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
             # wake-up does, and the loop would then never stop.
             with contextlib.suppress(TimeoutError):
