@@ -3,7 +3,9 @@ apply them all in one transaction (or, for a dry run, only count them). Pass 1 a
 so a dry run's counters are exactly what the import would do.
 
 Each sample's change goes through labels.plan_change (the one status rule, counters and history); the writes
-are batched (executemany) because an import can touch 100,000 samples.
+are batched (executemany) because an import can touch 100,000 samples. Existing annotations are read a batch of
+samples at a time, and the history of the ones an import removes is written from the database, so memory follows
+the file, not the project.
 """
 
 from __future__ import annotations
@@ -15,18 +17,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import Connection, MetaData, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, MetaData, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db import counters, labels
 from db import samples as sample_rows
+from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Annotation, AnnotationEvent, Project, Sample
-from jobs.formats import ImportItem, RowError
+from jobs.formats import MAX_ERRORS_LISTED, ImportItem, RowError, RowErrors
 
-MAX_ERRORS_LISTED = 100
 WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
+PLAN_BATCH = 2_000  # samples whose state and annotations are read at once
 SAME = 1e-9
 
 
@@ -39,7 +42,7 @@ class Options:
 
 @dataclass
 class Outcome:
-    errors: list[RowError] = field(default_factory=list)
+    errors: RowErrors = field(default_factory=RowErrors)
     samples_touched: int = 0
     annotations_created: int = 0
     annotations_replaced: int = 0
@@ -53,14 +56,14 @@ class Outcome:
                 "samplesCreated": self.samples_created}
 
     def failure(self) -> Invalid:
-        n = len(self.errors)
-        first = self.errors[0]
+        n, listed = self.errors.count, self.errors.listed()
+        first = listed[0]
         where = f"row {first.row}" if first.row else "the file"
         if first.filename:
             where += f" ({first.filename})"
         return Invalid(f"The import has {n} problem{'s' if n != 1 else ''}; nothing was written. First, {where}: "
                        f"{first.reason}",
-                       errors=[e.as_dict() for e in self.errors[:MAX_ERRORS_LISTED]], errorCount=n)
+                       errors=[e.as_dict() for e in listed[:MAX_ERRORS_LISTED]], errorCount=n)
 
 
 def clean_filename(name: str) -> str | None:
@@ -74,18 +77,19 @@ def clean_filename(name: str) -> str | None:
 
 
 class _Matcher:
-    """Finds a project's sample by relative filename, or by an unambiguous basename."""
+    """Finds a project's sample by relative filename, or by an unambiguous basename. It holds each sample's id,
+    filename and width only: the rest is read a batch at a time, for the samples the file names."""
 
-    def __init__(self, samples: Sequence[labels.SampleState], stem: bool) -> None:
+    def __init__(self, samples: Iterable[Row], stem: bool) -> None:
         self.stem = stem
-        self.by_name: dict[str, list[Sample]] = {}
-        self.by_base: dict[str, list[Sample]] = {}
+        self.by_name: dict[str, list[Row]] = {}
+        self.by_base: dict[str, list[Row]] = {}
         for s in samples:
             name = posixpath.splitext(s.filename)[0] if stem else s.filename
             self.by_name.setdefault(name, []).append(s)
             self.by_base.setdefault(posixpath.basename(name), []).append(s)
 
-    def find(self, name: str) -> tuple[labels.SampleState | None, str | None]:
+    def find(self, name: str) -> tuple[Row | None, str | None]:
         exact = self.by_name.get(name, [])
         if len(exact) == 1:
             return exact[0], None
@@ -101,7 +105,7 @@ class _Matcher:
         return None, None
 
 
-def _same(existing: Sequence[Annotation], new: Sequence[labels.NewAnnotation]) -> bool:
+def _same(existing: Sequence[Row], new: Sequence[labels.NewAnnotation]) -> bool:
     """Whether the sample already holds exactly these confirmed annotations (REPLACE is then a no-op)."""
     if len(existing) != len(new) or any(a.is_draft for a in existing):
         return False
@@ -109,6 +113,11 @@ def _same(existing: Sequence[Annotation], new: Sequence[labels.NewAnnotation]) -
     right = sorted((a.label, a.kind, *(a.box or (0.0, 0.0, 0.0, 0.0))) for a in new)
     return all(la[:2] == ra[:2] and all(abs(p - q) <= SAME for p, q in zip(la[2:], ra[2:], strict=True))
                for la, ra in zip(left, right, strict=True))
+
+
+_S, _A = Sample.__table__, Annotation.__table__
+_STATE = select(*(_S.c[c] for c in SAMPLE_STATE))
+_EXISTING = select(*(_A.c[c] for c in ("sample_id", *ANNOTATION_READ))).order_by(_A.c.id)
 
 
 def plan(session: Session, project_id: int, items: Sequence[ImportItem], options: Options, user: str,
@@ -119,38 +128,32 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    stmt = select(*Sample.__table__.c).where(Sample.project_id == project_id)  # rows, not ORM objects: 100k+
-    if lock and session.bind.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    samples = [labels.SampleState(row) for row in session.execute(stmt)]
-    existing: dict[int, list[Annotation]] = {}
-    for a in session.scalars(select(Annotation).where(Annotation.project_id == project_id).order_by(Annotation.id)):
-        existing.setdefault(a.sample_id, []).append(a)
-    matcher = _Matcher(samples, options.match_stem)
+    names = select(_S.c.id, _S.c.filename, _S.c.width).where(_S.c.project_id == project_id)  # 100k+: rows
+    matcher = _Matcher(session.execute(names), options.match_stem)
     out = Outcome()
     seen: dict[object, int] = {}
     to_create: list[tuple[str, str]] = []
-    work: list[tuple[Sample, list[labels.NewAnnotation], ImportItem]] = []
+    work: list[tuple[Row | Sample, list[labels.NewAnnotation], ImportItem]] = []
     for item in items:
         name = clean_filename(item.filename)
         if name is None:
-            out.errors.append(RowError(item.row, item.filename, "the name must be a path inside the project "
-                                                                "folder (no leading /, no .., no backslashes)"))
+            out.errors.add(RowError(item.row, item.filename, "the name must be a path inside the project "
+                                                             "folder (no leading /, no .., no backslashes)"))
             continue
         sample, problem = matcher.find(name)
         if problem:
-            out.errors.append(RowError(item.row, item.filename, problem))
+            out.errors.add(RowError(item.row, item.filename, problem))
             continue
         key: object = sample.id if sample else name
         if key in seen:
-            out.errors.append(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
+            out.errors.add(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
         new: list = item.annotations  # ItemAnnotation has NewAnnotation's layout
         try:
             new = labels.validate(project, new) if options.on_existing != "APPEND" else new
         except Invalid as exc:
-            out.errors.append(RowError(item.row, item.filename, exc.message))
+            out.errors.add(RowError(item.row, item.filename, exc.message))
             continue
         if sample is None:
             if options.on_missing == "SKIP":
@@ -163,43 +166,68 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
                 why = "no such image in the project" + (
                     " (CREATE adds images only when the file exists in the project's folder)"
                     if options.on_missing == "CREATE" else "")
-                out.errors.append(RowError(item.row, item.filename, why))
+                out.errors.add(RowError(item.row, item.filename, why))
             continue
         work.append((sample, new, item))
+    del matcher, seen
     if out.errors:
         return out, [], []
     out.samples_created = len(to_create)
     out.sizes = {s.id: item.size for s, _, item in work if s.id and item.size and s.width is None}
     changes: list[labels.Change] = []
-    for sample, new, item in work:
-        old = existing.get(sample.id, []) if sample.id else []
-        if options.on_existing == "SKIP" and old:
-            out.samples_skipped += 1
-            continue
-        if options.on_existing == "REPLACE" and sample.id and _same(old, new):
-            continue  # already exactly this: REPLACE changes nothing
-        remove = old if options.on_existing == "REPLACE" else []
-        add = new
-        if options.on_existing == "APPEND":
-            try:
-                add = labels.validate(project, new)
-                labels.validate(project, [labels.NewAnnotation(a.label, a.kind, _box_tuple(a))
-                                          for a in old if not a.is_draft] + add)
-            except Invalid as exc:
-                out.errors.append(RowError(item.row, item.filename, exc.message))
-                continue
-        if not remove and not add:
-            continue
-        events = [("delete", a.label, _box(a), None, None) for a in remove]  # "import" rows: written by apply
-        loaded = labels.Loaded(project, sample, old)
-        changes.append(labels.plan_change(loaded, user, expected_version=None, remove=remove, add=add,
-                                          no_objects=False, labelled_now=True, events=events))
-        out.samples_touched += 1
-        out.annotations_created += len(add)
-        out.annotations_replaced += len(remove)
+    for batch in _chunks(work, PLAN_BATCH):
+        states, existing = _read_batch(session, [s.id for s, _, _ in batch if s.id], lock)
+        for sample, new, item in batch:
+            _plan_one(project, states.get(sample.id, sample), existing.get(sample.id, []), new, item, options, user,
+                      out, changes)
     if out.errors:
         return out, [], []
     return out, changes, to_create
+
+
+def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int, labels.SampleState],
+                                                                           dict[int, list[Row]]]:
+    """The state and the annotations (oldest first) of a batch of samples."""
+    if not ids:
+        return {}, {}
+    stmt = _STATE.where(_S.c.id.in_(ids))
+    if lock and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    states = {r.id: labels.SampleState.of_columns(r._mapping) for r in session.execute(stmt)}
+    existing: dict[int, list[Row]] = {}
+    for a in session.execute(_EXISTING.where(_A.c.sample_id.in_(ids))):
+        existing.setdefault(a.sample_id, []).append(a)
+    return states, existing
+
+
+def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[Row], new: list[labels.NewAnnotation],
+              item: ImportItem, options: Options, user: str, out: Outcome, changes: list[labels.Change]) -> None:
+    """Plan one sample's change into changes (or an error into out)."""
+    if options.on_existing == "SKIP" and old:
+        out.samples_skipped += 1
+        return
+    if options.on_existing == "REPLACE" and sample.id and _same(old, new):
+        return  # already exactly this: REPLACE changes nothing
+    remove = old if options.on_existing == "REPLACE" else []
+    add = new
+    if options.on_existing == "APPEND":
+        try:
+            add = labels.validate(project, new)
+            labels.validate(project, [labels.NewAnnotation(a.label, a.kind, _box_tuple(a))
+                                      for a in old if not a.is_draft] + add)
+        except Invalid as exc:
+            out.errors.add(RowError(item.row, item.filename, exc.message))
+            return
+    if not remove and not add:
+        return
+    # History of the removed rows is written by apply, from the database (see _delete): not kept here.
+    change = labels.plan_change(labels.Loaded(project, sample, old), user, expected_version=None,  # type: ignore[arg-type]
+                                remove=remove, add=add, no_objects=False, labelled_now=True)
+    change.kept = []  # an import never reads it back; keeping it would hold every old annotation of the project
+    changes.append(change)
+    out.samples_touched += 1
+    out.annotations_created += len(add)
+    out.annotations_replaced += len(remove)
 
 
 ANNOTATION_COLUMNS = ("project_id", "sample_id", "label", "kind", "x", "y", "w", "h", "confidence", "is_draft",
@@ -301,18 +329,23 @@ def fingerprint(session: Session, project_id: int, *, lock: bool = False) -> tup
     return (*samples, *annotations)
 
 
-def _events(c: labels.Change) -> Iterator[labels.EventRow]:
-    yield from c.events
-    for a in c.add:
-        yield ("import", None, None, a.label, a.box)  # type: ignore[misc]
-
-
-def _box(a: Annotation) -> list[float] | None:
-    return [a.x, a.y, a.w, a.h] if a.x is not None else None  # type: ignore[list-item]
-
-
-def _box_tuple(a: Annotation) -> labels.Box | None:
+def _box_tuple(a: Row) -> labels.Box | None:
     return (a.x, a.y, a.w, a.h) if a.x is not None else None  # type: ignore[return-value]
+
+
+def _delete(session: Session, project_id: int, ids: list[int], user: str, when: object,
+            box: Callable[[object], object]) -> None:
+    """Delete the annotations a plan removes, a chunk at a time, each one's "delete" history row written first from
+    what the database holds (the plan keeps only their ids)."""
+    conn = session.connection()
+    for k in range(0, len(ids), 5000):
+        chunk = ids[k:k + 5000]
+        rows = conn.execute(select(_A.c.sample_id, _A.c.label, _A.c.x, _A.c.y, _A.c.w, _A.c.h)
+                            .where(_A.c.id.in_(chunk)).order_by(_A.c.id)).all()
+        _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
+            (project_id, r.sample_id, "delete", r.label, box(None if r.x is None else [r.x, r.y, r.w, r.h]), None,
+             None, user, when) for r in rows))
+        conn.execute(delete(Annotation).where(Annotation.id.in_(chunk)))
 
 
 def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
@@ -339,17 +372,16 @@ def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
     moved = _update_samples_pg(conn, changes) if conn.dialect.name == "postgresql" else _update_samples(conn, changes)
     if moved not in (-1, len(changes)):  # the rows are held; a guard against a future unlocked caller
         raise Conflict("Samples changed while the import was being written; run it again.")
-    remove = [i for c in changes for i in c.remove_ids]
-    for k in range(0, len(remove), 5000):
-        session.execute(delete(Annotation).where(Annotation.id.in_(remove[k:k + 5000])))
     when = _stamp(conn, changes[0].now)
     box = _json_param(conn)
+    user = changes[0].user  # one import, one user
+    _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when, box)
     _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
         (project_id, c.sample.id, a.label, a.kind, *(a.box or (None, None, None, None)), a.confidence, a.is_draft,
          a.created_by or c.user, when) for c in changes for a in c.add))
     _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-        (project_id, c.sample.id, action, lb, box(bb), la, box(ba), c.user, when)
-        for c in changes for action, lb, bb, la, ba in _events(c)))
+        (project_id, c.sample.id, "import", None, None, a.label, box(a.box), c.user, when)
+        for c in changes for a in c.add))
     total: counters.Deltas = Counter()
     for c in changes:
         total.update(c.deltas)

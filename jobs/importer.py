@@ -1,5 +1,7 @@
 """IMPORT: read a COCO / JSONL / YOLO file (or YOLO folder or zip) from a volume, check every row against the
-project (pass 1), then write everything in one transaction (pass 2), or only count it for a dry run."""
+project (pass 1), then write everything in one transaction (pass 2), or only count it for a dry run. Readers
+stream their source and stop at the first limit it passes (Limits), so an import's memory is bounded by the
+limits, never by the file."""
 
 from __future__ import annotations
 
@@ -9,12 +11,10 @@ from typing import Any
 from db import imports, projects
 from db.errors import Invalid, NotFound, TooLarge
 from jobs.context import JobContext
-from jobs.formats import Parsed, coco, jsonl, yolo
+from jobs.formats import Limits, Parsed, coco, jsonl, yolo
+from jobs.formats.reading import Budget, metered
 from volumes.base import Volumes
 from volumes.paths import VolumePath, parse
-
-DEFAULT_LIMITS = {"import_max_bytes": 200 * 2**20, "import_max_items": 500_000,
-                  "import_max_annotations": 2_000_000}
 
 
 def _size_check(volumes: Volumes, path: VolumePath, max_bytes: int) -> int:
@@ -25,55 +25,55 @@ def _size_check(volumes: Volumes, path: VolumePath, max_bytes: int) -> int:
     return size
 
 
-def _yolo_folder(volumes: Volumes, folder: VolumePath, max_bytes: int) -> Parsed:
-    files: dict[str, bytes] = {}
-    total = 0
+def _yolo_folder(volumes: Volumes, folder: VolumePath, limits: Limits, budget: Budget) -> Parsed:
+    """The folder's label files and class lists, listed first (each counted as it is found), then read one by
+    one, their bytes charged to the budget however big they have grown since."""
+    files: list[yolo.TreeFile] = []
+    declared = 0
     prefix = len(folder.text) + 1
     for entry in volumes.walk_files(folder):
-        if not entry.name.endswith((".txt", ".yaml", ".yml")):
+        if not yolo.wanted(entry.name):
             continue
-        total += entry.size or 0
-        if total > max_bytes:
-            raise TooLarge(f"The label files under {folder} pass {max_bytes / 2**20:.0f} MB (IMPORT_MAX_BYTES).")
-        with volumes.open(parse(entry.path)) as fp:
-            files[entry.path[prefix:]] = fp.read()
-    return yolo.read_tree(files)
+        declared += entry.size or 0
+        if declared > limits.max_bytes:
+            raise TooLarge(f"The label files under {folder} pass {limits.max_bytes / 2**20:.0f} MB "
+                           "(IMPORT_MAX_BYTES).")
+        files.append(yolo.TreeFile(entry.path[prefix:], entry.size or 0, entry.path))
+        limits.items(len(files) - yolo.EXTRA_FILES)
+    return yolo.read_tree(files, lambda f: metered(volumes.open(parse(f.ref)), budget), limits)
 
 
-def read_file(volumes: Volumes, raw_path: str, fmt: str, limits: dict[str, int]) -> Parsed:
-    """Parse the import source; size caps are checked before parsing, item caps right after."""
+def read_file(volumes: Volumes, raw_path: str, fmt: str, limits: Limits) -> Parsed:
+    """Parse the import source: the file's size is checked before it is opened, everything else as it is read."""
     path = parse(raw_path)
+    budget = Budget(limits.max_bytes, f"{path}")
     try:
         is_folder = fmt == "YOLO" and volumes.list(path) is not None
     except (NotFound, Invalid, NotADirectoryError, OSError):
         is_folder = False
     if is_folder:
-        parsed = _yolo_folder(volumes, path, limits["import_max_bytes"])
-    else:
-        _size_check(volumes, path, limits["import_max_bytes"])
-        with volumes.open(path) as fp:
-            if fmt == "COCO":
-                parsed = coco.read(fp)
-            elif fmt == "JSONL":
-                parsed = jsonl.read(fp)
-            elif path.text.lower().endswith(".zip"):
-                parsed = yolo.read_zip(fp)
-            else:
-                raise Invalid("A YOLO import is a folder or a .zip with labels/*.txt and classes.txt or data.yaml.")
-    if len(parsed.items) > limits["import_max_items"]:
-        raise TooLarge(f"The file lists {len(parsed.items):,} images; imports take at most "
-                       f"{limits['import_max_items']:,} (IMPORT_MAX_ITEMS).")
-    if parsed.annotation_count > limits["import_max_annotations"]:
-        raise TooLarge(f"The file holds {parsed.annotation_count:,} annotations; imports take at most "
-                       f"{limits['import_max_annotations']:,} (IMPORT_MAX_ANNOTATIONS).")
-    return parsed
+        return _yolo_folder(volumes, path, limits, budget)
+    _size_check(volumes, path, limits.max_bytes)
+    if fmt == "YOLO" and not path.text.lower().endswith(".zip"):
+        raise Invalid("A YOLO import is a folder or a .zip with labels/*.txt and classes.txt or data.yaml.")
+    with volumes.open(path) as raw:
+        if fmt == "YOLO":  # the zip reader seeks; its members are charged to the budget as they inflate
+            return yolo.read_tree(*yolo.zip_tree(raw, limits, budget), limits)
+        with metered(raw, budget) as fp:
+            return coco.read(fp, limits) if fmt == "COCO" else jsonl.read(fp, limits)
+
+
+def limits_of(config: dict[str, Any]) -> Limits:
+    """The import limits from the runner's settings (IMPORT_MAX_*)."""
+    known = {"import_max_bytes": "max_bytes", "import_max_items": "max_items",
+             "import_max_annotations": "max_annotations", "import_max_row_bytes": "max_row_bytes"}
+    return Limits(**{field: config[key] for key, field in known.items() if key in config})
 
 
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     p = ctx.params
-    limits = {**DEFAULT_LIMITS, **ctx.config}
-    parsed = await asyncio.to_thread(read_file, ctx.volumes, p["path"], p["format"], limits)
+    parsed = await asyncio.to_thread(read_file, ctx.volumes, p["path"], p["format"], limits_of(ctx.config))
     if parsed.errors and not parsed.items:
         raise imports.Outcome(errors=parsed.errors).failure()
     options = imports.Options(on_missing=p.get("onMissingSample", "ERROR"),
@@ -96,7 +96,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
     seen, out, changes, create = await ctx.db.read(pass_one)
     if out.errors or parsed.errors:  # every problem of the file at once, in file order
-        out.errors = sorted(parsed.errors + out.errors, key=lambda e: e.row)
+        out.errors = parsed.errors.merged(out.errors)
         raise out.failure()
     await ctx.progress(rows, 2 * rows, force=True)
     if p.get("dryRun"):

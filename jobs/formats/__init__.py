@@ -1,13 +1,20 @@
 """Dataset formats: readers turn a file into ImportItems; writers turn an ExportSnapshot into files.
 
-Readers report problems as RowErrors (row, filename, reason) instead of raising, so one pass can list them all.
-Boxes are normalised (x, y, w, h) of the displayed image throughout, as in the database.
+Readers report problems as RowErrors (row, filename, reason) instead of raising, so one pass can list them all;
+they stop with TooLarge as soon as the file passes one of its Limits. Boxes are normalised (x, y, w, h) of the
+displayed image throughout, as in the database.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass, field
 from typing import NamedTuple
+
+from db.errors import TooLarge
+
+MAX_ERRORS_LISTED = 100
 
 
 class ItemAnnotation(NamedTuple):
@@ -19,6 +26,15 @@ class ItemAnnotation(NamedTuple):
     confidence: float | None = None
     is_draft: bool = False
     created_by: str | None = None
+
+
+_tuple_new = tuple.__new__
+
+
+def confirmed(label: str, box: tuple[float, float, float, float] | None) -> ItemAnnotation:
+    """A BBOX annotation (a CLASSIFICATION one when box is None), built without the named tuple's Python-level
+    __new__: readers build a million of them per import."""
+    return _tuple_new(ItemAnnotation, (label, "CLASSIFICATION" if box is None else "BBOX", box, None, False, None))
 
 
 @dataclass
@@ -39,10 +55,65 @@ class RowError:
         return {"row": self.row, "filename": self.filename, "reason": self.reason}
 
 
+class RowErrors:
+    """Every problem counted, the first MAX_ERRORS_LISTED in file order kept: a file with millions of bad rows
+    costs no more memory than one with a hundred. Ties keep the order the problems were found in."""
+
+    def __init__(self, errors: list[RowError] | None = None) -> None:
+        self.count = 0
+        self._kept: list[tuple[int, int, RowError]] = []  # a max-heap on (row, order), negated
+        self._order = itertools.count()
+        for e in errors or []:
+            self.add(e)
+
+    def add(self, error: RowError) -> None:
+        self.count += 1
+        entry = (-error.row, -next(self._order), error)
+        if len(self._kept) < MAX_ERRORS_LISTED:
+            heapq.heappush(self._kept, entry)
+        elif entry > self._kept[0]:
+            heapq.heapreplace(self._kept, entry)
+
+    def merged(self, other: RowErrors) -> RowErrors:
+        """Both lists as one, in file order (this one's problems first where rows tie)."""
+        out = RowErrors(self.listed() + other.listed())
+        out.count = self.count + other.count
+        return out
+
+    def listed(self) -> list[RowError]:
+        return [e for _, _, e in sorted(self._kept, reverse=True)]
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __len__(self) -> int:
+        return self.count
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one import may hold (the IMPORT_MAX_* settings); readers check them as rows accrue."""
+
+    max_bytes: int = 200 * 2**20  # the file, or a zip's or folder's label files uncompressed
+    max_items: int = 500_000  # images (COCO images, JSONL lines, YOLO label files)
+    max_annotations: int = 2_000_000
+    max_row_bytes: int = 2**20  # a JSONL or YOLO line, one COCO image / annotation / category entry
+
+    def items(self, n: int) -> None:
+        if n > self.max_items:
+            raise TooLarge(f"The file lists more than {self.max_items:,} images; imports take at most "
+                           f"{self.max_items:,} (IMPORT_MAX_ITEMS).")
+
+    def annotations(self, n: int) -> None:
+        if n > self.max_annotations:
+            raise TooLarge(f"The file holds more than {self.max_annotations:,} annotations; imports take at most "
+                           f"{self.max_annotations:,} (IMPORT_MAX_ANNOTATIONS).")
+
+
 @dataclass
 class Parsed:
     items: list[ImportItem]
-    errors: list[RowError]
+    errors: RowErrors
     annotation_count: int = 0
 
 

@@ -9,64 +9,164 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from jobs.formats import ExportSnapshot, ImportItem, ItemAnnotation, Parsed, RowError
+from jobs.formats import ExportSnapshot, ImportItem, Limits, Parsed, RowError, RowErrors, confirmed, values
+from jobs.formats.json_stream import BadJson, JsonStream
+
+SECTIONS = ("images", "annotations", "categories")
 
 
 def _fail(message: str) -> Parsed:
-    return Parsed([], [RowError(0, "", message)])
+    return Parsed([], RowErrors([RowError(0, "", message)]))
 
 
-def read(fp: BinaryIO) -> Parsed:
-    try:
-        doc = orjson.loads(fp.read())
-    except orjson.JSONDecodeError as exc:
-        return _fail(f"not valid JSON: {exc}")
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        return _fail("a COCO file is a JSON object with an images list")
-    names = {c.get("id"): c.get("name") for c in doc.get("categories") or [] if isinstance(c, dict)}
-    items: dict[Any, ImportItem] = {}
-    sizes: dict[Any, tuple[float, float] | None] = {}
-    errors: list[RowError] = []
-    for n, im in enumerate(doc["images"], start=1):
-        if not isinstance(im, dict) or not isinstance(im.get("file_name"), str) or "id" not in im:
-            errors.append(RowError(n, "", f"images[{n - 1}] needs an id and a file_name"))
-            continue
-        if im["id"] in items:
-            errors.append(RowError(n, im["file_name"], f"image id {im['id']} appears twice"))
-            continue
-        w, h = im.get("width"), im.get("height")
-        known = isinstance(w, int | float) and isinstance(h, int | float) and w > 0 and h > 0
-        sizes[im["id"]] = (float(w), float(h)) if known else None
-        items[im["id"]] = ImportItem(n, im["file_name"], size=(round(w), round(h)) if known else None)
-    count = 0
-    for k, a in enumerate(doc.get("annotations") or []):
-        if not isinstance(a, dict) or a.get("image_id") not in items:
-            errors.append(RowError(0, "", f"annotations[{k}] refers to an image id that is not in images"))
-            continue
-        item = items[a["image_id"]]
-        label = names.get(a.get("category_id"))
-        if not isinstance(label, str):
-            errors.append(RowError(item.row, item.filename,
-                                   f"annotations[{k}]: category_id {a.get('category_id')!r} is not in categories"))
-            continue
-        bbox = a.get("bbox")
-        if not bbox:
-            item.annotations.append(ItemAnnotation(label, "CLASSIFICATION"))
+class _Reader:
+    """Takes the three lists' entries as they stream past, in whatever order the file has them: annotations read
+    before their images wait (compactly), annotations read before the categories carry the category id as their
+    label until the end."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.errors = RowErrors()
+        self.names: dict[int, str] | None = None
+        self.items: dict[int | str, ImportItem] | None = None
+        self.sizes: dict[int | str, tuple[float, float] | None] = {}
+        self.waiting: list[tuple[int, int | str, int, values.Box | None]] = []
+        self.relabel = False
+        self.count = 0
+
+    def category(self, k: int, c: Any) -> None:
+        try:
+            if type(c) is not dict:
+                raise ValueError(f"each category is an object, not {values.describe(c)}")
+            cid = values.whole(c.get("id"), "id")
+            name = values.text(c.get("name"), "name")
+        except ValueError as exc:
+            self.errors.add(RowError(0, "", f"categories[{k}]: {exc}"))
+            return
+        assert self.names is not None
+        self.names[cid] = name
+
+    def image(self, k: int, im: Any) -> None:
+        n = k + 1
+        self.limits.items(n)
+        name = im.get("file_name") if type(im) is dict else None
+        try:
+            if type(im) is not dict:
+                raise ValueError(f"each image is an object, not {values.describe(im)}")
+            image_id = values.ident(im.get("id"), "id")
+            name = values.text(name, "file_name")
+            w, h = im.get("width"), im.get("height")
+            w = None if w is None else values.number(w, "width")
+            h = None if h is None else values.number(h, "height")
+        except ValueError as exc:
+            self.errors.add(RowError(n, values.shown(name) if type(name) is str else "", f"images[{k}]: {exc}"))
+            return
+        assert self.items is not None
+        if image_id in self.items:
+            self.errors.add(RowError(n, name, f"image id {image_id!r} appears twice"))
+            return
+        known = w is not None and h is not None and w > 0 and h > 0
+        self.sizes[image_id] = (w, h) if known else None  # type: ignore[assignment]
+        self.items[image_id] = ImportItem(n, name, size=(round(w), round(h)) if known else None)  # type: ignore[arg-type]
+
+    def annotation(self, k: int, a: Any) -> None:
+        self.limits.annotations(k + 1)
+        try:
+            if type(a) is not dict:
+                raise ValueError(f"each annotation is an object, not {values.describe(a)}")
+            if "id" in a:
+                values.ident(a["id"], "id")
+            image_id = values.ident(a.get("image_id"), "image_id")
+            category = values.whole(a.get("category_id"), "category_id")
+            bbox = a.get("bbox")
+            box = None if bbox is None or bbox == [] else values.box(bbox, "bbox")
+        except ValueError as exc:
+            image = a.get("image_id") if type(a) is dict else None
+            item = self.items.get(image) if self.items and type(image) in (int, str) else None
+            reason = f"annotations[{k}]: {exc}"
+            self.errors.add(RowError(item.row, item.filename, reason) if item else RowError(0, "", reason))
+            return
+        if self.items is None:
+            self.waiting.append((k, image_id, category, box))
         else:
-            size = sizes[a["image_id"]]
+            self._place(k, image_id, category, box)
+
+    def _place(self, k: int, image_id: int | str, category: int, box: values.Box | None) -> None:
+        assert self.items is not None
+        item = self.items.get(image_id)
+        if item is None:
+            self.errors.add(RowError(0, "", f"annotations[{k}] refers to image id {image_id!r}, which is not in "
+                                            "images"))
+            return
+        if box is not None:
+            size = self.sizes[image_id]
             if size is None:
-                errors.append(RowError(item.row, item.filename, "the image has no width/height to normalise its "
-                                                                "boxes with"))
+                self.errors.add(RowError(item.row, item.filename, "the image has no width/height to normalise its "
+                                                                  "boxes with"))
+                return
+            x, y, w, h = box
+            sw, sh = size
+            box = (x / sw, y / sh, w / sw, h / sh)
+        if self.names is None:  # named at the end: (category id, box) until then
+            self.relabel = True
+            item.annotations.append((category, box))  # type: ignore[arg-type]
+        elif (label := self.names.get(category)) is None:
+            self.errors.add(RowError(item.row, item.filename,
+                                     f"annotations[{k}]: category_id {category} is not in categories"))
+            return
+        else:
+            item.annotations.append(confirmed(label, box))
+        self.count += 1
+
+    def finish(self) -> Parsed:
+        if self.items is None:
+            return _fail("a COCO file is a JSON object with an images list")
+        for waiting in self.waiting:
+            self._place(*waiting)
+        self.waiting = []
+        if self.relabel:
+            names = self.names or {}
+            for item in self.items.values():
+                kept = []
+                for category, box in item.annotations:
+                    if (label := names.get(category)) is None:  # type: ignore[call-overload]
+                        self.errors.add(RowError(item.row, item.filename,
+                                                 f"category_id {category} is not in categories"))
+                        self.count -= 1
+                    else:
+                        kept.append(confirmed(label, box))  # type: ignore[arg-type]
+                item.annotations = kept
+        return Parsed(list(self.items.values()), self.errors, self.count)
+
+
+def read(fp: BinaryIO, limits: Limits) -> Parsed:
+    """Streams the document: one entry of images / annotations / categories at a time (none longer than
+    limits.max_row_bytes), counted against the limits as it comes; other members are read past."""
+    stream = JsonStream(fp, limits.max_row_bytes)
+    reader = _Reader(limits)
+    handlers = {"images": reader.image, "annotations": reader.annotation, "categories": reader.category}
+    try:
+        if stream.peek() != "{":
+            return _fail("a COCO file is a JSON object with an images list")
+        for key in stream.members():
+            handle = handlers.pop(key, None) if key in SECTIONS else None
+            if handle is None:
+                if key in SECTIONS:
+                    return _fail(f"the file has two {key} lists")
+                stream.skip()
                 continue
-            try:
-                x, y, w, h = bbox
-                box = (float(x) / size[0], float(y) / size[1], float(w) / size[0], float(h) / size[1])
-            except (TypeError, ValueError):
-                errors.append(RowError(item.row, item.filename, f"annotations[{k}]: bbox must be 4 numbers"))
-                continue
-            item.annotations.append(ItemAnnotation(label, "BBOX", box))
-        count += 1
-    return Parsed(list(items.values()), errors, count)
+            if stream.peek() != "[":
+                return _fail(f"{key} must be a list")
+            if key == "images":
+                reader.items = {}
+            elif key == "categories":
+                reader.names = {}
+            for k, entry in enumerate(stream.elements()):
+                handle(k, entry)
+        stream.end()
+    except BadJson as exc:
+        return _fail(f"not valid JSON: {exc}")
+    return reader.finish()
 
 
 def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:

@@ -6,49 +6,76 @@ are ignored."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
-from jobs.formats import ExportSnapshot, ImportItem, ItemAnnotation, Parsed, RowError
+from jobs.formats import ExportSnapshot, ImportItem, ItemAnnotation, Limits, Parsed, RowError, RowErrors, values
+from jobs.formats.reading import lines as read_lines
 
 KINDS = {"bbox": "BBOX", "classification": "CLASSIFICATION"}
 
 
 def _annotation(raw: Any) -> ItemAnnotation:
-    if not isinstance(raw, dict) or not isinstance(raw.get("label"), str):
-        raise ValueError("each annotation needs a string label")
-    kind = KINDS.get(str(raw.get("ann_type", "")).lower())
+    if type(raw) is not dict:
+        raise ValueError(f"each annotation is an object, not {values.describe(raw)}")
+    label = values.text(raw.get("label"), "label")
+    ann_type = raw.get("ann_type")
+    kind = KINDS.get(ann_type.lower()) if type(ann_type) is str else None
     if kind is None:
-        raise ValueError(f"ann_type must be 'classification' or 'bbox', not {raw.get('ann_type')!r}")
+        raise ValueError(f"ann_type must be 'classification' or 'bbox', not {values.describe(ann_type)}")
     if kind == "CLASSIFICATION":
-        return ItemAnnotation(raw["label"], kind)
+        return ItemAnnotation(label, kind)
     box = raw.get("bbox_json")
-    if isinstance(box, str):
-        box = orjson.loads(box)
-    if not isinstance(box, dict) or not all(k in box for k in "xywh"):
-        raise ValueError("a bbox annotation needs bbox_json with x, y, w, h")
-    return ItemAnnotation(raw["label"], kind, tuple(float(box[k]) for k in "xywh"))  # type: ignore[arg-type]
+    if type(box) is str:  # the original tool sometimes wrote the box as JSON text
+        try:
+            box = orjson.loads(box)
+        except orjson.JSONDecodeError:
+            raise ValueError("bbox_json is a string that is not JSON") from None
+    return ItemAnnotation(label, kind, values.xywh(box, "bbox_json"))
 
 
-def read(fp: BinaryIO) -> Parsed:
-    items, errors, count = [], [], 0
-    for n, line in enumerate(fp, start=1):
+def _annotations(raw: list[Any]) -> list[ItemAnnotation]:
+    out = []
+    for k, a in enumerate(raw):
+        try:
+            out.append(_annotation(a))
+        except ValueError as exc:
+            raise ValueError(f"annotations[{k}]: {exc}") from None
+    return out
+
+
+def read(fp: io.BufferedReader, limits: Limits) -> Parsed:
+    """Lines are read one at a time (none longer than limits.max_row_bytes); rows and annotations are counted as
+    they come, so the file stops at the first one past a limit."""
+    items: list[ImportItem] = []
+    errors, rows, seen, count = RowErrors(), 0, 0, 0
+    for n, line in read_lines(fp, limits.max_row_bytes, "the file"):
         if not line.strip():
             continue
+        rows += 1
+        limits.items(rows)
         raw: Any = None
         try:
             raw = orjson.loads(line)
-            if not isinstance(raw, dict) or not isinstance(raw.get("filename"), str) or not raw["filename"]:
+            if type(raw) is not dict:
+                raise ValueError(f"each line is an object, not {values.describe(raw)}")
+            name = values.text(raw.get("filename"), "filename")
+            if not name:
                 raise ValueError("each line needs a non-empty string filename")
-            anns = raw.get("annotations") or []
-            if not isinstance(anns, list):
-                raise ValueError("annotations must be a list")
-            item = ImportItem(n, raw["filename"], [_annotation(a) for a in anns])
-        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-            name = raw.get("filename", "") if isinstance(raw, dict) else ""
-            errors.append(RowError(n, str(name), f"line {n}: {exc}"))
+            anns = raw.get("annotations")
+            if anns is None:
+                anns = []
+            if type(anns) is not list:
+                raise ValueError(f"annotations must be a list, not {values.describe(anns)}")
+            seen += len(anns)
+            limits.annotations(seen)
+            item = ImportItem(n, name, _annotations(anns))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            name = raw.get("filename") if type(raw) is dict else ""
+            errors.add(RowError(n, values.shown(name) if type(name) is str else "", f"line {n}: {exc}"))
             continue
         count += len(item.annotations)
         items.append(item)

@@ -1,68 +1,148 @@
-"""YOLO detection: labels/<image path without extension>.txt with `class cx cy w h` (normalised, centre-based)
-per line, class names from classes.txt (one per line) or data.yaml (`names:` list or {id: name} map)."""
+"""YOLO detection: labels/<image path without extension>.txt with `class cx cy w h` (normalised, centre-based;
+an optional sixth column, a confidence, is checked and not kept) per line, class names from classes.txt (one per
+line) or data.yaml (`names:` list or {id: name} map). A folder or a zip; files are read one at a time, line by
+line."""
 
 from __future__ import annotations
 
-import zipfile
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
-from jobs.formats import ExportSnapshot, ImportItem, ItemAnnotation, Parsed, RowError
+from db.errors import TooLarge
+from jobs.formats import ExportSnapshot, ImportItem, Limits, Parsed, RowError, RowErrors, confirmed, values, zip_reader
+from jobs.formats.reading import Budget, lines
+
+CLASS_FILES = ("classes.txt", "data.yaml", "data.yml")
+CLASS_FILE_MAX = 1 << 20
+EXTRA_FILES = 100  # class files and stray .txt files a tree may hold besides one label file per image
+FIELDS = ("cx", "cy", "w", "h")
 
 
-def class_names(files: dict[str, bytes]) -> list[str] | None:
+@dataclass(frozen=True, slots=True)
+class TreeFile:
+    path: str  # relative to the folder, or the name inside the zip
+    size: int  # as listed
+    ref: Any  # what the opener needs to find the file again (a zip member, a volume path)
+
+
+Opener = Callable[[TreeFile], io.BufferedReader]
+
+
+def wanted(path: str) -> bool:
+    """The files a YOLO tree is read for: label files and class lists."""
+    return path.endswith((".txt", ".yaml", ".yml"))
+
+
+def _is_label(path: str) -> bool:
+    return path.endswith(".txt") and "labels/" in f"/{path}" and PurePosixPath(path).name != "classes.txt"
+
+
+def _names_from_yaml(doc: Any) -> list[str]:
+    names = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, dict):
+        if sorted(k for k in names if type(k) is int) != list(range(len(names))):
+            raise ValueError("names: the ids of a names map must be 0, 1, 2, … (whole numbers)")
+        names = [names[k] for k in range(len(names))]
+    if not isinstance(names, list):
+        raise ValueError("there is no names list (or map)")
+    for k, name in enumerate(names):
+        if type(name) is not str:
+            raise ValueError(f"names[{k}] must be a string, not {values.describe(name)} (quote it)")
+        values.storable(name, f"names[{k}]")
+    return names
+
+
+def class_names(files: Sequence[TreeFile], open_file: Opener) -> tuple[list[str] | None, RowError | None]:
     """From classes.txt or data.yaml, wherever they sit in the tree (the shallowest one wins)."""
-    for name in sorted(files, key=lambda p: (p.count("/"), p)):
-        base = PurePosixPath(name).name
-        if base == "classes.txt":
-            return [line.strip() for line in files[name].decode("utf-8").splitlines() if line.strip()]
-        if base in ("data.yaml", "data.yml"):
-            names: Any = (yaml.safe_load(files[name]) or {}).get("names")
-            if isinstance(names, dict):
-                return [str(names[k]) for k in sorted(names, key=int)]
-            if isinstance(names, list):
-                return [str(n) for n in names]
-    return None
+    found = [f for f in files if PurePosixPath(f.path).name in CLASS_FILES]
+    if not found:
+        return None, RowError(0, "", "no classes.txt or data.yaml with names")
+    f = min(found, key=lambda f: (f.path.count("/"), f.path))
+    with open_file(f) as fp:
+        data = fp.read(CLASS_FILE_MAX + 1)
+    if len(data) > CLASS_FILE_MAX:
+        raise TooLarge(f"{f.path} is larger than {CLASS_FILE_MAX // 2**20} MB; a class list takes at most that.")
+    try:
+        if f.path.endswith(".txt"):
+            names = [values.storable(line.strip(), "a class name") for line in data.decode("utf-8").splitlines()
+                     if line.strip()]
+        else:  # safe loading: no Python objects, and any tag (!!python/object, !custom) is an error
+            names = _names_from_yaml(yaml.safe_load(data))
+    except UnicodeDecodeError:
+        return None, RowError(0, f.path, "the file is not UTF-8 text")
+    except yaml.YAMLError as exc:
+        return None, RowError(0, f.path, "not valid YAML or a YAML tag (tags such as !!python/object are not "
+                                         f"allowed): {str(exc).splitlines()[0]}")
+    except RecursionError:
+        return None, RowError(0, f.path, "nested too deeply")
+    except ValueError as exc:
+        return None, RowError(0, f.path, str(exc))
+    return names, None
 
 
-def read_tree(files: dict[str, bytes]) -> Parsed:
-    """files: relative path -> bytes of everything under the folder (or in the zip)."""
-    names = class_names(files)
+def _box(line: bytes, classes: int) -> tuple[int, values.Box]:
+    parts = line.decode("utf-8", "replace").split()
+    if len(parts) not in (5, 6):
+        raise ValueError(f"expected `class cx cy w h`, found {len(parts)} values")
+    cls = values.whole_text(parts[0], "the class")
+    if cls >= classes:
+        raise ValueError(f"class {cls} is not between 0 and {classes - 1}")
+    cx, cy, w, h = (values.number_text(p, f) for p, f in zip(parts[1:5], FIELDS, strict=True))
+    if len(parts) == 6 and not 0 <= values.number_text(parts[5], "the confidence") <= 1:
+        raise ValueError("the confidence must be between 0 and 1")
+    return cls, (cx - w / 2, cy - h / 2, w, h)
+
+
+def read_tree(files: Sequence[TreeFile], open_file: Opener, limits: Limits) -> Parsed:
+    """files: what the folder (or the zip) holds; each label file is opened, read line by line and closed in
+    turn, and rows are counted against the limits as they come."""
+    names, problem = class_names(files, open_file)
     if names is None:
-        return Parsed([], [RowError(0, "", "no classes.txt or data.yaml with names")])
-    items, errors, count = [], [], 0
-    labels = sorted(p for p in files if p.endswith(".txt") and "labels/" in f"/{p}" and
-                    PurePosixPath(p).name != "classes.txt")
-    for n, p in enumerate(labels, start=1):
-        stem = p.split("labels/", 1)[1][: -len(".txt")]
+        assert problem is not None
+        return Parsed([], RowErrors([problem]))
+    labels = sorted((f for f in files if _is_label(f.path)), key=lambda f: f.path)
+    limits.items(len(labels))
+    items, errors, count, seen = [], RowErrors(), 0, 0
+    for n, f in enumerate(labels, start=1):
+        stem = f.path.split("labels/", 1)[1][: -len(".txt")]
         item = ImportItem(n, stem)  # matched by path without extension
-        for k, line in enumerate(files[p].decode("utf-8", "replace").splitlines(), start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                cls = int(parts[0])
-                cx, cy, w, h = (float(v) for v in parts[1:5])
-                if len(parts) < 5 or not 0 <= cls < len(names):
-                    raise ValueError
-            except ValueError:
-                errors.append(RowError(n, stem, f"{p} line {k}: expected `class cx cy w h` with a class from "
-                                                f"0 to {len(names) - 1}"))
-                continue
-            item.annotations.append(ItemAnnotation(names[cls], "BBOX", (cx - w / 2, cy - h / 2, w, h)))
-            count += 1
+        with open_file(f) as fp:
+            for k, line in lines(fp, limits.max_row_bytes, f.path):
+                if not line.strip():
+                    continue
+                seen += 1
+                limits.annotations(seen)
+                try:
+                    cls, box = _box(line, len(names))
+                except ValueError as exc:
+                    errors.add(RowError(n, stem, f"{f.path} line {k}: {exc}"))
+                    continue
+                item.annotations.append(confirmed(names[cls], box))
+                count += 1
         items.append(item)
     return Parsed(items, errors, count)
 
 
-def read_zip(fp: Any) -> Parsed:
-    with zipfile.ZipFile(fp) as z:
-        files = {i.filename: z.read(i) for i in z.infolist()
-                 if not i.is_dir() and (i.filename.endswith((".txt", ".yaml", ".yml")))}
-    return read_tree(files)
+def zip_tree(fp: BinaryIO, limits: Limits, budget: Budget) -> tuple[list[TreeFile], Opener]:
+    """The zip's label files and class lists, every member checked first (names, sizes, ratios, how many)."""
+    files, declared = [], 0
+    for m in zip_reader.members(fp, 2 * limits.max_items + EXTRA_FILES):
+        zip_reader.check_name(m.name)
+        if m.name.endswith("/") or not wanted(m.name):
+            continue
+        zip_reader.check_member(m, limits.max_bytes)
+        declared += m.size
+        if declared > limits.max_bytes:
+            raise TooLarge(f"The label files in the zip unpack to more than {limits.max_bytes / 2**20:,.0f} MB; "
+                           "imports take at most that (IMPORT_MAX_BYTES).")
+        files.append(TreeFile(m.name, m.size, m))
+        limits.items(len(files) - EXTRA_FILES)
+    return files, lambda f: zip_reader.open_member(fp, f.ref, budget)
 
 
 def label_files(snapshot: ExportSnapshot) -> Iterator[tuple[str, bytes]]:
