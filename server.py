@@ -83,6 +83,7 @@ class Settings:
     import_max_bytes: int = 200 * 2**20
     import_max_items: int = 500_000
     import_max_annotations: int = 2_000_000
+    import_max_row_bytes: int = 2**20  # a JSONL / YOLO line, one COCO entry
     model_backend_url: str = ""
     model_path: str = ""
     model_classes: tuple[str, ...] = ()
@@ -185,6 +186,8 @@ class Settings:
             import_max_items=_int("IMPORT_MAX_ITEMS", env.get("IMPORT_MAX_ITEMS", "500000"), 1, 10**8),
             import_max_annotations=_int("IMPORT_MAX_ANNOTATIONS", env.get("IMPORT_MAX_ANNOTATIONS", "2000000"), 1,
                                         10**9),
+            import_max_row_bytes=_int("IMPORT_MAX_ROW_BYTES", env.get("IMPORT_MAX_ROW_BYTES", str(2**20)), 2**10,
+                                      2**30),
             model_backend_url=_http_url("MODEL_BACKEND_URL", env.get("MODEL_BACKEND_URL", "")),
             model_path=_volume_path("MODEL_PATH", env.get("MODEL_PATH", "")),
             model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
@@ -468,7 +471,8 @@ def build_services(settings: Settings) -> Services:
     runner = JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                        config={"import_max_bytes": settings.import_max_bytes,
                                "import_max_items": settings.import_max_items,
-                               "import_max_annotations": settings.import_max_annotations, **model},
+                               "import_max_annotations": settings.import_max_annotations,
+                               "import_max_row_bytes": settings.import_max_row_bytes, **model},
                        remote=remote)
 
     fanout = PostgresFanout(db.url, broker, db.password) if db.is_postgres else None

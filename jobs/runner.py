@@ -163,9 +163,9 @@ class JobRunner:
             keepalive.cancel()
             await self._requeue(ctx)
             return
-        except DomainError as exc:
+        except DomainError as exc:  # a job that cannot succeed (bad input, over a limit): FAILED once, not retried
             status, error = "FAILED", exc.message
-            result = exc.extensions or None
+            result = {"code": exc.code, **exc.extensions}
         except asyncio.CancelledError:
             raise  # server shutdown: the lease expires and another worker (or the next start) resumes the job
         except Exception:

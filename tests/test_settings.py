@@ -21,7 +21,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.volume_mounts == {"/Volumes/local/cv_explorer/demo": tmp_path / "demo",
                                "/Volumes/local/cv_explorer/exports": tmp_path / "exports",
                                "/Volumes/local/cv_explorer/uploads": tmp_path / "uploads"}
-    assert (s.import_max_bytes, s.import_max_items, s.import_max_annotations) == (200 * 2**20, 500_000, 2_000_000)
+    assert (s.import_max_bytes, s.import_max_items, s.import_max_annotations, s.import_max_row_bytes) == (
+        200 * 2**20, 500_000, 2_000_000, 2**20)
     assert (s.host, s.port, s.auth_mode, s.log_level) == ("127.0.0.1", 8000, "local", "info")
 
 
@@ -71,6 +72,7 @@ def test_databricks_port_wins_and_mounts_parse(tmp_path: Path) -> None:
     ({"MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START"),
     ({"IMPORT_MAX_BYTES": "lots"}, "IMPORT_MAX_BYTES"),
     ({"IMPORT_MAX_ITEMS": "0"}, "IMPORT_MAX_ITEMS"),
+    ({"IMPORT_MAX_ROW_BYTES": "100"}, "IMPORT_MAX_ROW_BYTES"),
     ({"MODEL_PATH": "/home/me/model.onnx"}, "MODEL_PATH"),
     ({"MODEL_BACKEND_URL": "model:9090"}, "MODEL_BACKEND_URL"),
     ({"SERVING_BBOX_FORMAT": "yolo"}, "SERVING_BBOX_FORMAT"),
