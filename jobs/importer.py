@@ -10,6 +10,7 @@ from typing import Any
 
 from db import imports, projects
 from db.errors import Invalid, NotFound, TooLarge
+from jobs import gc_pause
 from jobs.context import JobContext
 from jobs.formats import Limits, Parsed, coco, jsonl, yolo
 from jobs.formats.reading import Budget, metered
@@ -63,6 +64,11 @@ def read_file(volumes: Volumes, raw_path: str, fmt: str, limits: Limits) -> Pars
             return coco.read(fp, limits) if fmt == "COCO" else jsonl.read(fp, limits)
 
 
+def _parse(volumes: Volumes, raw_path: str, fmt: str, limits: Limits) -> Parsed:
+    with gc_pause.paused():
+        return read_file(volumes, raw_path, fmt, limits)
+
+
 def limits_of(config: dict[str, Any]) -> Limits:
     """The import limits from the runner's settings (IMPORT_MAX_*)."""
     known = {"import_max_bytes": "max_bytes", "import_max_items": "max_items",
@@ -73,7 +79,7 @@ def limits_of(config: dict[str, Any]) -> Limits:
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     p = ctx.params
-    parsed = await asyncio.to_thread(read_file, ctx.volumes, p["path"], p["format"], limits_of(ctx.config))
+    parsed = await asyncio.to_thread(_parse, ctx.volumes, p["path"], p["format"], limits_of(ctx.config))
     if parsed.errors and not parsed.items:
         raise imports.Outcome(errors=parsed.errors).failure()
     options = imports.Options(on_missing=p.get("onMissingSample", "ERROR"),

@@ -27,7 +27,7 @@ from db import imports
 from db.engine import Database
 from db.errors import DomainError, Invalid, TooLarge
 from db.models import Job, utcnow
-from jobs import importer
+from jobs import gc_pause, importer
 from jobs.formats import Limits, Parsed, jsonl
 from jobs.formats.reading import Budget, metered
 from server import Settings, create_app
@@ -396,7 +396,8 @@ def test_planning_reads_only_the_annotations_of_the_samples_the_file_names(clien
     one = [importer.jsonl.read(io.BufferedReader(io.BytesIO(  # type: ignore[arg-type]
         b'{"filename": "00007.jpg", "annotations": [{"label": "dog", "ann_type": "classification"}]}')),
         Limits()).items[0]]
-    one[0].annotations = [a._replace(kind="BBOX", box=(0.5, 0.5, 0.1, 0.1)) for a in one[0].annotations]
+    one[0] = one[0]._replace(annotations=tuple(a._replace(kind="BBOX", box=(0.5, 0.5, 0.1, 0.1))
+                                                for a in one[0].annotations))
     database = Database(database_url)
     try:
         def planned(s: Session) -> tuple:
@@ -426,3 +427,22 @@ def test_a_replace_writes_the_history_of_what_it_removed(client: TestClient, ima
     assert [(h["action"], (h["box"] or h["boxBefore"])["x"]) for h in history] == [
         ("import", 0.3), ("import", 0.3), ("delete", 0.1), ("delete", 0.1), ("import", 0.1), ("import", 0.1)]
     assert {(h["labelBefore"], h["actor"]) for h in history if h["action"] == "delete"} == {("cat", "alice")}
+
+
+def test_the_collector_is_paused_while_imports_parse_and_back_on_after_the_last() -> None:
+    assert gc.isenabled()
+    first, second = gc_pause.paused(), gc_pause.paused()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()  # the other import still parses
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_pause.paused():
+            pass
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()

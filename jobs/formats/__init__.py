@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from db.errors import TooLarge
@@ -37,11 +37,14 @@ def confirmed(label: str, box: tuple[float, float, float, float] | None) -> Item
     return _tuple_new(ItemAnnotation, (label, "CLASSIFICATION" if box is None else "BBOX", box, None, False, None))
 
 
-@dataclass
-class ImportItem:
+class ImportItem(NamedTuple):
+    """One image of the file. Tuples all the way down: once the collector has seen that they hold only strings and
+    numbers it stops tracking them, so 500,000 items do not make every full collection (a pause of the whole
+    server) walk them."""
+
     row: int  # 1-based position in the file (line, image entry or label file), for error messages
     filename: str  # as written in the file; matched against the samples' filenames
-    annotations: list[ItemAnnotation] = field(default_factory=list)
+    annotations: tuple[ItemAnnotation, ...] = ()
     size: tuple[int, int] | None = None  # width, height when the file says (COCO)
 
 

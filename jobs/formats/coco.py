@@ -67,7 +67,8 @@ class _Reader:
             return
         known = w is not None and h is not None and w > 0 and h > 0
         self.sizes[image_id] = (w, h) if known else None  # type: ignore[assignment]
-        self.items[image_id] = ImportItem(n, name, size=(round(w), round(h)) if known else None)  # type: ignore[arg-type]
+        size = (round(w), round(h)) if known else None  # type: ignore[arg-type]
+        self.items[image_id] = ImportItem(n, name, [], size)  # type: ignore[arg-type]  # a list until finish
 
     def annotation(self, k: int, a: Any) -> None:
         self.limits.annotations(k + 1)
@@ -124,19 +125,21 @@ class _Reader:
         for waiting in self.waiting:
             self._place(*waiting)
         self.waiting = []
-        if self.relabel:
-            names = self.names or {}
-            for item in self.items.values():
-                kept = []
+        names = self.names or {}
+        items = []
+        for item in self.items.values():
+            annotations: Any = item.annotations
+            if self.relabel:
+                annotations = []
                 for category, box in item.annotations:
                     if (label := names.get(category)) is None:  # type: ignore[call-overload]
                         self.errors.add(RowError(item.row, item.filename,
                                                  f"category_id {category} is not in categories"))
                         self.count -= 1
                     else:
-                        kept.append(confirmed(label, box))  # type: ignore[arg-type]
-                item.annotations = kept
-        return Parsed(list(self.items.values()), self.errors, self.count)
+                        annotations.append(confirmed(label, box))  # type: ignore[arg-type]
+            items.append(ImportItem(item.row, item.filename, tuple(annotations), item.size))
+        return Parsed(items, self.errors, self.count)
 
 
 def read(fp: BinaryIO, limits: Limits) -> Parsed:

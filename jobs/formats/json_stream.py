@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from db.errors import TooLarge
+from jobs.formats.reading import breathe
 
 _SPACE = re.compile(r"[ \t\n\r]*")
 _BLANK = ("", " ", "\t", "\n", "\r")
@@ -116,8 +117,11 @@ class JsonStream:
         if self.peek() == "]":
             self._pos += 1
             return
+        n = 0
         while True:
             yield self.value()
+            n += 1
+            breathe(n)
             text, pos = self._text, self._pos  # the usual ",{" or "]" follows at once: no peek needed
             c = text[pos:pos + 1]
             if c == ",":

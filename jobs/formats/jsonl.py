@@ -37,14 +37,14 @@ def _annotation(raw: Any) -> ItemAnnotation:
     return ItemAnnotation(label, kind, values.xywh(box, "bbox_json"))
 
 
-def _annotations(raw: list[Any]) -> list[ItemAnnotation]:
+def _annotations(raw: list[Any]) -> tuple[ItemAnnotation, ...]:
     out = []
     for k, a in enumerate(raw):
         try:
             out.append(_annotation(a))
         except ValueError as exc:
             raise ValueError(f"annotations[{k}]: {exc}") from None
-    return out
+    return tuple(out)
 
 
 def read(fp: io.BufferedReader, limits: Limits) -> Parsed:

@@ -5,12 +5,21 @@ that are refused once they pass the row limit, before the rest of them is read."
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from db.errors import TooLarge
 
 CHUNK = 1 << 16
+YIELD_EVERY = 1024  # rows
+
+
+def breathe(n: int) -> None:
+    """Called once per row: every YIELD_EVERY rows the reading thread hands the GIL and its CPU over
+    (sched_yield releases both), so the event loop never waits long behind a CPU-bound import."""
+    if n % YIELD_EVERY == 0:
+        os.sched_yield()
 
 
 class Budget:
@@ -57,6 +66,7 @@ def lines(fp: io.BufferedReader, max_bytes: int, name: str) -> Iterator[tuple[in
     n = 0
     while line := fp.readline(max_bytes + 1):
         n += 1
+        breathe(n)
         if len(line) > max_bytes and not line.endswith(b"\n"):
             raise TooLarge(f"Line {n} of {name} is longer than {max_bytes:,} bytes; lines take at most "
                            f"{max_bytes:,} (IMPORT_MAX_ROW_BYTES).")

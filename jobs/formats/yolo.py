@@ -110,7 +110,7 @@ def read_tree(files: Sequence[TreeFile], open_file: Opener, limits: Limits) -> P
     items, errors, count, seen = [], RowErrors(), 0, 0
     for n, f in enumerate(labels, start=1):
         stem = f.path.split("labels/", 1)[1][: -len(".txt")]
-        item = ImportItem(n, stem)  # matched by path without extension
+        annotations = []
         with open_file(f) as fp:
             for k, line in lines(fp, limits.max_row_bytes, f.path):
                 if not line.strip():
@@ -122,9 +122,9 @@ def read_tree(files: Sequence[TreeFile], open_file: Opener, limits: Limits) -> P
                 except ValueError as exc:
                     errors.add(RowError(n, stem, f"{f.path} line {k}: {exc}"))
                     continue
-                item.annotations.append(confirmed(names[cls], box))
+                annotations.append(confirmed(names[cls], box))
                 count += 1
-        items.append(item)
+        items.append(ImportItem(n, stem, tuple(annotations)))  # matched by path without extension
     return Parsed(items, errors, count)
 
 
