@@ -191,14 +191,38 @@ def test_encrypted_members_and_unusual_methods_are_refused(folder: Path) -> None
     _refused(_read(folder, "not.zip", "YOLO")[0], Invalid, "not a zip file")
 
 
-def test_our_own_zip64_export_zips_read_back(folder: Path) -> None:
-    with zipfile.ZipFile(folder / "z64.zip", "w", zipfile.ZIP_DEFLATED) as z:  # as /exports/<id>.zip writes them
-        for name, data in {"classes.txt": b"cat\ndog\n", "labels/sub/a.txt": b"1 0.5 0.5 0.2 0.2\n"}.items():
-            with z.open(zipfile.ZipInfo(name), "w", force_zip64=True) as f:
+class _Stream:
+    """A write-only, unseekable file, like the one /exports/<id>.zip streams into: zipfile then writes data
+    descriptors after each member."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, b: bytes) -> int:
+        self.data += b
+        return len(b)
+
+    def tell(self) -> int:
+        return len(self.data)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_streamed_zip64_zips_and_self_extracting_ones_read_back(folder: Path) -> None:
+    sink = _Stream()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as z:  # type: ignore[arg-type]  # as exports stream them
+        for name, data in {"classes.txt": b"cat\ndog\n", "labels/sub/a.txt": b"1 0.5 0.5 0.2 0.2\n",
+                           "images/sub/a.jpg": b"\xff\xd8 not read"}.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".jpg") else zipfile.ZIP_DEFLATED
+            with z.open(info, "w", force_zip64=True) as f:
                 f.write(data)
-    out, _ = _read(folder, "z64.zip", "YOLO")
-    assert isinstance(out, Parsed) and not out.errors, out
-    assert [(i.filename, [a.label for a in i.annotations]) for i in out.items] == [("sub/a", ["dog"])]
+    for name, data in (("z64.zip", bytes(sink.data)), ("sfx.zip", b"#!/bin/sh\nexit 0\n" + bytes(sink.data))):
+        (folder / name).write_bytes(data)
+        out, _ = _read(folder, name, "YOLO")
+        assert isinstance(out, Parsed) and not out.errors, out
+        assert [(i.filename, [a.label for a in i.annotations]) for i in out.items] == [("sub/a", ["dog"])]
 
 
 # -- lines ----------------------------------------------------------------------------------------------------
