@@ -470,3 +470,13 @@ def test_the_collector_is_paused_while_imports_parse_and_back_on_after_the_last(
         assert not gc.isenabled()  # it was off before: left off
     finally:
         gc.enable()
+
+
+def test_a_zip64_end_record_is_found_past_a_prepended_stub(folder: Path) -> None:
+    path = folder / "big.zip"
+    _zip(path, {"classes.txt": b"cat\n", "labels/a.txt": b"0 0.5 0.5 0.2 0.2\n",
+                **{f"i/{i}": b"" for i in range(65_600)}}, zipfile.ZIP_STORED)  # over 65,535: a zip64 end record
+    assert b"PK\x06\x06" in path.read_bytes()[-200:]
+    path.write_bytes(b"#!/bin/sh\nexit 0\n" + path.read_bytes())
+    out, _ = _read(folder, "big.zip", "YOLO", dataclasses.replace(SMALL, max_items=40_000, max_bytes=64 * MB))
+    assert isinstance(out, Parsed) and not out.errors and [i.filename for i in out.items] == ["a"], out

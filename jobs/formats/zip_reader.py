@@ -21,7 +21,7 @@ RATIO_FLOOR = 1 << 20  # smaller members are never refused for their ratio (the 
 ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
 
 _EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory
-_ZIP64_LOCATOR = struct.Struct("<4sIQI")
+_ZIP64_LOCATOR_SIZE = 20
 _ZIP64_EOCD = struct.Struct("<4sQHHIIQQQQ")
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
@@ -56,11 +56,13 @@ def _directory(fp: BinaryIO) -> tuple[int, int, int]:
         raise _bad("archives split over several files are not read")
     record = tail_start + at
     if entries == 0xFFFF or 0xFFFFFFFF in (size, offset):
-        loc = at - _ZIP64_LOCATOR.size
+        loc = at - _ZIP64_LOCATOR_SIZE
         if loc < 0 or tail[loc:loc + 4] != b"PK\x06\x07":
             raise _bad("its zip64 end record is missing")
-        _, _, z64, _ = _ZIP64_LOCATOR.unpack_from(tail, loc)
-        fp.seek(z64)
+        # Right before its locator (as zipfile assumes: no extensible data), not where the locator says: that
+        # offset does not count bytes prepended to the archive.
+        z64 = tail_start + loc - _ZIP64_EOCD.size
+        fp.seek(max(0, z64))
         raw = fp.read(_ZIP64_EOCD.size)
         if len(raw) < _ZIP64_EOCD.size or raw[:4] != b"PK\x06\x06":
             raise _bad("its zip64 end record is damaged")
