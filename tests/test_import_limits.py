@@ -300,11 +300,12 @@ def test_deep_json_nesting_is_refused_without_building_it(folder: Path) -> None:
 
 
 def test_one_coco_entry_longer_than_the_row_limit_is_refused(folder: Path) -> None:
-    with (folder / "long.json").open("wb") as f:
-        f.write(b'{"images": [{"id": 1, "file_name": "' + b"a" * (3 * MB) + b'.jpg"}]}')
-    out, peak = _read(folder, "long.json", "COCO")
-    _refused(out, TooLarge, "longer than 65,536 characters", "IMPORT_MAX_ROW_BYTES")
-    assert peak < 4
+    for name, size in (("long.json", 3 * MB), ("within-a-read.json", 100_000)):
+        with (folder / name).open("wb") as f:
+            f.write(b'{"images": [{"id": 1, "file_name": "' + b"a" * size + b'.jpg"}]}')
+        out, peak = _read(folder, name, "COCO")
+        _refused(out, TooLarge, "longer than 65,536 characters", "IMPORT_MAX_ROW_BYTES")
+        assert peak < 4
 
 
 def test_floods_of_tiny_coco_entries_stop_at_the_limits(folder: Path) -> None:

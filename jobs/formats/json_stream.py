@@ -72,9 +72,7 @@ class JsonStream:
             # Most entries are flat objects: when the first "}" closes this one, orjson parses it several times faster
             # than the standard decoder. If that "}" is nested or inside a string, the slice is not valid JSON.
             try:
-                found = orjson.loads(text[pos:end + 1])
-                self._pos = end + 1
-                return found
+                return self._taken(orjson.loads(text[pos:end + 1]), end + 1)
             except orjson.JSONDecodeError:
                 pass
         while True:
@@ -82,8 +80,7 @@ class JsonStream:
             try:
                 found, end = self._scan(self._text, self._pos)
                 if end < len(self._text) or self._eof or isinstance(found, dict | list | str):
-                    self._pos = end
-                    return found
+                    return self._taken(found, end)
             except json.JSONDecodeError as exc:  # cut short by the window's end, or really broken
                 cut = exc.pos >= len(self._text) - _NEAR_END or exc.msg.startswith("Unterminated string")
                 if self._eof or not cut:
@@ -91,10 +88,20 @@ class JsonStream:
             except RecursionError:
                 raise BadJson(f"nested too deeply at character {self._offset + self._pos:,}") from None
             if pending > self.max_value:
-                raise TooLarge(f"An entry at character {self._offset + self._pos:,} of the file is longer than "
-                               f"{self.max_value:,} characters; entries take at most {self.max_value:,} "
-                               "(IMPORT_MAX_ROW_BYTES).")
+                raise self._too_long()
             self._more(pending)  # a number may go on past the window too
+
+    def _taken(self, found: Any, end: int) -> Any:
+        """A value parsed whole from the window: refused if longer than max_value (the window can hold more)."""
+        if end - self._pos > self.max_value:
+            raise self._too_long()
+        self._pos = end
+        return found
+
+    def _too_long(self) -> TooLarge:
+        return TooLarge(f"An entry at character {self._offset + self._pos:,} of the file is longer than "
+                        f"{self.max_value:,} characters; entries take at most {self.max_value:,} "
+                        "(IMPORT_MAX_ROW_BYTES).")
 
     def members(self) -> Iterator[str]:
         """The keys of the object that starts here, in order; read each member's value before the next key."""
