@@ -18,14 +18,6 @@ from volumes.base import Volumes
 from volumes.paths import VolumePath, parse
 
 
-def _size_check(volumes: Volumes, path: VolumePath, max_bytes: int) -> int:
-    size = volumes.stat(path).size
-    if size > max_bytes:
-        raise TooLarge(f"{path} is {size / 2**20:.1f} MB; imports take at most {max_bytes / 2**20:.0f} MB "
-                       "(IMPORT_MAX_BYTES).")
-    return size
-
-
 def _yolo_folder(volumes: Volumes, folder: VolumePath, limits: Limits, budget: Budget) -> Parsed:
     """The folder's label files and class lists, listed first (each counted as it is found), then read one by
     one, their bytes charged to the budget however big they have grown since."""
@@ -49,12 +41,14 @@ def read_file(volumes: Volumes, raw_path: str, fmt: str, limits: Limits) -> Pars
     path = parse(raw_path)
     budget = Budget(limits.max_bytes, f"{path}")
     try:
-        is_folder = fmt == "YOLO" and volumes.list(path) is not None
-    except (NotFound, Invalid, NotADirectoryError, OSError):
-        is_folder = False
-    if is_folder:
+        size = volumes.stat(path).size
+    except Invalid:  # not a file: a folder, for YOLO (listing it to find out would read all of it)
+        if fmt != "YOLO":
+            raise
         return _yolo_folder(volumes, path, limits, budget)
-    _size_check(volumes, path, limits.max_bytes)
+    if size > limits.max_bytes:
+        raise TooLarge(f"{path} is {size / 2**20:.1f} MB; imports take at most {limits.max_bytes / 2**20:.0f} MB "
+                       "(IMPORT_MAX_BYTES).")
     if fmt == "YOLO" and not path.text.lower().endswith(".zip"):
         raise Invalid("A YOLO import is a folder or a .zip with labels/*.txt and classes.txt or data.yaml.")
     with volumes.open(path) as raw:
