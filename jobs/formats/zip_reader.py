@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from db.errors import Invalid, TooLarge
-from jobs.formats.reading import CHUNK, Budget, metered
+from jobs.formats.reading import CHUNK, Budget, breathe, metered
 
 MAX_RATIO = 100  # deflated text compresses 3-10x; zip bombs rely on 1,000x and more
 RATIO_FLOOR = 1 << 20  # smaller members are never refused for their ratio (the byte budget bounds them)
@@ -101,6 +101,7 @@ def members(fp: BinaryIO, max_members: int) -> Iterator[Member]:
                        "IMPORT_MAX_ITEMS, room for each image and its label file).")
     fp.seek(start)
     for n in range(entries):  # the count from the end record: a longer directory is not read past it
+        breathe(n + 1)
         head = fp.read(_CENTRAL.size)
         if len(head) < _CENTRAL.size or head[:4] != b"PK\x01\x02":
             raise _bad(f"entry {n + 1} of its central directory is damaged")
