@@ -27,7 +27,7 @@ def _exists(volumes: Volumes, path: VolumePath) -> None:
     try:
         volumes.stat(path)
     except Invalid:
-        volumes.list(path)  # a folder (YOLO); raises if it is neither
+        volumes.check_folder(path)  # a folder (YOLO), without listing it; raises if it is neither
 
 
 @strawberry.type
