@@ -80,7 +80,7 @@ export function isTyping(target: EventTarget | null): boolean {
 export const SHORTCUTS: [string, string][] = [
   ['1 – 9', 'classification: assign the class (multi-label: toggle, then Enter) · detection: class for new ' +
             'boxes, or relabel the selected box'],
-  ['← / →', 'previous / next image (this image's edit is saved first; browsing alone never changes a label)'],
+  ['← / →', 'previous / next image (this image’s edit is saved first; browsing alone never changes a label)'],
   ['N', 'next image needing work'],
   ['Enter', 'save and next · multi-label with every label off: “none of these” · detection with no boxes: ' +
             '“no objects”'],
