@@ -88,13 +88,13 @@ class AccountMutations:
         _token_mode(info)
         me = info.context.user
         throttle, address = SignInThrottle.of(info.context.request)
-        wait = await throttle.wait_seconds(me.name, address)
+        wait = await throttle.attempt(me.name, address)
         if wait > 0:
             raise Unavailable(f"Too many wrong passwords; try again in {wait} s.")
         _, stored = await info.context.db.read(auth.password_of, me.name)
         if not await asyncio.to_thread(auth.verify_password, current_password, stored):
-            await throttle.failed(me.name, address)
             raise Invalid("The current password is not right.", field="currentPassword")
+        await throttle.succeeded(me.name, address)
         hashed = await _hash(new_password)
         await info.context.db.write(auth.set_password_hash, me.name, hashed)
         return True

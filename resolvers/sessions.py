@@ -33,18 +33,17 @@ async def login(request: Request) -> Response:
     except (ValueError, KeyError, TypeError, AssertionError):
         return _refuse(400, "VALIDATION", 'Send JSON {"name": …, "password": …}.')
     throttle, address = SignInThrottle.of(request)
-    wait = await throttle.wait_seconds(name, address)
+    wait = await throttle.attempt(name, address)  # counted (and committed) before the password is checked
     if wait > 0:
         refused = _refuse(429, "UNAVAILABLE", f"Too many failed sign-ins; try again in {wait} s.")
         refused.headers["Retry-After"] = str(wait)
         return refused
     user, hashed = await services.db.read(auth.password_of, name)
     if not await asyncio.to_thread(auth.verify_password, password, hashed) or user is None:
-        await throttle.failed(name, address)
         return _refuse(401, "UNAUTHENTICATED", "Wrong name or password.")
+    await throttle.succeeded(name, address)
     if user.deactivated:
         return _refuse(403, "FORBIDDEN", "This account is deactivated; an instance admin can reactivate it.")
-    await throttle.succeeded(name)
     value = await services.db.write(auth.start_session, user.id)
     response = JSONResponse({"name": user.name, "isAdmin": user.is_admin})
     response.set_cookie(SESSION_COOKIE, value, max_age=auth.SESSION_DAYS * 86400, path="/", httponly=True,

@@ -3,12 +3,15 @@ AUTH_MODE=databricks (the Apps proxy's headers), with spoofed headers and leaked
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.orm import Session
@@ -19,7 +22,7 @@ import server
 from db import auth
 from db import sign_in_failures as failures
 from db.engine import sync_url
-from db.models import ApiToken, User
+from db.models import ApiToken, SignInFailure, User
 from server import Settings, SettingsError, create_app
 from tests.conftest import make_images
 from tests.team import Team, add_users, team_app
@@ -128,22 +131,66 @@ def test_every_server_process_counts_the_same_failed_sign_ins(
             assert replica.post("/auth/login", json={"name": "alice", "password": PASSWORD}).status_code == 429
 
 
-def test_old_failures_stop_counting_and_are_tidied_away_but_a_running_wait_is_kept(database_url: str) -> None:
+def test_parallel_guesses_check_no_more_passwords_than_the_throttle_allows(
+        team: Team, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each attempt is counted before its password is checked, in one statement committed on its own: 60 guesses
+    sent at once check 5 passwords (a 401 means a password was checked), and then the right one waits too."""
+    client = team.client
+    _cli(monkeypatch, capsys, client.app.state.settings.database_url, "users", "set-password", "alice",
+         stdin=PASSWORD + "\n")
+
+    async def at_once(n: int) -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app, client=("testclient", 50000)),
+                                     base_url="http://testserver", timeout=120) as http:
+            answers = await asyncio.gather(*(http.post("/auth/login", json={"name": "alice", "password": f"guess {i}"})
+                                             for i in range(n)))
+        return [r.status_code for r in answers]
+
+    codes = client.portal.call(at_once, 60)  # type: ignore[union-attr]
+    assert sorted(set(codes)) == [401, 429] and codes.count(401) == 5, codes
+    assert client.post("/auth/login", json={"name": "alice", "password": PASSWORD}).status_code == 429
+
+    def counts() -> dict[str, int]:
+        rows = client.portal.call(client.app.state.services.db.read,  # type: ignore[union-attr]
+                                  lambda s: s.scalars(select(SignInFailure)).all())
+        return {row.key: row.count for row in rows}
+
+    assert counts() == {"account:alice": 5, "address:testclient": 5}  # refused attempts are not counted
+    throttle = client.app.state.sign_in_throttle
+    throttle.clock = lambda: time.time() + 31
+    assert client.post("/auth/login", json={"name": "alice", "password": PASSWORD}).status_code == 200
+    assert counts() == {"address:testclient": 5}  # a right password clears the account and costs its address none
+
+
+def test_attempts_wait_doubling_count_on_every_key_or_none_and_old_ones_are_tidied_away(database_url: str) -> None:
     policy = failures.Policy(free=2, first_wait=30.0, max_wait=900.0, forget_after=3600.0)
     engine = create_engine(sync_url(database_url))
+
+    def count(s: Session, key: str) -> int | None:
+        row = s.get(SignInFailure, key)
+        return None if row is None else row.count
+
     try:
         with Session(engine) as s, s.begin():
-            failures.record(s, "account:old", 0.0, policy)
-            for _ in range(12):  # long past the cap: waits 900 s
-                failures.record(s, "account:blocked", 0.0, policy)
-            assert failures.waiting(s, ["account:old"], 1.0) == 0
-            assert failures.waiting(s, ["account:old", "account:blocked"], 1.0) == 899.0
-            failures.record(s, "account:old", 3602.0, policy)  # an hour later the first no longer counts
-            assert failures.waiting(s, ["account:old"], 3602.0) == 0
+            now, waits = 0.0, []
+            for _ in range(7):  # each attempt as soon as the last wait is over
+                assert failures.attempt(s, [("account:blocked", policy)], now) == 0
+                waits.append(failures.waiting(s, ["account:blocked"], now))
+                now += waits[-1]
+            assert waits == [0, 30, 60, 120, 240, 480, 900]  # from the free-th on, doubling up to the cap
+            assert failures.attempt(s, [("account:blocked", policy)], now - 100) == 100  # refused, not counted
+            assert count(s, "account:blocked") == 7
+            assert failures.attempt(s, [("account:a", policy), ("account:blocked", policy)], now - 100) == 100
+            assert count(s, "account:a") is None  # every key counts the attempt, or none does
+            assert failures.attempt(s, [("account:old", policy)], 0.0) == 0
+            assert failures.attempt(s, [("account:old", policy)], 3601.0) == 0  # an hour later the first no
+            assert count(s, "account:old") == 1  # longer counts
+            failures.hand_back(s, "account:old", policy)
+            assert count(s, "account:old") == 0
+            assert failures.attempt(s, [("x" * 500, policy)], 0.0) == 0  # a name longer than any user's is cut
         with Session(engine) as s, s.begin():
-            assert failures.forget_stale(s, 3602.0, 3600.0) == 1  # the blocked one's wait is over, and it is old
-            assert failures.forget_stale(s, 3602.0 + 3601.0, 3600.0) == 1
-            failures.record(s, "x" * 500, 0.0, policy)  # a name longer than any user's is cut, not an error
+            assert failures.forget_stale(s, now + 3600, 3600.0) == 2  # blocked (its wait is over) and the long one
+            assert failures.forget_stale(s, 3601.0 + 3601.0, 3600.0) == 1
     finally:
         engine.dispose()
 
