@@ -29,6 +29,7 @@ from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Samp
 
 NEEDS_WORK = ("UNLABELED", "PRE_LABELED")
 TOLERANCE = 1e-6
+SAME_BOX = 1e-9  # boxes this close (normalised coordinates: far below a pixel) are the same box
 KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
 
 Box = tuple[float, float, float, float]
@@ -184,6 +185,31 @@ def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) 
     return events
 
 
+def same_annotations(old: Sequence[Annotation], new: Sequence[NewAnnotation]) -> bool:
+    """Whether a save of `new` would store what `old` already holds: the same confirmed labels, in any order, boxes
+    of the same class equal within SAME_BOX."""
+    if len(old) != len(new) or any(a.is_draft for a in old):
+        return False
+    left = [(a.label, a.kind, _box_of(a)) for a in old]
+    for a in new:
+        box = _box_of(a)
+        match = next((i for i, (label, kind, b) in enumerate(left) if label == a.label and kind == a.kind and (
+            b == box if b is None or box is None else all(abs(p - q) <= SAME_BOX for p, q in zip(b, box, strict=True))
+        )), None)
+        if match is None:
+            return False
+        left.pop(match)
+    return True
+
+
+def save_changes_nothing(loaded: Loaded, clean: Sequence[NewAnnotation]) -> bool:
+    """A save of `clean` onto a sample already labelled so, with no review asking for another look, is no change.
+    A rejected sample saved again unchanged is the labeller's answer to the reviewer: a change (back to review)."""
+    s = loaded.sample
+    return (s.status == "LABELED" and s.review_status != "REJECTED" and bool(s.no_objects) == (not clean)
+            and same_annotations(loaded.annotations, clean))
+
+
 # -- planning: everything about a change, computed before any lock is taken --------------------------------
 
 
@@ -221,6 +247,14 @@ class Change:
     user: str
     now: datetime
     result: list[Annotation] = field(default_factory=list)
+    writes: bool = True  # False: the sample already holds what was asked, and nothing is written
+
+    @classmethod
+    def nothing(cls, loaded: Loaded, user: str) -> Change:
+        """The change that leaves the sample as it is (same version, no history, its review kept)."""
+        sample = SampleState(loaded.sample)
+        return cls(loaded.project.id, sample, sample.version, None, [], [], list(loaded.annotations), Counter(), [],
+                   user, utcnow(), writes=False)
 
 
 def _count(deltas: counters.Deltas, rows: Sequence[Annotation | NewAnnotation], sign: int, user: str) -> None:
@@ -364,6 +398,9 @@ def _plan_and_write(backend: Any, conn: object, plan: Callable[[Loader], Change]
     load = functools.partial(_load_direct, backend, conn)
     for _ in range(OPTIMISTIC_ATTEMPTS):
         change = plan(load)
+        if not change.writes:
+            change.result = change.kept
+            return change, []
         rows = _added_rows(change)
         ids = backend.write(conn, sample=change.sample, read_version=change.read_version,
                             project_id=change.project_id, remove=change.remove_ids, add=rows, events=change.events,
@@ -413,16 +450,22 @@ async def save_annotations(
     db: Database, sample_id: int, annotations: Sequence[NewAnnotation], user: str, *, allow_empty: bool,
     expected_version: int | None,
 ) -> Saved:
-    """Replace every annotation of the sample (drafts included); an empty list with allow_empty means 'no objects'."""
+    """Replace every annotation of the sample (drafts included); an empty list with allow_empty means 'no objects'.
+    Saving what the sample already holds changes nothing (save_changes_nothing); a stale version is still CONFLICT."""
     if not annotations and not allow_empty:
         raise Invalid("An empty save needs allowEmpty: true (it records that the image has no objects).")
 
     def plan(load: Loader) -> Change:
         loaded = load(sample_id)
         clean = [NewAnnotation(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
+        _check_version(loaded.sample, expected_version)
+        if save_changes_nothing(loaded, clean):
+            return Change.nothing(loaded, user)
         events = _diff_events(loaded.annotations, clean)
         if not clean:
             events.append(("no_objects", None, None, None, None))
+        if not events:  # the same labels confirmed: a re-submit after a rejection, a skipped or pre-labelled image
+            events = [("confirm", a.label, _box_of(a), a.label, _box_of(a)) for a in clean]
         return plan_change(loaded, user, expected_version=expected_version, remove=loaded.annotations, add=clean,
                            skipped=False, no_objects=not clean, labelled_now=True, events=events)
 

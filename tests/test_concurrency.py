@@ -111,7 +111,8 @@ async def test_random_interleavings_lose_no_acknowledged_save(db: Database, ops:
 
 
 async def test_racing_saves_of_one_sample(db: Database) -> None:
-    """Same version seen by all: exactly one wins, the rest get CONFLICT. No version given: all land, in turn."""
+    """Same version seen by all: exactly one wins, the rest get CONFLICT. No version given: all land, in turn (each
+    a different box: a save of what the sample already holds would change nothing)."""
     pid, ids = await seed_project(db, 1)
     box = (0.1, 0.1, 0.2, 0.2)
     racers = [labels.save_annotations(db, ids[0], [labels.NewAnnotation(lbl, "BBOX", box)], f"u{k}",
@@ -120,7 +121,8 @@ async def test_racing_saves_of_one_sample(db: Database) -> None:
     outcomes = await asyncio.gather(*racers, return_exceptions=True)
     assert sum(not isinstance(o, Exception) for o in outcomes) == 1
     assert all(isinstance(o, Conflict) for o in outcomes if isinstance(o, Exception))
-    blind = [labels.save_annotations(db, ids[0], [labels.NewAnnotation("cat", "BBOX", box)], f"v{k}",
+    blind = [labels.save_annotations(db, ids[0], [labels.NewAnnotation("cat", "BBOX", (0.01 * k, 0.1, 0.2, 0.2))],
+                                     f"v{k}",
                                      allow_empty=False, expected_version=None) for k in range(10)]
     done = await asyncio.gather(*blind)
     assert sorted(d.sample.version for d in done) == list(range(3, 13))
