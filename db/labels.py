@@ -446,6 +446,18 @@ def _saved(change: Change) -> Saved:
     return Saved(change.sample, change.result)
 
 
+def find_snapshot(session: Session, sample_id: int) -> Saved | None:
+    """The sample and its annotations as of one instant (one statement on PostgreSQL, one read transaction on
+    SQLite), or None if it is gone: what a live event announces, data and version together."""
+    conn = session.connection().connection.driver_connection
+    try:
+        loaded = _load_direct(labels_pg if session.bind.dialect.name == "postgresql" else labels_sqlite, conn,
+                              sample_id)
+    except NotFound:
+        return None
+    return Saved(loaded.sample, loaded.annotations)  # type: ignore[arg-type]
+
+
 async def save_annotations(
     db: Database, sample_id: int, annotations: Sequence[NewAnnotation], user: str, *, allow_empty: bool,
     expected_version: int | None,

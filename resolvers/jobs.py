@@ -64,4 +64,5 @@ class JobSubscriptions:
                     events.get_nowait()
                 await allowed()
                 row = await info.context.db.read(job_rows.get_job, jid)
+                info.context.forget()
                 yield Job.of(row)

@@ -9,7 +9,6 @@ import strawberry
 from db import labels as label_rows
 from db import projects as project_rows
 from db import reviews as review_rows
-from db import samples as sample_rows
 from jobs.preannotate import suggest
 from resolvers.access import StillAllowed, require, require_sample, require_samples
 from resolvers.ids import parse_id
@@ -91,7 +90,8 @@ class LabelMutations:
 
 @strawberry.type
 class LabelSubscriptions:
-    @strawberry.subscription(description="Emits a sample of the project each time it changes (labels, status, lease).")
+    @strawberry.subscription(description="Emits a sample of the project each time it changes (labels, status, lease), "
+                                         "with the annotations of the version it carries.")
     async def sample_changed(self, info: Info, project_id: strawberry.ID) -> AsyncGenerator[Sample, None]:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "viewer")
@@ -101,6 +101,7 @@ class LabelSubscriptions:
             while True:
                 sample_id = await events.get()
                 await allowed()
-                row = await info.context.db.read(sample_rows.find_sample, sample_id)
-                if row is not None:
-                    yield Sample.of(row)
+                found = await info.context.db.read(label_rows.find_snapshot, sample_id)
+                if found is not None:
+                    info.context.forget()  # the event's other fields (history) are read afresh too
+                    yield Sample.of(found.sample, found.annotations)

@@ -64,5 +64,6 @@ class StatsSubscriptions:
                 while not events.empty():
                     events.get_nowait()
                 await allowed()
+                info.context.forget()
                 yield await shared.get(services, pid, services.broker.seq(f"project:{pid}"))
                 last = time.monotonic()

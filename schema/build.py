@@ -23,6 +23,7 @@ from resolvers.samples import SampleQueries
 from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
+from schema.context import FreshPerOperation
 from schema.errors import DomainErrors
 from schema.limits import Executor, Limits
 from schema.offload import is_heavy, off_loop
@@ -68,7 +69,7 @@ EXPECTED_CODES = {"NOT_FOUND", "CONFLICT", "VALIDATION", "FORBIDDEN", "UNAUTHENT
 
 schema = Schema(
     query=Query, mutation=Mutation, subscription=Subscription,
-    extensions=[DomainErrors, Prepare, Limits],  # Prepare parses and validates; Limits after it
+    extensions=[DomainErrors, FreshPerOperation, Prepare, Limits],  # Prepare parses and validates; Limits after it
     execution_context_class=Executor,
 )
 

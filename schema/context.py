@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from strawberry.extensions import SchemaExtension
 from strawberry.types import Info as StrawberryInfo
 
 from db.broker import Broker
@@ -69,6 +71,23 @@ class Context:
         from schema.loaders import Loaders  # local import: loaders import the types, types use the context
 
         return Loaders(self.services.db)
+
+    def forget(self) -> None:
+        """Drop what this context cached (loaded rows, roles). A websocket keeps one context for all its operations
+        and events: each operation and each event starts from the database, never from what an earlier one read."""
+        self.__dict__.pop("loaders", None)
+        self.__dict__.pop("access", None)
+
+
+class FreshPerOperation(SchemaExtension):
+    """Every operation, HTTP or websocket, starts with nothing cached (Context.forget); subscriptions also forget
+    before each event they emit."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.forget()
+        yield
 
 
 Info = StrawberryInfo[Context, None]
