@@ -3,7 +3,7 @@ with each other and with the names server.py reads; requirements.txt is what the
 and the worker grant script speak the workspace APIs' shapes.
 
 The bundle is checked against the Databricks CLI's own JSON schema (bundle/schema/jsonschema.json of the CLI,
-kept in ../shared/reference/databricks/), not against field lists written here; the CLI's rules that a schema cannot
+kept in tests/reference/), not against field lists written here; the CLI's rules that a schema cannot
 express (production mode) are checked beside it. Nothing here reaches Databricks: the scripts talk to the local
 emulator or a stand-in HTTP server on loopback.
 """
@@ -38,8 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "server.py"
 THUMBNAIL_SCRIPT = ROOT / "resources" / "upload_thumbnail.py"
 GRANT_SCRIPT = ROOT / "resources" / "grant_worker.py"
-# The CLI's schema (see ../shared/reference/README.md): beside the repository, as on every machine and in CI.
-BUNDLE_SCHEMA = ROOT.parent / "shared" / "reference" / "databricks" / "bundle-schema.json"
+# The CLI's schema (bundle/schema/jsonschema.json of databricks/cli, August 2026), kept in the repository so a bare
+# clone checks the bundle; where ../shared/reference sits beside the checkout, the copy must match it.
+BUNDLE_SCHEMA = ROOT / "tests" / "reference" / "databricks-bundle-schema.json"
+SHARED_BUNDLE_SCHEMA = ROOT.parent / "shared" / "reference" / "databricks" / "bundle-schema.json"
 
 # Set by the platform, never by app.yml: "Databricks Apps system environment",
 # https://docs.databricks.com/aws/en/dev-tools/databricks-apps/system-env, and for a Lakebase database resource
@@ -141,10 +143,14 @@ def _python_patterns(node: Any) -> Any:
     return node
 
 
+def test_kept_bundle_schema_is_the_shared_one() -> None:
+    if not SHARED_BUNDLE_SCHEMA.is_file():
+        pytest.skip(f"no shared reference beside the checkout ({SHARED_BUNDLE_SCHEMA}) to compare the kept copy with")
+    assert BUNDLE_SCHEMA.read_bytes() == SHARED_BUNDLE_SCHEMA.read_bytes(), f"copy {SHARED_BUNDLE_SCHEMA} here"
+
+
 @cache
 def cli_schema() -> dict[str, Any]:
-    if not BUNDLE_SCHEMA.is_file():
-        pytest.fail(f"the Databricks CLI's bundle schema is missing at {BUNDLE_SCHEMA}", pytrace=False)
     return _python_patterns(json.loads(BUNDLE_SCHEMA.read_text(encoding="utf-8")))
 
 
