@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -48,3 +49,12 @@ class DatabaseUnavailable(Unavailable):
 
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
+
+
+def unknown_ids(what: str, ids: Sequence[object], shown: int = 10) -> Invalid:
+    """VALIDATION naming the ids of a bulk request that name nothing the caller can see (the first few, and how
+    many in all): the request changed nothing."""
+    names = ", ".join(str(i) if isinstance(i, int) else repr(i) for i in ids[:shown])
+    more = f" and {len(ids) - shown:,} more" if len(ids) > shown else ""
+    return Invalid(f"Unknown {what} ids: {names}{more} ({len(ids):,} in all); nothing was changed. Send only ids "
+                   "that exist.", unknownIds=[str(i) for i in ids[:100]], unknownCount=len(ids))

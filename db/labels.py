@@ -506,14 +506,16 @@ async def skip_sample(db: Database, sample_id: int, user: str, *, expected_versi
 
 
 async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnotation], author: str) -> Saved:
-    """Store a model's predictions as drafts, replacing that model's earlier drafts (re-running never duplicates)."""
+    """Store a model's predictions as drafts, replacing that model's earlier drafts (re-running never duplicates;
+    the drafts it replaces go into the history as cleared by the model)."""
     def plan(load: Loader) -> Change:
         loaded = load(sample_id)
         clean = validate(loaded.project, [NewAnnotation(a.label, a.kind, a.box, a.confidence, True, author)
                                           for a in drafts])
         old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
-        return plan_change(loaded, author, expected_version=None, remove=old, add=clean,
-                           events=[("draft", None, None, a.label, _box_of(a)) for a in clean])
+        events: list[EventRow] = [("clear_draft", a.label, _box_of(a), None, None) for a in old]  # a re-run
+        events += [("draft", None, None, a.label, _box_of(a)) for a in clean]
+        return plan_change(loaded, author, expected_version=None, remove=old, add=clean, events=events)
 
     return _saved(await _run_one(db, plan))
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from db import members
 from db.engine import Database
-from db.errors import Forbidden, NotFound, Unauthenticated
+from db.errors import Forbidden, NotFound, Unauthenticated, unknown_ids
 from resolvers.identity import SIGN_IN, identify
-from resolvers.ids import parse_id
+from resolvers.ids import parse_id, parse_ids
 from schema.context import CurrentUser, Info
 
 
@@ -63,12 +63,17 @@ class Access:
             self._roles[project_id] = role
         return self._check(role, needed, missing)
 
-    async def samples(self, sample_ids: Sequence[int], needed: str) -> None:
-        if self.user.is_admin or not sample_ids:
-            return
-        found = await self.db.read(members.sample_roles, self.user.id, sample_ids)
-        for sid in sample_ids:
-            self._check(found.get(sid, (0, None))[1], needed, f"Sample {sid} does not exist.")
+    async def samples(self, sample_ids: Sequence[int], needed: str, malformed: Sequence[str] = ()) -> None:
+        """Every sample at `needed` or more; ids of samples that do not exist or that the caller cannot see (and
+        `malformed` values) are named together in one VALIDATION error."""
+        found = await self.db.read(members.sample_roles, self.user.id, sample_ids) if sample_ids else {}
+        unknown: list[int | str] = [sid for sid in sample_ids if sid not in found
+                                    or (not self.user.is_admin and found[sid][1] is None)]
+        if unknown or malformed:
+            raise unknown_ids("sample", [*unknown, *malformed])
+        if not self.user.is_admin:
+            for sid in sample_ids:
+                self._check(found[sid][1], needed, f"Sample {sid} does not exist.")
 
     async def job(self, job_id: int, needed: str) -> None:
         """Jobs belong to their project; a job of no project is the admins'."""
@@ -116,8 +121,12 @@ async def require_sample(info: Info, sample_id: int | str, role: str, in_project
     return await info.context.access.sample(_key(sample_id, "Sample"), role, project)
 
 
-async def require_samples(info: Info, sample_ids: Sequence[int], role: str) -> None:
-    await info.context.access.samples(sample_ids, role)
+async def require_samples(info: Info, sample_ids: Sequence[str], role: str) -> list[int]:
+    """The keys of a bulk request's samples, each at `role` or more (resolvers.ids.parse_ids: at most MAX_IDS;
+    VALIDATION naming the unknown ones)."""
+    keys, malformed = parse_ids(sample_ids, "sample")
+    await info.context.access.samples(keys, role, malformed)
+    return keys
 
 
 async def require_job(info: Info, job_id: int | str, role: str) -> None:

@@ -68,16 +68,16 @@ class LabelMutations:
                                                     info.context.user.name, expected_version=expected_version))
 
     @strawberry.mutation(description="Turns the model drafts of these samples into the caller's annotations; "
-                                     "returns how many drafts were accepted.")
+                                     "returns how many drafts were accepted. At most 10,000 ids; unknown ids are "
+                                     "named in a VALIDATION error and nothing changes.")
     async def accept_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
-        ids = [parse_id(i, "Sample") for i in sample_ids]
-        await require_samples(info, ids, "annotator")
+        ids = await require_samples(info, sample_ids, "annotator")
         return await label_rows.resolve_drafts(info.context.db, ids, info.context.user.name, accept=True)
 
-    @strawberry.mutation(description="Deletes the model drafts of these samples; returns how many were removed.")
+    @strawberry.mutation(description="Deletes the model drafts of these samples; returns how many were removed. At "
+                                     "most 10,000 ids; unknown ids are named in a VALIDATION error.")
     async def clear_drafts(self, info: Info, sample_ids: list[strawberry.ID]) -> int:
-        ids = [parse_id(i, "Sample") for i in sample_ids]
-        await require_samples(info, ids, "annotator")
+        ids = await require_samples(info, sample_ids, "annotator")
         return await label_rows.resolve_drafts(info.context.db, ids, info.context.user.name, accept=False)
 
     @strawberry.mutation(description="Asks the configured model about this image now and stores its predictions as "
