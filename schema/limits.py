@@ -1,7 +1,7 @@
 """GraphQL request limits, all checked before any resolver runs: the token cap for parsing (schema/prepare.py),
-depth, alias and introspection rules for validation, the page-size cap on `first` and the cost budget
-(schema/cost.py) right after validation, and the cap on operations open on one websocket. Where introspection is
-off, errors suggest no names either."""
+depth, alias and introspection rules for validation, the page-size cap on `first`, the cost budget
+(schema/cost.py) and the refusal of NUL characters in strings right after validation, and the cap on operations
+open on one websocket. Where introspection is off, errors suggest no names either."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     ValidationRule,
+    ValueNode,
     VariableNode,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -155,6 +159,67 @@ def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping
                 stack.append(sel.selection_set)
 
 
+def _nul_in_value(value: Any, path: str) -> str | None:
+    """The path of the first string (or object key) holding a NUL character in a variable's JSON value."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_in_value(item, f"{path}[{i}]")) is not None:
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return f"{path}.{key!r}"
+            if (found := _nul_in_value(item, f"{path}.{key}")) is not None:
+                return found
+    return None
+
+
+def _nul_in_literal(node: ValueNode, path: str) -> str | None:
+    """The same for a value written in the document."""
+    if isinstance(node, StringValueNode):
+        return path if "\x00" in node.value else None
+    if isinstance(node, ListValueNode):
+        for i, item in enumerate(node.values):
+            if (found := _nul_in_literal(item, f"{path}[{i}]")) is not None:
+                return found
+    elif isinstance(node, ObjectValueNode):
+        for f in node.fields:
+            if (found := _nul_in_literal(f.value, f"{path}.{f.name.value}")) is not None:
+                return found
+    return None
+
+
+def nul_argument(doc: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+                 ) -> tuple[str, Any] | None:
+    """Where a string the operation passes holds a NUL character (PostgreSQL cannot store one, and no name, label
+    or comment needs it): (`$variable.path` or `field(argument.path)`, the node to point at), or None."""
+    for name, value in (variables or {}).items():
+        if (found := _nul_in_value(value, f"${name}")) is not None:
+            return found, operation(doc, operation_name)
+    op = operation(doc, operation_name)
+    if op is None:
+        return None
+    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
+    seen: set[str] = set()
+    stack = [op.selection_set]
+    while stack:
+        for sel in stack.pop().selections:
+            if isinstance(sel, FragmentSpreadNode):
+                if sel.name.value not in seen and sel.name.value in fragments:
+                    seen.add(sel.name.value)
+                    stack.append(fragments[sel.name.value].selection_set)
+                continue
+            if isinstance(sel, FieldNode):
+                for arg in sel.arguments or ():
+                    if (found := _nul_in_literal(arg.value, arg.name.value)) is not None:
+                        return f"{sel.name.value}({found})", arg
+            if sel.selection_set:
+                stack.append(sel.selection_set)
+    return None
+
+
 class Limits(SchemaExtension):
     """Applies the app's GraphQLLimits (from the context's services) to every operation, HTTP and websocket.
     Listed after schema.prepare.Prepare: the page-size check reads a document that has passed validation."""
@@ -170,7 +235,8 @@ class Limits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         if ctx.graphql_document is not None and not ctx.pre_execution_errors:
-            ctx.pre_execution_errors = self._page_size(ctx) or self._cost(ctx) or ctx.pre_execution_errors
+            ctx.pre_execution_errors = (self._page_size(ctx) or self._cost(ctx) or self._nul(ctx)
+                                        or ctx.pre_execution_errors)
         yield
 
     def _page_size(self, ctx: Any) -> list[GraphQLError]:
@@ -180,6 +246,16 @@ class Limits(SchemaExtension):
                 return [GraphQLError(f"{node.name.value}(first: {size}) asks for more than {cap} items "
                                      "(MAX_PAGE_SIZE); page with `after` and pageInfo.endCursor.", node)]
         return []
+
+    @staticmethod
+    def _nul(ctx: Any) -> list[GraphQLError]:
+        found = nul_argument(ctx.graphql_document, ctx.operation_name, ctx.variables)
+        if found is None:
+            return []
+        where, node = found
+        kind = "Variable" if where.startswith("$") else "Argument"
+        return [GraphQLError(f"{kind} {where} contains a NUL character (\\0), which no text here may hold; remove it.",
+                             node, extensions={"code": "VALIDATION", "argument": where})]
 
     def _cost(self, ctx: Any) -> list[GraphQLError]:
         cost, cap = estimate(ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables), \
