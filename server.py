@@ -104,7 +104,7 @@ class Settings:
     job_runner: str = "local"  # "databricks": jobs on big projects go to the Databricks Job DATABRICKS_JOB_ID
     databricks_job_id: int = 0
     job_runner_min_items: int = 10_000
-    admin_users: tuple[str, ...] = ()  # AUTH_MODE=databricks: instance admins (lower-cased e-mails / user names)
+    admin_users: tuple[str, ...] = ()  # AUTH_MODE=databricks: instance admins (case-folded e-mails / user ids)
     volumes_backend: str = "local"  # "unity_catalog": every /Volumes path that is not mounted goes to the workspace
     graphql_max_depth: int = 12
     graphql_max_aliases: int = 100
@@ -198,7 +198,7 @@ class Settings:
             serving_keys=_serving_keys(env),
             serving_image_max_side=_int("SERVING_IMAGE_MAX_SIDE", env.get("SERVING_IMAGE_MAX_SIDE", "1024"), 64, 4096),
             serving_timeout_seconds=_int("SERVING_TIMEOUT_SECONDS", env.get("SERVING_TIMEOUT_SECONDS", "600"), 1, 3600),
-            admin_users=tuple(u.strip().lower() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
+            admin_users=tuple(u.strip().casefold() for u in env.get("ADMIN_USERS", "").split(",") if u.strip()),
             databricks_host=_workspace_host(env.get("DATABRICKS_HOST", "")),
             databricks_client_id=env.get("DATABRICKS_CLIENT_ID", "").strip(),
             databricks_app_name=env.get("DATABRICKS_APP_NAME", "").strip(),

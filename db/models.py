@@ -57,12 +57,18 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("platform_id", name="uq_users_platform_id"),
+                      Index("ix_users_email", "email"))
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(320), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     password_hash: Mapped[str | None] = mapped_column(String(255))  # AUTH_MODE=token only; see db.auth
     deactivated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # signs in no more; see db.users
+    # AUTH_MODE=databricks: the identity provider's stable user id (X-Forwarded-User), which the account is keyed
+    # on, and the e-mail it last came with (normalised), which may change or pass to someone else; see db.users
+    platform_id: Mapped[str | None] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(320))
 
 
 class SignInFailure(Base):

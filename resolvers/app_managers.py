@@ -12,8 +12,8 @@ log = logging.getLogger("cvx.identity")
 
 
 def app_managers(workspace: Callable[[], Any], app_name: str) -> frozenset[str]:
-    """Lower-cased user names with CAN_MANAGE on the app (groups are not expanded); empty, with a warning saying
-    what to grant, when the permissions cannot be read."""
+    """Case-folded user names (e-mails) with CAN_MANAGE on the app (groups are not expanded); empty, with a warning
+    saying what to grant, when the permissions cannot be read."""
     from databricks.sdk.errors import DatabricksError  # here: importing the SDK takes seconds
 
     try:
@@ -22,6 +22,6 @@ def app_managers(workspace: Callable[[], Any], app_name: str) -> frozenset[str]:
         log.warning("cannot read who manages app %s (%s): only ADMIN_USERS are instance admins. The bundle gives "
                     "the app's service principal CAN_MANAGE on its own app so it can read this.", app_name, exc)
         return frozenset()
-    return frozenset(entry.user_name.strip().lower() for entry in acl if entry.user_name and any(
+    return frozenset(entry.user_name.strip().casefold() for entry in acl if entry.user_name and any(
         p.permission_level is not None and p.permission_level.value == "CAN_MANAGE"
         for p in entry.all_permissions or []))

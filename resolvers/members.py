@@ -50,7 +50,8 @@ class MemberMutations:
 
         def change(s: Session) -> member_rows.Member:
             if services.auth_mode == "databricks":  # workspace users may not have opened the app yet
-                target = user_rows.see_user(s, user_name, is_admin=user_name.strip().lower() in services.admin_users)
+                target = user_rows.invite_user(s, user_name,
+                                               is_admin=user_rows.normal_email(user_name) in services.admin_users)
             else:
                 target = user_rows.get_user(s, user_name)
             return member_rows.set_member(s, pid, target, role.value)

@@ -6,15 +6,14 @@ and X-Request-Id, replacing whatever the browser sent under those names. HTTP on
 from __future__ import annotations
 
 import http.client
-import itertools
 import threading
+import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
               "proxy-authenticate", "host", "content-length"}
-_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,11 @@ class User:
     email: str
     user_id: str  # the workspace's id for the user, <id>@<workspace id>
     name: str  # preferred user name
+
+    def forwarded(self) -> dict[str, str]:
+        """The identity and request headers the proxy adds to each request of this user's."""
+        return {"X-Forwarded-Email": self.email, "X-Forwarded-User": self.user_id,
+                "X-Forwarded-Preferred-Username": self.name, "X-Request-Id": str(uuid.uuid4())}
 
 
 class AppsProxy:
@@ -44,10 +48,9 @@ class AppsProxy:
                            if k.lower() not in HOP_BY_HOP and not k.lower().startswith(("x-forwarded-", "x-real-"))}
                 headers.update({"X-Forwarded-Host": proxy.public_host, "X-Forwarded-Proto": "https",
                                 "X-Forwarded-For": self.client_address[0], "X-Real-Ip": self.client_address[0],
-                                "X-Request-Id": f"req-{next(_ids)}", "Host": proxy.public_host})
+                                "X-Request-Id": str(uuid.uuid4()), "Host": proxy.public_host})
                 if proxy.user is not None:
-                    headers.update({"X-Forwarded-Email": proxy.user.email, "X-Forwarded-User": proxy.user.user_id,
-                                    "X-Forwarded-Preferred-Username": proxy.user.name})
+                    headers.update(proxy.user.forwarded())
                 proxy.seen.append(headers)
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.app_port, timeout=120)
                 try:

@@ -24,8 +24,9 @@ from db import sign_in_failures as failures
 from db.engine import sync_url
 from db.models import ApiToken, SignInFailure, User
 from server import Settings, SettingsError, create_app
+from tests.apps_proxy import User as ProxyUser
 from tests.conftest import make_images
-from tests.team import Team, add_users, team_app
+from tests.team import Team, team_app
 
 ME = "{ me { name isAdmin } }"
 PASSWORD = "correct horse battery"
@@ -294,59 +295,138 @@ def test_auth_modes_and_where_they_may_listen() -> None:
 
 # -- AUTH_MODE=databricks ---------------------------------------------------------------------------------------
 
+CREATE_P = ('mutation{ createProject(input: {name: "P", taskType: DETECTION, classes: ["a"], '
+            'sourceVolume: "/Volumes/test/cvx/images"}){ id } }')
+SET_MEMBER = "mutation($p: ID!, $n: String!){ setProjectMember(projectId: $p, userName: $n, role: REVIEWER){ role } }"
+
+
+def proxied(user_id: str, email: str = "", name: str = "") -> dict[str, str]:
+    """What the Apps proxy sends for a signed-in user (headers it would leave out are left out)."""
+    return {k: v for k, v in ProxyUser(email=email, user_id=user_id, name=name).forwarded().items() if v}
+
+
 @pytest.fixture
-def platform(settings: Settings) -> Iterator[TestClient]:
+def platform(settings: Settings, images_dir: Path) -> Iterator[TestClient]:
+    make_images(images_dir, ["a.jpg"], size=(8, 8))
     s = dataclasses.replace(settings, auth_mode="databricks", admin_users=("boss@example.com",))
     with TestClient(create_app(s)) as client:
         yield client
 
 
-def test_the_apps_proxy_headers_name_the_user_and_users_appear_on_first_sight(platform: TestClient) -> None:
-    def me(**headers: str) -> dict:
-        r = platform.post("/graphql", json={"query": ME}, headers=headers)
-        return r.json()["data"]["me"] if r.status_code == 200 else r.status_code  # type: ignore[return-value]
+def _gql(client: TestClient, query: str, headers: dict[str, str], **variables: object) -> dict:
+    return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
 
-    assert me() == 401
-    assert me(**{"X-Forwarded-Email": "Boss@Example.com"}) == {"name": "Boss@Example.com", "isAdmin": True}
-    assert me(**{"X-Forwarded-Email": "ann@example.com", "X-Forwarded-User": "123@456"}) == {
-        "name": "ann@example.com", "isAdmin": False}
-    assert me(**{"X-Forwarded-Preferred-Username": "bo", "X-Forwarded-User": "123@456"})["name"] == "bo"
-    assert me(**{"X-Forwarded-User": "123@456"})["name"] == "123@456"
-    users = platform.post("/graphql", json={"query": "{ instance { users { name isAdmin } } }"},
-                          headers={"X-Forwarded-Email": "Boss@Example.com"}).json()["data"]["instance"]["users"]
-    assert {u["name"]: u["isAdmin"] for u in users} == {"Boss@Example.com": True, "ann@example.com": False,
-                                                        "bo": False, "123@456": False}
+
+def _me(client: TestClient, headers: dict[str, str]) -> dict | int:
+    r = client.post("/graphql", json={"query": ME}, headers=headers)
+    return r.json()["data"]["me"] if r.status_code == 200 else r.status_code
+
+
+def test_the_apps_proxy_headers_name_the_user_and_users_appear_on_first_sight(platform: TestClient) -> None:
+    assert _me(platform, proxied("1@9", "Boss@Example.com ", "boss")) == {"name": "boss@example.com", "isAdmin": True}
+    assert _me(platform, proxied("2@9", "ann@example.com", "ann")) == {"name": "ann@example.com", "isAdmin": False}
+    assert _me(platform, proxied("3@9", name="bo")) == {"name": "bo", "isAdmin": False}  # no e-mail: the user name
+    assert _me(platform, proxied("4@9", name="Bo Smith"))["name"] == "4@9"  # not a name (a space): the id
+    assert _me(platform, proxied("5@9")) == {"name": "5@9", "isAdmin": False}
+    users = _gql(platform, "{ instance { users { name isAdmin } } }", proxied("1@9", "boss@example.com"))
+    assert {u["name"]: u["isAdmin"] for u in users["data"]["instance"]["users"]} == {
+        "boss@example.com": True, "ann@example.com": False, "bo": False, "4@9": False, "5@9": False}
     # passwords are for AUTH_MODE=token only
     assert platform.post("/auth/login", json={"name": "x", "password": "y" * 12}).status_code == 404
+
+
+def test_accounts_are_keyed_on_the_stable_user_id_and_the_email_follows_it(platform: TestClient) -> None:
+    boss = proxied("1@9", "boss@example.com")
+    pid = _gql(platform, CREATE_P, boss)["data"]["createProject"]["id"]
+    assert _gql(platform, SET_MEMBER, boss, p=pid, n=" Ann@Example.com")["data"]  # before her first visit
+
+    def projects(headers: dict[str, str]) -> list[dict]:
+        return _gql(platform, "{ projects { name myRole } }", headers)["data"]["projects"]
+
+    def email_of(user_id: str) -> str | None:
+        return platform.portal.call(platform.app.state.services.db.read,  # type: ignore[union-attr]
+                                    lambda s: s.scalar(select(User.email).where(User.platform_id == user_id)))
+
+    ann = proxied("2@9", "ANN@example.com")
+    assert projects(ann) == [{"name": "P", "myRole": "REVIEWER"}]  # her first request claims the invited account
+    assert _me(platform, ann) == {"name": "ann@example.com", "isAdmin": False}
+    married = proxied("2@9", "ann.smith@example.com")
+    assert projects(married) == [{"name": "P", "myRole": "REVIEWER"}]  # a changed e-mail keeps her access
+    assert _me(platform, married)["name"] == "ann@example.com"  # her name stays on her work
+    assert email_of("2@9") == "ann.smith@example.com"
+    newcomer = proxied("7@9", "ann@example.com")  # her old address, given to someone else
+    assert projects(newcomer) == []  # inherits nothing
+    assert _me(platform, newcomer) == {"name": "ann@example.com#2", "isAdmin": False}
+    assert _gql(platform, SET_MEMBER, boss, p=pid, n="ann@example.com")["data"]  # the address's holder now
+    assert projects(newcomer) == [{"name": "P", "myRole": "REVIEWER"}]
+    # case never makes a second account, nor a second admin
+    assert _me(platform, proxied("1@9", "BOSS@EXAMPLE.COM")) == {"name": "boss@example.com", "isAdmin": True}
+    assert _me(platform, proxied("1@9", " boss@Example.com")) == {"name": "boss@example.com", "isAdmin": True}
+    admins = [u["name"] for u in _gql(platform, "{ instance { users { name isAdmin } } }", boss)[
+        "data"]["instance"]["users"] if u["isAdmin"]]
+    assert admins == ["boss@example.com"] and email_of("1@9") == "boss@example.com"
+
+
+def test_first_requests_at_once_make_one_account(platform: TestClient) -> None:
+    async def at_once(n: int) -> set[str]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=platform.app),
+                                     base_url="http://testserver", timeout=60) as http:
+            answers = await asyncio.gather(*(http.post("/graphql", json={"query": ME},
+                                                       headers=proxied("3@9", "new@example.com")) for _ in range(n)))
+        return {r.json()["data"]["me"]["name"] for r in answers}
+
+    assert platform.portal.call(at_once, 8) == {"new@example.com"}  # type: ignore[union-attr]
+
+
+def test_requests_that_did_not_come_through_the_apps_proxy_are_refused(platform: TestClient) -> None:
+    """What tells the proxy's requests apart is only their headers (README: what this does not guarantee)."""
+    complete = proxied("1@9", "boss@example.com")
+    for missing in ("X-Forwarded-User", "X-Request-Id"):
+        r = platform.post("/graphql", json={"query": ME}, headers={k: v for k, v in complete.items() if k != missing})
+        error = r.json()["errors"][0]
+        assert r.status_code == 401 and error["extensions"]["code"] == "UNAUTHENTICATED", r.text
+        assert "Databricks Apps proxy" in error["message"] and missing in error["message"]
+    assert _me(platform, {"X-Forwarded-Email": "boss@example.com"}) == 401  # an e-mail alone names nobody
+    media = platform.get("/media/samples/1/thumbnail", headers={"X-Forwarded-Email": "boss@example.com"})
+    assert media.status_code == 401 and "Databricks Apps proxy" in media.json()["error"]
+    with platform.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"],
+                                    headers={"X-Forwarded-Email": "boss@example.com"}) as ws:
+        ws.send_json({"type": "connection_init"})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 4403
+    with platform.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"], headers=complete) as ws:
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+
+
+def test_identity_headers_no_user_could_have_are_refused_with_a_reason(platform: TestClient) -> None:
+    long_email = "a" * 390 + "@example.com"
+    for headers, named in ((proxied("1@9", long_email), "X-Forwarded-Email"),
+                           (proxied("1@9", "boss @example.com"), "X-Forwarded-Email"),
+                           (proxied("1@9", "not-an-address"), "X-Forwarded-Email"),
+                           (proxied("1 9", "boss@example.com"), "X-Forwarded-User"),
+                           (proxied("9" * 200, "boss@example.com"), "X-Forwarded-User")):
+        r = platform.post("/graphql", json={"query": ME}, headers=headers)
+        error = r.json()["errors"][0]
+        assert r.status_code == 401 and error["extensions"]["code"] == "UNAUTHENTICATED", r.text
+        assert named in error["message"]
+    boss = proxied("1@9", "boss@example.com")
+    pid = _gql(platform, CREATE_P, boss)["data"]["createProject"]["id"]
+    for name, reason in ((long_email, "at most 320"), ("ann smith@example.com", "without spaces"),
+                         ("nobody", "by their e-mail")):
+        error = _gql(platform, SET_MEMBER, boss, p=pid, n=name)["errors"][0]
+        assert error["extensions"]["code"] in ("VALIDATION", "NOT_FOUND") and reason in error["message"], error
 
 
 def test_forwarded_access_tokens_are_never_logged_or_stored(platform: TestClient,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     secret = "eyJhbGciOiJSUzI1NiJ9.forwarded-user-token.signature"
     caplog.set_level(logging.DEBUG)
+    ann = {**proxied("2@9", "ann@example.com"), "X-Forwarded-Access-Token": secret}
     for query in (ME, "{ projects { id } }", "{ nosuchfield }"):
-        platform.post("/graphql", json={"query": query},
-                      headers={"X-Forwarded-Email": "ann@example.com", "X-Forwarded-Access-Token": secret})
-    platform.get("/media/samples/1/image", headers={"X-Forwarded-Email": "ann@example.com",
-                                                    "X-Forwarded-Access-Token": secret})
+        platform.post("/graphql", json={"query": query}, headers=ann)
+    platform.get("/media/samples/1/image", headers=ann)
     assert secret not in caplog.text
     assert secret not in _rows(platform.app.state.settings.database_url)
     assert "ann@example.com" in _rows(platform.app.state.settings.database_url)
-
-
-def test_users_added_by_name_in_databricks_mode_are_created(settings: Settings, images_dir: Path) -> None:
-    make_images(images_dir, ["a.jpg"], size=(8, 8))
-    s = dataclasses.replace(settings, auth_mode="databricks", admin_users=("boss@example.com",))
-    add_users(s.database_url, {})
-    with TestClient(create_app(s)) as client:
-        boss = {"X-Forwarded-Email": "boss@example.com"}
-
-        def gql(query: str, headers: dict[str, str], **variables: object) -> dict:
-            return client.post("/graphql", json={"query": query, "variables": variables}, headers=headers).json()
-
-        pid = gql('mutation{ createProject(input: {name: "P", taskType: DETECTION, classes: ["a"], '
-                  'sourceVolume: "/Volumes/test/cvx/images"}){ id } }', boss)["data"]["createProject"]["id"]
-        gql('mutation($p: ID!){ setProjectMember(projectId: $p, userName: "new@example.com", role: REVIEWER)'
-            "{ role } }", boss, p=pid)
-        got = gql("{ projects { name myRole } }", {"X-Forwarded-Email": "new@example.com"})
-        assert got["data"]["projects"] == [{"name": "P", "myRole": "REVIEWER"}]

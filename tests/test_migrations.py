@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
+from db import users
 from db.engine import sync_url
 from db.migrate import alembic_config, upgrade
-from db.models import Base
+from db.models import Base, User
 
 # Migration 0002 keeps these two foreign keys on SQLite only (dropping them there means rebuilding the tables).
 KEPT_ON_SQLITE = {("remove_fk", "annotations"), ("remove_fk", "annotation_events")}
@@ -79,3 +82,23 @@ def test_every_migration_can_be_undone_and_redone(database_url: str) -> None:
     expected = KEPT_ON_SQLITE if database_url.startswith("sqlite") else set()
     assert _differences(database_url) == expected
     assert _has_confidence_index(database_url)
+
+
+def test_users_named_by_an_email_keep_it_and_their_first_request_claims_them(database_url: str) -> None:
+    """0008: accounts were keyed by the e-mail header; now by the stable user id, which old rows do not have."""
+    command.downgrade(alembic_config(database_url), "0007")
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.begin() as conn:
+            for name in ("Boss@Example.com", "bo", "4711@1234567890123456"):
+                conn.execute(text("INSERT INTO users (name, is_admin, created_at) VALUES (:n, :a, :t)"),
+                             {"n": name, "a": False, "t": datetime.now(UTC)})
+        upgrade(database_url)
+        with Session(engine) as session, session.begin():
+            assert {u.name: (u.email, u.platform_id) for u in session.scalars(select(User))} == {
+                "Boss@Example.com": ("boss@example.com", None), "bo": (None, None),
+                "4711@1234567890123456": (None, None)}
+            claimed = users.see_platform_user(session, "1@9", "boss@example.com", "boss@example.com", is_admin=True)
+            assert (claimed.name, claimed.platform_id) == ("Boss@Example.com", "1@9")  # the same account
+    finally:
+        engine.dispose()

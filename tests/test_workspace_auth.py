@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server import Settings, create_app
+from tests.apps_proxy import User as ProxyUser
 from tests.conftest import create_project, gql, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_apps import APPS_ROUTES, add_app
@@ -89,8 +90,8 @@ def test_the_apps_managers_are_instance_admins_after_a_deploy(settings: Settings
                                  databricks_app_name="cv-explorer")
 
     def me(client: TestClient, email: str) -> dict:
-        headers = {"X-Forwarded-Email": email, "X-Forwarded-Preferred-Username": email.split("@")[0],
-                   "X-Forwarded-User": f"{abs(hash(email)) % 10**6}@1234567890123456"}
+        headers = ProxyUser(email=email, user_id=f"{abs(hash(email)) % 10**6}@1234567890123456",
+                            name=email.split("@")[0]).forwarded()
         return client.post("/graphql", json={"query": "{ me { isAdmin } }"}, headers=headers).json()["data"]["me"]
 
     with TestClient(create_app(chosen)) as client:
