@@ -56,6 +56,7 @@ log = logging.getLogger("cvx")
 
 
 UPLOADS_VOLUME = "/Volumes/local/cv_explorer/uploads"
+DEFAULT_EXPORTS = "/Volumes/local/cv_explorer/exports"
 
 
 class SettingsError(ValueError):
@@ -130,6 +131,14 @@ class Settings:
             return f"{self.export_volume}/uploads"
         return UPLOADS_VOLUME
 
+    @property
+    def export_areas(self) -> str:
+        """The volume that holds each project's export area (`project-<id>`, where its owners may always export):
+        EXPORT_VOLUME, else the default exports mount when it is mounted; none otherwise."""
+        if self.export_volume:
+            return self.export_volume
+        return DEFAULT_EXPORTS if DEFAULT_EXPORTS in self.volume_mounts else ""
+
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting once; an invalid value raises SettingsError naming the variable."""
@@ -142,7 +151,7 @@ class Settings:
             raise SettingsError(f"DATABASE_URL must be a sqlite:/// or postgresql:// URL, got {db_url.split(':')[0]!r}")
         mounts_raw = env.get("VOLUME_MOUNTS") or (
             f"/Volumes/local/cv_explorer/demo={data_dir / 'demo'};"
-            f"/Volumes/local/cv_explorer/exports={data_dir / 'exports'}"
+            f"{DEFAULT_EXPORTS}={data_dir / 'exports'}"
         )
         mounts: dict[str, Path] = {}
         for item in filter(None, (m.strip() for m in mounts_raw.split(";"))):
@@ -497,7 +506,8 @@ def build_services(settings: Settings) -> Services:
                     max_pixels=settings.max_image_pixels, max_decode_bytes=settings.max_decode_bytes,
                     auth_mode=settings.auth_mode,
                     lease_seconds=settings.sample_lease_seconds, fanout=fanout,
-                    uploads_volume=settings.uploads_volume, upload_max_bytes=settings.import_max_bytes, model=model,
+                    uploads_volume=settings.uploads_volume, export_areas=settings.export_areas,
+                    upload_max_bytes=settings.import_max_bytes, model=model,
                     limits=GraphQLLimits(settings.graphql_max_depth, settings.graphql_max_aliases,
                                          settings.graphql_max_tokens, settings.max_page_size,
                                          introspection=settings.auth_mode == "local",

@@ -107,6 +107,20 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class VolumeShare(Base):
+    """A volume path (a volume or a folder in one) an instance admin shared with a user: they may browse it, preview
+    its images, import from it and export into it (resolvers.reach)."""
+
+    __tablename__ = "volume_shares"
+    __table_args__ = (UniqueConstraint("user_id", "path", name="uq_volume_shares_user_path"),
+                      {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(1024))  # normalised (volumes.paths.parse), no trailing slash
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class Project(Base):
     __tablename__ = "projects"
     __table_args__ = {"sqlite_autoincrement": True}

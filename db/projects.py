@@ -61,6 +61,14 @@ def get_projects(session: Session, ids: Sequence[int]) -> dict[int, Project]:
     return {p.id: p for p in rows}
 
 
+def image_folders_at(session: Session, paths: Sequence[str]) -> list[tuple[int, str]]:
+    """(id, source folder) of the projects whose image folder is one of these paths (a path and its ancestors give
+    the projects a file written there would land inside)."""
+    rows = session.execute(select(Project.id, Project.source_volume).where(Project.source_volume.in_(list(paths)))
+                           .order_by(Project.id))
+    return [(pid, src) for pid, src in rows]
+
+
 def list_projects(session: Session, member_id: int | None = None) -> list[Project]:
     """Every project (or every project of which member_id is a member), lineage by lineage (roots in creation
     order, versions oldest first)."""

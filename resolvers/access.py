@@ -98,11 +98,6 @@ class Access:
         if not self.user.is_admin:
             raise Forbidden(f"{what} is for instance admins.")
 
-    async def browse(self) -> None:
-        """Volumes hold every team's images: admins browse them, and owners (to pick export and import paths)."""
-        if not self.user.is_admin and "owner" not in (await self.roles() or {}).values():
-            raise Forbidden("Browsing volumes is for instance admins and project owners.")
-
 
 def _key(value: int | str, what: str) -> int:
     return value if isinstance(value, int) else parse_id(value, what)
@@ -135,10 +130,6 @@ async def require_job(info: Info, job_id: int | str, role: str) -> None:
 
 def require_admin(info: Info, what: str) -> None:
     info.context.access.admin(what)
-
-
-async def require_browse(info: Info) -> None:
-    await info.context.access.browse()
 
 
 RECHECK_SECONDS = 5.0

@@ -8,7 +8,7 @@ import asyncio
 import strawberry
 
 from db import jobs as job_rows
-from db.errors import Invalid
+from db.errors import Invalid, Unavailable
 from resolvers.access import require
 from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
@@ -30,6 +30,19 @@ def _exists(volumes: Volumes, path: VolumePath) -> None:
         volumes.check_folder(path)  # a folder (YOLO), without listing it; raises if it is neither
 
 
+async def writable_folder(info: Info, project_id: int, destination: str) -> VolumePath:
+    """An existing folder the caller may export the project into; the project's export area is made on first use."""
+    path, reach = parse(destination), info.context.reach
+    await reach.write(path, project_id)
+    area = reach.export_area(project_id)
+    if area is not None and path.within(area):
+        try:
+            await asyncio.to_thread(info.context.services.volumes.make_dirs, area)
+        except OSError as exc:  # a local export volume that is read-only, full, or has a file of that name
+            raise Unavailable(f"The export area {area} could not be made: {exc.strerror or exc}.") from None
+    return await checked_folder(info, destination)
+
+
 @strawberry.type
 class DatasetMutations:
     @strawberry.mutation(description="Imports annotations from a COCO, JSONL or YOLO source as a job: every row is "
@@ -38,6 +51,7 @@ class DatasetMutations:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
         path = parse(input.path)
+        await info.context.reach.read(path, "import from", project_id=pid)
         await asyncio.to_thread(_exists, info.context.services.volumes, path)
         params = {"path": path.text, "format": input.format.value,
                   "onMissingSample": (input.on_missing_sample or OnMissingSample.ERROR).value,
@@ -51,7 +65,7 @@ class DatasetMutations:
     async def export_dataset(self, info: Info, project_id: strawberry.ID, input: ExportInput) -> Job:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
-        folder = await checked_folder(info, input.destination)
+        folder = await writable_folder(info, pid, input.destination)
         params = {"format": input.format.value, "destination": folder.text,
                   "includeImages": input.include_images is not False, "acceptedOnly": bool(input.accepted_only)}
         job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)

@@ -17,6 +17,7 @@ from resolvers.access import Access
 from resolvers.decodes import Decodes
 from resolvers.identity import user_of
 from resolvers.ids import parse_id
+from resolvers.reach import Reach
 from schema.context import Services
 from schema.types import clamp_thumb
 from volumes.base import FileStat
@@ -191,12 +192,13 @@ async def thumbnail(request: Request) -> Response:
 
 
 async def volume_thumbnail(request: Request) -> Response:
-    """A thumbnail of any image file inside a mount (the folder preview when creating a project)."""
+    """A thumbnail of an image file the caller may reach (the folder preview when creating a project)."""
     services: Services = request.app.state.services
     try:
-        await Access(services.db, await user_of(request)).browse()
+        reach = Reach(services, await user_of(request))
         size = _thumb_size(request)
         path = parse(request.query_params.get("path", ""))
+        await reach.read(path, "preview")
         if PurePosixPath(path.text).suffix.lower() not in IMAGE_EXTENSIONS:
             raise Invalid(f"{path.text} is not an image file.")
         st = await _stat(services, path)

@@ -1,4 +1,5 @@
-"""browse(path): catalogs, schemas, volumes and folders, filtered and paged; and the folder check createProject uses."""
+"""browse(path): catalogs, schemas, volumes and folders, filtered and paged, as far as the caller may reach (see
+resolvers.reach); and the folder check createProject uses."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import asyncio
 import strawberry
 
 from db.errors import Invalid
-from resolvers.access import require_browse
 from schema.context import Info
 from schema.types import PageInfo, VolumeEntry, VolumeListing
+from volumes.base import paginate
 from volumes.paths import VolumePath, parse
 
 BROWSE_MAX = 1000
@@ -30,10 +31,14 @@ class VolumeQueries:
                                   f"(any case); `first` (at most {BROWSE_MAX}) and `after` page; without `first`, all.")
     async def browse(self, info: Info, path: str, filter: str | None = None, first: int | None = None,
                      after: str | None = None) -> VolumeListing:
-        await require_browse(info)
         vp = parse(path)
-        page = await asyncio.to_thread(info.context.services.volumes.browse, vp, name_filter=filter,
-                                       first=None if first is None else min(first, BROWSE_MAX), after=after)
+        first = None if first is None else min(first, BROWSE_MAX)
+        lead_ins = await info.context.reach.lead_ins(vp)
+        if lead_ins is not None:
+            page = paginate(lead_ins, name_filter=filter, first=first, after=after)
+        else:
+            page = await asyncio.to_thread(info.context.services.volumes.browse, vp, name_filter=filter,
+                                           first=first, after=after)
         return VolumeListing(
             path=vp.text, total_count=page.total,
             page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),

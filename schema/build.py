@@ -20,6 +20,7 @@ from resolvers.models import ModelMutations, ModelQueries
 from resolvers.projects import ProjectMutations, ProjectQueries
 from resolvers.reviews import ReviewMutations, ReviewQueries
 from resolvers.samples import SampleQueries
+from resolvers.shares import ShareMutations, ShareQueries
 from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
@@ -30,9 +31,10 @@ from schema.offload import is_heavy, off_loop
 from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
-                                 ModelQueries, MemberQueries, ReviewQueries, AccountQueries))
+                                 ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
-                                       ModelMutations, MemberMutations, ReviewMutations, AccountMutations))
+                                       ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
+                                       ShareMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -39,6 +39,7 @@ class Services:
     max_decode_bytes: int = 256 * 2**20  # MAX_DECODE_BYTES (volumes/images.py)
     fanout: Any = None  # db.broker.PostgresFanout on PostgreSQL: events cross server processes
     uploads_volume: str = "/Volumes/local/cv_explorer/uploads"
+    export_areas: str = ""  # the volume holding each project's export area, `project-<id>` (resolvers.reach)
     upload_max_bytes: int = 200 * 2**20
     model: dict[str, Any] = field(default_factory=dict)  # model_backend_url, model_name, public_url
     info: dict[str, Any] = field(default_factory=dict)  # read-only facts for the admin page
@@ -65,6 +66,12 @@ class Context:
         from resolvers.access import Access  # local import: resolvers import this module
 
         return Access(self.services.db, self.user)
+
+    @cached_property
+    def reach(self) -> Any:
+        from resolvers.reach import Reach  # local import: resolvers import this module
+
+        return Reach(self.services, self.user)
 
     @cached_property
     def loaders(self) -> Any:

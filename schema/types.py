@@ -313,6 +313,12 @@ class Project:
     def model_settings(self) -> ModelSettings | None:
         return ModelSettings.of(self._model_settings) if self._model_settings else None
 
+    @strawberry.field(description="Where the project's owners may always export: a folder project-<id> of the "
+                                  "export volume, made on first use; null when the server has no export volume.")
+    def export_area(self, info: Info) -> str | None:
+        area = info.context.reach.export_area(int(self.id))
+        return None if area is None else area.text
+
     @strawberry.field(description="The project this version was cloned from; null for the first version.")
     async def parent(self, info: Info) -> Project | None:
         if self._parent_id is None or not await info.context.access.sees(self._parent_id):

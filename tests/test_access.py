@@ -118,7 +118,8 @@ _PROJECT = "P"
 _SAMPLE = "S"
 _JOB = "J"
 _TOKEN = "T"
-MISSING = {_PROJECT: "987654", _SAMPLE: "987655", _JOB: "987656", _TOKEN: "987657"}
+_USER = "U"
+MISSING = {_PROJECT: "987654", _SAMPLE: "987655", _JOB: "987656", _TOKEN: "987657", _USER: "987658"}
 
 # field -> (document, variables, the kind of each id variable). `None` as the expected answer means the field is a
 # nullable lookup that answers null (for a foreign id as for a missing one) instead of NOT_FOUND.
@@ -159,9 +160,15 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "sampleChanged": ("subscription($p: ID!){ sampleChanged(projectId: $p){ id } }", {"p": _PROJECT}),
     "jobProgress": ("subscription($j: ID!){ jobProgress(jobId: $j){ id } }", {"j": _JOB}),
     "revokeApiToken": ("mutation($t: ID!){ revokeApiToken(id: $t){ id } }", {"t": _TOKEN}),
+    "volumeShares": ("query($u: ID!){ volumeShares(userId: $u){ id } }", {"u": _USER}),
+    "shareVolume": ('mutation($u: ID!){ shareVolume(path: "/Volumes/test/cvx/images", userId: $u){ id } }',
+                    {"u": _USER}),
+    "unshareVolume": ('mutation($u: ID!){ unshareVolume(path: "/Volumes/test/cvx/images", userId: $u) }',
+                      {"u": _USER}),
 }
 NULLABLE = {"project", "sample", "job"}
 BULK = {"acceptDrafts", "clearDrafts"}  # lists of ids: the unknown ones are named together, as VALIDATION
+ADMINS_ONLY = {"volumeShares", "shareVolume", "unshareVolume"}  # FORBIDDEN to others whatever the ids
 ROUTES = {  # HTTP routes that name a project, sample or job: path template -> (method, id kind)
     "/media/samples/{}/image": ("GET", _SAMPLE),
     "/media/samples/{}/thumbnail": ("GET", _SAMPLE),
@@ -221,14 +228,15 @@ def test_foreign_ids_answer_exactly_like_missing_ones_in_every_operation(team: T
     root.add(theirs, "bob", "OWNER")
     foreign = {_PROJECT: theirs, _SAMPLE: root.sample_ids(theirs)[0],
                _JOB: root(f'{{ jobs(projectId: "{theirs}"){{ id }} }}')["jobs"][0]["id"],
-               _TOKEN: team["bob"]("{ myApiTokens { id } }")["myApiTokens"][0]["id"]}
+               _TOKEN: team["bob"]("{ myApiTokens { id } }")["myApiTokens"][0]["id"],
+               _USER: team["bob"]("{ me { id } }")["me"]["id"]}
     assert _id_fields() <= set(OPERATIONS), f"walk these too: {_id_fields() - set(OPERATIONS)}"
     for name in sorted(set(OPERATIONS) & _id_fields()):
         got = _same(_answer(alice, name, foreign), name, foreign)
         want = _same(_answer(alice, name, MISSING), name, MISSING)
         assert got == want, (name, got, want)
-        assert got is None if name in NULLABLE else got[0] == ("VALIDATION" if name in BULK else "NOT_FOUND"), (
-            name, got)
+        expected = "VALIDATION" if name in BULK else "FORBIDDEN" if name in ADMINS_ONLY else "NOT_FOUND"
+        assert got is None if name in NULLABLE else got[0] == expected, (name, got)
     for template, (method, kind) in ROUTES.items():
         answers = []
         for ids in (foreign, MISSING):

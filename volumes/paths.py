@@ -45,6 +45,14 @@ class VolumePath:
     def inner(self) -> tuple[str, ...]:
         return self.parts[3:]
 
+    def within(self, base: VolumePath) -> bool:
+        """True when this path is base itself or below it."""
+        return self.parts[: base.depth] == base.parts
+
+    def ancestors(self) -> list[VolumePath]:
+        """This path and every path above it down to its volume (itself only when it is a volume or above)."""
+        return [VolumePath(self.parts[:n]) for n in range(self.depth, min(self.depth, 3) - 1, -1)]
+
     def child(self, name: str) -> VolumePath:
         return parse(f"{self.text}/{name}")
 
@@ -81,6 +89,6 @@ def parse(path: str) -> VolumePath:
 
 def relative_to(base: VolumePath, path: VolumePath) -> str:
     """The part of path below base, '/'-joined; path must be inside base."""
-    if path.parts[: base.depth] != base.parts:
+    if not path.within(base):
         raise Invalid(f"{path} is not inside {base}.")
     return "/".join(path.parts[base.depth:])
