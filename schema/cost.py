@@ -31,6 +31,7 @@ from graphql import (
 # Lists without `first`: the size an answer is assumed to reach (each is documented in README "Security and limits").
 LIST_SIZES = {
     "Query.projects": 100, "Query.accounts": 200, "Query.myApiTokens": 20, "Instance.users": 200,
+    "Query.volumeShares": 200,
     "Project.versions": 20, "Project.members": 50, "ProjectStats.perUser": 50, "ProjectStats.perClass": 100,
     "ProjectStats.velocity": 30, "Sample.annotations": 20, "Sample.history": 50, "ModelSettings.labelMap": 100,
 }
