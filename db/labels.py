@@ -520,25 +520,48 @@ async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnot
     return _saved(await _run_one(db, plan))
 
 
+def _acceptance(project: Project, annotations: Sequence[Annotation], drafts: Sequence[Annotation]
+                ) -> tuple[list[Annotation], list[NewAnnotation]]:
+    """What accepting a sample's drafts replaces besides them, and the annotations it adds: boxes add up; a
+    classification label is never given twice, and a single-label sample keeps one label, the model's (its most
+    confident draft's)."""
+    if project.task_type != "CLASSIFICATION":
+        return [], [NewAnnotation(a.label, a.kind, tuple(_box_of(a) or ()) or None) for a in drafts]  # type: ignore[arg-type]
+    confirmed = [a for a in annotations if not a.is_draft]
+    if not project.multi_label:
+        best = max(drafts, key=lambda a: a.confidence if a.confidence is not None else 0.0)
+        return confirmed, [NewAnnotation(best.label, best.kind)]
+    have = {a.label for a in confirmed}
+    return [], [NewAnnotation(label, "CLASSIFICATION") for label in dict.fromkeys(a.label for a in drafts)
+                if label not in have]
+
+
 async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, accept: bool) -> int:
-    """Accept (make them the user's own annotations) or clear the drafts of the given samples, in one
-    transaction; returns how many drafts were resolved."""
+    """Accept (make them the user's own annotations, see _acceptance) or clear the drafts of the given samples, in
+    one transaction; returns how many drafts were resolved."""
+    resolved = 0
+
     def plan(s: Session) -> list[Change]:
+        nonlocal resolved
         changes = []
+        resolved = 0
         for sample_id in sorted(set(sample_ids)):
             loaded = _load(s, sample_id)
             drafts = [a for a in loaded.annotations if a.is_draft]
             if not drafts:
                 continue
-            kept = [NewAnnotation(a.label, a.kind, tuple(_box_of(a) or ()) or None) for a in drafts] if accept else []
+            replaced, added = _acceptance(loaded.project, loaded.annotations, drafts) if accept else ([], [])
             events: list[EventRow] = [
                 ("accept" if accept else "clear_draft", a.label, _box_of(a), a.label if accept else None,
                  _box_of(a) if accept else None) for a in drafts]
-            changes.append(plan_change(loaded, user, expected_version=None, remove=drafts, add=kept,  # type: ignore[arg-type]
-                                 labelled_now=accept, events=events))
+            events += [("delete", a.label, _box_of(a), None, None) for a in replaced]
+            changes.append(plan_change(loaded, user, expected_version=None, remove=[*drafts, *replaced], add=added,
+                                       labelled_now=accept, events=events))
+            resolved += len(drafts)
         return changes
 
-    return sum(len(c.remove_ids) for c in await _run(db, plan))
+    await _run(db, plan)
+    return resolved
 
 
 def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,
