@@ -36,6 +36,7 @@ from db.engine import SQLITE_SYNCHRONOUS, Database, Event, redacted_url
 from db.errors import DatabaseUnavailable, DomainError
 from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
+from jobs.models.egress import AllowList
 from jobs.runner import JobRunner
 from resolvers import identity, media, sessions, transfers
 from resolvers.app_managers import app_managers
@@ -89,6 +90,7 @@ class Settings:
     model_path: str = ""
     model_classes: tuple[str, ...] = ()
     model_name: str = "default"
+    model_url_allow: AllowList = field(default_factory=AllowList)  # private addresses model URLs may reach
     public_url: str = ""
     serving_url: str = ""
     serving_token: str = field(default="", repr=False)  # never printed
@@ -201,6 +203,7 @@ class Settings:
             model_path=_volume_path("MODEL_PATH", env.get("MODEL_PATH", "")),
             model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
             model_name=env.get("MODEL_NAME", "default").strip() or "default",
+            model_url_allow=_allow_list(env.get("MODEL_URL_ALLOW", "")),
             public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
             serving_url=_serving_url(env),
             serving_token=env.get("DATABRICKS_TOKEN", ""),
@@ -258,6 +261,14 @@ def _http_url(name: str, raw: str) -> str:
     if url and not url.startswith(("http://", "https://")):
         raise SettingsError(f"{name}={raw!r} must be an http:// or https:// URL")
     return url
+
+
+def _allow_list(raw: str) -> AllowList:
+    try:
+        return AllowList.parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"MODEL_URL_ALLOW entry {exc}: use host names, IP addresses or CIDR networks "
+                            "(e.g. localhost,10.0.0.0/8), comma-separated") from None
 
 
 def _workspace_host(raw: str) -> str:
@@ -424,6 +435,7 @@ def _model_config(settings: Settings, workspace: Callable[[], Any]) -> dict[str,
     """What jobs.models reads: the default model, the workspace (for Serving endpoints) and this server's URL."""
     return {"model_backend_url": settings.model_backend_url, "model_name": settings.model_name,
             "model_path": settings.model_path, "model_classes": list(settings.model_classes),
+            "model_url_allow": settings.model_url_allow,
             "max_pixels": settings.max_image_pixels, "serving_url": settings.serving_url,
             "serving_token": settings.serving_token, "databricks_host": settings.databricks_host,
             "serving_image_max_side": settings.serving_image_max_side,

@@ -105,6 +105,7 @@ def run() -> list[Figure]:
     with instant_model() as model, live_server({
         "DATABASE_URL": f"sqlite:///{WORK / 'bench.db'}", "DATA_DIR": str(WORK / "data"),
         "VOLUME_MOUNTS": f"/Volumes/b/p/images={images}", "MODEL_BACKEND_URL": model, "MODEL_NAME": "instant",
+        "MODEL_URL_ALLOW": "127.0.0.1",
     }) as base, httpx.Client(base_url=base, timeout=60) as http:
         pid = gql(http, """mutation { createProject(input: {name: "pre", taskType: DETECTION, classes: ["car",
             "person"], sourceVolume: "/Volumes/b/p/images"}) { id } }""")["createProject"]["id"]

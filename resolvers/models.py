@@ -9,9 +9,11 @@ from sqlalchemy.orm import Session
 from db import models
 from db import projects as project_rows
 from db.errors import DomainError
+from db.members import at_least
 from jobs.models.backends import NOT_CONFIGURED, LocalBackend, make_backend, serving_client, serving_state_url
+from jobs.models.egress import allow_list
 from jobs.models.labelstudio import LabelStudioBackend
-from jobs.models.settings import effective_config, validate
+from jobs.models.settings import check_target, effective_config, validate
 from resolvers.access import require
 from resolvers.ids import parse_id
 from schema.context import Info
@@ -32,7 +34,11 @@ class ModelStatus:
                                          description="The labels the model knows, when it says (ONNX metadata).")
 
 
-async def model_status(config: dict, volumes: Volumes) -> ModelStatus:
+NOT_CHECKED = "not checked: only members who may run the model (annotators and up) see whether it answers"
+
+
+async def model_status(config: dict, volumes: Volumes, check: bool) -> ModelStatus:
+    """The model's status; with `check` false, an HTTP model is not called (the caller may not run it)."""
     name = config.get("model_name") or "default"
     if config.get("model_path"):
         try:
@@ -44,6 +50,9 @@ async def model_status(config: dict, volumes: Volumes) -> ModelStatus:
         return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
                            message="ready", labels=names)
     if config.get("serving_url"):
+        if not check:
+            return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"],
+                               ready=False, message=NOT_CHECKED)
         client = serving_client(config)
         try:
             ready, message = await client.ready(serving_state_url(config["serving_url"]))
@@ -54,13 +63,15 @@ async def model_status(config: dict, volumes: Volumes) -> ModelStatus:
     url = config.get("model_backend_url") or ""
     if not url:
         return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)
-    backend = LabelStudioBackend(url)
+    if not check:
+        return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=False,
+                           message=NOT_CHECKED)
+    backend = LabelStudioBackend(url, allow_list(config))
     try:
-        ready = await backend.health()
+        ready, message = await backend.health()
     finally:
         await backend.close()
-    return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready,
-                       message="ready" if ready else f"{url}/health does not answer 200")
+    return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready, message=message)
 
 
 def _stored(inp: ModelSettingsInput) -> dict:
@@ -75,11 +86,13 @@ class ModelQueries:
     async def model_status(self, info: Info, project_id: strawberry.ID | None = None) -> ModelStatus:
         services = info.context.services
         config = services.model
+        may_run = info.context.user.is_admin
         if project_id is not None:
-            await require(info, project_id, "viewer")
+            role = await require(info, project_id, "viewer")
+            may_run = at_least(role, "annotator")  # who may Suggest: whose request may make the server call out
             project = await info.context.db.read(project_rows.get_project, parse_id(project_id, "Project"))
             config = effective_config(config, project.model_settings)
-        return await model_status(config, services.volumes)
+        return await model_status(config, services.volumes, check=may_run)
 
 
 @strawberry.type
@@ -91,6 +104,9 @@ class ModelMutations:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
         config = info.context.services.model
+        if input:  # malformed settings are told first; then where they lead, which takes a DNS lookup
+            project = await info.context.db.read(project_rows.get_project, pid)
+            await check_target(validate(_stored(input), list(project.classes), config), config)
 
         def change(s: Session) -> models.Project:
             project = project_rows.get_project(s, pid)

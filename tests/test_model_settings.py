@@ -3,7 +3,9 @@ and the project's model status. The model backend is answered by respx."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 import respx
 from starlette.testclient import TestClient
 
+from jobs.models.egress import AllowList
+from server import Settings, create_app
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 BACKEND = "http://ls-backend.test:9090"
@@ -20,6 +24,15 @@ SET = """mutation($p: ID!, $i: ModelSettingsInput){ setModelSettings(projectId: 
 RUN = "mutation($p: ID!){ preannotate(projectId: $p, input: {minConfidence: 0}){ id } }"
 DRAFTS = """query($p: ID!){ project(id: $p){ samples(first: 10){ edges { node {
   annotations { label createdBy } } } } } }"""
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The app with the test's model hosts allow-listed: they resolve nowhere (respx answers them), and a name
+    that does not resolve is refused like one that resolves to a private address."""
+    allow = AllowList.parse("ls-backend.test, adb-1.azuredatabricks.net")
+    with TestClient(create_app(dataclasses.replace(settings, model_url_allow=allow))) as c:
+        yield c
 
 
 def _ls(mapping: dict[str, str | None]) -> dict[str, Any]:
@@ -77,7 +90,8 @@ def test_a_backend_that_refuses_setup_fails_the_job_clearly(client: TestClient, 
     with respx.mock(assert_all_called=False) as mock:
         mock.post(f"{BACKEND}/setup").mock(return_value=httpx.Response(500))
         job = wait_for_job(client, gql(client, RUN, p=project["id"])["preannotate"]["id"])
-    assert job["status"] == "FAILED" and "POST /setup" in job["error"] and "HTTP 500" in job["error"], job
+    assert job["status"] == "FAILED" and "POST /setup" in job["error"] and "refused the request" in job["error"], job
+    assert "500" not in job["error"]
 
 
 def test_a_backend_without_setup_is_fine(client: TestClient, images_dir: Path) -> None:

@@ -278,6 +278,6 @@ def test_a_cold_serving_endpoint_is_waited_for_then_given_up_on_clearly(settings
         done = wait_for_job(c, gql(c, run, p=project["id"])["preannotate"]["id"], timeout=30)
     assert done["result"]["failed"] == 2, done
     assert {f["reason"] for f in done["result"]["failures"]} == {
-        "the serving endpoint answered HTTP 503, and kept doing so for 3 s (SERVING_TIMEOUT_SECONDS): is the "
+        "the serving endpoint is busy or starting, and kept doing so for 3 s (SERVING_TIMEOUT_SECONDS): is the "
         "endpoint scaled to zero and still starting, or stopped?"}
     assert 2 <= len(seen) <= 4  # pauses of 0.5, 1, 2 s: a bounded number of tries, for the batch as a whole

@@ -30,6 +30,7 @@ def test_a_killed_preannotation_resumes_without_duplicating_drafts(database_url:
         (images / f"{i:04}.jpg").touch()  # the HTTP backend is sent URLs; nothing opens the files
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "JOB_LEASE_SECONDS": "3",
            "VOLUME_MOUNTS": f"/Volumes/t/c/images={images}", "MODEL_BACKEND_URL": backend.url,
+           "MODEL_URL_ALLOW": "127.0.0.1",
            "MODEL_NAME": "slow"}
     with server(env) as live:
         pid = live.scanned_project("/Volumes/t/c/images")

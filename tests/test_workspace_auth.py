@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from jobs.models.egress import AllowList
 from server import Settings, create_app
 from tests.apps_proxy import User as ProxyUser
 from tests.conftest import create_project, gql, make_images, wait_for_job
@@ -19,6 +20,7 @@ from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_apps import APPS_ROUTES, add_app
 from tests.emulated_oauth import CLIENT_ID, CLIENT_SECRET, OAUTH_ROUTES, issued
 
+LOOPBACK = AllowList.parse("127.0.0.1")
 RUN = "mutation($p: ID!){ preannotate(projectId: $p, input: {statuses: [UNLABELED, PRE_LABELED]}){ id } }"
 
 
@@ -31,7 +33,8 @@ def emu(databricks: DatabricksEmulator) -> DatabricksEmulator:
 def serving(settings: Settings, emu: DatabricksEmulator) -> Iterator[TestClient]:
     chosen = dataclasses.replace(settings, databricks_host=emu.url, databricks_client_id=CLIENT_ID,
                                  databricks_client_secret=CLIENT_SECRET, model_name="yolo",
-                                 serving_url=f"{emu.url}/serving-endpoints/yolo/invocations")
+                                 serving_url=f"{emu.url}/serving-endpoints/yolo/invocations",
+                                 model_url_allow=LOOPBACK)  # the emulated workspace runs on loopback
     with TestClient(create_app(chosen)) as c:
         yield c
 
@@ -69,7 +72,8 @@ def test_a_wrong_secret_fails_the_job_with_a_clear_reason(settings: Settings, em
                                                            images_dir: Path) -> None:
     chosen = dataclasses.replace(settings, databricks_host=emu.url, databricks_client_id=CLIENT_ID,
                                  databricks_client_secret="wrong", model_name="yolo",
-                                 serving_url=f"{emu.url}/serving-endpoints/yolo/invocations")
+                                 serving_url=f"{emu.url}/serving-endpoints/yolo/invocations",
+                                 model_url_allow=LOOPBACK)
     make_images(images_dir, ["a.jpg"])
     with TestClient(create_app(chosen)) as client:
         project = create_project(client, classes=["car"])

@@ -7,10 +7,15 @@ one image as ModelError, which fails that sample only.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from jobs.models.egress import ALLOW_HINT, refused_reason
+
+log = logging.getLogger("cvx.models")
 
 MAX_RESPONSE_BYTES = 20 * 2**20
 TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
@@ -18,11 +23,12 @@ TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=5.0)
 
 class ModelError(Exception):
     """The model could not give a usable answer for an image (HTTP error, timeout, malformed output). `retryable`:
-    the endpoint was busy or still starting (HTTP 429, 503, 504, or no answer in time), not wrong."""
+    the endpoint was busy or still starting (HTTP 429, 503, 504, or no answer in time), not wrong. `status`: the
+    HTTP status it answered, for the code to act on; messages never carry it (they reach users; the log has it)."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable, self.status = retryable, status
 
 
 RETRY_STATUSES = (429, 503, 504)
@@ -36,13 +42,31 @@ class Prediction:
     confidence: float | None
 
 
+def unreachable(who: str, exc: httpx.HTTPError) -> str:
+    """What a user is told when a request to a model failed before any answer: refused by the allow-list (and
+    why: that is our rule, not the endpoint's) or simply unreachable (the details go to the log)."""
+    reason = refused_reason(exc)
+    if reason:
+        return f"{who} is refused: {reason}; {ALLOW_HINT}"
+    log.warning("%s could not be reached: %s: %s", who, type(exc).__name__, exc)
+    return f"{who} is unreachable"
+
+
+def refused(who: str, url: str, status: int) -> ModelError:
+    """An answer other than 200, logged in full and told to the user without its status or body."""
+    log.warning("%s at %s answered HTTP %s", who, url, status)
+    if status in RETRY_STATUSES:
+        return ModelError(f"{who} is busy or starting", retryable=True, status=status)
+    return ModelError(f"{who} refused the request (the server log has the details)", status=status)
+
+
 async def post_json(client: httpx.AsyncClient, url: str, payload: Any, who: str) -> Any:
     """POST payload, return the JSON answer; every transport or protocol problem is a ModelError naming `who`.
     The answer is read in pieces and abandoned once it passes MAX_RESPONSE_BYTES."""
     try:
         async with client.stream("POST", url, json=payload) as r:
             if r.status_code != 200:
-                raise ModelError(f"{who} answered HTTP {r.status_code}", retryable=r.status_code in RETRY_STATUSES)
+                raise refused(who, url, r.status_code)
             body = bytearray()
             async for chunk in r.aiter_bytes():
                 body += chunk
@@ -51,7 +75,7 @@ async def post_json(client: httpx.AsyncClient, url: str, payload: Any, who: str)
     except httpx.TimeoutException:
         raise ModelError(f"{who} did not answer in time", retryable=True) from None
     except httpx.HTTPError as exc:
-        raise ModelError(f"{who} could not be reached ({type(exc).__name__})") from None
+        raise ModelError(unreachable(who, exc)) from None
     try:
         return json.loads(body)
     except ValueError:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from db.errors import DomainError, Invalid, Unavailable
 from jobs.models import ModelError, Prediction
+from jobs.models.egress import AllowList, allow_list
 from jobs.models.labelstudio import LabelStudioBackend, LsProject
 from jobs.models.onnx_local import OnnxModel
 from jobs.models.serving import PAYLOAD_BUDGET, ServingClient, ServingFormat, WorkspaceAuth
@@ -57,8 +58,8 @@ async def one_by_one(items: list[Any], call: Callable[[list[Any]], Awaitable[lis
 class HttpBackend:
     """A Label Studio ML backend: the batch in one request; when it fails, each image alone."""
 
-    def __init__(self, url: str, project: LsProject | None = None) -> None:
-        self.client = LabelStudioBackend(url, project)
+    def __init__(self, url: str, allow: AllowList, project: LsProject | None = None) -> None:
+        self.client = LabelStudioBackend(url, allow, project)
 
     async def predict_each(self, images: list[ImageRef]) -> list[Answer]:
         tasks = [{"id": i.sample_id, "data": {"image": i.url}} for i in images]
@@ -146,7 +147,7 @@ def serving_client(config: dict[str, Any]) -> ServingClient:
                         bbox_key=config.get("serving_bbox_key") or "bbox",
                         bbox_format=config.get("serving_bbox_format") or "xywh_norm")
     auth = WorkspaceAuth.of(config.get("workspace_headers"), config.get("serving_token") or "")
-    return ServingClient(config["serving_url"], auth, fmt,
+    return ServingClient(config["serving_url"], auth, fmt, allow=allow_list(config),
                          cold_start_seconds=float(config.get("serving_timeout_seconds") or 600),
                          budget=int(config.get("serving_payload_budget") or PAYLOAD_BUDGET))
 
@@ -181,7 +182,7 @@ async def make_backend(config: dict[str, Any], volumes: Volumes, project: LsProj
         return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000),
                               int(config.get("serving_image_max_side") or 1024))
     if config.get("model_backend_url"):
-        backend = HttpBackend(config["model_backend_url"], project)
+        backend = HttpBackend(config["model_backend_url"], allow_list(config), project)
         if project is not None:
             try:
                 await backend.client.setup()

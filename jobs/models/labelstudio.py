@@ -12,7 +12,8 @@ from xml.sax.saxutils import quoteattr
 
 import httpx
 
-from jobs.models import TIMEOUT, ModelError, Prediction, one_list, post_json
+from jobs.models import TIMEOUT, ModelError, Prediction, one_list, post_json, refused, unreachable
+from jobs.models.egress import AllowList, model_client
 
 
 def _number(value: Any, what: str) -> float:
@@ -61,10 +62,10 @@ def label_config(task_type: str, classes: Sequence[str]) -> str:
 
 
 class LabelStudioBackend:
-    def __init__(self, url: str, project: LsProject | None = None, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, url: str, allow: AllowList, project: LsProject | None = None) -> None:
         self.url = url.rstrip("/")
         self.project = project
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
+        self.client = model_client(allow, TIMEOUT)
 
     async def setup(self) -> str:
         """Introduce the project (POST /setup) and return the model version; a backend without /setup (404/405)
@@ -75,18 +76,21 @@ class LabelStudioBackend:
         try:
             body = await post_json(self.client, f"{self.url}/setup", payload, "the model backend")
         except ModelError as exc:
-            if str(exc).endswith(("HTTP 404", "HTTP 405")):
+            if exc.status in (404, 405):
                 return ""
             raise
         version = body.get("model_version") if isinstance(body, dict) else None
         return str(version) if version is not None else ""
 
-    async def health(self) -> bool:
+    async def health(self) -> tuple[bool, str]:
+        """Whether GET /health answers 200, and what to tell the user (never the endpoint's own answer)."""
         try:
             r = await self.client.get(f"{self.url}/health", timeout=3.0)
-        except httpx.HTTPError:
-            return False
-        return r.status_code == 200
+        except httpx.HTTPError as exc:
+            return False, unreachable("the model backend", exc)
+        if r.status_code != 200:
+            return False, str(refused("the model backend", f"{self.url}/health", r.status_code))
+        return True, "ready"
 
     async def predict(self, tasks: Sequence[dict[str, Any]]) -> list[list[Prediction]]:
         """Predictions for each task, in order; a transport or protocol problem fails the whole batch."""

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from jobs.models import ModelError, Prediction, one_list, post_json
+from jobs.models import ModelError, Prediction, one_list, post_json, refused, unreachable
+from jobs.models.egress import AllowList, model_client
 
 PAYLOAD_LIMIT = 16 * 2**20  # Model Serving's largest request body
 PAYLOAD_BUDGET = 12 * 2**20  # what one request carries at most: room under the limit for JSON and headers
@@ -31,6 +32,7 @@ RECORD_OVERHEAD = 16  # {"image": "…"}, per record
 # whole wait is bounded by cold_start_seconds.
 TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=10.0)
 FIRST_PAUSE, LONGEST_PAUSE = 0.5, 15.0
+ENDPOINT_STATES = ("READY", "NOT_READY")  # the workspace API's values for state.ready
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,10 @@ def batches(sizes: list[int], budget: int = PAYLOAD_BUDGET) -> list[list[int]]:
 
 
 class ServingClient:
-    def __init__(self, url: str, auth: httpx.Auth | None, fmt: ServingFormat,
-                 client: httpx.AsyncClient | None = None, *, cold_start_seconds: float = 600.0,
-                 budget: int = PAYLOAD_BUDGET) -> None:
+    def __init__(self, url: str, auth: httpx.Auth | None, fmt: ServingFormat, *, allow: AllowList | None = None,
+                 cold_start_seconds: float = 600.0, budget: int = PAYLOAD_BUDGET) -> None:
         self.url, self.fmt, self.cold_start_seconds, self.budget = url, fmt, cold_start_seconds, budget
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False, auth=auth)
+        self.client = model_client(allow or AllowList(), TIMEOUT, auth)
 
     async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
         """Predictions for each image, in as many requests as the byte budget needs."""
@@ -146,13 +147,19 @@ class ServingClient:
         """The endpoint's state from the workspace API (`GET /api/2.0/serving-endpoints/<name>`)."""
         try:
             r = await self.client.get(state_url, timeout=5.0)
-            state = r.json().get("state", {}) if r.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
-            return False, "the workspace API cannot be reached"
+            if r.status_code != 200:
+                return False, str(refused("the workspace API", state_url, r.status_code))
+            state = r.json().get("state")
+        except httpx.HTTPError as exc:
+            return False, unreachable("the workspace API", exc)
+        except ValueError:
+            return False, "the workspace API's answer is not JSON"
         except ModelError as exc:
             return False, str(exc)
-        ready = state.get("ready") == "READY"
-        return ready, "ready" if ready else f"endpoint state: {state.get('ready') or r.status_code}"
+        ready = state.get("ready") if isinstance(state, dict) else None
+        if ready == "READY":
+            return True, "ready"
+        return False, f"endpoint state: {ready}" if ready in ENDPOINT_STATES else "the endpoint reports no state"
 
     async def close(self) -> None:
         await self.client.aclose()

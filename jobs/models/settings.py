@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from db.errors import Invalid
+from jobs.models.egress import allow_list, check_url
 from volumes.paths import parse
 
 PROTOCOLS = ("onnx", "serving", "labelstudio")
@@ -43,6 +44,13 @@ def validate(stored: dict[str, Any], project_classes: list[str], config: dict[st
             raise Invalid(f"labelMap: {target!r} is not a class of this project ({', '.join(project_classes)})")
         label_map[model_label.strip()] = known[target.strip().lower()] if target else ""
     return {"protocol": protocol, "name": name, "location": location, "classes": classes, "labelMap": label_map}
+
+
+async def check_target(settings: dict[str, Any], config: dict[str, Any]) -> None:
+    """VALIDATION naming the reason when validated settings lead to an address a model may not be at
+    (jobs.models.egress; every connection is checked again)."""
+    if settings["protocol"] != "onnx":
+        await check_url(_location_url(settings["protocol"], settings["location"], config), allow_list(config))
 
 
 def effective_config(config: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:

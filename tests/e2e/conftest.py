@@ -39,7 +39,8 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (images / "broken.jpg").write_bytes(b"not really a jpeg")
     (tmp_path / "exports").mkdir()
     mounts = f"/Volumes/team/vision/images={images};/Volumes/team/vision/exports={tmp_path / 'exports'}"
-    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "VOLUME_MOUNTS": mounts}
+    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "VOLUME_MOUNTS": mounts,
+           "MODEL_URL_ALLOW": "127.0.0.1"}  # the tests' model backends listen on loopback
     with live_server(env) as base:
         yield base, images
 
