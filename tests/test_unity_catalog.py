@@ -46,7 +46,8 @@ def _local(tmp_path: Path) -> Store:
     real = LocalVolumes(mounts)
 
     def local(path: str) -> Path:
-        return real.local_path(parse(path))
+        vp = parse(path)
+        return real.mounts[vp.parts[:3]].joinpath(*vp.inner)
 
     def put(path: str, data: bytes) -> None:
         local(path).parent.mkdir(parents=True, exist_ok=True)

@@ -39,13 +39,17 @@ def test_local_jail(tmp_path: Path) -> None:
     os.symlink(root / "sub", root / "inside_link")
     v = LocalVolumes({"/Volumes/c/s/v": root})
     names = [e.name for e in v.list(parse("/Volumes/c/s/v"))]
-    assert "escape" not in names and "escape.jpg" not in names and "inside_link" in names
-    with pytest.raises(Invalid):
-        v.open(parse("/Volumes/c/s/v/escape/secret.jpg"))
-    with pytest.raises(Invalid):
-        v.stat(parse("/Volumes/c/s/v/escape.jpg"))
+    assert names == ["sub", "in.jpg"]  # links are not followed, even those that stay inside the mount
+    for linked in ("escape/secret.jpg", "escape.jpg", "inside_link/in2.jpg"):
+        for call in (v.open, v.stat, v.list, v.check_folder):
+            with pytest.raises(Invalid, match="symbolic link"):
+                call(parse(f"/Volumes/c/s/v/{linked}"))
+        with pytest.raises(Invalid, match="symbolic link"):
+            v.write(parse(f"/Volumes/c/s/v/{linked}/new.jpg"), b"x")
     walked = sorted(e.path for e in v.walk_files(parse("/Volumes/c/s/v")))
-    assert walked == ["/Volumes/c/s/v/in.jpg", "/Volumes/c/s/v/inside_link/in2.jpg", "/Volumes/c/s/v/sub/in2.jpg"]
+    assert walked == ["/Volumes/c/s/v/in.jpg", "/Volumes/c/s/v/sub/in2.jpg"]
+    v.write(parse("/Volumes/c/s/v/escape.jpg"), b"replaced", overwrite=True)  # the link is replaced, not followed
+    assert (root / "escape.jpg").read_bytes() == b"replaced" and (outside / "secret.jpg").read_bytes() != b"replaced"
     with pytest.raises(NotFound):
         v.list(parse("/Volumes/c/s/other"))
     assert [e.name for e in v.list(parse("/Volumes"))] == ["c"]

@@ -1,15 +1,19 @@
-"""Local folders mounted under volume paths; every path is jailed inside its mount (no '..', no symlink escape)."""
+"""Local folders mounted under volume paths; every path is jailed inside its mount: names only (no '..'), and no
+symbolic link is ever followed (volumes.nofollow), so nothing outside the mount is reachable even by a link swapped
+in while a file is being opened."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from db.errors import Invalid, NotFound
+from volumes import nofollow
 from volumes.base import Entry, FileStat, Page, paginate, sort_key
 from volumes.paths import MAX_PATH_BYTES, VolumePath, parse, shown
 
@@ -27,20 +31,28 @@ class LocalVolumes:
 
     # -- resolution -------------------------------------------------------------------------------
 
-    def local_path(self, path: VolumePath) -> Path:
-        """The real local path for a volume path inside a mount; refuses anything that leaves the mount."""
+    def _located(self, path: VolumePath) -> tuple[Path, tuple[str, ...]]:
+        """The mount's folder and the names below it, for a volume path inside a mount that fits the OS's limits."""
         if path.depth < 3:
             raise Invalid(f"{path} is not inside a volume.")
         root = self.mounts.get(path.parts[:3])
         if root is None:
             raise NotFound(f"Volume {path.volume} is not mounted. Mounted: {', '.join(self.volume_names()) or 'none'}.")
-        real = os.path.realpath(root.joinpath(*path.inner))
-        if real != str(root) and not real.startswith(str(root) + os.sep):
-            raise Invalid(f"{shown(path.text)} points outside its volume.")
-        if len(os.fsencode(real)) >= MAX_PATH_BYTES:  # the mount's own folder makes it longer than the volume path
+        if len(os.fsencode(root.joinpath(*path.inner))) >= MAX_PATH_BYTES:  # the mount's folder makes it longer
             raise Invalid(f"{shown(path.text)} is too long to be stored on this server: with the folder its volume is "
                           f"mounted on it passes {MAX_PATH_BYTES - 1:,} bytes.")
-        return Path(real)
+        return root, path.inner
+
+    @contextlib.contextmanager
+    def _told(self, path: VolumePath, what: str = "File") -> Iterator[None]:
+        """The OS's answers as the errors a user can act on."""
+        try:
+            yield
+        except nofollow.LinkRefused:
+            raise Invalid(f"{shown(path.text)} is or passes through a symbolic link: links are not followed in "
+                          "volumes.") from None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFound(f"{what} {shown(path.text)} does not exist.") from None
 
     def volume_names(self) -> list[str]:
         return sorted("/".join(("/Volumes", *k)) for k in self.mounts)
@@ -53,27 +65,30 @@ class LocalVolumes:
             if not names and path.depth > 0:
                 raise NotFound(f"{path} does not exist.")
             return [Entry(name=n, path=path.child(n).text, is_dir=True) for n in names]
-        folder = self.local_path(path)
-        if not folder.exists():
-            raise NotFound(f"{path} does not exist.")
-        if not folder.is_dir():
-            raise Invalid(f"{path} is a file, not a folder.")
-        entries = []
-        with os.scandir(folder) as it:
-            for e in it:
-                if e.name.startswith("."):
-                    continue
-                try:
-                    is_dir = e.is_dir()
-                    st = e.stat()
-                except OSError:
-                    continue
-                if e.is_symlink() and not self._inside(path, e.path):
-                    continue
-                entries.append(Entry(name=e.name, path=f"{path.text}/{e.name}", is_dir=is_dir,
-                                     size=None if is_dir else st.st_size, mtime_ns=st.st_mtime_ns))
+        entries = [Entry(name=name, path=f"{path.text}/{name}", is_dir=is_dir, size=None if is_dir else st.st_size,
+                         mtime_ns=st.st_mtime_ns) for name, is_dir, st in self._entries(path)]
         entries.sort(key=sort_key)
         return entries
+
+    def _entries(self, path: VolumePath) -> list[tuple[str, bool, os.stat_result]]:
+        """The folder's files and folders (name, is a folder, stat), read from its descriptor; hidden names and
+        links (never followed) left out, and so are entries that vanish while being read."""
+        fd = self._folder(path)
+        out = []
+        try:
+            with os.scandir(fd) as it:
+                for e in it:
+                    if e.name.startswith(".") or "\\" in e.name:
+                        continue
+                    try:
+                        if e.is_symlink():
+                            continue
+                        out.append((e.name, e.is_dir(follow_symlinks=False), e.stat(follow_symlinks=False)))
+                    except OSError:
+                        continue
+        finally:
+            os.close(fd)
+        return out
 
     def browse(self, path: VolumePath, *, name_filter: str | None = None, first: int | None = None,
                after: str | None = None) -> Page:
@@ -83,60 +98,42 @@ class LocalVolumes:
         if path.depth < 3:
             self.list(path)
             return
-        folder = self.local_path(path)
-        if not folder.exists():
-            raise NotFound(f"{path} does not exist.")
-        if not folder.is_dir():
-            raise Invalid(f"{path} is a file, not a folder.")
+        os.close(self._folder(path))
+
+    def _folder(self, path: VolumePath) -> int:
+        """A descriptor of the folder (links refused on the way), or what is wrong with it."""
+        root, names = self._located(path)
+        with self._told(path, "Folder"):
+            try:
+                return nofollow.open_folder(root, names)
+            except NotADirectoryError:
+                if stat.S_ISREG(nofollow.lstat(root, names).st_mode):
+                    raise Invalid(f"{path} is a file, not a folder.") from None
+                raise
 
     def walk_files(self, path: VolumePath) -> Iterator[Entry]:
-        root = self.local_path(path)
-        if not root.is_dir():
-            raise NotFound(f"Folder {path} does not exist.")
-        seen: set[str] = {str(root)}
-        stack: list[tuple[str, str]] = [(str(root), path.text)]
+        """Files below the folder, each folder's files in name order then its sub-folders; links are skipped."""
+        self.check_folder(path)
+        stack = [path]
         while stack:
-            folder, vpath = stack.pop()
+            folder = stack.pop()
             try:
-                it = os.scandir(folder)
-            except FileNotFoundError as exc:
-                raise NotFound(f"Folder {vpath} vanished while it was being read.") from exc
-            except NotADirectoryError as exc:
-                raise NotFound(f"Folder {vpath} vanished while it was being read.") from exc
-            subfolders, files = [], []
-            with it:
-                for e in it:
-                    if e.name.startswith(".") or "\\" in e.name:
-                        continue
-                    child = f"{vpath}/{e.name}"
-                    try:
-                        if e.is_symlink():
-                            real = os.path.realpath(e.path)
-                            if not self._inside(path, real) or real in seen:
-                                continue
-                            if os.path.isdir(real):
-                                seen.add(real)
-                                subfolders.append((real, child))
-                                continue
-                        elif e.is_dir(follow_symlinks=False):
-                            subfolders.append((e.path, child))
-                            continue
-                        st = e.stat()
-                    except OSError:
-                        continue
-                    files.append(Entry(name=e.name, path=child, is_dir=False, size=st.st_size,
-                                       mtime_ns=st.st_mtime_ns))
-            files.sort(key=lambda f: f.name)
-            yield from files
-            stack.extend(sorted(subfolders, key=lambda s: s[1], reverse=True))
+                entries = self._entries(folder)
+            except NotFound as exc:
+                raise NotFound(f"Folder {folder} vanished while it was being read.") from exc
+            files = sorted((e for e in entries if not e[1]), key=lambda e: e[0])
+            yield from (Entry(name=name, path=f"{folder.text}/{name}", is_dir=False, size=st.st_size,
+                              mtime_ns=st.st_mtime_ns) for name, _, st in files)
+            stack.extend(sorted((folder.child(name) for name, is_dir, _ in entries if is_dir),
+                                key=lambda f: f.text, reverse=True))
 
     def stat(self, path: VolumePath) -> FileStat:
-        local = self.local_path(path)
-        try:
-            st = local.stat()
-        except FileNotFoundError as exc:
-            raise NotFound(f"File {path} does not exist.") from exc
-        if not local.is_file():
+        root, names = self._located(path)
+        with self._told(path):
+            st = nofollow.lstat(root, names)
+        if stat.S_ISLNK(st.st_mode):
+            raise Invalid(f"{shown(path.text)} is a symbolic link: links are not followed in volumes.")
+        if not stat.S_ISREG(st.st_mode):
             raise Invalid(f"{path} is not a file.")
         return FileStat(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
@@ -144,45 +141,52 @@ class LocalVolumes:
         return self.stat(path)
 
     def open(self, path: VolumePath) -> BinaryIO:
-        local = self.local_path(path)
-        try:
-            return local.open("rb")
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise NotFound(f"File {path} does not exist.") from exc
+        root, names = self._located(path)
+        with self._told(path):
+            return os.fdopen(nofollow.open_file(root, names), "rb")
 
     def write(self, path: VolumePath, data: bytes, *, overwrite: bool = False) -> None:
-        local = self.local_path(path)
-        if local.exists() and not overwrite:
-            raise Invalid(f"{path} already exists.")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary(local)
-        tmp.write_bytes(data)
-        os.replace(tmp, local)
+        with self.writer(path, overwrite=overwrite) as fp:
+            fp.write(data)
 
     @contextlib.contextmanager
-    def writer(self, path: VolumePath) -> Iterator[BinaryIO]:
-        local = self.local_path(path)
-        if local.exists():
-            raise Invalid(f"{path} already exists.")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temporary(local)
+    def writer(self, path: VolumePath, *, overwrite: bool = False) -> Iterator[BinaryIO]:
+        """A hidden temporary file in the destination folder, renamed onto the name once written; every folder on
+        the way is opened (or made) without following links, and the rename replaces a link, never its target."""
+        root, names = self._located(path)
+        if not names:
+            raise Invalid(f"{path} is a volume, not a file.")
+        with self._told(path, "Folder"):
+            parent = nofollow.open_folder(root, names[:-1], create=True)
         try:
-            with tmp.open("wb") as fp:
-                yield fp
-            os.replace(tmp, local)
+            if not overwrite and _exists(names[-1], parent):
+                raise Invalid(f"{path} already exists.")
+            tmp = _temporary()
+            try:
+                with os.fdopen(nofollow.create_file(parent, tmp), "wb") as fp:
+                    yield fp
+                os.replace(tmp, names[-1], src_dir_fd=parent, dst_dir_fd=parent)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp, dir_fd=parent)
         finally:
-            tmp.unlink(missing_ok=True)
+            os.close(parent)
 
     def make_dirs(self, path: VolumePath) -> None:
-        self.local_path(path).mkdir(parents=True, exist_ok=True)
-
-    def _inside(self, path: VolumePath, real: str) -> bool:
-        root = str(self.mounts[path.parts[:3]])
-        real = os.path.realpath(real)
-        return real == root or real.startswith(root + os.sep)
+        root, names = self._located(path)
+        with self._told(path, "Folder"), nofollow.folder(root, names, create=True):
+            pass
 
 
-def _temporary(local: Path) -> Path:
-    """A hidden sibling to write before the rename: short whatever the name (a 255-byte name has no room for a
-    suffix), and unique, so two writers never share one."""
-    return local.with_name(f".{uuid.uuid4().hex}.tmp")
+def _exists(name: str, parent: int) -> bool:
+    try:
+        os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _temporary() -> str:
+    """A hidden sibling's name to write before the rename: short whatever the name (a 255-byte name has no room for
+    a suffix), and unique, so two writers never share one."""
+    return f".{uuid.uuid4().hex}.tmp"
