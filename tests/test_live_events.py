@@ -93,6 +93,12 @@ def test_an_event_carries_the_labels_of_the_version_it_announces(client: TestCli
         third = _save(client, task, sid, ["car", "cat", "dog"], event["version"])
         assert shown(third) == ["car", "cat", "dog"]
         assert shown(receive(tab_a, "events")["sampleChanged"]) == ["car", "cat", "dog"]
+        # saving the same labels again is no change: no event (the next one tab A gets is the next real change)
+        assert _save(client, task, sid, ["car", "cat", "dog"], third["version"])["version"] == third["version"]
+        fourth = _save(client, task, sid, ["cat"], third["version"])
+        assert receive(tab_a, "events")["sampleChanged"] == fourth
+        third = _save(client, task, sid, ["car", "cat", "dog"], fourth["version"])
+        receive(tab_a, "events")
     # a save made on an older version is refused, and changes nothing
     q = SAVE if task == "detection" else """mutation($id: ID!, $l: [String!]!, $v: Int) {
       setClassification(sampleId: $id, labels: $l, expectedVersion: $v) { version } }"""
