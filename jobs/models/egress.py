@@ -119,17 +119,17 @@ async def checked_address(host: str, port: int, allow: AllowList) -> str:
     return str(addresses[0])
 
 
-async def check_url(url: str, allow: AllowList, what: str = "location") -> None:
+async def check_url(url: str, allow: AllowList) -> None:
     """VALIDATION naming the reason when the URL leads somewhere a model may not be (checked again on connection)."""
     parts = urlsplit(url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
-        raise Invalid(f"{what}: {url!r} has no valid port") from None
+        raise Invalid(f"location: {url!r} has no valid port") from None
     try:
         await checked_address(parts.hostname or "", port, allow)
     except Refused as exc:
-        raise Invalid(f"{what} is refused: {exc}; {ALLOW_HINT}", reason=str(exc)) from None
+        raise Invalid(f"location is refused: {exc}; {ALLOW_HINT}", reason=str(exc)) from None
 
 
 def refused_reason(exc: BaseException) -> str | None:
