@@ -177,7 +177,8 @@ class Mismatch:
     what: str
 
     def __str__(self) -> str:
-        return (f"seed {self.seed}, after action {self.step} ({self.actions[-1]}): {self.what}\n"
+        last = self.actions[-1] if self.actions else "start"
+        return (f"seed {self.seed}, at action {self.step} (after {last}): {self.what}\n"
                 f"sequence: {' '.join(self.actions)}")
 
 
@@ -512,8 +513,11 @@ async def run_model(browser: Browser, base: str, api: Api, project: dict[str, An
     await driver.start()
     try:
         for n in range(1, steps + 1):
-            driver.actions.append(await driver.act())
-            problem = await driver.check()
+            try:
+                driver.actions.append(await driver.act())
+                problem = await driver.check()
+            except Exception as exc:  # a view that stops answering is a mismatch too, reported with its seed
+                problem = f"action {n} raised {type(exc).__name__}: {str(exc).splitlines()[0]}"
             if problem:
                 return n, Mismatch(seed, n, driver.actions, problem)
         return steps, None
