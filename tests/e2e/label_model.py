@@ -32,7 +32,7 @@ SAMPLES = """query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node 
 class Stored:
     """What the server must hold for one image."""
 
-    content: tuple  # classification: sorted labels; detection: boxes sorted
+    content: tuple  # classification: sorted labels; detection: boxes in the order stored
     status: str = "UNLABELED"
     version: int = 1
 
@@ -96,7 +96,8 @@ class Editor:
             self.selected = None
 
     def content(self) -> tuple[Box, ...]:
-        return tuple(sorted((b["label"], b["x"], b["y"], b["w"], b["h"]) for b in self.boxes))
+        """The boxes in the list's order (the order Tab walks, as stored: a save keeps it)."""
+        return tuple((b["label"], b["x"], b["y"], b["w"], b["h"]) for b in self.boxes)
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Model:
 
     @property
     def dirty(self) -> bool:
-        return self.content() != self.sent
+        return sorted(self.content()) != sorted(self.sent)
 
     def show(self, index: int, draft: tuple | None = None) -> None:
         self.open = index
@@ -144,7 +145,7 @@ class Model:
         """A real change: the server's content and status, one version up, any lease released."""
         stored = self.server[sid]
         new_content = stored.content if content is None else content
-        if (new_content, status) == (stored.content, stored.status):
+        if (sorted(new_content), status) == (sorted(stored.content), stored.status):
             return  # a save that changes nothing is not a change
         self.server[sid] = Stored(new_content, status, stored.version + 1)
         if self.leased == sid:
@@ -153,6 +154,10 @@ class Model:
     def send(self, confirm: bool) -> None:
         stored = self.server[self.sid]
         if not (self.dirty or (confirm and stored.status != "LABELED")):
+            return
+        if self.base < stored.version and sorted(self.content()) == sorted(stored.content) \
+                and stored.status == "LABELED":  # someone else already stored exactly this edit: nothing to ask
+            self.sent, self.base = stored.content, stored.version
             return
         if self.base < stored.version:  # made on an older version: the user is asked (see resolve)
             self.expect_conflict = True
@@ -239,17 +244,17 @@ class Driver:
             return v && v.getAttribute('aria-busy') !== 'true' && !s.includes('Saving');
         }""", timeout=15_000)
 
-    async def _to_page(self, x: float, y: float) -> tuple[float, float]:
-        r = await self.page.get_by_label("image canvas").bounding_box()
+    async def _to_page(self, page: Page, x: float, y: float) -> tuple[float, float]:
+        r = await page.get_by_label("image canvas").bounding_box()
         scale = min(4, (r["width"] - 24) / IMAGE_W, (r["height"] - 24) / IMAGE_H)
         left = r["x"] + (r["width"] - IMAGE_W * scale) / 2
         top = r["y"] + (r["height"] - IMAGE_H * scale) / 2
         return left + x * IMAGE_W * scale, top + y * IMAGE_H * scale
 
     async def _drag(self, page: Page, a: tuple[float, float], b: tuple[float, float]) -> None:
-        await page.mouse.move(*await self._to_page(*a))
+        await page.mouse.move(*await self._to_page(page, *a))
         await page.mouse.down()
-        await page.mouse.move(*await self._to_page(*b), steps=4)
+        await page.mouse.move(*await self._to_page(page, *b), steps=4)
         await page.mouse.up()
 
     # -- actions -----------------------------------------------------------------------------------------------
@@ -260,7 +265,8 @@ class Driver:
                  ("second_tab", 0.5), ("fast_reload", 0.3)]
         if m.detection:
             if m.editor.selected is not None:
-                moves = [(a, w) for a, w in moves if a not in ("prev", "next")]  # arrows nudge a selected box
+                # arrows nudge a selected box
+                moves = [(a, w) for a, w in moves if a not in ("prev", "next", "fast_reload")]
                 moves += [("escape", 3), ("delete", 2)]
             moves += [("draw", 4), ("tab", 2), ("undo", 2), ("redo", 1)]
         return moves
@@ -423,7 +429,7 @@ class Driver:
             await page.keyboard.press(str(k + 1))
             await self._drag(page, (x, y), (x + 0.15, y + 0.15))
             await page.keyboard.press("Enter")
-            content = tuple(sorted((*stored.content, (CLASSES[k], x, y, 0.15, 0.15))))
+            content = (*stored.content, (CLASSES[k], x, y, 0.15, 0.15))
         await self._settled(page)
         await page.close()
         was_open = sid == m.sid
@@ -499,7 +505,7 @@ class Driver:
         for sid, want in m.server.items():
             node = nodes[sid]
             got = _boxes_of(node) if m.detection else tuple(sorted(a["label"] for a in node["annotations"]))
-            if not _same(want.content, got, m.detection) or node["status"] != want.status \
+            if not _same(tuple(sorted(want.content)), got, m.detection) or node["status"] != want.status \
                     or node["version"] != want.version:
                 return (f"{m.names[sid]} (sample {sid}) holds {node['status']} v{node['version']} {got}; "
                         f"the model expects {want.status} v{want.version} {want.content}")
