@@ -67,6 +67,9 @@ async def _run(total: int) -> tuple[int, list[str], list[int]]:
                         if mismatch:
                             mismatches.append(f"{backend} {task}: {mismatch}")
                             print(f"MISMATCH {backend} {task}: {mismatch}", file=sys.stderr, flush=True)
+                        else:
+                            print(f"label model: {done} actions, {len(mismatches)} mismatch(es) so far",
+                                  file=sys.stderr, flush=True)
                     api.http.close()
         finally:
             await browser.close()
