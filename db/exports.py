@@ -1,14 +1,38 @@
-"""Reading a project for export: every labelled sample and its confirmed annotations, in one consistent
-snapshot (PostgreSQL: a REPEATABLE READ transaction; SQLite: one read transaction under WAL)."""
+"""Reading a project for export: whether it has anything to export, and every labelled sample with its confirmed
+annotations in one consistent snapshot (PostgreSQL: a REPEATABLE READ transaction; SQLite: one read transaction under
+WAL)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from db.errors import NotFound
+from db.errors import Invalid, NotFound
 from db.models import Annotation, Project, Sample
 from jobs.formats import ExportSample, ExportSnapshot, ItemAnnotation
+
+
+def nothing_to_export(name: str, accepted_only: bool) -> Invalid:
+    if accepted_only:
+        return Invalid(f"{name} has no labelled image a reviewer accepted, so there is nothing to export: accept some "
+                       "in review, or export without 'only samples accepted in review'.")
+    return Invalid(f"{name} has no labelled image, so there is nothing to export: label at least one image first.")
+
+
+def _exported(project_id: int, accepted_only: bool) -> list[ColumnElement[bool]]:
+    where = [Sample.project_id == project_id, Sample.status == "LABELED"]
+    if accepted_only:
+        where.append(Sample.review_status == "ACCEPTED")
+    return where
+
+
+def check_something_to_export(session: Session, project_id: int, accepted_only: bool) -> None:
+    """Raises Invalid (naming the reason) when an export would hold no image."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    if not session.scalar(select(exists().where(*_exported(project_id, accepted_only)))):
+        raise nothing_to_export(project.name, accepted_only)
 
 
 def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> ExportSnapshot:
@@ -18,11 +42,8 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    labelled = [Sample.project_id == project_id, Sample.status == "LABELED"]
-    if accepted_only:
-        labelled.append(Sample.review_status == "ACCEPTED")
     rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height).where(
-        *labelled).order_by(Sample.id)).all()
+        *_exported(project_id, accepted_only)).order_by(Sample.id)).all()
     anns: dict[int, list[ItemAnnotation]] = {}
     for sid, label, kind, x, y, w, h in session.execute(
             select(Annotation.sample_id, Annotation.label, Annotation.kind, Annotation.x, Annotation.y, Annotation.w,

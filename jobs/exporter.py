@@ -1,6 +1,6 @@
 """EXPORT: write a project's labelled samples in one format into a new folder of a volume, with metadata.json
-and (optionally) the images. The data comes from one consistent snapshot, so saves during an export never tear
-it."""
+(written last) and optionally the images. The data comes from one consistent snapshot, so saves during an export never
+tear it; the folder appears whole or not at all (volumes.base start_folder)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import orjson
 
 from db import exports
 from db import samples as sample_rows
-from db.errors import Invalid, NotFound
+from db.errors import DomainError, Invalid, NotFound
 from jobs.context import JobContext
 from jobs.formats import ExportSnapshot, csv_labels, jsonl, voc, yolo
 from jobs.formats import coco as coco_format
@@ -27,9 +27,20 @@ DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
 IMAGE_FOLDER = {"COCO": "images", "CSV": "images", "JSONL": "images", "YOLO": "images", "PASCAL_VOC": "JPEGImages"}
 
 
-def folder_name(snap: ExportSnapshot, now: datetime) -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", snap.name).strip("._") or "project"
-    return f"{safe}_v{snap.version}_{now.strftime('%Y%m%dT%H%M%SZ')}"
+def folder_name(snap: ExportSnapshot, now: datetime, job_id: int) -> str:
+    """`<name>_v<version>_<UTC time to the millisecond>_job<job id>`: the job id makes it unique, the rest readable."""
+    safe = (re.sub(r"[^A-Za-z0-9._-]+", "_", snap.name).strip("._") or "project")[:120]
+    return f"{safe}_v{snap.version}_{now.strftime('%Y%m%dT%H%M%S')}.{now.microsecond // 1000:03}Z_job{job_id}"
+
+
+def metadata(snap: ExportSnapshot, fmt: str, user: str, now: datetime, with_images: bool,
+             accepted_only: bool) -> dict[str, Any]:
+    """The original tool's keys (pipelines read them), then this app's own."""
+    return {"project_id": snap.project_id, "project_name": snap.name, "version": snap.version,
+            "task_type": snap.task_type, "class_list": snap.classes, "source_volume": snap.source_volume,
+            "image_count": len(snap.samples), "annotation_count": sum(len(s.annotations) for s in snap.samples),
+            "exported_at": now.isoformat(timespec="milliseconds"), "exported_by": user, "format": fmt,
+            "multiLabel": snap.multi_label, "includeImages": with_images, "acceptedOnly": accepted_only}
 
 
 def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int) -> tuple[ExportSnapshot, dict[int, tuple]]:
@@ -84,14 +95,47 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     snap = await ctx.db.read(exports.snapshot, ctx.project_id, accepted_only)
     if fmt in DETECTION_ONLY and snap.task_type != "DETECTION":
         raise Invalid(f"{fmt} export is for detection projects; use COCO, CSV or JSONL for classification.")
+    if not snap.samples:  # checked when the job was asked for too; labels may have been removed since
+        raise exports.nothing_to_export(snap.name, accepted_only)
     total = len(snap.samples) * (2 if with_images else 1)
     await ctx.progress(0, total, force=True)
     snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap, ctx.config.get("max_pixels", 100_000_000))
     for sample_id, (w, h) in found.items():
         await ctx.db.write(sample_rows.record_size, sample_id, w, h)
     now = datetime.now(UTC)
-    folder = parse(f"{destination.text}/{folder_name(snap, now)}")
-    await asyncio.to_thread(ctx.volumes.make_dirs, folder)
+    folder = destination.child(folder_name(snap, now, ctx.job_id))
+    work = await asyncio.to_thread(_started, ctx.volumes, folder, destination, f"export-job{ctx.job_id}")
+    try:
+        await _write(ctx, snap, fmt, with_images, work)
+        meta = metadata(snap, fmt, ctx.created_by, now, with_images, accepted_only)
+        await asyncio.to_thread(ctx.volumes.write, work.child("metadata.json"),  # last: it marks a finished export
+                                orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+        await asyncio.to_thread(ctx.volumes.publish_folder, work, folder)
+    except BaseException as exc:
+        await asyncio.to_thread(ctx.volumes.discard_folder, work)
+        if isinstance(exc, DomainError):
+            raise _failed(exc, destination) from exc
+        raise
+    await ctx.progress(total, total, force=True)
+    return {"path": folder.text, "format": fmt, "images": meta["image_count"], "annotations": meta["annotation_count"]}
+
+
+def _started(volumes: Volumes, folder: VolumePath, destination: VolumePath, scratch: str) -> VolumePath:
+    try:
+        return volumes.start_folder(folder, scratch)
+    except DomainError as exc:
+        raise _failed(exc, destination) from exc
+
+
+def _failed(exc: DomainError, destination: VolumePath) -> DomainError:
+    """The same kind of error, saying where the export was going and that nothing of it was left there."""
+    return type(exc)(f"The export into {destination} failed and nothing was published there: {exc.message}",
+                     **exc.extensions)
+
+
+async def _write(ctx: JobContext, snap: ExportSnapshot, fmt: str, with_images: bool, folder: VolumePath) -> None:
+    """The format's files, then the images, into folder."""
+    total = len(snap.samples) * (2 if with_images else 1)
     for written, (name, data) in enumerate(_files(snap, fmt, ctx.created_by, with_images), start=1):
         await asyncio.to_thread(ctx.volumes.write, parse(f"{folder.text}/{name}"), data)
         if written % 500 == 0:
@@ -104,13 +148,3 @@ async def run(ctx: JobContext) -> dict[str, Any]:
             await asyncio.to_thread(_copy, ctx.volumes, s.path, dest)
             done += 1
             await ctx.progress(done, total)
-    n_annotations = sum(len(s.annotations) for s in snap.samples)
-    metadata = {"projectId": str(snap.project_id), "name": snap.name, "version": snap.version,
-                "taskType": snap.task_type, "multiLabel": snap.multi_label, "classes": snap.classes,
-                "sourceVolume": snap.source_volume, "format": fmt, "images": len(snap.samples),
-                "annotations": n_annotations, "includeImages": with_images, "acceptedOnly": accepted_only,
-                "exportedAt": now.isoformat(timespec="seconds"), "exportedBy": ctx.created_by}
-    await asyncio.to_thread(ctx.volumes.write, parse(f"{folder.text}/metadata.json"),
-                            orjson.dumps(metadata, option=orjson.OPT_INDENT_2))
-    await ctx.progress(total, total, force=True)
-    return {"path": folder.text, "format": fmt, "images": len(snap.samples), "annotations": n_annotations}

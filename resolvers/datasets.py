@@ -7,6 +7,7 @@ import asyncio
 
 import strawberry
 
+from db import exports
 from db import jobs as job_rows
 from db.errors import Invalid, Unavailable
 from resolvers.access import require
@@ -61,11 +62,13 @@ class DatasetMutations:
         return Job.of(job)
 
     @strawberry.mutation(description="Exports the project's labelled samples as a job, into a new folder "
-                                     "<name>_v<version>_<timestamp> inside destination.")
+                                     "<name>_v<version>_<UTC time, ms>Z_job<job id> inside destination, which "
+                                     "appears whole or not at all. Refused (VALIDATION) when nothing is labelled.")
     async def export_dataset(self, info: Info, project_id: strawberry.ID, input: ExportInput) -> Job:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
         folder = await writable_folder(info, pid, input.destination)
+        await info.context.db.read(exports.check_something_to_export, pid, bool(input.accepted_only))
         params = {"format": input.format.value, "destination": folder.text,
                   "includeImages": input.include_images is not False, "acceptedOnly": bool(input.accepted_only)}
         job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)

@@ -92,6 +92,7 @@ class Fault:
     remaining: int | None  # None = forever
     headers: dict[str, str] = field(default_factory=dict)
     methods: frozenset[str] | None = None
+    passes: int = 0  # matching calls let through before the fault starts
 
     def matches(self, req: Request) -> bool:
         if self.methods and req.method not in self.methods:
@@ -214,10 +215,11 @@ class DatabricksEmulator:
 
     def inject(self, status: int, error_code: str, message: str, *, prefix: str | None = None,
                times: int | None = None, headers: dict[str, str] | None = None,
-               methods: Iterable[str] | None = None) -> None:
+               methods: Iterable[str] | None = None, passes: int = 0) -> None:
+        """The error for matching calls (all, or the next `times`), after letting the first `passes` through."""
         with self.lock:
             self.faults.append(Fault(status, error_code, message, prefix, times, headers or {},
-                                     frozenset(methods) if methods else None))
+                                     frozenset(methods) if methods else None, passes))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -289,6 +291,9 @@ class DatabricksEmulator:
         with self.lock:
             for fault in self.faults:
                 if req.path.startswith("/api/") and fault.matches(req):
+                    if fault.passes > 0:
+                        fault.passes -= 1
+                        continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
                         if fault.remaining <= 0:

@@ -115,7 +115,7 @@ def test_coco_import_then_export_round_trips(client: TestClient, settings: Setti
                                                                      zip(e[2], item[2], strict=True)))
         assert match
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["images"] == 2 and meta["annotations"] == 3 and meta["format"] == "COCO"
+    assert meta["image_count"] == 2 and meta["annotation_count"] == 3 and meta["format"] == "COCO"
     assert not (out / "images").exists()
 
     from pycocotools.coco import COCO
@@ -176,7 +176,7 @@ def test_csv_export_quotes_and_neutralises_formulas(client: TestClient, settings
                                    includeImages=True))
     rows = list(csv.reader(io.StringIO((out / "labels.csv").read_text())))
     assert rows[0] == ["filename", "label"]
-    assert sorted(rows[1:]) == [["'=cmd.jpg", "'@evil"], ["plain.jpg", "ok"]]
+    assert sorted(rows[1:]) == [["=cmd.jpg", "'@evil"], ["plain.jpg", "ok"]]  # the name as the file's (test_exports)
     assert (out / "images" / "=cmd.jpg").exists()
 
 
@@ -228,6 +228,8 @@ def test_export_of_a_classification_project_to_yolo_is_refused(client: TestClien
                                                                 images_dir: Path) -> None:
     _images(images_dir)
     project = create_project(client, task="CLASSIFICATION", classes=["cat"])
+    gql(client, 'mutation($s: ID!){ setClassification(sampleId: $s, labels: ["cat"]){ id } }',
+        s=_samples(client, project["id"])["a.jpg"]["id"])  # something to export: a project with nothing is refused
     job = _run(client, EXPORT, project["id"], format="YOLO", destination=EXPORTS)
     assert job["status"] == "FAILED" and "detection projects" in job["error"]
 
@@ -366,5 +368,5 @@ def test_upload_then_import_and_download_the_export_as_a_zip(client: TestClient,
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(r.content)) as z:
         assert set(z.namelist()) == {"annotations.json", "metadata.json", "images/a.jpg"}
-        assert json.loads(z.read("metadata.json"))["annotations"] == 1
+        assert json.loads(z.read("metadata.json"))["annotation_count"] == 1
     assert client.get(f"/exports/{job['id']}.zip").status_code == 404  # an import is not an export

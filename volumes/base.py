@@ -114,3 +114,18 @@ class Volumes(Protocol):
     def writer(self, path: VolumePath) -> AbstractContextManager[BinaryIO]:
         """A new file written in pieces; it appears at path only when the block ends without an error."""
         ...
+
+    def start_folder(self, path: VolumePath, scratch: str) -> VolumePath:
+        """Where to write a new folder that must appear at path whole or not at all; refuses a path that exists.
+        Where the storage can rename (local folders) that is a fresh hidden sibling `.<scratch>.partial` (one an
+        earlier, killed run with the same scratch name left is cleared first); where it cannot (Unity Catalog) it is
+        path itself, made now, and the caller writes a marker file last. Then publish_folder or discard_folder."""
+        ...
+
+    def publish_folder(self, work: VolumePath, path: VolumePath) -> None:
+        """Makes what was written into start_folder's answer appear at path (a rename, or nothing to do)."""
+        ...
+
+    def discard_folder(self, work: VolumePath) -> None:
+        """Removes start_folder's answer and everything written into it; never raises (it runs after a failure)."""
+        ...

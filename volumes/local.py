@@ -5,14 +5,16 @@ in while a file is being opened."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from db.errors import Invalid, NotFound
+from db.errors import DomainError, Forbidden, Invalid, NotFound, Unavailable
 from volumes import nofollow
 from volumes.base import Entry, FileStat, Page, paginate, sort_key
 from volumes.paths import MAX_PATH_BYTES, VolumePath, parse, shown
@@ -156,16 +158,17 @@ class LocalVolumes:
         root, names = self._located(path)
         if not names:
             raise Invalid(f"{path} is a volume, not a file.")
-        with self._told(path, "Folder"):
+        with _writing(path), self._told(path, "Folder"):
             parent = nofollow.open_folder(root, names[:-1], create=True)
         try:
             if not overwrite and _exists(names[-1], parent):
                 raise Invalid(f"{path} already exists.")
             tmp = _temporary()
             try:
-                with os.fdopen(nofollow.create_file(parent, tmp), "wb") as fp:
-                    yield fp
-                os.replace(tmp, names[-1], src_dir_fd=parent, dst_dir_fd=parent)
+                with _writing(path):
+                    with os.fdopen(nofollow.create_file(parent, tmp), "wb") as fp:
+                        yield fp
+                    os.replace(tmp, names[-1], src_dir_fd=parent, dst_dir_fd=parent)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp, dir_fd=parent)
@@ -174,8 +177,55 @@ class LocalVolumes:
 
     def make_dirs(self, path: VolumePath) -> None:
         root, names = self._located(path)
-        with self._told(path, "Folder"), nofollow.folder(root, names, create=True):
+        with _writing(path), self._told(path, "Folder"), nofollow.folder(root, names, create=True):
             pass
+
+    def start_folder(self, path: VolumePath, scratch: str) -> VolumePath:
+        root, names = self._located(path)
+        if not names:
+            raise Invalid(f"{path} is a volume, not a new folder.")
+        work = parse(path.text.rsplit("/", 1)[0]).child(f".{scratch}.partial")
+        with _writing(path), self._told(path, "Folder"), nofollow.folder(root, names[:-1], create=True) as parent:
+            if _exists(names[-1], parent):
+                raise Invalid(f"{path} already exists.")
+            shutil.rmtree(work.parts[-1], dir_fd=parent, ignore_errors=True)  # a killed run's; a link is refused
+            os.mkdir(work.parts[-1], dir_fd=parent)
+        return work
+
+    def publish_folder(self, work: VolumePath, path: VolumePath) -> None:
+        root, names = self._located(path)
+        if work.parts[:-1] != path.parts[:-1]:
+            raise Invalid(f"{work} and {path} are not in one folder.")
+        with _writing(path), self._told(path, "Folder"), nofollow.folder(root, names[:-1]) as parent:
+            if _exists(names[-1], parent):  # the rename would replace an empty folder there
+                raise Invalid(f"{path} already exists.")
+            os.rename(work.parts[-1], names[-1], src_dir_fd=parent, dst_dir_fd=parent)
+
+    def discard_folder(self, work: VolumePath) -> None:
+        with contextlib.suppress(OSError, DomainError):
+            root, names = self._located(work)
+            with nofollow.folder(root, names[:-1]) as parent:
+                shutil.rmtree(names[-1], dir_fd=parent, ignore_errors=True)  # links inside are removed, not followed
+
+
+_REASONS = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted", errno.ENOSPC: "no space left on the device",
+            errno.EDQUOT: "the disk quota is exceeded", errno.EFBIG: "the file is larger than the file system allows"}
+_REFUSED = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+@contextlib.contextmanager
+def _writing(path: VolumePath) -> Iterator[None]:
+    """An OSError while writing becomes a domain error naming the path and the reason: a read-only folder is
+    FORBIDDEN, a full disk or any other failure UNAVAILABLE (fixed by freeing space, not by changing the request)."""
+    try:
+        yield
+    except DomainError:
+        raise
+    except OSError as exc:
+        reason = _REASONS.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+        kind = Forbidden if exc.errno in _REFUSED else Unavailable
+        raise kind(f"Cannot write {shown(path.text)}: {reason}.") from exc
 
 
 def _exists(name: str, parent: int) -> bool:

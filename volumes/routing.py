@@ -77,3 +77,12 @@ class RoutingVolumes:
 
     def make_dirs(self, path: VolumePath) -> None:
         self.backend(path).make_dirs(path)
+
+    def start_folder(self, path: VolumePath, scratch: str) -> VolumePath:
+        return self.backend(path).start_folder(path, scratch)
+
+    def publish_folder(self, work: VolumePath, path: VolumePath) -> None:
+        self.backend(path).publish_folder(work, path)
+
+    def discard_folder(self, work: VolumePath) -> None:
+        self.backend(work).discard_folder(work)

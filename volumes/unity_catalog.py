@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import tempfile
 import threading
 import time
@@ -24,6 +25,7 @@ from db.errors import DomainError, Forbidden, Invalid, NotFound, Unavailable
 from volumes.base import Entry, FileStat, Page, paginate, sort_key
 from volumes.paths import VolumePath
 
+log = logging.getLogger("cvx.volumes")
 PAGE_SIZE = 1000  # the Files API's and catalog API's largest page
 CHUNK = 1 << 20
 _THROTTLED = (sdk_errors.TooManyRequests, sdk_errors.TemporarilyUnavailable)
@@ -259,6 +261,41 @@ class UnityCatalogVolumes:
             else:
                 self.files.create_directory(path.text)
         self._pages.drop(path.text.rsplit("/", 1)[0])
+
+    def start_folder(self, path: VolumePath, scratch: str) -> VolumePath:
+        """The Files API cannot rename a folder: the work is written in place, and the caller's marker file, written
+        last, is what says it is finished. The folder is made now, so its name is taken before anything is written."""
+        if path.depth < 4:
+            raise Invalid(f"{path} is not a folder inside a volume.")
+        if self._is_folder(path) or self._exists(path):
+            raise Invalid(f"{path} already exists.")
+        self.make_dirs(path)
+        return path
+
+    def publish_folder(self, work: VolumePath, path: VolumePath) -> None:
+        """Nothing to move: start_folder wrote in place."""
+
+    def discard_folder(self, work: VolumePath) -> None:
+        """Deletes the files, then the folders, deepest first; what cannot be deleted is logged and left (without
+        its marker file it is not a finished folder)."""
+        try:
+            with _errors(work, "delete", "WRITE VOLUME", folder=True):
+                folders, files = [work.text], []
+                for folder in folders:  # grows as it goes: a breadth-first walk
+                    for e in self.files.list_directory_contents(folder, page_size=self.page_size):
+                        name = e.name or (e.path or "").rstrip("/").rsplit("/", 1)[-1]
+                        (folders if e.is_directory else files).append(f"{folder}/{name}")
+                for f in files:
+                    self._stats.drop(f)
+                    self.files.delete(f)
+                for folder in reversed(folders):
+                    self.files.delete_directory(folder)
+        except NotFound:
+            pass
+        except DomainError as exc:
+            log.warning("could not remove the unfinished folder %s: %s", work, exc.message)
+        self._pages.drop(work.text)
+        self._pages.drop(work.text.rsplit("/", 1)[0])
 
     def _upload(self, path: VolumePath, body: BinaryIO, overwrite: bool) -> None:
         _file_path(path)

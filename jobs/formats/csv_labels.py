@@ -1,5 +1,7 @@
-"""CSV: `filename,label` (plus x,y,w,h normalised for detection), one row per label or box, RFC 4180 quoting;
-cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading apostrophe."""
+"""CSV: `filename,label` (plus x,y,w,h normalised for detection), one row per label or box, RFC 4180 quoting.
+Label cells that a spreadsheet would run as a formula (starting with = + - @, tab or CR) get a leading apostrophe;
+file names are written exactly as the files are named (a changed name would no longer match `images/<name>`), so a
+spreadsheet must import the file as text."""
 
 from __future__ import annotations
 
@@ -23,9 +25,9 @@ def rows(snapshot: ExportSnapshot) -> Iterator[bytes]:
     out.writerow(["filename", "label", "x", "y", "w", "h"] if detection else ["filename", "label"])
     for s in snapshot.samples:
         if detection and not s.annotations:
-            out.writerow([safe_cell(s.filename), "", "", "", "", ""])  # a negative: labelled, nothing in it
+            out.writerow([s.filename, "", "", "", "", ""])  # a negative: labelled, nothing in it
         for a in s.annotations:
-            row = [safe_cell(s.filename), safe_cell(a.label)]
+            row = [s.filename, safe_cell(a.label)]
             if detection and a.box:
                 row += [f"{v:.8f}" for v in a.box]
             out.writerow(row)
