@@ -4,17 +4,24 @@ and the one GraphQL call they all use."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The server's log line for an error it did not expect (masked to a request id, or a crashed job), and uvicorn's for
+# an exception that escaped the app: the test suite fails on any of them (tests/conftest.py).
+UNEXPECTED = re.compile(r"\bERROR\b.*(unexpected error|Exception in ASGI application)")
+unexpected_lines: list[str] = []  # every such line any live server of this process has logged, in order
 
 
 def gql(http: httpx.Client, query: str, **variables: object) -> dict:
@@ -36,7 +43,9 @@ def live_server(env: dict[str, str], timeout: float = 60.0, procs: list[subproce
     """The server's base URL while it runs; `procs`, if given, receives its process (for memory readings)."""
     port = free_port()
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "server.py", "serve"], cwd=ROOT, env=full_env)
+    proc = subprocess.Popen([sys.executable, "server.py", "serve"], cwd=ROOT, env=full_env, stderr=subprocess.PIPE)
+    relay = threading.Thread(target=_relay, args=(proc.stderr,), daemon=True)
+    relay.start()
     base = f"http://127.0.0.1:{port}"
     if procs is not None:
         procs.append(proc)
@@ -55,3 +64,14 @@ def live_server(env: dict[str, str], timeout: float = 60.0, procs: list[subproce
     finally:
         proc.terminate()
         proc.wait(10)
+        relay.join(10)  # every line the server wrote is seen before the caller checks unexpected_lines
+
+
+def _relay(stream: IO[bytes]) -> None:
+    """Passes the server's log on to ours, noting the lines that report an unexpected error."""
+    for raw in stream:
+        line = raw.decode(errors="replace")
+        if UNEXPECTED.search(line):
+            unexpected_lines.append(line.rstrip())
+        sys.stderr.write(line)
+    stream.close()

@@ -169,7 +169,7 @@ class JobRunner:
         except asyncio.CancelledError:
             raise  # server shutdown: the lease expires and another worker (or the next start) resumes the job
         except Exception:
-            log.exception("job %s (%s) crashed", ctx.job_id, ctx.kind)
+            log.exception("unexpected error in job %s (%s)", ctx.job_id, ctx.kind)
             status, error = "FAILED", f"Unexpected error in job {ctx.job_id}; the server log has the details."
         finally:
             keepalive.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import time
@@ -17,6 +18,7 @@ from PIL import Image
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from bench import live_server
 from db import projects, samples
 from db.engine import Database
 from db.migrate import upgrade
@@ -37,6 +39,36 @@ def _pg_admin() -> psycopg.Connection:
         pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} ({exc}). Every database test runs on "
                     "PostgreSQL too: start it (see README) or, on a laptop only, set CVX_SKIP_POSTGRES=1.",
                     pytrace=False)
+
+
+class _Unexpected(logging.Handler):
+    """Keeps every unexpected error the app logs in this process: a GraphQL error masked as INTERNAL, an HTTP 500,
+    a job that crashed (schema.errors, resolvers.guard, jobs.runner all log them as "unexpected error ...")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("unexpected error"):
+            self.lines.append(f"{record.name}: {message}")
+
+
+unexpected_errors = _Unexpected()
+logging.getLogger("cvx").addHandler(unexpected_errors)
+
+
+@pytest.fixture(autouse=True)
+def no_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test during which the app, here or in a live server it started, answered an error it did not expect
+    (INTERNAL, "Unexpected error", HTTP 500), unless the test is marked expects_internal_error."""
+    here, live = len(unexpected_errors.lines), len(live_server.unexpected_lines)
+    yield
+    found = unexpected_errors.lines[here:] + live_server.unexpected_lines[live:]
+    if found and request.node.get_closest_marker("expects_internal_error") is None:
+        pytest.fail("the app answered an unexpected error (INTERNAL / HTTP 500 / a crashed job); the captured log "
+                    "has the traceback:\n" + "\n".join(found), pytrace=False)
 
 
 @pytest.fixture(scope="session")
