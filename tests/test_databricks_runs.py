@@ -42,6 +42,16 @@ def remote(settings: Settings, emu: DatabricksEmulator) -> Iterator[TestClient]:
         yield c
 
 
+def _labelled_project(client: TestClient, name: str = "Cats") -> dict[str, Any]:
+    """A project on the images folder with one image labelled: an export of nothing is refused."""
+    project = create_project(client, name=name)
+    sid = gql(client, "query($p: ID!){ project(id: $p){ samples(first: 1){ edges { node { id } } } } }",
+              p=project["id"])["project"]["samples"]["edges"][0]["node"]["id"]
+    gql(client, """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
+        box: {x: 0.1, y: 0.1, w: 0.5, h: 0.5}}]){ id } }""", s=sid)
+    return project
+
+
 def _worker_env(settings: Settings) -> dict[str, str]:
     mounts = ";".join(f"{k}={v}" for k, v in settings.volume_mounts.items())
     return {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir),
@@ -70,7 +80,7 @@ def test_a_big_export_runs_as_a_databricks_run_and_a_small_one_here(
         remote: TestClient, emu: DatabricksEmulator, settings: Settings, images_dir: Path, tmp_path: Path) -> None:
     define_job(emu, JOB_ID, lambda params: _worker(settings, params["cvx_job_id"]))
     make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
-    project = create_project(remote)  # a SCAN always runs here: a cluster takes minutes to start
+    project = _labelled_project(remote)  # a SCAN always runs here: a cluster takes minutes to start
     job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
     job = _until(remote, job_id, "SUCCEEDED")
     [(run_id, run)] = runs(emu).items()
@@ -88,7 +98,7 @@ def test_a_big_export_runs_as_a_databricks_run_and_a_small_one_here(
     assert len(runs(emu)) == 1
 
     (images_dir / "c.jpg").unlink()
-    small = create_project(remote, name="Small")  # 2 samples < JOB_RUNNER_MIN_ITEMS
+    small = _labelled_project(remote, name="Small")  # 2 samples < JOB_RUNNER_MIN_ITEMS
     job = wait_for_job(remote, gql(remote, EXPORT, p=small["id"])["exportDataset"]["id"])
     assert job["status"] == "SUCCEEDED"
     assert gql(remote, JOB, j=job["id"])["job"]["runId"] is None and len(runs(emu)) == 1
@@ -98,7 +108,7 @@ def test_a_run_that_dies_without_its_worker_fails_the_job(remote: TestClient, em
                                                           images_dir: Path) -> None:
     define_job(emu, JOB_ID, lambda params: None)  # the cluster never starts the task
     make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
-    project = create_project(remote)
+    project = _labelled_project(remote)
     job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
     deadline = time.monotonic() + 10
     while not runs(emu):
@@ -115,7 +125,7 @@ def test_a_run_that_dies_without_its_worker_fails_the_job(remote: TestClient, em
 def test_cancelling_a_job_cancels_its_run(remote: TestClient, emu: DatabricksEmulator, images_dir: Path) -> None:
     define_job(emu, JOB_ID, lambda params: None)
     make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
-    project = create_project(remote)
+    project = _labelled_project(remote)
     job_id = gql(remote, EXPORT, p=project["id"])["exportDataset"]["id"]
     deadline = time.monotonic() + 10
     while not gql(remote, JOB, j=job_id)["job"]["runId"]:
@@ -147,7 +157,7 @@ def test_an_app_finds_its_worker_job_by_the_bundles_tag(settings: Settings, emu:
                                  databricks_job_id=0, databricks_app_name="cv-explorer", job_runner_min_items=3)
     make_images(images_dir, ["a.jpg", "b.jpg", "c.jpg"])
     with TestClient(create_app(chosen)) as client:
-        project = create_project(client)
+        project = _labelled_project(client)
         missing = wait_for_job(client, gql(client, EXPORT, p=project["id"])["exportDataset"]["id"])
         assert missing["status"] == "SUCCEEDED" and not runs(emu), missing
         assert "No Databricks jobs tagged cv-explorer-app=cv-explorer are visible to the app" in caplog.text
