@@ -58,6 +58,14 @@ def _wait(caller: Caller, project_id: str) -> dict[str, str]:
     return job
 
 
+def _label_one(caller: Caller, project_id: str) -> None:
+    """Labels one image of the project: an export of nothing is refused."""
+    sid = caller("query($p: ID!){ project(id: $p){ samples(first: 1){ edges { node { id } } } } }",
+                 p=project_id)["project"]["samples"]["edges"][0]["node"]["id"]
+    caller("""mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
+        box: {x: 0.1, y: 0.1, w: 0.5, h: 0.5}}]){ id } }""", s=sid)
+
+
 def _refused(caller: Caller, query: str, path: str, **variables: str) -> str:
     """The FORBIDDEN message of a refused operation; it names the path."""
     err = caller.error(query, **variables)
@@ -101,6 +109,7 @@ def test_an_owner_reaches_their_own_folders_and_what_an_admin_shares(team: Team)
     _refused(alice, IMPORT, f"{TEAM_B}/labels.json", p=a, f=f"{TEAM_B}/labels.json")
 
     # exports: into her project's export area (made on first use), nowhere else she was not given
+    _label_one(alice, a)
     assert alice(EXPORT, p=a, d=f"{EXPORTS}/project-{a}")["exportDataset"]["id"]
     assert _wait(alice, a)["status"] == "SUCCEEDED"
     _refused(alice, EXPORT, f"{EXPORTS}/project-{b}", p=a, d=f"{EXPORTS}/project-{b}")
