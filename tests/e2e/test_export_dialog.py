@@ -25,7 +25,7 @@ async def test_export_waits_for_something_labelled(page: Page, server: tuple[str
         "Nothing to export yet: no image is labelled. Label at least one image first.")
     await expect(dialog.get_by_text("no image is labelled")).to_be_visible()
 
-    sample = api.samples(project["id"])[0]
+    sample = next(s for s in api.samples(project["id"]) if s["filename"] == "street/00.jpg")  # not broken.jpg
     api('mutation($s: ID!){ setClassification(sampleId: $s, labels: ["car"]){ id } }', s=sample["id"])
     await expect(button).to_be_enabled()  # the live stats reach the open dialog
     await expect(dialog.get_by_text("no image is labelled")).to_have_count(0)
