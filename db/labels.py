@@ -501,8 +501,13 @@ async def set_classification(
 
 
 async def skip_sample(db: Database, sample_id: int, user: str, *, expected_version: int | None = None) -> Saved:
+    """Skip the sample as it is stored; skipping one already skipped changes nothing (a stale version is CONFLICT)."""
     def plan(load: Loader) -> Change:
-        return plan_change(load(sample_id), user, expected_version=expected_version, skipped=True,
+        loaded = load(sample_id)
+        _check_version(loaded.sample, expected_version)
+        if loaded.sample.status == "SKIPPED":
+            return Change.nothing(loaded, user)
+        return plan_change(loaded, user, expected_version=expected_version, skipped=True,
                            events=[("skip", None, None, None, None)])
 
     return _saved(await _run_one(db, plan))

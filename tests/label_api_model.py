@@ -80,6 +80,8 @@ class Model:
 
     def skip(self, i: int) -> None:
         s = self.samples[i]
+        if s.status == "SKIPPED":
+            return  # skipping again changes nothing
         s.settle(skipped=True)
         s.changed()
 

@@ -86,6 +86,15 @@ class Caller:
         q = "query($p: ID!){ project(id: $p){ samples(first: 100){ edges { node { id } } } } }"
         return [e["node"]["id"] for e in self(q, p=project_id)["project"]["samples"]["edges"]]
 
+    def user_id(self, name: str) -> str:
+        """A user's id (an admin's call)."""
+        users = self("{ instance { users { id name } } }")["instance"]["users"]
+        return next(u["id"] for u in users if u["name"] == name)
+
+    def share(self, path: str, user: str) -> None:
+        """Share a volume path with a user (an admin's call)."""
+        self("mutation($p: String!, $u: ID!){ shareVolume(path: $p, userId: $u){ id } }", p=path, u=self.user_id(user))
+
     def add(self, project_id: str, user: str, role: str) -> None:
         self("mutation($p: ID!, $u: String!, $r: ProjectRole!){ setProjectMember(projectId: $p, userName: $u, "
              "role: $r){ role } }", p=project_id, u=user, r=role)

@@ -133,6 +133,7 @@ def test_exports_can_be_limited_to_accepted_samples(team: Team, tmp_path: Path) 
     carol(REVIEW, s=s3, a=False, c="no")
     export = """mutation($p: ID!, $a: Boolean, $d: String!){ exportDataset(projectId: $p, input: {format: COCO,
       destination: $d, includeImages: false, acceptedOnly: $a}){ id } }"""
+    team["root"].share("/Volumes/test/cvx/exports", "alice")  # an owner exports where an admin lets them
     folders = []
     for accepted_only, sub in ((True, "accepted"), (False, "all")):  # two folders: both exports start this second
         (tmp_path / "exports" / sub).mkdir()

@@ -77,10 +77,6 @@ def _names(caller: Caller, path: str) -> list[str]:
     return [e["name"] for e in caller(BROWSE, p=path)["browse"]["entries"]]
 
 
-def _user_id(root: Caller, name: str) -> str:
-    return next(u["id"] for u in root("{ instance { users { id name } } }")["instance"]["users"] if u["name"] == name)
-
-
 def test_an_owner_reaches_their_own_folders_and_what_an_admin_shares(team: Team) -> None:
     root, alice, bob = team["root"], team["alice"], team["bob"]
     a = _project(root, "A", IMAGES, "alice")
@@ -119,7 +115,7 @@ def test_an_owner_reaches_their_own_folders_and_what_an_admin_shares(team: Team)
     # take the export for new images
 
     # an admin shares bob's team folder with alice: she reaches it, but still never writes into B's image folder
-    alice_id = _user_id(root, "alice")
+    alice_id = root.user_id("alice")
     assert root(SHARE, p=f"{TEAM_B}/", u=alice_id)["shareVolume"] == {
         "id": root(SHARE, p=TEAM_B, u=alice_id)["shareVolume"]["id"], "path": TEAM_B, "user": {"name": "alice"},
         "createdBy": "root"}  # normalised, and sharing twice is one share
@@ -136,7 +132,7 @@ def test_an_owner_reaches_their_own_folders_and_what_an_admin_shares(team: Team)
     listed = root("{ volumeShares { path user { name } } }")["volumeShares"]
     assert listed == [{"path": TEAM_B, "user": {"name": "alice"}}]
     assert alice.code("{ volumeShares { path } }") == "FORBIDDEN"
-    assert alice.code(SHARE, p=TEAM_B, u=_user_id(root, "bob")) == "FORBIDDEN"
+    assert alice.code(SHARE, p=TEAM_B, u=root.user_id("bob")) == "FORBIDDEN"
     assert root(UNSHARE, p=TEAM_B, u=alice_id) == {"unshareVolume": True}
     assert root(UNSHARE, p=TEAM_B, u=alice_id) == {"unshareVolume": False}
     _refused(alice, BROWSE, TEAM_B, p=TEAM_B)
@@ -144,7 +140,7 @@ def test_an_owner_reaches_their_own_folders_and_what_an_admin_shares(team: Team)
 
 def test_a_share_names_an_existing_folder_inside_a_volume_and_a_real_user(team: Team) -> None:
     root = team["root"]
-    alice = _user_id(root, "alice")
+    alice = root.user_id("alice")
     assert root.code(SHARE, p=f"{TEAM_B}/missing", u=alice) == "NOT_FOUND"
     assert root.code(SHARE, p=f"{TEAM_B}/labels.json", u=alice) == "VALIDATION"  # a file, not a folder
     assert root.code(SHARE, p="/Volumes/test/cvx", u=alice) == "VALIDATION"  # above the volumes

@@ -113,3 +113,12 @@ def test_saving_a_skipped_sample_unchanged_labels_it_with_a_history_row(client: 
     saved = gql(client, SAVE, id=sid, a=[box("cat")])["saveAnnotations"]
     assert (saved["version"], saved["status"]) == (4, "LABELED")
     assert gql(client, SAMPLE, id=sid)["sample"]["history"][0]["action"] == "confirm"
+
+
+def test_skipping_a_skipped_sample_changes_nothing(client: TestClient, images_dir: Path) -> None:
+    sid = _ids(client, images_dir, "DETECTION")[0]
+    gql(client, SAVE, id=sid, a=[box("cat")])
+    first = gql(client, SKIP, id=sid)["skipSample"]
+    again = gql(client, SKIP, id=sid)["skipSample"]
+    assert again == first == {"version": 3, "status": "SKIPPED"}
+    assert [h["action"] for h in gql(client, SAMPLE, id=sid)["sample"]["history"]].count("skip") == 1
