@@ -126,13 +126,11 @@ def validation_rules(max_depth: int, max_aliases: int, introspection: bool) -> t
     return (DepthAndAliases,) if introspection else (DepthAndAliases, NoSchemaIntrospectionCustomRule)
 
 
-def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
-               ) -> Iterator[tuple[FieldNode, int]]:
-    """Every `first` argument of the operation that will run, with its value (literal or from a variable)."""
+def _fields(doc: DocumentNode, operation_name: str | None) -> Iterator[FieldNode]:
+    """Every field of the operation that will run, fragments followed once each."""
     op = operation(doc, operation_name)
     if op is None:
         return
-    defaults = {v.variable.name.value: v.default_value for v in op.variable_definitions or ()}
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
     seen: set[str] = set()
     stack = [op.selection_set]
@@ -144,19 +142,28 @@ def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping
                     stack.append(fragments[sel.name.value].selection_set)
                 continue
             if isinstance(sel, FieldNode):
-                for arg in sel.arguments or ():
-                    if arg.name.value != "first":
-                        continue
-                    value: Any = arg.value
-                    if isinstance(value, VariableNode):
-                        name = value.name.value
-                        value = (variables or {}).get(name, defaults.get(name))
-                    if isinstance(value, IntValueNode):
-                        value = int(value.value)
-                    if isinstance(value, int) and not isinstance(value, bool):  # else coercion will refuse it
-                        yield sel, value
+                yield sel
             if sel.selection_set:
                 stack.append(sel.selection_set)
+
+
+def page_sizes(doc: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+               ) -> Iterator[tuple[FieldNode, int]]:
+    """Every `first` argument of the operation that will run, with its value (literal or from a variable)."""
+    op = operation(doc, operation_name)
+    defaults = {v.variable.name.value: v.default_value for v in ((op.variable_definitions if op else None) or ())}
+    for field in _fields(doc, operation_name):
+        for arg in field.arguments or ():
+            if arg.name.value != "first":
+                continue
+            value: Any = arg.value
+            if isinstance(value, VariableNode):
+                name = value.name.value
+                value = (variables or {}).get(name, defaults.get(name))
+            if isinstance(value, IntValueNode):
+                value = int(value.value)
+            if isinstance(value, int) and not isinstance(value, bool):  # else coercion will refuse it
+                yield field, value
 
 
 def _nul_in_value(value: Any, path: str) -> str | None:
@@ -198,25 +205,10 @@ def nul_argument(doc: DocumentNode, operation_name: str | None, variables: Mappi
     for name, value in (variables or {}).items():
         if (found := _nul_in_value(value, f"${name}")) is not None:
             return found, operation(doc, operation_name)
-    op = operation(doc, operation_name)
-    if op is None:
-        return None
-    fragments = {d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)}
-    seen: set[str] = set()
-    stack = [op.selection_set]
-    while stack:
-        for sel in stack.pop().selections:
-            if isinstance(sel, FragmentSpreadNode):
-                if sel.name.value not in seen and sel.name.value in fragments:
-                    seen.add(sel.name.value)
-                    stack.append(fragments[sel.name.value].selection_set)
-                continue
-            if isinstance(sel, FieldNode):
-                for arg in sel.arguments or ():
-                    if (found := _nul_in_literal(arg.value, arg.name.value)) is not None:
-                        return f"{sel.name.value}({found})", arg
-            if sel.selection_set:
-                stack.append(sel.selection_set)
+    for field in _fields(doc, operation_name):
+        for arg in field.arguments or ():
+            if (found := _nul_in_literal(arg.value, arg.name.value)) is not None:
+                return f"{field.name.value}({found})", arg
     return None
 
 
