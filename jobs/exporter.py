@@ -110,13 +110,13 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         meta = metadata(snap, fmt, ctx.created_by, now, with_images, accepted_only)
         await asyncio.to_thread(ctx.volumes.write, work.child("metadata.json"),  # last: it marks a finished export
                                 orjson.dumps(meta, option=orjson.OPT_INDENT_2))
+        await ctx.progress(total, total, force=True)  # a cancel asked until now is honoured: nothing is published
         await asyncio.to_thread(ctx.volumes.publish_folder, work, folder)
     except BaseException as exc:
         await asyncio.to_thread(ctx.volumes.discard_folder, work)
         if isinstance(exc, DomainError):
             raise _failed(exc, destination) from exc
         raise
-    await ctx.progress(total, total, force=True)
     return {"path": folder.text, "format": fmt, "images": meta["image_count"], "annotations": meta["annotation_count"]}
 
 
