@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from starlette.applications import Starlette
@@ -203,7 +204,7 @@ class Settings:
             model_path=_volume_path("MODEL_PATH", env.get("MODEL_PATH", "")),
             model_classes=tuple(c.strip() for c in env.get("MODEL_CLASSES", "").split(",") if c.strip()),
             model_name=env.get("MODEL_NAME", "default").strip() or "default",
-            model_url_allow=_allow_list(env.get("MODEL_URL_ALLOW", "")),
+            model_url_allow=_allow_list(env),
             public_url=_http_url("PUBLIC_URL", env.get("PUBLIC_URL", "")),
             serving_url=_serving_url(env),
             serving_token=env.get("DATABRICKS_TOKEN", ""),
@@ -263,12 +264,17 @@ def _http_url(name: str, raw: str) -> str:
     return url
 
 
-def _allow_list(raw: str) -> AllowList:
+def _allow_list(env: Mapping[str, str]) -> AllowList:
+    """MODEL_URL_ALLOW, and the workspace's own host (Model Serving): the platform names it, not a project's owner,
+    and behind Private Link it resolves to a private address."""
+    raw = env.get("MODEL_URL_ALLOW", "")
     try:
-        return AllowList.parse(raw)
+        allowed = AllowList.parse(raw)
     except ValueError as exc:
         raise SettingsError(f"MODEL_URL_ALLOW entry {exc}: use host names, IP addresses or CIDR networks "
                             "(e.g. localhost,10.0.0.0/8), comma-separated") from None
+    host = urlsplit(_workspace_host(env.get("DATABRICKS_HOST", ""))).hostname
+    return AllowList.parse(f"{raw},{host}") if host else allowed
 
 
 def _workspace_host(raw: str) -> str:

@@ -139,3 +139,11 @@ def test_databricks_host_is_accepted_with_or_without_a_scheme() -> None:
     for bad in ("ftp://w.example.com", "w.example.com/some/path", "https://"):
         with pytest.raises(SettingsError, match="DATABRICKS_HOST"):
             Settings.from_env({"DATABRICKS_HOST": bad})
+
+
+def test_the_workspace_host_is_a_model_location_without_being_listed(tmp_path: Path) -> None:
+    """Model Serving lives on DATABRICKS_HOST, which the platform sets (behind Private Link, a private address)."""
+    s = Settings.from_env({"DATA_DIR": str(tmp_path), "DATABRICKS_HOST": "adb-1.azuredatabricks.net",
+                           "MODEL_URL_ALLOW": "10.0.0.0/8"})
+    assert s.model_url_allow.names("adb-1.azuredatabricks.net") and not s.model_url_allow.names("example.com")
+    assert Settings.from_env({"DATA_DIR": str(tmp_path)}).model_url_allow.hosts == frozenset()
