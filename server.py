@@ -39,7 +39,7 @@ from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.models.egress import AllowList
 from jobs.runner import JobRunner
-from resolvers import identity, media, sessions, transfers
+from resolvers import http_errors, identity, media, sessions, transfers
 from resolvers.app_managers import app_managers
 from resolvers.decodes import Decodes
 from resolvers.guard import Guard, local_hosts
@@ -619,7 +619,7 @@ def create_app(settings: Settings) -> Starlette:
                        max_body=settings.max_request_bytes, body_seconds=settings.request_body_timeout_seconds,
                        hosts=local_hosts(settings.host, settings.public_url, settings.allowed_hosts)
                        if settings.auth_mode == "local" else None)
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard])
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[guard], exception_handlers=http_errors.HANDLERS)
     app.state.services = services
     app.state.sample_paths = media.SamplePaths()
     app.state.decodes = Decodes(settings.decode_concurrency)

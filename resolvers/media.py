@@ -9,10 +9,10 @@ from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from db import samples as sample_rows
-from db.errors import DomainError, Invalid, NotFound
+from db.errors import Invalid
 from resolvers.access import Access
 from resolvers.decodes import Decodes
 from resolvers.identity import user_of
@@ -23,8 +23,6 @@ from schema.types import clamp_thumb
 from volumes.base import FileStat
 from volumes.images import (
     IMAGE_EXTENSIONS,
-    ImageError,
-    ImageTooLarge,
     Rendered,
     browser_mime,
     render_display,
@@ -36,7 +34,6 @@ from volumes.paths import VolumePath, parse
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "default-src 'none'; sandbox"}
 CACHE_CONTROL = "private, max-age=600"
 PATHS_CACHED = 100_000
-_STATUS = {"FORBIDDEN": 403, "UNAVAILABLE": 503, "UNAUTHENTICATED": 401}
 
 
 class SamplePaths:
@@ -60,17 +57,6 @@ class SamplePaths:
         if sample_id in self._d:
             self._d[sample_id] = (self._d[sample_id][0], True)
 
-
-
-def _error(exc: Exception) -> Response:
-    if isinstance(exc, ImageTooLarge):
-        return JSONResponse({"code": "TOO_LARGE", "error": exc.message}, status_code=413)
-    if isinstance(exc, ImageError):
-        return JSONResponse({"code": "UNREADABLE", "error": exc.message}, status_code=422)
-    if isinstance(exc, NotFound):
-        return JSONResponse({"code": "NOT_FOUND", "error": exc.message}, status_code=404)
-    assert isinstance(exc, DomainError)
-    return JSONResponse({"code": exc.code, "error": exc.message}, status_code=_STATUS.get(exc.code, 400))
 
 
 async def _record_size(
@@ -118,24 +104,21 @@ async def _stat(services: Services, path: VolumePath) -> FileStat:
 async def _serve(request: Request, thumb_size: int | None) -> Response:
     services: Services = request.app.state.services
     paths: SamplePaths = request.app.state.sample_paths
-    try:
-        sample_id = parse_id(request.path_params["sample_id"], "Sample")
-        await Access(services.db, await user_of(request)).sample(sample_id, "viewer")
-        path, sized = await paths.get(services, sample_id)
-        st = await _stat(services, path)
-        headers = _headers(path, st.mtime_ns, st.size, thumb_size)
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        if thumb_size is not None:
-            data, fresh = await _thumbnail(request, path, st.mtime_ns, st.size, thumb_size)
-            if fresh is not None:
-                await _record_size(services, paths, sample_id, sized, fresh.width, fresh.height)
-            return Response(data, media_type="image/jpeg", headers=headers)
-        out = await _display(request, path)
-        await _record_size(services, paths, sample_id, sized, out.width, out.height)
-        return Response(out.data, media_type=out.content_type, headers=headers)
-    except (ImageError, DomainError) as exc:
-        return _error(exc)
+    sample_id = parse_id(request.path_params["sample_id"], "Sample")
+    await Access(services.db, await user_of(request)).sample(sample_id, "viewer")
+    path, sized = await paths.get(services, sample_id)
+    st = await _stat(services, path)
+    headers = _headers(path, st.mtime_ns, st.size, thumb_size)
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    if thumb_size is not None:
+        data, fresh = await _thumbnail(request, path, st.mtime_ns, st.size, thumb_size)
+        if fresh is not None:
+            await _record_size(services, paths, sample_id, sized, fresh.width, fresh.height)
+        return Response(data, media_type="image/jpeg", headers=headers)
+    out = await _display(request, path)
+    await _record_size(services, paths, sample_id, sized, out.width, out.height)
+    return Response(out.data, media_type=out.content_type, headers=headers)
 
 
 def _as_is(services: Services, path: VolumePath) -> tuple[Rendered | None, BinaryIO | None]:
@@ -184,28 +167,22 @@ def _thumb_size(request: Request) -> int:
 
 
 async def thumbnail(request: Request) -> Response:
-    try:
-        size = _thumb_size(request)
-    except Invalid as exc:
-        return _error(exc)
+    size = _thumb_size(request)
     return await _serve(request, size)
 
 
 async def volume_thumbnail(request: Request) -> Response:
     """A thumbnail of an image file the caller may reach (the folder preview when creating a project)."""
     services: Services = request.app.state.services
-    try:
-        reach = Reach(services, await user_of(request))
-        size = _thumb_size(request)
-        path = parse(request.query_params.get("path", ""))
-        await reach.read(path, "preview")
-        if PurePosixPath(path.text).suffix.lower() not in IMAGE_EXTENSIONS:
-            raise Invalid(f"{path.text} is not an image file.")
-        st = await _stat(services, path)
-        headers = _headers(path, st.mtime_ns, st.size, size)
-        if request.headers.get("if-none-match") == headers["ETag"]:
-            return Response(status_code=304, headers=headers)
-        data, _ = await _thumbnail(request, path, st.mtime_ns, st.size, size)
-        return Response(data, media_type="image/jpeg", headers=headers)
-    except (ImageError, DomainError) as exc:
-        return _error(exc)
+    reach = Reach(services, await user_of(request))
+    size = _thumb_size(request)
+    path = parse(request.query_params.get("path", ""))
+    await reach.read(path, "preview")
+    if PurePosixPath(path.text).suffix.lower() not in IMAGE_EXTENSIONS:
+        raise Invalid(f"{path.text} is not an image file.")
+    st = await _stat(services, path)
+    headers = _headers(path, st.mtime_ns, st.size, size)
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(status_code=304, headers=headers)
+    data, _ = await _thumbnail(request, path, st.mtime_ns, st.size, size)
+    return Response(data, media_type="image/jpeg", headers=headers)

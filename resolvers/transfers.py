@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from db import jobs as job_rows
 from db import projects as project_rows
-from db.errors import DomainError, Invalid, NotFound, TooLarge
+from db.errors import Invalid, NotFound, TooLarge
 from resolvers.access import Access
 from resolvers.identity import user_of
 from resolvers.ids import parse_id
@@ -25,43 +25,34 @@ CHUNK = 1 << 16
 UPLOAD_NAME_CHARS = 100
 
 
-def _error(exc: DomainError) -> JSONResponse:
-    status = {"NOT_FOUND": 404, "TOO_LARGE": 413, "UNAUTHENTICATED": 401, "FORBIDDEN": 403,
-              "UNAVAILABLE": 503}.get(exc.code, 400)
-    return JSONResponse({"code": exc.code, "error": exc.message}, status_code=status)
-
-
 async def upload(request: Request) -> Response:
     """POST /uploads/{project_id}?name=<file name>, the file as the raw body (application/octet-stream).
     Answers {"path": <volume path>} to pass to importAnnotations; the body is capped at IMPORT_MAX_BYTES."""
     services: Services = request.app.state.services
-    try:
-        project_id = parse_id(request.path_params["project_id"], "Project")
-        await Access(services.db, await user_of(request)).project(project_id, "owner")
-        await services.db.read(project_rows.get_project, project_id)
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
-            raise Invalid("Send the file as the request body with Content-Type: application/octet-stream.")
-        name = _safe_name(request.query_params.get("name", ""))
-        if not name.strip("._"):
-            raise Invalid("Give the file's name: /uploads/<project id>?name=<file name>.")
-        limit = services.upload_max_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise TooLarge(f"The file is {int(declared) / 2**20:.1f} MB; uploads take at most {limit / 2**20:.0f} MB "
-                           "(IMPORT_MAX_BYTES).")
-        path = parse(f"{services.uploads_volume}/{project_id}/{uuid.uuid4().hex[:12]}-{name}")
-        size = 0
-        with services.volumes.writer(path) as fp:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise TooLarge(f"The upload passed {limit / 2**20:.0f} MB (IMPORT_MAX_BYTES); nothing was kept.")
-                fp.write(chunk)
-            if size == 0:
-                raise Invalid("The upload is empty.")
-        return JSONResponse({"path": path.text, "size": size})
-    except DomainError as exc:
-        return _error(exc)
+    project_id = parse_id(request.path_params["project_id"], "Project")
+    await Access(services.db, await user_of(request)).project(project_id, "owner")
+    await services.db.read(project_rows.get_project, project_id)
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/octet-stream":
+        raise Invalid("Send the file as the request body with Content-Type: application/octet-stream.")
+    name = _safe_name(request.query_params.get("name", ""))
+    if not name.strip("._"):
+        raise Invalid("Give the file's name: /uploads/<project id>?name=<file name>.")
+    limit = services.upload_max_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The file is {int(declared) / 2**20:.1f} MB; uploads take at most {limit / 2**20:.0f} MB "
+                       "(IMPORT_MAX_BYTES).")
+    path = parse(f"{services.uploads_volume}/{project_id}/{uuid.uuid4().hex[:12]}-{name}")
+    size = 0
+    with services.volumes.writer(path) as fp:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"The upload passed {limit / 2**20:.0f} MB (IMPORT_MAX_BYTES); nothing was kept.")
+            fp.write(chunk)
+        if size == 0:
+            raise Invalid("The upload is empty.")
+    return JSONResponse({"path": path.text, "size": size})
 
 
 def _safe_name(name: str) -> str:
@@ -119,17 +110,14 @@ def _zip_stream(services: Services, folder: VolumePath) -> Iterator[bytes]:
 async def export_zip(request: Request) -> Response:
     """GET /exports/{job_id}.zip: a finished export's folder as one zip, for the project's owners."""
     services: Services = request.app.state.services
-    try:
-        job_id = parse_id(request.path_params["job_id"], "Job")
-        await Access(services.db, await user_of(request)).job(job_id, "owner")
-        job = await services.db.read(job_rows.get_job, job_id)
-        if job.kind != "EXPORT" or job.status != "SUCCEEDED" or not job.result:
-            raise NotFound(f"Job {job_id} is not a finished export.")
-        folder = parse(job.result["path"])
-        name = folder.parts[-1] + ".zip"
-        services.volumes.list(folder)  # NOT_FOUND now rather than a broken stream later
-        return StreamingResponse(_zip_stream(services, folder), media_type="application/zip",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                          "X-Content-Type-Options": "nosniff"})
-    except DomainError as exc:
-        return _error(exc)
+    job_id = parse_id(request.path_params["job_id"], "Job")
+    await Access(services.db, await user_of(request)).job(job_id, "owner")
+    job = await services.db.read(job_rows.get_job, job_id)
+    if job.kind != "EXPORT" or job.status != "SUCCEEDED" or not job.result:
+        raise NotFound(f"Job {job_id} is not a finished export.")
+    folder = parse(job.result["path"])
+    name = folder.parts[-1] + ".zip"
+    services.volumes.list(folder)  # NOT_FOUND now rather than a broken stream later
+    return StreamingResponse(_zip_stream(services, folder), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      "X-Content-Type-Options": "nosniff"})
