@@ -35,7 +35,10 @@ client/dist/index.html: $(CLIENT_STAMP) $(CLIENT_SRC)
 lint: setup
 	$(PY) -m ruff check .
 
-test: setup client lint test-client test-py test-e2e
+# The API suite mostly waits (databases, sockets, timers) and the browser suite mostly computes: run side by side,
+# each in its own pytest process, with each one's output shown whole when it ends.
+test: setup client lint test-client
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-py test-e2e
 
 test-py: setup
 	$(PY) -m pytest -m "not e2e"
