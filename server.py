@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -420,7 +421,12 @@ class GraphQLApp(GraphQL[Context, None]):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and not await identity.admit(self.services, scope, receive, send):
             return  # answered 401 UNAUTHENTICATED; websockets are checked at connection_init (on_ws_connect)
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except WebSocketDisconnect:
+            if scope["type"] != "websocket":
+                raise
+            # the client went away while it was being answered (a refusal's close frame, say): nothing to do
 
     async def get_context(self, request: Any, response: Any = None) -> Context:
         user = await identity.context_user(self.services, request)
