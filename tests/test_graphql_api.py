@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from graphql import GraphQLEnumType, build_schema
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from schema.build import schema
+from tests.client_queries import client_queries
 from tests.conftest import create_project, gql, gql_error, make_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,14 +79,23 @@ def _count_statements(client: TestClient) -> list[str]:
     return seen
 
 
-def test_gallery_sql_count_does_not_grow_with_page_size(client: TestClient, images_dir: Path) -> None:
+def _client_document(where: str) -> str:
+    """The client's own document written at `where` (its file, relative to client/src)."""
+    return next(q.document for q in client_queries() if q.where.startswith(f"{where}:"))
+
+
+@pytest.mark.parametrize("document", [GALLERY, _client_document("components/Gallery.svelte")],
+                         ids=["api", "client"])
+def test_gallery_sql_count_does_not_grow_with_page_size(client: TestClient, images_dir: Path, document: str) -> None:
+    """The gallery's page, as the API's example and as the client's own query, costs the same statements for 10
+    samples as for 100."""
     make_images(images_dir, [f"img{i:03}.jpg" for i in range(120)], size=(8, 8))
     project = create_project(client)
     seen = _count_statements(client)
-    small = gql(client, GALLERY, id=project["id"], first=10)
+    small = gql(client, document, id=project["id"], first=10)
     n_small = len(seen)
     seen.clear()
-    big = gql(client, GALLERY, id=project["id"], first=100)
+    big = gql(client, document, id=project["id"], first=100)
     n_big = len(seen)
     assert len(small["project"]["samples"]["edges"]) == 10 and len(big["project"]["samples"]["edges"]) == 100
     assert n_big == n_small, (n_small, n_big)
