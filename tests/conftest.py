@@ -6,7 +6,6 @@ import itertools
 import logging
 import os
 import shutil
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from db.engine import Database
 from db.migrate import upgrade
 from server import UPLOADS_VOLUME, Settings, create_app
 from tests.databricks_emulator import DatabricksEmulator
+from tests.waiting import until_ended
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite"] if os.environ.get("CVX_SKIP_POSTGRES") == "1" and not os.environ.get("CI") else [
@@ -158,14 +158,8 @@ def gql_error(client: TestClient, query: str, **variables: Any) -> dict[str, Any
 
 
 def wait_for_job(client: TestClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = gql(client, "query($id: ID!){ job(id: $id){ id kind status progress total result error } }",
-                  id=job_id)["job"]
-        if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job['status']} after {timeout}s"
-        time.sleep(0.05)
+    return until_ended(lambda: gql(client, "query($id: ID!){ job(id: $id){ id kind status progress total result error "
+                                           "} }", id=job_id)["job"], timeout)
 
 
 def make_images(folder: Path, names: list[str], size: tuple[int, int] = (64, 48)) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench.live_server import live_server
+from tests.waiting import until_ended
 
 CREATE_AND_SCAN = """mutation($f: String!){ createProject(input: {name: "p", taskType: DETECTION, classes: ["car"],
   sourceVolume: $f}) { id } }"""
@@ -34,16 +34,14 @@ class Live:
     def scanned_project(self, folder: str) -> str:
         """A new detection project (class `car`) on folder, once its scan has finished."""
         pid = self.gql(CREATE_AND_SCAN, f=folder)["createProject"]["id"]
-        while self.gql("query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
-            time.sleep(0.05)
+        scan = until_ended(lambda: self.gql("query($p: ID!){ jobs(projectId: $p){ status error } }", p=pid)["jobs"][0])
+        assert scan["status"] == "SUCCEEDED", scan
         return pid
 
     def finished(self, job_id: str, timeout: float = 60.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while (j := self.job(job_id))["status"] != "SUCCEEDED":
-            assert j["status"] in ("QUEUED", "RUNNING") and time.monotonic() < deadline, j
-            time.sleep(0.2)
-        return j
+        job = until_ended(lambda: self.job(job_id), timeout, every=0.2)
+        assert job["status"] == "SUCCEEDED", job
+        return job
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.testclient import TestClient
 from db import auth, users
 from db.engine import sync_url
 from server import Settings, create_app
+from tests.waiting import until_ended
 
 PEOPLE = {"root": True, "alice": False, "bob": False, "carol": False, "dave": False}  # name -> instance admin
 
@@ -76,10 +76,8 @@ class Caller:
         pid = self("""mutation($i: CreateProjectInput!){ createProject(input: $i){ id } }""",
                    i={"name": name, "taskType": task, "classes": classes or ["cat", "dog"],
                       "sourceVolume": "/Volumes/test/cvx/images"})["createProject"]["id"]
-        deadline = time.monotonic() + 20
-        while self("query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
-            assert time.monotonic() < deadline, "the scan did not finish"
-            time.sleep(0.05)
+        scan = until_ended(lambda: self("query($p: ID!){ jobs(projectId: $p){ status error } }", p=pid)["jobs"][0])
+        assert scan["status"] == "SUCCEEDED", scan
         return pid
 
     def sample_ids(self, project_id: str) -> list[str]:

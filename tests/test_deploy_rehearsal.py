@@ -50,6 +50,7 @@ from tests.emulated_jobs import JOBS_ROUTES, define_job, runs
 from tests.emulated_lakebase import LAKEBASE_ROUTES, add_project, credentials_issued
 from tests.emulated_oauth import CLIENT_ID, CLIENT_SECRET, OAUTH_ROUTES, issued
 from tests.throwaway_pg import throwaway_cluster
+from tests.waiting import until_ended
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CVX_REHEARSAL_CACHE") or
@@ -218,13 +219,8 @@ class Browser:
         return body["data"]
 
     def job(self, job_id: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = self.gql("query($j: ID!){ job(id: $j){ id kind status error result runId } }", j=job_id)["job"]
-            if job["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                return job
-            assert time.monotonic() < deadline, f"job still {job['status']} after {timeout} s: {job}"
-            time.sleep(0.25)
+        return until_ended(lambda: self.gql("query($j: ID!){ job(id: $j){ id kind status error result runId } }",
+                                            j=job_id)["job"], timeout, every=0.25)
 
 
 # -- the rehearsal -----------------------------------------------------------------------------------------------

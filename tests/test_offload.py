@@ -17,6 +17,7 @@ from schema import cost, offload
 from schema.build import schema
 from server import Settings, create_app
 from tests.conftest import create_project, make_images
+from tests.waiting import until_ended_async
 
 N_IMAGES, BOXES = 200, 25
 BIG_PAGE = """query($p: ID!){ project(id: $p){ samples(first: 200){ edges { node { id filename status
@@ -30,13 +31,12 @@ async def _gql(http: httpx.AsyncClient, query: str, **variables: Any) -> dict[st
 
 
 async def _finished(http: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
-    for _ in range(600):
-        job = (await _gql(http, "query($id: ID!){ job(id: $id){ status error } }", id=job_id))["job"]
-        if job["status"] in ("SUCCEEDED", "FAILED"):
-            assert job["status"] == "SUCCEEDED", job
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("job did not finish")
+    async def read() -> dict[str, Any]:
+        return (await _gql(http, "query($id: ID!){ job(id: $id){ status error } }", id=job_id))["job"]
+
+    job = await until_ended_async(read, timeout=30)
+    assert job["status"] == "SUCCEEDED", job
+    return job
 
 
 async def _busy_project(http: httpx.AsyncClient, images_dir: Path, exports: Path) -> str:

@@ -4,7 +4,6 @@ labeller with the comment; history, per-labeller stats, gallery filters and acce
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ from db.engine import sync_url
 from server import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
+from tests.waiting import until_ended
 
 SAVE = """mutation($s: ID!, $l: String!){ saveAnnotations(sampleId: $s, annotations: [
   {label: $l, kind: BBOX, box: {x: 0.1, y: 0.1, w: 0.2, h: 0.2}}]){ version reviewStatus } }"""
@@ -138,11 +138,7 @@ def test_exports_can_be_limited_to_accepted_samples(team: Team, tmp_path: Path) 
     for accepted_only, sub in ((True, "accepted"), (False, "all")):  # two folders: both exports start this second
         (tmp_path / "exports" / sub).mkdir()
         job_id = alice(export, p=pid, a=accepted_only, d=f"/Volumes/test/cvx/exports/{sub}")["exportDataset"]["id"]
-        deadline = time.monotonic() + 20
-        while (job := alice("query($j: ID!){ job(id: $j){ status result error } }", j=job_id)["job"])["status"] not in (
-                "SUCCEEDED", "FAILED"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        job = until_ended(lambda j=job_id: alice("query($j: ID!){ job(id: $j){ status result error } }", j=j)["job"])
         assert job["status"] == "SUCCEEDED", job
         folders.append(tmp_path / "exports" / sub / job["result"]["path"].rsplit("/", 1)[1])
     only, every = (json.loads((f / "annotations.json").read_text()) for f in folders)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from server import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
+from tests.waiting import until_ended
 
 IMAGES = "/Volumes/test/cvx/images"
 TEAM_B = "/Volumes/test/cvx/team_b"
@@ -50,12 +50,8 @@ def _project(root: Caller, name: str, folder: str, owner: str) -> str:
 
 
 def _wait(caller: Caller, project_id: str) -> dict[str, str]:
-    deadline = time.monotonic() + 20
-    while (job := caller("query($p: ID!){ jobs(projectId: $p, first: 1){ kind status error } }",
-                         p=project_id)["jobs"][0])["status"] not in ("SUCCEEDED", "FAILED"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-    return job
+    return until_ended(lambda: caller("query($p: ID!){ jobs(projectId: $p, first: 1){ kind status error } }",
+                                      p=project_id)["jobs"][0])
 
 
 def _label_one(caller: Caller, project_id: str) -> None:
