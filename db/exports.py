@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import Invalid, NotFound
 from db.models import Annotation, Project, Sample
-from jobs.formats import ExportSample, ExportSnapshot, ItemAnnotation
+from db.records import AnnotationRecord, ExportSample, ExportSnapshot
 
 
 def nothing_to_export(name: str, accepted_only: bool) -> Invalid:
@@ -44,12 +44,12 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
         raise NotFound(f"Project {project_id} does not exist.")
     rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height).where(
         *_exported(project_id, accepted_only)).order_by(Sample.id)).all()
-    anns: dict[int, list[ItemAnnotation]] = {}
+    anns: dict[int, list[AnnotationRecord]] = {}
     for sid, label, kind, x, y, w, h in session.execute(
             select(Annotation.sample_id, Annotation.label, Annotation.kind, Annotation.x, Annotation.y, Annotation.w,
                    Annotation.h).where(Annotation.project_id == project_id, Annotation.is_draft.is_(False))
             .order_by(Annotation.sample_id, Annotation.id)):
-        anns.setdefault(sid, []).append(ItemAnnotation(label, kind, (x, y, w, h) if x is not None else None))
+        anns.setdefault(sid, []).append(AnnotationRecord(label, kind, (x, y, w, h) if x is not None else None))
     samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []))
                for sid, filename, path, width, height in rows]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),

@@ -26,7 +26,7 @@ from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Annotation, AnnotationEvent, Project, Sample
-from jobs.formats import MAX_ERRORS_LISTED, ImportItem, RowError, RowErrors
+from db.records import MAX_ERRORS_LISTED, AnnotationRecord, ImportItem, RowError, RowErrors
 
 WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
 PLAN_BATCH = 2_000  # samples whose state and annotations are read at once
@@ -105,7 +105,7 @@ class _Matcher:
         return None, None
 
 
-def _same(existing: Sequence[Row], new: Sequence[labels.NewAnnotation]) -> bool:
+def _same(existing: Sequence[Row], new: Sequence[AnnotationRecord]) -> bool:
     """Whether the sample already holds exactly these confirmed annotations (REPLACE is then a no-op)."""
     if len(existing) != len(new) or any(a.is_draft for a in existing):
         return False
@@ -133,7 +133,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     out = Outcome()
     seen: dict[object, int] = {}
     to_create: list[tuple[str, str]] = []
-    work: list[tuple[Row | Sample, list[labels.NewAnnotation], ImportItem]] = []
+    work: list[tuple[Row | Sample, list[AnnotationRecord], ImportItem]] = []
     for item in items:
         name = clean_filename(item.filename)
         if name is None:
@@ -149,7 +149,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             out.errors.add(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
-        new: list = item.annotations  # ItemAnnotation has NewAnnotation's layout
+        new: list = item.annotations  # AnnotationRecord has AnnotationRecord's layout
         try:
             new = labels.validate(project, new) if options.on_existing != "APPEND" else new
         except Invalid as exc:
@@ -200,7 +200,7 @@ def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int,
     return states, existing
 
 
-def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[Row], new: list[labels.NewAnnotation],
+def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[Row], new: list[AnnotationRecord],
               item: ImportItem, options: Options, user: str, out: Outcome, changes: list[labels.Change]) -> None:
     """Plan one sample's change into changes (or an error into out)."""
     if options.on_existing == "SKIP" and old:
@@ -213,7 +213,7 @@ def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[R
     if options.on_existing == "APPEND":
         try:
             add = labels.validate(project, new)
-            labels.validate(project, [labels.NewAnnotation(a.label, a.kind, _box_tuple(a))
+            labels.validate(project, [AnnotationRecord(a.label, a.kind, _box_tuple(a))
                                       for a in old if not a.is_draft] + add)
         except Invalid as exc:
             out.errors.add(RowError(item.row, item.filename, exc.message))

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -26,25 +26,12 @@ from db.change_rows import SAMPLE_STATE, SAMPLE_WRITES
 from db.engine import Database, Event, emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Sample, utcnow
+from db.records import AnnotationRecord, Box
 
 NEEDS_WORK = ("UNLABELED", "PRE_LABELED")
 TOLERANCE = 1e-6
 SAME_BOX = 1e-9  # boxes this close (normalised coordinates: far below a pixel) are the same box
 KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
-
-Box = tuple[float, float, float, float]
-
-
-class NewAnnotation(NamedTuple):
-    """An annotation to write (a named tuple: imports build a million of them)."""
-
-    label: str
-    kind: str
-    box: Box | None = None
-    confidence: float | None = None
-    is_draft: bool = False
-    created_by: str | None = None  # defaults to the acting user
-
 
 def status_for(*, skipped: bool, has_draft: bool, has_confirmed: bool, no_objects: bool) -> str:
     """The one status rule: skipped stays skipped; any draft -> PRE_LABELED; confirmed or empty save -> LABELED."""
@@ -74,7 +61,7 @@ def clean_box(box: Sequence[float], index: int) -> Box:
     return (x, y, min(w, 1.0 - x), min(h, 1.0 - y))
 
 
-def validate(project: Project, annotations: Sequence[NewAnnotation]) -> list[NewAnnotation]:
+def validate(project: Project, annotations: Sequence[AnnotationRecord]) -> list[AnnotationRecord]:
     """Labels in the project's classes, the task's kind, finite in-image boxes; VALIDATION names the index."""
     kind = KIND_FOR_TASK[project.task_type]
     classes = set(project.classes)
@@ -94,7 +81,7 @@ def validate(project: Project, annotations: Sequence[NewAnnotation]) -> list[New
             raise Invalid(f"Annotation {i}: a classification label has no box.", index=i)
         if a.confidence is not None and not (math.isfinite(a.confidence) and 0 <= a.confidence <= 1):
             raise Invalid(f"Annotation {i}: confidence must be between 0 and 1.", index=i)
-        out.append(a if box is a.box else NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by))
+        out.append(a if box is a.box else a._replace(box=box))
     if kind == "CLASSIFICATION" and not project.multi_label and len(out) > 1:
         raise Invalid("This project takes exactly one label per sample (it is not multi-label).")
     if kind == "CLASSIFICATION" and len({a.label for a in out if not a.is_draft}) != len([a for a in out
@@ -149,18 +136,18 @@ def _check_version(sample: Sample, expected: int | None) -> None:
         )
 
 
-def _box_of(a: Annotation | NewAnnotation) -> list[float] | None:
-    if isinstance(a, NewAnnotation):
+def _box_of(a: Annotation | AnnotationRecord) -> list[float] | None:
+    if isinstance(a, AnnotationRecord):
         return list(a.box) if a.box else None
     return [a.x, a.y, a.w, a.h] if a.x is not None else None  # type: ignore[list-item]
 
 
-def _as_new(a: Annotation) -> NewAnnotation:
+def _as_new(a: Annotation) -> AnnotationRecord:
     box = (a.x, a.y, a.w, a.h) if a.x is not None else None
-    return NewAnnotation(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by)  # type: ignore[arg-type]
+    return AnnotationRecord(a.label, a.kind, box, a.confidence, a.is_draft, a.created_by)  # type: ignore[arg-type]
 
 
-def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) -> list[EventRow]:
+def _diff_events(removed: Sequence[Annotation], added: Sequence[AnnotationRecord]) -> list[EventRow]:
     """History rows for a replacement: unchanged rows say nothing; same-label pairs are 'replace', others
     pair up as 'replace' too (relabel), and what is left is 'delete' or 'create'."""
     old = [(a.label, _box_of(a)) for a in removed]
@@ -185,7 +172,7 @@ def _diff_events(removed: Sequence[Annotation], added: Sequence[NewAnnotation]) 
     return events
 
 
-def same_annotations(old: Sequence[Annotation], new: Sequence[NewAnnotation]) -> bool:
+def same_annotations(old: Sequence[Annotation], new: Sequence[AnnotationRecord]) -> bool:
     """Whether a save of `new` would store what `old` already holds: the same confirmed labels, in any order, boxes
     of the same class equal within SAME_BOX. Both sides are sorted on coordinates rounded to that grid and compared
     pair by pair (n log n: saves carry up to thousands of boxes); two boxes of one class closer than the grid may
@@ -193,7 +180,7 @@ def same_annotations(old: Sequence[Annotation], new: Sequence[NewAnnotation]) ->
     if len(old) != len(new) or any(a.is_draft for a in old):
         return False
 
-    def key(a: Annotation | NewAnnotation) -> tuple[str, str, tuple[float, ...]]:
+    def key(a: Annotation | AnnotationRecord) -> tuple[str, str, tuple[float, ...]]:
         return a.label, a.kind, tuple(round(v, 9) for v in _box_of(a) or ())
 
     for a, b in zip(sorted(old, key=key), sorted(new, key=key), strict=True):
@@ -205,7 +192,7 @@ def same_annotations(old: Sequence[Annotation], new: Sequence[NewAnnotation]) ->
     return True
 
 
-def save_changes_nothing(loaded: Loaded, clean: Sequence[NewAnnotation]) -> bool:
+def save_changes_nothing(loaded: Loaded, clean: Sequence[AnnotationRecord]) -> bool:
     """A save of `clean` onto a sample already labelled so, with no review asking for another look, is no change.
     A rejected sample saved again unchanged is the labeller's answer to the reviewer: a change (back to review)."""
     s = loaded.sample
@@ -243,7 +230,7 @@ class Change:
     read_version: int
     expected_version: int | None
     remove_ids: list[int]
-    add: list[NewAnnotation]
+    add: list[AnnotationRecord]
     kept: list[Annotation]
     deltas: counters.Deltas
     events: list[EventRow]
@@ -260,7 +247,7 @@ class Change:
                    user, utcnow(), writes=False)
 
 
-def _count(deltas: counters.Deltas, rows: Sequence[Annotation | NewAnnotation], sign: int, user: str) -> None:
+def _count(deltas: counters.Deltas, rows: Sequence[Annotation | AnnotationRecord], sign: int, user: str) -> None:
     """Per-author and per-class counter deltas of confirmed rows (tallied in C: imports pass millions)."""
     if not rows:
         return
@@ -274,7 +261,7 @@ def _count(deltas: counters.Deltas, rows: Sequence[Annotation | NewAnnotation], 
 
 def plan_change(
     loaded: Loaded, user: str, *, expected_version: int | None, remove: Sequence[Annotation] = (),
-    add: Sequence[NewAnnotation] = (), skipped: bool | None = None, no_objects: bool | None = None,
+    add: Sequence[AnnotationRecord] = (), skipped: bool | None = None, no_objects: bool | None = None,
     labelled_now: bool = False, events: Sequence[EventRow] = (),
 ) -> Change:
     """Apply the status rule and work out counters and history for one change (no database access)."""
@@ -462,7 +449,7 @@ def find_snapshot(session: Session, sample_id: int) -> Saved | None:
 
 
 async def save_annotations(
-    db: Database, sample_id: int, annotations: Sequence[NewAnnotation], user: str, *, allow_empty: bool,
+    db: Database, sample_id: int, annotations: Sequence[AnnotationRecord], user: str, *, allow_empty: bool,
     expected_version: int | None,
 ) -> Saved:
     """Replace every annotation of the sample (drafts included); an empty list with allow_empty means 'no objects'.
@@ -472,7 +459,7 @@ async def save_annotations(
 
     def plan(load: Loader) -> Change:
         loaded = load(sample_id)
-        clean = [NewAnnotation(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
+        clean = [AnnotationRecord(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
         _check_version(loaded.sample, expected_version)
         if save_changes_nothing(loaded, clean):
             return Change.nothing(loaded, user)
@@ -496,7 +483,7 @@ async def set_classification(
         raise Invalid("setClassification is for classification projects; use saveAnnotations for boxes.")
     if not labels and not project.multi_label:
         raise Invalid("Give exactly one label (this project is not multi-label).")
-    new = [NewAnnotation(label, "CLASSIFICATION") for label in labels]
+    new = [AnnotationRecord(label, "CLASSIFICATION") for label in labels]
     return await save_annotations(db, sample_id, new, user, allow_empty=True, expected_version=expected_version)
 
 
@@ -513,12 +500,12 @@ async def skip_sample(db: Database, sample_id: int, user: str, *, expected_versi
     return _saved(await _run_one(db, plan))
 
 
-async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnotation], author: str) -> Saved:
+async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[AnnotationRecord], author: str) -> Saved:
     """Store a model's predictions as drafts, replacing that model's earlier drafts (re-running never duplicates;
     the drafts it replaces go into the history as cleared by the model)."""
     def plan(load: Loader) -> Change:
         loaded = load(sample_id)
-        clean = validate(loaded.project, [NewAnnotation(a.label, a.kind, a.box, a.confidence, True, author)
+        clean = validate(loaded.project, [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author)
                                           for a in drafts])
         old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
         events: list[EventRow] = [("clear_draft", a.label, _box_of(a), None, None) for a in old]  # a re-run
@@ -529,18 +516,18 @@ async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[NewAnnot
 
 
 def _acceptance(project: Project, annotations: Sequence[Annotation], drafts: Sequence[Annotation]
-                ) -> tuple[list[Annotation], list[NewAnnotation]]:
+                ) -> tuple[list[Annotation], list[AnnotationRecord]]:
     """What accepting a sample's drafts replaces besides them, and the annotations it adds: boxes add up; a
     classification label is never given twice, and a single-label sample keeps one label, the model's (its most
     confident draft's)."""
     if project.task_type != "CLASSIFICATION":
-        return [], [NewAnnotation(a.label, a.kind, tuple(_box_of(a) or ()) or None) for a in drafts]  # type: ignore[arg-type]
+        return [], [AnnotationRecord(a.label, a.kind, tuple(_box_of(a) or ()) or None) for a in drafts]  # type: ignore[arg-type]
     confirmed = [a for a in annotations if not a.is_draft]
     if not project.multi_label:
         best = max(drafts, key=lambda a: a.confidence if a.confidence is not None else 0.0)
-        return confirmed, [NewAnnotation(best.label, best.kind)]
+        return confirmed, [AnnotationRecord(best.label, best.kind)]
     have = {a.label for a in confirmed}
-    return [], [NewAnnotation(label, "CLASSIFICATION") for label in dict.fromkeys(a.label for a in drafts)
+    return [], [AnnotationRecord(label, "CLASSIFICATION") for label in dict.fromkeys(a.label for a in drafts)
                 if label not in have]
 
 

@@ -16,9 +16,10 @@ import orjson
 from db import exports
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
+from db.records import ExportSnapshot
 from jobs.context import JobContext
-from jobs.formats import ExportSnapshot, csv_labels, jsonl, voc, yolo
 from jobs.formats import coco as coco_format
+from jobs.formats import csv_labels, jsonl, voc, yolo
 from volumes.base import Volumes
 from volumes.images import ImageError, read_info
 from volumes.paths import VolumePath, parse

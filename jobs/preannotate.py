@@ -12,6 +12,7 @@ from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid, Unavailable
 from db.models import Project
+from db.records import AnnotationRecord
 from jobs.context import JobContext
 from jobs.models import ModelError, Prediction
 from jobs.models.backends import Backend, ImageRef, make_backend, model_name
@@ -35,7 +36,7 @@ class Tally:
 
 
 def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_confidence: float, author: str,
-         tally: Tally) -> list[labels.NewAnnotation]:
+         tally: Tally) -> list[AnnotationRecord]:
     """Predictions mapped onto the project's classes by `classes` (see settings.class_lookup); unknown or
     unmapped labels, other kinds and confidences under the threshold are dropped and counted."""
     out = []
@@ -48,7 +49,7 @@ def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_
         elif p.confidence is not None and p.confidence < min_confidence:
             tally.below += 1
         else:
-            out.append(labels.NewAnnotation(label, p.kind, p.box, p.confidence, True, author))
+            out.append(AnnotationRecord(label, p.kind, p.box, p.confidence, True, author))
     return out
 
 

@@ -9,6 +9,7 @@ import strawberry
 from db import labels as label_rows
 from db import projects as project_rows
 from db import reviews as review_rows
+from db.records import AnnotationRecord
 from jobs.preannotate import suggest
 from resolvers.access import StillAllowed, require, require_sample, require_samples
 from resolvers.ids import parse_id
@@ -18,9 +19,9 @@ from schema.inputs import AnnotationInput, InProject
 from schema.types import Sample
 
 
-def _new(a: AnnotationInput) -> label_rows.NewAnnotation:
+def _new(a: AnnotationInput) -> AnnotationRecord:
     box = (a.box.x, a.box.y, a.box.w, a.box.h) if a.box else None
-    return label_rows.NewAnnotation(label=a.label, kind=a.kind.value, box=box)
+    return AnnotationRecord(label=a.label, kind=a.kind.value, box=box)
 
 
 def _sample(saved: label_rows.Saved) -> Sample:

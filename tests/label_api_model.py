@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from db import labels
+from db.records import AnnotationRecord
 from tests.conftest import seed_project
 
 CLASSES = ("cat", "dog", "car")  # seed_project's classes
@@ -113,7 +114,7 @@ class Api(NamedTuple):
 
     post: Callable[..., dict[str, Any]]  # (query, **variables) -> the GraphQL response body
     seed: Callable[[str], tuple[int, list[int]]]  # task -> a new project's id and its samples' ids
-    predict: Callable[[int, list[labels.NewAnnotation]], None]
+    predict: Callable[[int, list[AnnotationRecord]], None]
 
 
 def in_process(client: Any) -> Api:
@@ -130,7 +131,7 @@ def in_process(client: Any) -> Api:
                                                        else "CLASSIFICATION", multi=task == "multi",
                                                        name=f"M{uuid.uuid4().hex[:8]}"))
 
-    def predict(sid: int, drafts: list[labels.NewAnnotation]) -> None:
+    def predict(sid: int, drafts: list[AnnotationRecord]) -> None:
         client.portal.call(lambda: labels.replace_drafts(db, sid, drafts, MODEL_AUTHOR))
 
     return Api(post, seed, predict)
@@ -247,9 +248,9 @@ class Runner:
         elif op.kind == "predict":
             drafts = self._content(op.pick)
             if self.task == "detection":
-                new = [labels.NewAnnotation(label, "BBOX", box, 0.8, True) for label, box in self._boxes(op.pick)]
+                new = [AnnotationRecord(label, "BBOX", box, 0.8, True) for label, box in self._boxes(op.pick)]
             else:
-                new = [labels.NewAnnotation(label, "CLASSIFICATION", None, 0.8, True) for label in drafts]
+                new = [AnnotationRecord(label, "CLASSIFICATION", None, 0.8, True) for label in drafts]
             self.api.predict(int(sid), new)
             m.predict(i, drafts)
         elif op.kind in ("accept", "clear"):

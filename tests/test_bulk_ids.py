@@ -9,6 +9,7 @@ from starlette.testclient import TestClient
 
 from db import labels
 from db.engine import Database
+from db.records import AnnotationRecord
 from server import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, seed_project
 from tests.team import team_app
@@ -22,7 +23,7 @@ def _predict(client: TestClient, ids: list[str]) -> None:
     async def predict() -> None:
         for sid in ids:
             await labels.replace_drafts(client.app.state.services.db, int(sid),
-                                        [labels.NewAnnotation("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:m")
+                                        [AnnotationRecord("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:m")
 
     client.portal.call(predict)
 
@@ -75,8 +76,8 @@ async def test_a_model_rerun_that_replaces_drafts_writes_history(db: Database) -
     from db.samples import history_for
 
     _, [sid] = await seed_project(db, 1)
-    await labels.replace_drafts(db, sid, [labels.NewAnnotation("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:m")
-    await labels.replace_drafts(db, sid, [labels.NewAnnotation("dog", "BBOX", (0.2, 0.1, 0.3, 0.3), 0.8)], "model:m")
+    await labels.replace_drafts(db, sid, [AnnotationRecord("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:m")
+    await labels.replace_drafts(db, sid, [AnnotationRecord("dog", "BBOX", (0.2, 0.1, 0.3, 0.3), 0.8)], "model:m")
     await labels.replace_drafts(db, sid, [], "model:m")  # the re-run found nothing: its drafts go
     history = (await db.read(history_for, [sid]))[sid]
     assert [(e.action, e.label_before, e.label_after, e.actor) for e in reversed(history)] == [

@@ -14,6 +14,7 @@ from db.class_rename import rename_class
 from db.engine import Database, sync_url
 from db.errors import Conflict, Invalid
 from db.models import Annotation, AnnotationEvent, Project, Sample
+from db.records import AnnotationRecord
 from tests.conftest import create_project, gql, gql_error, make_images, seed_project, wait_for_job
 
 BOX_A, BOX_B = (0.1, 0.1, 0.2, 0.2), (0.5, 0.5, 0.3, 0.3)
@@ -40,12 +41,12 @@ async def _counters_agree_with_a_recount(db: Database, pid: int) -> dict[str, in
 
 async def test_a_rename_reaches_every_box_and_draft_and_a_merge_joins_two_classes(db: Database) -> None:
     pid, (s0, s1, s2) = await seed_project(db, 3)  # classes cat, dog, car
-    await labels.save_annotations(db, s0, [labels.NewAnnotation("cat", "BBOX", BOX_A),
-                                           labels.NewAnnotation("dog", "BBOX", BOX_B)], "alice",
+    await labels.save_annotations(db, s0, [AnnotationRecord("cat", "BBOX", BOX_A),
+                                           AnnotationRecord("dog", "BBOX", BOX_B)], "alice",
                                   allow_empty=False, expected_version=None)
-    await labels.save_annotations(db, s1, [labels.NewAnnotation("cat", "BBOX", BOX_A)], "bob", allow_empty=False,
+    await labels.save_annotations(db, s1, [AnnotationRecord("cat", "BBOX", BOX_A)], "bob", allow_empty=False,
                                   expected_version=None)
-    await labels.replace_drafts(db, s2, [labels.NewAnnotation("cat", "BBOX", BOX_B, 0.4)], "model:m")
+    await labels.replace_drafts(db, s2, [AnnotationRecord("cat", "BBOX", BOX_B, 0.4)], "model:m")
     _, _, before = await db.read(_state, pid)
 
     done = await db.write(rename_class, pid, "cat", "kitty", "lead")
@@ -68,7 +69,7 @@ async def test_a_rename_reaches_every_box_and_draft_and_a_merge_joins_two_classe
     assert (await db.read(_state, pid))[2] == versions
 
     with pytest.raises(Conflict):  # a save made on the version before the rename
-        await labels.save_annotations(db, s1, [labels.NewAnnotation("kitty", "BBOX", BOX_B)], "bob",
+        await labels.save_annotations(db, s1, [AnnotationRecord("kitty", "BBOX", BOX_B)], "bob",
                                       allow_empty=False, expected_version=before[s1])
 
     merged = await db.write(rename_class, pid, "kitty", "dog", "lead")
@@ -95,7 +96,7 @@ async def test_merging_classification_labels_keeps_one_label_per_sample(db: Data
 
 async def test_bad_renames_change_nothing(db: Database) -> None:
     pid, (s0, *_) = await seed_project(db, 2)
-    await labels.save_annotations(db, s0, [labels.NewAnnotation("cat", "BBOX", BOX_A)], "alice", allow_empty=False,
+    await labels.save_annotations(db, s0, [AnnotationRecord("cat", "BBOX", BOX_A)], "alice", allow_empty=False,
                                   expected_version=None)
     before = await db.read(_state, pid)
     for old, new, message in (("lion", "cat2", "not one of the project's classes"), ("cat", "  ", "empty"),

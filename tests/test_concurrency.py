@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from db import counters, labels
 from db.engine import Database
 from db.errors import Conflict
+from db.records import AnnotationRecord
 from db.samples import annotations_for, history_for
 from db.stats import stats_for
 from tests.conftest import seed_project
@@ -82,7 +83,7 @@ async def test_random_interleavings_lose_no_acknowledged_save(db: Database, ops:
                 continue
             if op in ("save", "save_stale", "empty"):
                 version = seen.get((user, sid), 1) - (1 if op == "save_stale" else 0)
-                new = [] if op == "empty" else [labels.NewAnnotation(label, "BBOX", (0.1, 0.1, 0.2, 0.2))]
+                new = [] if op == "empty" else [AnnotationRecord(label, "BBOX", (0.1, 0.1, 0.2, 0.2))]
                 saved = await labels.save_annotations(db, sid, new, user, allow_empty=True, expected_version=version)
                 assert op != "save_stale", "a save with an outdated version must be refused"
                 last_ack[sid] = [a.label for a in new]
@@ -90,7 +91,7 @@ async def test_random_interleavings_lose_no_acknowledged_save(db: Database, ops:
                 saved = await labels.skip_sample(db, sid, user)
             elif op == "draft":
                 saved = await labels.replace_drafts(
-                    db, sid, [labels.NewAnnotation(label, "BBOX", (0.5, 0.5, 0.1, 0.1), 0.7)], "model:m")
+                    db, sid, [AnnotationRecord(label, "BBOX", (0.5, 0.5, 0.1, 0.1), 0.7)], "model:m")
                 last_ack[sid] = None
             else:
                 await labels.resolve_drafts(db, [sid], user, accept=op == "accept")
@@ -115,13 +116,13 @@ async def test_racing_saves_of_one_sample(db: Database) -> None:
     a different box: a save of what the sample already holds would change nothing)."""
     pid, ids = await seed_project(db, 1)
     box = (0.1, 0.1, 0.2, 0.2)
-    racers = [labels.save_annotations(db, ids[0], [labels.NewAnnotation(lbl, "BBOX", box)], f"u{k}",
+    racers = [labels.save_annotations(db, ids[0], [AnnotationRecord(lbl, "BBOX", box)], f"u{k}",
                                       allow_empty=False, expected_version=1)
               for k, lbl in enumerate(["cat", "dog", "car"] * 3)]
     outcomes = await asyncio.gather(*racers, return_exceptions=True)
     assert sum(not isinstance(o, Exception) for o in outcomes) == 1
     assert all(isinstance(o, Conflict) for o in outcomes if isinstance(o, Exception))
-    blind = [labels.save_annotations(db, ids[0], [labels.NewAnnotation("cat", "BBOX", (0.01 * k, 0.1, 0.2, 0.2))],
+    blind = [labels.save_annotations(db, ids[0], [AnnotationRecord("cat", "BBOX", (0.01 * k, 0.1, 0.2, 0.2))],
                                      f"v{k}",
                                      allow_empty=False, expected_version=None) for k in range(10)]
     done = await asyncio.gather(*blind)
@@ -148,11 +149,11 @@ async def test_a_save_that_lands_between_read_and_write_is_not_overwritten_blind
         loaded = load(ids[0])
         if planned == 1:  # bob saves after alice's read, before her write
             asyncio.run_coroutine_threadsafe(labels.save_annotations(
-                db, ids[0], [labels.NewAnnotation("dog", "BBOX", box)], "bob", allow_empty=False,
+                db, ids[0], [AnnotationRecord("dog", "BBOX", box)], "bob", allow_empty=False,
                 expected_version=None), loop).result(10)
         return labels.plan_change(loaded, "alice", expected_version=expected_version, remove=loaded.annotations,
-                                  add=[labels.NewAnnotation("cat", "BBOX", box)], labelled_now=True,
-                                  events=labels._diff_events(loaded.annotations, [labels.NewAnnotation("cat", "BBOX",
+                                  add=[AnnotationRecord("cat", "BBOX", box)], labelled_now=True,
+                                  events=labels._diff_events(loaded.annotations, [AnnotationRecord("cat", "BBOX",
                                                                                                       box)]))
 
     if expected_version is not None:

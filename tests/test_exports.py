@@ -19,8 +19,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from db.errors import Invalid
+from db.records import ExportSnapshot
 from jobs.exporter import folder_name
-from jobs.formats import ExportSnapshot
 from server import Settings, create_app
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from db import labels
+from db.records import AnnotationRecord
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 SAVE = """mutation($id: ID!, $a: [AnnotationInput!]!, $empty: Boolean, $v: Int) {
@@ -138,7 +139,7 @@ def test_drafts_accept_and_clear(client: TestClient, images_dir: Path) -> None:
     async def predict() -> None:
         for sid in ids[:2]:
             await labels.replace_drafts(client.app.state.services.db, int(sid),
-                                        [labels.NewAnnotation("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:yolo")
+                                        [AnnotationRecord("cat", "BBOX", (0.1, 0.1, 0.3, 0.3), 0.9)], "model:yolo")
 
     client.portal.call(predict)
     client.portal.call(predict)  # re-running a model replaces its drafts, never duplicates
@@ -162,8 +163,8 @@ async def test_a_save_reads_back_through_sqlalchemy_as_it_was_planned(db) -> Non
 
     _, ids = await seed_project(db, 1)
     box = (0.1, 0.2, 1 / 3, 0.4)
-    drafted = await labels.replace_drafts(db, ids[0], [labels.NewAnnotation("dog", "BBOX", box, 0.25)], "model:m")
-    saved = await labels.save_annotations(db, ids[0], [labels.NewAnnotation("cat", "BBOX", box)], "ann",
+    drafted = await labels.replace_drafts(db, ids[0], [AnnotationRecord("dog", "BBOX", box, 0.25)], "model:m")
+    saved = await labels.save_annotations(db, ids[0], [AnnotationRecord("cat", "BBOX", box)], "ann",
                                           allow_empty=False, expected_version=drafted.sample.version)
 
     def read(s: Any) -> tuple[Sample, list[Annotation], list[AnnotationEvent]]:

@@ -9,7 +9,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from jobs.formats import ExportSnapshot, ImportItem, Limits, Parsed, RowError, RowErrors, confirmed, values
+from db.records import ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
+from jobs.formats import Limits, Parsed, values
 from jobs.formats.json_stream import BadJson, JsonStream
 
 SECTIONS = ("images", "annotations", "categories")

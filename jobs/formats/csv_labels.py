@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Iterator
 
-from jobs.formats import ExportSnapshot
+from db.records import ExportSnapshot
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

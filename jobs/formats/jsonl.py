@@ -12,13 +12,14 @@ from typing import Any
 
 import orjson
 
-from jobs.formats import ExportSnapshot, ImportItem, ItemAnnotation, Limits, Parsed, RowError, RowErrors, values
+from db.records import AnnotationRecord, ExportSnapshot, ImportItem, RowError, RowErrors
+from jobs.formats import Limits, Parsed, values
 from jobs.formats.reading import lines as read_lines
 
 KINDS = {"bbox": "BBOX", "classification": "CLASSIFICATION"}
 
 
-def _annotation(raw: Any) -> ItemAnnotation:
+def _annotation(raw: Any) -> AnnotationRecord:
     if type(raw) is not dict:
         raise ValueError(f"each annotation is an object, not {values.describe(raw)}")
     label = values.text(raw.get("label"), "label")
@@ -27,17 +28,17 @@ def _annotation(raw: Any) -> ItemAnnotation:
     if kind is None:
         raise ValueError(f"ann_type must be 'classification' or 'bbox', not {values.describe(ann_type)}")
     if kind == "CLASSIFICATION":
-        return ItemAnnotation(label, kind)
+        return AnnotationRecord(label, kind)
     box = raw.get("bbox_json")
     if type(box) is str:  # the original tool sometimes wrote the box as JSON text
         try:
             box = orjson.loads(box)
         except orjson.JSONDecodeError:
             raise ValueError("bbox_json is a string that is not JSON") from None
-    return ItemAnnotation(label, kind, values.xywh(box, "bbox_json"))
+    return AnnotationRecord(label, kind, values.xywh(box, "bbox_json"))
 
 
-def _annotations(raw: list[Any]) -> tuple[ItemAnnotation, ...]:
+def _annotations(raw: list[Any]) -> tuple[AnnotationRecord, ...]:
     out = []
     for k, a in enumerate(raw):
         try:

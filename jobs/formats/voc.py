@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape
 
-from jobs.formats import ExportSample, ExportSnapshot
+from db.records import ExportSample, ExportSnapshot
 
 MAX_FLAT_BYTES = 200
 

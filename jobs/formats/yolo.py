@@ -14,7 +14,8 @@ from typing import Any, BinaryIO
 import yaml
 
 from db.errors import TooLarge
-from jobs.formats import ExportSnapshot, ImportItem, Limits, Parsed, RowError, RowErrors, confirmed, values, zip_reader
+from db.records import ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
+from jobs.formats import Limits, Parsed, values, zip_reader
 from jobs.formats.reading import Budget, lines
 
 CLASS_FILES = ("classes.txt", "data.yaml", "data.yml")
