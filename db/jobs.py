@@ -12,7 +12,7 @@ from db.engine import emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Job, Project, ProjectMember, utcnow
 
-KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS")
+KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_ATTEMPTS = 3
 

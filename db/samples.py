@@ -226,3 +226,19 @@ def ids_in_statuses(session: Session, project_id: int, statuses: Sequence[str], 
             raise Invalid("maxSamples must be 1 or more.")
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
+
+
+def draft_tally(session: Session, project_id: int, f: SampleFilter) -> tuple[int, int]:
+    """(samples, drafts): how many matching samples carry model drafts, and how many drafts they carry."""
+    row = session.execute(select(func.count(func.distinct(Annotation.sample_id)), func.count()).where(
+        Annotation.project_id == project_id, Annotation.is_draft.is_(True),
+        Annotation.sample_id.in_(select(Sample.id).where(_filtered(project_id, f))))).one()
+    return int(row[0]), int(row[1])
+
+
+def ids_with_drafts(session: Session, project_id: int, f: SampleFilter, *, after: int, limit: int) -> list[int]:
+    """Ids above `after` of matching samples that carry model drafts, lowest first (a keyset batch)."""
+    has_draft = exists().where(Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
+                               Annotation.is_draft.is_(True))
+    return list(session.scalars(select(Sample.id).where(_filtered(project_id, f), Sample.id > after, has_draft)
+                                .order_by(Sample.id).limit(limit)))

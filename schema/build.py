@@ -13,6 +13,7 @@ from db.errors import DomainError
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
+from resolvers.drafts import DraftMutations, DraftQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
@@ -31,10 +32,11 @@ from schema.offload import is_heavy, off_loop
 from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
-                                 ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries))
+                                 ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
+                                 DraftQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
-                                       ShareMutations))
+                                       ShareMutations, DraftMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -32,6 +32,7 @@ class JobKind(Enum):
     EXPORT = "EXPORT"
     PREANNOTATE = "PREANNOTATE"
     RENAME_CLASS = "RENAME_CLASS"
+    DRAFTS = "DRAFTS"
 
 
 @strawberry.enum

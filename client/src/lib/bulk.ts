@@ -40,3 +40,30 @@ export const skip = (t: Target) =>
 export async function acceptDrafts(ids: string[]): Promise<number> {
   return (await gql(`mutation($ids: [ID!]!){ acceptDrafts(sampleIds: $ids) }`, { ids })).acceptDrafts;
 }
+
+export async function clearDrafts(ids: string[]): Promise<number> {
+  return (await gql(`mutation($ids: [ID!]!){ clearDrafts(sampleIds: $ids) }`, { ids })).clearDrafts;
+}
+
+/** The gallery's filters as the API's SampleFilterInput (empty ones left out). */
+export interface GalleryFilter { status?: string; label?: string; filename?: string; labeledBy?: string;
+                                 maxConfidence?: number; reviewStatus?: string }
+
+export interface DraftTally { samples: number; drafts: number }
+
+export async function draftTally(projectId: string, filter: GalleryFilter): Promise<DraftTally> {
+  return (await gql(`query($p: ID!, $f: SampleFilterInput){ projectDrafts(projectId: $p, filter: $f){ samples drafts } }`,
+                    { p: projectId, f: filter })).projectDrafts;
+}
+
+/** Starts the DRAFTS job accepting or clearing every draft of the filter; `expected` is the count the user confirmed. */
+export async function sweepDrafts(projectId: string, filter: GalleryFilter, accept: boolean,
+                                  expected: number): Promise<string> {
+  const vars = { p: projectId, n: expected, f: filter };
+  if (accept) {
+    return (await gql(`mutation($p: ID!, $n: Int!, $f: SampleFilterInput){ acceptProjectDrafts(projectId: $p,
+                       expectedDrafts: $n, filter: $f){ id } }`, vars)).acceptProjectDrafts.id;
+  }
+  return (await gql(`mutation($p: ID!, $n: Int!, $f: SampleFilterInput){ clearProjectDrafts(projectId: $p,
+                     expectedDrafts: $n, filter: $f){ id } }`, vars)).clearProjectDrafts.id;
+}
