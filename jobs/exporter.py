@@ -1,6 +1,7 @@
 """EXPORT: write a project's labelled samples in one format into a new folder of a volume, with metadata.json
-(written last) and optionally the images. The data comes from one consistent snapshot, so saves during an export never
-tear it; the folder appears whole or not at all (volumes.base start_folder)."""
+(written last) and optionally the images (never for REFERENCE, a snapshot that points at the images in place). The
+data comes from one consistent snapshot, so saves during an export never tear it; the folder appears whole or not at
+all (volumes.base start_folder)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from db.errors import DomainError, Invalid, NotFound
 from db.records import ExportSnapshot
 from jobs.context import JobContext
 from jobs.formats import coco as coco_format
-from jobs.formats import csv_labels, jsonl, voc, yolo
+from jobs.formats import csv_labels, jsonl, reference, voc, yolo
 from volumes.base import Volumes
 from volumes.images import ImageError, read_info
 from volumes.paths import VolumePath, parse
@@ -44,6 +45,25 @@ def metadata(snap: ExportSnapshot, fmt: str, user: str, now: datetime, with_imag
             "multiLabel": snap.multi_label, "includeImages": with_images, "acceptedOnly": accepted_only}
 
 
+def reference_metadata(snap: ExportSnapshot, folder: VolumePath) -> dict[str, Any]:
+    """What a REFERENCE snapshot adds: that its images stay in the volume, and how to load them from there."""
+    return {"snapshot": "reference", "images_copied": False,
+            "note": "A reference snapshot: the images are not copied; every path in it is the image's full volume "
+                    "path, read in place. Moving or deleting those files breaks the snapshot.",
+            "files": ["labels.tsv", "classes.txt"] if snap.task_type == "CLASSIFICATION" else ["annotations.json"],
+            "loading": reference.loading(snap, folder.text)}
+
+
+def check_reference(snap: ExportSnapshot) -> None:
+    """Refuses the whole snapshot, before anything is written, naming how many images are not fit for one."""
+    count, examples = reference.problems(snap)
+    if count:
+        raise Invalid(f"{count:,} labelled image{'s' if count != 1 else ''} of {snap.name} cannot go into a reference "
+                      f"snapshot: {'; '.join(examples)}{' …' if count > len(examples) else ''}. Fix "
+                      f"{'them' if count != 1 else 'it'} (or skip {'them' if count != 1 else 'it'}), then export "
+                      "again.")
+
+
 def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int) -> tuple[ExportSnapshot, dict[int, tuple]]:
     """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels)."""
     found: dict[int, tuple[int, int]] = {}
@@ -64,7 +84,9 @@ def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int) -> tupl
 
 
 def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool) -> Iterable[tuple[str, bytes]]:
-    if fmt == "COCO":
+    if fmt == "REFERENCE":
+        yield from reference.files(snap, user)
+    elif fmt == "COCO":
         yield "annotations.json", coco_format.document(snap, user)
     elif fmt == "CSV":
         yield "labels.csv", b"".join(csv_labels.rows(snap))
@@ -90,7 +112,8 @@ def _copy(volumes: Volumes, src: str, dest: VolumePath) -> None:
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     p = ctx.params
-    fmt, with_images = p["format"], bool(p.get("includeImages", True))
+    fmt = p["format"]
+    with_images = bool(p.get("includeImages", True)) and fmt != "REFERENCE"
     destination = parse(p["destination"])
     accepted_only = bool(p.get("acceptedOnly"))
     snap = await ctx.db.read(exports.snapshot, ctx.project_id, accepted_only)
@@ -100,15 +123,21 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         raise exports.nothing_to_export(snap.name, accepted_only)
     total = len(snap.samples) * (2 if with_images else 1)
     await ctx.progress(0, total, force=True)
-    snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap, ctx.config.get("max_pixels", 100_000_000))
-    for sample_id, (w, h) in found.items():
-        await ctx.db.write(sample_rows.record_size, sample_id, w, h)
+    if fmt == "REFERENCE":  # normalised boxes need no pixel sizes: a million images are not opened
+        await asyncio.to_thread(check_reference, snap)
+    else:
+        snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap,
+                                              ctx.config.get("max_pixels", 100_000_000))
+        for sample_id, (w, h) in found.items():
+            await ctx.db.write(sample_rows.record_size, sample_id, w, h)
     now = datetime.now(UTC)
     folder = destination.child(folder_name(snap, now, ctx.job_id))
     work = await asyncio.to_thread(_started, ctx.volumes, folder, destination, f"export-job{ctx.job_id}")
     try:
         await _write(ctx, snap, fmt, with_images, work)
         meta = metadata(snap, fmt, ctx.created_by, now, with_images, accepted_only)
+        if fmt == "REFERENCE":
+            meta.update(reference_metadata(snap, folder))
         await asyncio.to_thread(ctx.volumes.write, work.child("metadata.json"),  # last: it marks a finished export
                                 orjson.dumps(meta, option=orjson.OPT_INDENT_2))
         await ctx.progress(total, total, force=True)  # a cancel asked until now is honoured: nothing is published

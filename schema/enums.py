@@ -58,6 +58,11 @@ class ExportFormat(Enum):
     JSONL = "JSONL"
     YOLO = "YOLO"
     PASCAL_VOC = "PASCAL_VOC"
+    REFERENCE = strawberry.enum_value("REFERENCE", description=(
+        "A training snapshot that does not copy the images: classification labels.tsv (full volume path, class "
+        "index) + classes.txt, detection COCO with full volume paths and normalised boxes; metadata.json carries "
+        "PyTorch / Hugging Face loaders. Refused when a labelled image has not exactly one known class or has a box "
+        "outside the image."))
 
 
 @strawberry.enum
