@@ -44,6 +44,15 @@ class Reach:
         areas = [self.export_area(pid) for pid in facts.owned_sources]
         return [*map(parse, facts.shared), *map(parse, facts.owned_sources.values()), *filter(None, areas)]
 
+    async def export_roots(self) -> list[VolumePath]:
+        """Where the caller's past exports are looked for: the export volume (an admin), else the folders shared
+        with them and their projects' export areas (never their image folders: no export goes there)."""
+        if self.user.is_admin:
+            return [parse(self.services.export_areas)] if self.services.export_areas else []
+        facts = await self._reachable()
+        areas = [self.export_area(pid) for pid in facts.owned_sources]
+        return [*map(parse, facts.shared), *filter(None, areas)]
+
     async def read(self, path: VolumePath, doing: str, project_id: int | None = None) -> None:
         """FORBIDDEN, naming the path, unless the caller may read it; an import (project_id) also reads that
         project's upload area."""

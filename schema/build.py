@@ -18,6 +18,7 @@ from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
 from resolvers.models import ModelMutations, ModelQueries
+from resolvers.past_exports import PastExportQueries
 from resolvers.projects import ProjectMutations, ProjectQueries
 from resolvers.reviews import ReviewMutations, ReviewQueries
 from resolvers.samples import SampleQueries
@@ -33,7 +34,7 @@ from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
-                                 DraftQueries))
+                                 DraftQueries, PastExportQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations))

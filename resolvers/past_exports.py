@@ -1,0 +1,37 @@
+"""pastExports: the finished exports found in the export volume (or a folder the caller may read), from each
+folder's metadata.json."""
+
+from __future__ import annotations
+
+import asyncio
+
+import strawberry
+
+from resolvers.access import require
+from resolvers.ids import parse_id
+from resolvers.volumes import checked_folder
+from schema.context import Info
+from schema.exports import PastExport
+from volumes import past_exports
+
+
+@strawberry.type
+class PastExportQueries:
+    @strawberry.field(description="Finished exports, newest first, read from the metadata.json of each sub-folder of "
+                                  "`folder` (and of the project export areas in it); without a folder, the export "
+                                  "volume (instance admins) or the folders shared with the caller and their "
+                                  "projects' export areas. projectId keeps that project's exports. At most "
+                                  f"{past_exports.MAX_FOLDERS} folders are looked into.")
+    async def past_exports(self, info: Info, folder: str | None = None,
+                           project_id: strawberry.ID | None = None) -> list[PastExport]:
+        pid = parse_id(project_id, "Project") if project_id is not None else None
+        if pid is not None:
+            await require(info, pid, "viewer")
+        if folder is not None:
+            path = await checked_folder(info, folder)
+            await info.context.reach.read(path, "list the exports in")
+            roots = [path]
+        else:
+            roots = await info.context.reach.export_roots()
+        found = await asyncio.to_thread(past_exports.find, info.context.services.volumes, roots)
+        return [PastExport.of(e) for e in found if pid is None or e.project_id == pid]
