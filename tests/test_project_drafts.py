@@ -8,6 +8,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from db import labels
+from db.records import AnnotationRecord
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 TALLY = """query($p: ID!, $f: SampleFilterInput){ projectDrafts(projectId: $p, filter: $f){ samples drafts } }"""
@@ -29,7 +30,7 @@ def _drafted(client: TestClient, images_dir: Path) -> str:
     async def predict() -> None:
         for e in edges:
             n = 2 if e["node"]["filename"].startswith("a_") else 1
-            boxes = [labels.NewAnnotation("cat", "BBOX", (0.1 * i, 0.1, 0.2, 0.2), 0.6) for i in range(n)]
+            boxes = [AnnotationRecord("cat", "BBOX", (0.1 * i, 0.1, 0.2, 0.2), 0.6) for i in range(n)]
             await labels.replace_drafts(client.app.state.services.db, int(e["node"]["id"]), boxes, "model:m")
 
     client.portal.call(predict)

@@ -10,6 +10,7 @@ from playwright.async_api import Page, expect
 
 from db import labels
 from db.engine import Database
+from db.records import AnnotationRecord
 from tests.e2e.conftest import Api, shot
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +25,7 @@ async def test_draft_actions_on_selection_and_filter(page: Page, server: tuple[s
     try:
         for name, sid in samples.items():
             if name != "broken.jpg":
-                await labels.replace_drafts(db, int(sid), [labels.NewAnnotation("car", "BBOX", (0.1, 0.1, 0.3, 0.3),
+                await labels.replace_drafts(db, int(sid), [AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.3, 0.3),
                                                                                 0.7)], "model:m")
     finally:
         await db.dispose()
