@@ -40,7 +40,7 @@ from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.models.egress import AllowList
 from jobs.runner import JobRunner
-from resolvers import http_errors, identity, media, sessions, transfers
+from resolvers import http_errors, identity, media, sample_stream, sessions, transfers
 from resolvers.app_managers import app_managers
 from resolvers.decodes import Decodes
 from resolvers.guard import Guard, local_hosts
@@ -613,6 +613,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/media/volume-thumbnail", media.volume_thumbnail),
         Route("/uploads/{project_id}", transfers.upload, methods=["POST"]),
         Route("/exports/{job_id}.zip", transfers.export_zip),
+        Route("/api/projects/{project_id}/samples.ndjson", sample_stream.samples_ndjson),
         Route("/auth/login", sessions.login, methods=["POST"]),
         Route("/auth/logout", sessions.logout, methods=["POST"]),
     ]

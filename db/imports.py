@@ -38,6 +38,7 @@ class Options:
     on_missing: str = "ERROR"  # ERROR | SKIP | CREATE
     on_existing: str = "REPLACE"  # REPLACE | APPEND | SKIP
     match_stem: bool = False  # YOLO: label files name the image without its extension
+    drafts_by: str | None = None  # "model:<name>": the annotations are that model's drafts, not the importer's labels
 
 
 @dataclass
@@ -105,6 +106,17 @@ class _Matcher:
         return None, None
 
 
+def _as_drafts(annotations: tuple, author: str) -> list[AnnotationRecord]:
+    return [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author) for a in annotations]
+
+
+def _as_labels(annotations: tuple) -> tuple:
+    """The importer's own labels: a confidence in the file belongs to model drafts only."""
+    if any(a.confidence is not None for a in annotations):
+        return tuple(a._replace(confidence=None) for a in annotations)
+    return annotations
+
+
 def _same(existing: Sequence[Row], new: Sequence[AnnotationRecord]) -> bool:
     """Whether the sample already holds exactly these confirmed annotations (REPLACE is then a no-op)."""
     if len(existing) != len(new) or any(a.is_draft for a in existing):
@@ -149,9 +161,10 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             out.errors.add(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
-        new: list = item.annotations  # AnnotationRecord has AnnotationRecord's layout
+        new: list = _as_drafts(item.annotations, options.drafts_by) if options.drafts_by else _as_labels(
+            item.annotations)
         try:
-            new = labels.validate(project, new) if options.on_existing != "APPEND" else new
+            new = labels.validate(project, new) if options.on_existing != "APPEND" or options.drafts_by else new
         except Invalid as exc:
             out.errors.add(RowError(item.row, item.filename, exc.message))
             continue
@@ -206,11 +219,13 @@ def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[R
     if options.on_existing == "SKIP" and old:
         out.samples_skipped += 1
         return
-    if options.on_existing == "REPLACE" and sample.id and _same(old, new):
+    if options.on_existing == "REPLACE" and sample.id and not options.drafts_by and _same(old, new):
         return  # already exactly this: REPLACE changes nothing
     remove = old if options.on_existing == "REPLACE" else []
+    if options.drafts_by and remove:  # a model's re-run replaces its own drafts, never labels or other models'
+        remove = [a for a in old if a.is_draft and a.created_by == options.drafts_by]
     add = new
-    if options.on_existing == "APPEND":
+    if options.on_existing == "APPEND" and not options.drafts_by:
         try:
             add = labels.validate(project, new)
             labels.validate(project, [AnnotationRecord(a.label, a.kind, _box_tuple(a))
@@ -222,7 +237,8 @@ def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[R
         return
     # History of the removed rows is written by apply, from the database (see _delete): not kept here.
     change = labels.plan_change(labels.Loaded(project, sample, old), user, expected_version=None,  # type: ignore[arg-type]
-                                remove=remove, add=add, no_objects=False, labelled_now=True)
+                                remove=remove, add=add, no_objects=None if options.drafts_by else False,
+                                labelled_now=not options.drafts_by)
     change.kept = []  # an import never reads it back; keeping it would hold every old annotation of the project
     changes.append(change)
     out.samples_touched += 1
@@ -334,23 +350,25 @@ def _box_tuple(a: Row) -> labels.Box | None:
 
 
 def _delete(session: Session, project_id: int, ids: list[int], user: str, when: object,
-            box: Callable[[object], object]) -> None:
-    """Delete the annotations a plan removes, a chunk at a time, each one's "delete" history row written first from
-    what the database holds (the plan keeps only their ids)."""
+            box: Callable[[object], object], action: str) -> None:
+    """Delete the annotations a plan removes, a chunk at a time, each one's history row ("delete", or "clear_draft"
+    for a model's replaced drafts) written first from what the database holds (the plan keeps only their ids)."""
     conn = session.connection()
     for k in range(0, len(ids), 5000):
         chunk = ids[k:k + 5000]
         rows = conn.execute(select(_A.c.sample_id, _A.c.label, _A.c.x, _A.c.y, _A.c.w, _A.c.h)
                             .where(_A.c.id.in_(chunk)).order_by(_A.c.id)).all()
         _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-            (project_id, r.sample_id, "delete", r.label, box(None if r.x is None else [r.x, r.y, r.w, r.h]), None,
+            (project_id, r.sample_id, action, r.label, box(None if r.x is None else [r.x, r.y, r.w, r.h]), None,
              None, user, when) for r in rows))
         conn.execute(delete(Annotation).where(Annotation.id.in_(chunk)))
 
 
 def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
-          to_create: Sequence[tuple[str, str]], sizes: dict[int, tuple[int, int]] | None = None) -> None:
-    """Write every planned change in the caller's transaction, in a few batched statements."""
+          to_create: Sequence[tuple[str, str]], sizes: dict[int, tuple[int, int]] | None = None, *,
+          drafts: bool = False) -> None:
+    """Write every planned change in the caller's transaction, in a few batched statements. With drafts, the
+    import stored a model's drafts (history: "draft" rows, and "clear_draft" for the drafts they replace)."""
     if sizes:
         t = Sample.__table__
         session.connection().execute(
@@ -375,12 +393,14 @@ def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
     when = _stamp(conn, changes[0].now)
     box = _json_param(conn)
     user = changes[0].user  # one import, one user
-    _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when, box)
+    added = "draft" if drafts else "import"
+    _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when, box,
+            "clear_draft" if drafts else "delete")
     _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
         (project_id, c.sample.id, a.label, a.kind, *(a.box or (None, None, None, None)), a.confidence, a.is_draft,
          a.created_by or c.user, when) for c in changes for a in c.add))
     _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-        (project_id, c.sample.id, "import", None, None, a.label, box(a.box), c.user, when)
+        (project_id, c.sample.id, added, None, None, a.label, box(a.box), c.user, when)
         for c in changes for a in c.add))
     total: counters.Deltas = Counter()
     for c in changes:

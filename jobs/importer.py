@@ -76,8 +76,10 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     parsed = await asyncio.to_thread(_parse, ctx.volumes, p["path"], p["format"], limits_of(ctx.config))
     if parsed.errors and not parsed.items:
         raise imports.Outcome(errors=parsed.errors).failure()
+    drafts_by = f"model:{p['asDraftsOf']}" if p.get("asDraftsOf") else None
     options = imports.Options(on_missing=p.get("onMissingSample", "ERROR"),
-                              on_existing=p.get("onExistingAnnotations", "REPLACE"), match_stem=p["format"] == "YOLO")
+                              on_existing=p.get("onExistingAnnotations", "REPLACE"), match_stem=p["format"] == "YOLO",
+                              drafts_by=drafts_by)
     project = await ctx.db.read(projects.get_project, ctx.project_id)
     root = project.source_volume
 
@@ -104,13 +106,14 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
     def pass_two(session: Any) -> imports.Outcome:
         if imports.fingerprint(session, ctx.project_id, lock=True) == seen:
-            imports.apply(session, ctx.project_id, changes, create, out.sizes)  # nothing moved: pass 1's plan holds
+            # nothing moved: pass 1's plan holds
+            imports.apply(session, ctx.project_id, changes, create, out.sizes, drafts=bool(drafts_by))
             return out
         again, fresh, create_now = imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by,
                                                 file_exists, lock=True)
         if again.errors:  # someone changed the project between the passes
             raise again.failure()
-        imports.apply(session, ctx.project_id, fresh, create_now, again.sizes)
+        imports.apply(session, ctx.project_id, fresh, create_now, again.sizes, drafts=bool(drafts_by))
         return again
 
     out = await ctx.db.write(pass_two)

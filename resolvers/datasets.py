@@ -10,6 +10,7 @@ import strawberry
 from db import exports
 from db import jobs as job_rows
 from db.errors import Invalid, Unavailable
+from jobs.models import settings as model_settings
 from resolvers.access import require
 from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
@@ -58,6 +59,8 @@ class DatasetMutations:
                   "onMissingSample": (input.on_missing_sample or OnMissingSample.ERROR).value,
                   "onExistingAnnotations": (input.on_existing_annotations or OnExistingAnnotations.REPLACE).value,
                   "dryRun": bool(input.dry_run)}
+        if input.as_drafts_of is not None:
+            params["asDraftsOf"] = model_settings.checked_name(input.as_drafts_of, "asDraftsOf")
         job = await info.context.db.write(job_rows.queue_for_project, pid, "IMPORT", params, info.context.user.name)
         return Job.of(job)
 

@@ -62,6 +62,10 @@ class ImportInput:
     on_missing_sample: OnMissingSample | None = OnMissingSample.ERROR
     on_existing_annotations: OnExistingAnnotations | None = OnExistingAnnotations.REPLACE
     dry_run: bool | None = False
+    as_drafts_of: str | None = strawberry.field(
+        default=None, description="A model name: the file's annotations become drafts of model:<name> (JSONL keeps "
+                                  "each one's confidence) instead of the importer's labels. REPLACE then replaces "
+                                  "only that model's earlier drafts; labels and other models' drafts stay.")
 
 
 @strawberry.input

@@ -215,3 +215,13 @@ def databricks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Data
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
     with DatabricksEmulator() as emu:
         yield emu
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def sdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One live server per backend for the Python client's tests (tests/sdk_live.py); each test makes its own
+    projects in it."""
+    from tests.sdk_live import sdk_server
+
+    with sdk_server(request, request.param, tmp_path_factory.mktemp(f"sdk-{request.param}")) as server:
+        yield server

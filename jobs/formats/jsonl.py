@@ -1,8 +1,8 @@
 """JSONL, one image per line, as the original CV Explorer writes it:
 {"filename": "a/b.jpg", "annotations": [{"label": "cat", "ann_type": "bbox", "bbox_json": {"x":…, "y":…,
 "w":…, "h":…}}]}
-`ann_type` is "classification" or "bbox"; boxes are normalised; bbox_json may also be a JSON string; blank lines
-are ignored."""
+`ann_type` is "classification" or "bbox"; boxes are normalised; bbox_json may also be a JSON string; an optional
+"confidence" (0 to 1) is kept for imports into model drafts; blank lines are ignored."""
 
 from __future__ import annotations
 
@@ -27,15 +27,20 @@ def _annotation(raw: Any) -> AnnotationRecord:
     kind = KINDS.get(ann_type.lower()) if type(ann_type) is str else None
     if kind is None:
         raise ValueError(f"ann_type must be 'classification' or 'bbox', not {values.describe(ann_type)}")
+    confidence = raw.get("confidence")
+    if confidence is not None:
+        confidence = values.number(confidence, "confidence")
+        if not 0 <= confidence <= 1:
+            raise ValueError(f"confidence must be between 0 and 1, not {confidence}")
     if kind == "CLASSIFICATION":
-        return AnnotationRecord(label, kind)
+        return AnnotationRecord(label, kind, None, confidence)
     box = raw.get("bbox_json")
     if type(box) is str:  # the original tool sometimes wrote the box as JSON text
         try:
             box = orjson.loads(box)
         except orjson.JSONDecodeError:
             raise ValueError("bbox_json is a string that is not JSON") from None
-    return AnnotationRecord(label, kind, values.xywh(box, "bbox_json"))
+    return AnnotationRecord(label, kind, values.xywh(box, "bbox_json"), confidence)
 
 
 def _annotations(raw: list[Any]) -> tuple[AnnotationRecord, ...]:

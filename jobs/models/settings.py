@@ -21,14 +21,21 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 _BACKEND_KEYS = ("model_path", "serving_url", "model_backend_url")
 
 
+def checked_name(value: str, field: str) -> str:
+    """A model's name (its drafts are attributed to model:<name>), trimmed; VALIDATION naming the field if not."""
+    name = value.strip()
+    if not _NAME.match(name):
+        raise Invalid(f"{field} must be 1-100 letters, digits, '.', '_' or '-' (drafts are attributed to "
+                      "model:<name>)")
+    return name
+
+
 def validate(stored: dict[str, Any], project_classes: list[str], config: dict[str, Any]) -> dict[str, Any]:
     """The settings as they will be stored, or VALIDATION naming the field that is wrong."""
     protocol = stored.get("protocol")
     if protocol not in PROTOCOLS:
         raise Invalid(f"protocol must be one of {', '.join(PROTOCOLS)}")
-    name = (stored.get("name") or "").strip()
-    if not _NAME.match(name):
-        raise Invalid("name must be 1-100 letters, digits, '.', '_' or '-' (drafts are attributed to model:<name>)")
+    name = checked_name(stored.get("name") or "", "name")
     location = (stored.get("location") or "").strip()
     url = _location_url(protocol, location, config)  # raises when it cannot be used
     location = location if protocol == "serving" else url  # an endpoint name stays a name
