@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cvexplorer.errors import Unauthenticated
+
 
 def config(**kwargs: Any) -> Any:
     """databricks-sdk's Config: in a notebook or job the runtime's identity; elsewhere DATABRICKS_HOST with a
@@ -22,7 +24,10 @@ def config(**kwargs: Any) -> Any:
 def bearer(cfg: Any) -> Any:
     """A function giving each request's Authorization header; the SDK renews the token before it expires."""
     def headers() -> dict[str, str]:
-        return dict(cfg.authenticate())
+        try:
+            return dict(cfg.authenticate())
+        except Exception as exc:  # the SDK raises ValueError or its own errors, depending on the credential
+            raise Unauthenticated(f"databricks-sdk could not authenticate to {cfg.host}: {exc}") from exc
 
     return headers
 
