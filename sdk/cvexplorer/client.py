@@ -249,6 +249,10 @@ class Client(_Base):
             raise NotFound(f"Sample {_id(sample_id)} does not exist.")
         return Sample.of(found)
 
+    def image(self, sample: Any) -> bytes:
+        """The sample's image as displayed (EXIF orientation applied; TIFF converted), e.g. for your own model."""
+        return self.http.get_bytes(f"/media/samples/{_id(sample)}/image")
+
     def save_annotations(self, sample: Any, annotations: Sequence[Annotation | dict[str, Any]], *,
                          expected_version: int | None = None, force: bool = False,
                          allow_empty: bool = False) -> Sample:
@@ -478,6 +482,9 @@ class AsyncClient(_Base):
         if found is None:
             raise NotFound(f"Sample {_id(sample_id)} does not exist.")
         return Sample.of(found)
+
+    async def image(self, sample: Any) -> bytes:
+        return await self.http.get_bytes(f"/media/samples/{_id(sample)}/image")
 
     async def save_annotations(self, sample: Any, annotations: Sequence[Annotation | dict[str, Any]], *,
                                expected_version: int | None = None, force: bool = False,

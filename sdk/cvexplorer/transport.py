@@ -93,6 +93,11 @@ class SyncTransport:
         except httpx.TransportError as exc:
             raise Unavailable(f"The stream from {self.url} broke: {exc}") from exc
 
+    def get_bytes(self, path: str) -> bytes:
+        r = self._send("GET", path)
+        _raise_for(r)
+        return r.content
+
     def upload(self, path: str, fp: IO[bytes], name: str) -> dict[str, Any]:
         r = self._send("POST", path, params={"name": name}, content=fp,
                        headers={"Content-Type": "application/octet-stream"})
@@ -143,6 +148,11 @@ class AsyncTransport:
                         yield obj
         except httpx.TransportError as exc:
             raise Unavailable(f"The stream from {self.url} broke: {exc}") from exc
+
+    async def get_bytes(self, path: str) -> bytes:
+        r = await self._send("GET", path)
+        _raise_for(r)
+        return r.content
 
     async def upload(self, path: str, data: bytes | IO[bytes], name: str) -> dict[str, Any]:
         content = data if isinstance(data, bytes) else _chunks(data)
