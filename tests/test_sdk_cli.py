@@ -86,6 +86,3 @@ def test_the_console_script_reads_the_environment_and_watches_stats(sdk: SdkServ
         finally:
             watch.send_signal(signal.SIGINT)
     assert watch.returncode == 130
-    refused = subprocess.run([str(script), "projects"], env={**env, "CVEXPLORER_TOKEN": "cvx_wrong"},
-                             capture_output=True, text=True, timeout=60)
-    assert refused.returncode == 3 and "UNAUTHENTICATED" in refused.stderr

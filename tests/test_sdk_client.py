@@ -15,6 +15,7 @@ import pytest
 import cvexplorer
 from cvexplorer import Annotation, Box, Conflict, JobFailed, NotFound, ValidationError
 from tests.sdk_live import SdkServer
+from tests.tcp_relay import Relay
 
 
 def _project(sdk: SdkServer, name: str, files: int, classes: tuple[str, ...] = ("car", "person"),
@@ -174,9 +175,16 @@ def test_export_waits_and_downloads_the_zip(sdk: SdkServer, tmp_path: Path) -> N
 
 def test_watch_stats_and_watch_job_over_the_websocket(sdk: SdkServer) -> None:
     cvx, p = _project(sdk, "Watched", 2, readable=True)
+    port = int(sdk.url.rsplit(":", 1)[1])
+    with Relay(port) as relay:  # the subscription goes through a relay that drops it once
+        stats = cvexplorer.Client(f"http://127.0.0.1:{relay.port}", token=sdk.token).watch_stats(p)
+        first = next(stats)
+        relay.cut()
+        again = next(stats)  # reconnected and subscribed again: the current stats at once
+        assert relay.accepted == 2
+    assert (first.total, first.labeled) == (2, 0) and again == first
     stats = cvx.watch_stats(p)
-    first = next(stats)
-    assert (first.total, first.labeled) == (2, 0)
+    next(stats)
     sample = next(cvx.samples(p))
     saver = threading.Timer(0.2, cvx.save_annotations, [sample, [{"label": "person", "box": (0, 0, 0.5, 0.5)}]])
     saver.start()
