@@ -4,8 +4,9 @@ import { BoxEditor } from './editor';
 import { History, MERGE_WINDOW_MS } from './history';
 import { hitTest, screenRect } from './hit';
 import { PointerTool, type ToolHost } from './tools';
-import { fit, fromDevice, toDevice, toImage, toScreen, zoomAt, pan, type View } from './view';
+import { carry, fit, fromDevice, toDevice, toImage, toScreen, zoomAt, pan, type View } from './view';
 import { commandFor, isTyping } from '../label/keys';
+import { bindingOf, defaultBindings, keyLabel, keyMapOf, resolveBindings } from '../label/bindings';
 
 const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThan(1e-9);
 const closeRect = (a: { x: number; y: number; w: number; h: number } | null, b: { x: number; y: number; w: number; h: number }) => {
@@ -39,6 +40,22 @@ describe('view transform', () => {
     close(after.x, before.x);
     close(after.y, before.y);
     close(z.scale, v.scale * 2.5);
+  });
+});
+
+describe('zoom kept across images', () => {
+  it('keeps the zoom relative to the fit and the normalised centre, whatever the next image\'s size', () => {
+    const fitted = fit(1000, 500, 800, 600);
+    const zoomed = zoomAt(fitted, { x: 200, y: 150 }, 3);
+    const centreBefore = toImage(zoomed, { x: 400, y: 300 });
+    const next = carry(zoomed, 1000, 500, 2000, 1000, 800, 600);
+    close(next.scale / fit(2000, 1000, 800, 600).scale, 3);
+    const centreAfter = toImage(next, { x: 400, y: 300 });
+    close(centreAfter.x / 2000, centreBefore.x / 1000);
+    close(centreAfter.y / 1000, centreBefore.y / 500);
+    const same = carry(zoomed, 1000, 500, 1000, 500, 800, 600);
+    close(same.tx, zoomed.tx);
+    close(same.scale, zoomed.scale);
   });
 });
 
@@ -114,20 +131,25 @@ describe('pointer tool', () => {
     expect(editor.boxes).toHaveLength(1);
   });
 
-  it('moves and resizes on drag, one undo step each, and pans with space held', () => {
+  it('moves with Alt+drag or the grip and resizes by a handle, one undo step each; pans with space held', () => {
     const { editor, host, tool } = setup();
     editor.load([box('a', 0.1, 0.2, 0.2, 0.2)]);
-    tool.down({ x: 150, y: 150 });
+    tool.down({ x: 150, y: 150 }, 0, { alt: true });
     tool.move({ x: 250, y: 175 });
     expect(tool.preview()[0]).toMatchObject({ x: 0.2, y: 0.25 });
     expect(editor.boxes[0].x).toBe(0.1); // nothing committed mid-drag
     tool.up({ x: 250, y: 175 });
     close(editor.boxes[0].x, 0.2);
     close(editor.boxes[0].y, 0.25);
-    tool.down({ x: 400, y: 225 }); // the se handle of the moved box (0.4 * 1000, 0.45 * 500)
+    tool.down({ x: 400, y: 225 }); // the se handle of the moved box (0.4 * 1000, 0.45 * 500), selected by the move
     tool.up({ x: 500, y: 300 });
     close(editor.boxes[0].w, 0.3);
     close(editor.boxes[0].h, 0.35);
+    tool.down({ x: 350, y: 212.5 }); // its centre grip: (0.2 + 0.15) * 1000, (0.25 + 0.175) * 500
+    tool.up({ x: 450, y: 212.5 });
+    close(editor.boxes[0].x, 0.3);
+    editor.undo();
+    close(editor.boxes[0].x, 0.2);
     editor.undo();
     close(editor.boxes[0].w, 0.2);
     editor.undo();
@@ -139,6 +161,73 @@ describe('pointer tool', () => {
     expect(editor.boxes).toHaveLength(1);
   });
 
+  it('draws a new box with a drag that starts inside another box, which stays where it is', () => {
+    const { editor, tool } = setup();
+    editor.load([box('bike', 0.1, 0.1, 0.6, 0.8)]);
+    tool.down({ x: 200, y: 100 });
+    tool.up({ x: 400, y: 300 });
+    expect(editor.boxes).toHaveLength(2);
+    closeRect(editor.boxes[0], { x: 0.1, y: 0.1, w: 0.6, h: 0.8 });
+    closeRect(editor.boxes[1], { x: 0.2, y: 0.2, w: 0.2, h: 0.4 });
+  });
+
+  it('draws click–click: a click on empty image places a corner, the next click the opposite one', () => {
+    const { editor, tool } = setup();
+    const click = (p: { x: number; y: number }) => { tool.down(p); tool.up(p); };
+    click({ x: 100, y: 100 });
+    expect(tool.corner()).toMatchObject({ x: 0.1, y: 0.2 });
+    tool.move({ x: 500, y: 400 });
+    closeRect(tool.drawing(), { x: 0.1, y: 0.2, w: 0.4, h: 0.6 });
+    click({ x: 500, y: 400 });
+    expect(editor.boxes).toHaveLength(1);
+    closeRect(editor.boxes[0], { x: 0.1, y: 0.2, w: 0.4, h: 0.6 });
+    click({ x: 700, y: 50 }); // a click on empty image with a box selected only deselects
+    expect(editor.selection).toEqual([]);
+    expect(tool.corner()).toBeNull();
+    click({ x: 700, y: 50 }); // now a first corner; the second click may land inside a box
+    click({ x: 300, y: 300 });
+    expect(editor.boxes).toHaveLength(2);
+    closeRect(editor.boxes[1], { x: 0.3, y: 0.1, w: 0.4, h: 0.5 });
+    editor.select(null);
+    click({ x: 900, y: 450 });
+    expect(tool.cancel()).toBe(true); // Esc
+    expect(tool.corner()).toBeNull();
+    expect(editor.boxes).toHaveLength(2);
+  });
+
+  it('selects by click (the smallest box), Shift/Ctrl+click toggles, Shift+drag selects inside a band', () => {
+    const { editor, tool } = setup();
+    editor.load([box('big', 0.1, 0.1, 0.6, 0.8), box('small', 0.2, 0.2, 0.1, 0.1), box('far', 0.8, 0.8, 0.1, 0.1)]);
+    const click = (x: number, y: number, mods = {}) => { tool.down({ x, y }, 0, mods); tool.up({ x, y }); };
+    click(250, 125);
+    expect(editor.selection).toEqual(['small']);
+    click(500, 300, { shift: true });
+    expect(editor.selection).toEqual(['small', 'big']);
+    click(250, 125, { ctrl: true });
+    expect(editor.selection).toEqual(['big']);
+    tool.down({ x: 750, y: 350 }, 0, { shift: true });
+    tool.move({ x: 990, y: 490 });
+    expect(tool.band()).not.toBeNull();
+    tool.up({ x: 990, y: 490 });
+    expect(editor.selection).toEqual(['big', 'far']);
+    expect(editor.boxes).toHaveLength(3); // a band draws nothing
+    editor.selectAll();
+    expect(editor.selection).toEqual(['big', 'small', 'far']);
+  });
+
+  it('moves a whole selection with Alt+drag as one step, stopping the group at the image edge', () => {
+    const { editor, tool } = setup();
+    editor.load([box('a', 0.1, 0.1, 0.1, 0.1), box('b', 0.5, 0.5, 0.2, 0.2)]);
+    editor.selectAll();
+    tool.down({ x: 150, y: 75 }, 0, { alt: true });
+    tool.up({ x: 650, y: 75 }); // +0.5: b would leave the image, so the group stops at +0.3
+    close(editor.boxes[0].x, 0.4);
+    close(editor.boxes[1].x, 0.8);
+    close(editor.boxes[1].w, 0.2);
+    editor.undo();
+    close(editor.boxes[0].x, 0.1);
+    close(editor.boxes[1].x, 0.5);
+  });
   it('does not draw in classification projects', () => {
     const { editor, tool } = setup(null);
     tool.down({ x: 100, y: 100 });
@@ -176,13 +265,42 @@ describe('editor', () => {
     expect(editor.boxes.map((b) => b.key)).toEqual(['mine', 'd2']);
   });
 
+  it('relabels, nudges, deletes and copies a selection as one undo step each', () => {
+    const editor = new BoxEditor();
+    editor.load([box('a', 0.1, 0.1, 0.1, 0.1), box('b', 0.3, 0.3, 0.1, 0.1, 'dog'), box('c', 0.6, 0.6, 0.1, 0.1)]);
+    editor.select('a');
+    editor.toggle('b');
+    expect(editor.relabelSelected('bird')).toBe(2);
+    expect(editor.boxes.map((b) => b.label)).toEqual(['bird', 'bird', 'cat']);
+    for (let i = 0; i < 3; i++) editor.nudgeSelected(0.01, 0);
+    close(editor.boxes[0].x, 0.13);
+    close(editor.boxes[1].x, 0.33);
+    close(editor.boxes[2].x, 0.6);
+    editor.undo(); // the three nudges
+    close(editor.boxes[1].x, 0.3);
+    editor.undo(); // the relabel of both
+    expect(editor.boxes.map((b) => b.label)).toEqual(['cat', 'dog', 'cat']);
+    expect(editor.removeSelected()).toBe(2);
+    expect(editor.boxes.map((b) => b.key)).toEqual(['c']);
+    editor.undo();
+    expect(editor.boxes.map((b) => b.key)).toEqual(['a', 'b', 'c']);
+    editor.paste(editor.boxes.slice(0, 2));
+    expect(editor.selection).toHaveLength(2); // the copies, ready to move together
+    expect(editor.selection).not.toContain('a');
+    expect(editor.clear()).toBe(5);
+    editor.undo();
+    expect(editor.boxes).toHaveLength(5);
+  });
+
   it('nudges merge into one undo step and cycle wraps', () => {
     const editor = new BoxEditor();
     editor.load([box('a', 0.5, 0.5, 0.1, 0.1), box('b', 0, 0, 0.1, 0.1)]);
-    for (let i = 0; i < 5; i++) editor.nudge('a', 0.01, 0);
+    editor.select('a');
+    for (let i = 0; i < 5; i++) editor.nudgeSelected(0.01, 0);
     close(editor.boxes[0].x, 0.55);
     editor.undo();
     close(editor.boxes[0].x, 0.5);
+    editor.select(null);
     editor.cycle(1); expect(editor.selected).toBe('a');
     editor.cycle(1); expect(editor.selected).toBe('b');
     editor.cycle(1); expect(editor.selected).toBe('a');
@@ -192,7 +310,12 @@ describe('editor', () => {
 
 describe('keys', () => {
   it('maps keys to commands, arrows nudge only with a selection', () => {
-    expect(commandFor({ key: '3' }, false)).toEqual({ kind: 'class', index: 2 });
+    const keys = defaultBindings(['a', 'b', 'c']);
+    expect(commandFor({ key: '3', code: 'Digit3' }, false, keys)).toEqual({ kind: 'class', index: 2 });
+    expect(commandFor({ key: '4', code: 'Digit4' }, false, keys)).toBeNull();
+    expect(commandFor({ key: 'e', code: 'KeyE' }, false, keys)).toEqual({ kind: 'none' });
+    expect(commandFor({ key: 'a', code: 'KeyA', ctrlKey: true }, false, keys)).toEqual({ kind: 'selectAll' });
+    expect(commandFor({ key: '0', code: 'Digit0' }, false, keys)).toEqual({ kind: 'fit' });
     expect(commandFor({ key: 'ArrowRight' }, false)).toEqual({ kind: 'next' });
     expect(commandFor({ key: 'ArrowRight', shiftKey: true }, true)).toEqual({ kind: 'nudge', dx: 10, dy: 0 });
     expect(commandFor({ key: 'z', ctrlKey: true }, false)).toEqual({ kind: 'undo' });
@@ -202,6 +325,30 @@ describe('keys', () => {
     expect(commandFor({ key: 'x' }, false)).toEqual({ kind: 'rejectDrafts' });
     expect(commandFor({ key: 'm' }, false)).toEqual({ kind: 'suggest' });
     expect(commandFor({ key: 'q' }, false)).toBeNull();
+  });
+
+  it('reaches more than nine classes (Shift+digit), and layers the owner\'s then the user\'s key map', () => {
+    const classes = Array.from({ length: 20 }, (_, i) => `c${i}`);
+    const d = defaultBindings(classes);
+    expect(d.classKeys.slice(8, 11)).toEqual(['9', 'Shift+1', 'Shift+2']);
+    expect(d.classKeys[19]).toBe(''); // past 18: only by remapping
+    expect(commandFor({ key: '!', code: 'Digit1', shiftKey: true }, false, d)).toEqual({ kind: 'class', index: 9 });
+    expect(bindingOf({ key: 'Q', code: 'KeyQ', shiftKey: true })).toBe('Shift+q');
+    expect(bindingOf({ key: 'ArrowLeft', code: 'ArrowLeft' })).toBeNull();
+    expect(keyLabel('Shift+q')).toBe('⇧Q');
+    const owner = { classes: { c19: 'q', c0: '2' }, none: 'Shift+0' };
+    const mine = { classes: { c5: 'q' }, none: null };
+    const b = resolveBindings(classes, [owner, mine]);
+    expect(b.classKeys[0]).toBe('2');
+    expect(b.classKeys[1]).toBe(''); // its key went to c0
+    expect(b.classKeys[19]).toBe(''); // the user took q for c5
+    expect(b.classKeys[5]).toBe('q');
+    expect(b.noneKey).toBe('Shift+0');
+    expect(commandFor({ key: 'q', code: 'KeyQ' }, false, b)).toEqual({ kind: 'class', index: 5 });
+    const ownerOnly = resolveBindings(classes, [owner]);
+    const diff = keyMapOf(classes, b.classKeys, b.noneKey, ownerOnly);
+    expect(resolveBindings(classes, [owner, diff]).classKeys).toEqual(b.classKeys);
+    expect(resolveBindings(classes, [{ classes: { c1: 'not a key' } }]).classKeys[1]).toBe('2');
   });
 
   it('knows when focus is in a text field', () => {

@@ -1,12 +1,14 @@
-// The boxes of the open image, the selection, and every edit on them as one undoable step.
-// Framework-free: the component passes onChange and re-renders.
+// The boxes of the open image, the selection (one box or several), and every edit on them as one undoable step:
+// a group relabel, delete, nudge or move of the selected boxes is one step too. Framework-free: the component passes
+// onChange and re-renders.
 
 import { clampRect, copies, moveRect, newKey, type Ann, type Rect } from './boxes';
 import { History } from './history';
 
 export class BoxEditor {
   boxes: Ann[] = [];
-  selected: string | null = null;
+  /** The selected keys in the order they were picked; the last one is the primary (its handles show). */
+  selection: string[] = [];
   hidden = false;
   readonly history = new History<Ann[]>();
 
@@ -15,7 +17,7 @@ export class BoxEditor {
   /** A new image: its boxes, no selection, a fresh undo stack. */
   load(boxes: Ann[]): void {
     this.boxes = boxes;
-    this.selected = null;
+    this.selection = [];
     this.history.clear();
     this.onChange();
   }
@@ -26,13 +28,56 @@ export class BoxEditor {
     this.onChange();
   }
 
-  get selectedBox(): Ann | undefined {
-    return this.selected ? this.boxes.find((b) => b.key === this.selected) : undefined;
+  /** The primary selected box's key (the last picked), or null. */
+  get selected(): string | null {
+    return this.selection.length ? this.selection[this.selection.length - 1] : null;
   }
 
+  /** The key of the only selected box: resize handles and the move grip belong to a single selection. */
+  get single(): string | null {
+    return this.selection.length === 1 ? this.selection[0] : null;
+  }
+
+  get selectedBox(): Ann | undefined {
+    const k = this.selected;
+    return k ? this.boxes.find((b) => b.key === k) : undefined;
+  }
+
+  get selectedBoxes(): Ann[] {
+    const keys = new Set(this.selection);
+    return this.boxes.filter((b) => keys.has(b.key));
+  }
+
+  isSelected(key: string): boolean { return this.selection.includes(key); }
+
+  /** One box selected (or none). */
   select(key: string | null): void {
-    if (key === this.selected) return;
-    this.selected = key;
+    this.setSelection(key ? [key] : []);
+  }
+
+  /** Adds a box to the selection, or takes it out if it is in (Shift/Ctrl+click). */
+  toggle(key: string): void {
+    this.setSelection(this.selection.includes(key) ? this.selection.filter((k) => k !== key)
+      : [...this.selection, key]);
+  }
+
+  /** Every box (Ctrl+A). */
+  selectAll(): void {
+    this.setSelection(this.boxes.map((b) => b.key));
+  }
+
+  /** The boxes lying wholly inside `rect` join the selection (a rubber band); `add` keeps the earlier ones. */
+  selectInside(rect: Rect, add: boolean): void {
+    const inside = this.boxes.filter((b) => b.x >= rect.x && b.y >= rect.y && b.x + b.w <= rect.x + rect.w &&
+                                            b.y + b.h <= rect.y + rect.h).map((b) => b.key);
+    const base = add ? this.selection.filter((k) => !inside.includes(k)) : [];
+    this.setSelection([...base, ...inside]);
+  }
+
+  private setSelection(keys: string[]): void {
+    const known = keys.filter((k) => this.boxes.some((b) => b.key === k));
+    if (known.length === this.selection.length && known.every((k, i) => k === this.selection[i])) return;
+    this.selection = known;
     this.onChange();
   }
 
@@ -43,19 +88,43 @@ export class BoxEditor {
     return box.key;
   }
 
-  /** Replaces a box's geometry (the end of a move or resize). */
+  /** Replaces a box's geometry (the end of a resize). */
   reshape(key: string, rect: Rect, mergeKey: string | null = null): void {
-    const i = this.boxes.findIndex((b) => b.key === key);
-    if (i < 0) return;
-    const old = this.boxes[i];
-    const next = clampRect({ ...old, x: rect.x, y: rect.y, w: rect.w, h: rect.h });
-    if (next.x === old.x && next.y === old.y && next.w === old.w && next.h === old.h) return;
-    this.commit(this.boxes.map((b, j) => (j === i ? next : b)), mergeKey);
+    this.reshapeMany(new Map([[key, rect]]), mergeKey);
   }
 
-  nudge(key: string, dx: number, dy: number): void {
-    const b = this.boxes.find((x) => x.key === key);
-    if (b) this.reshape(key, moveRect(b, dx, dy), `nudge:${key}`);
+  /** Replaces the geometry of several boxes as one step (a group move or nudge); unchanged boxes are no step. */
+  private reshapeMany(rects: Map<string, Rect>, mergeKey: string | null = null): void {
+    let changed = false;
+    const next = this.boxes.map((b) => {
+      const r = rects.get(b.key);
+      if (!r) return b;
+      const c = clampRect({ ...b, x: r.x, y: r.y, w: r.w, h: r.h });
+      if (c.x === b.x && c.y === b.y && c.w === b.w && c.h === b.h) return b;
+      changed = true;
+      return c;
+    });
+    if (changed) this.commit(next, mergeKey);
+  }
+
+  /** Moves the given boxes by the same offset (each stops at the image edge), as one step. */
+  moveMany(keys: string[], dx: number, dy: number, mergeKey: string | null = null): void {
+    const set = new Set(keys);
+    this.reshapeMany(new Map(this.boxes.filter((b) => set.has(b.key)).map((b) => [b.key, moveRect(b, dx, dy)])),
+                     mergeKey);
+  }
+
+  /** Arrow keys: the selected boxes move together; a burst of nudges undoes as one step. */
+  nudgeSelected(dx: number, dy: number): void {
+    if (this.selection.length) this.moveMany(this.selection, dx, dy, `nudge:${this.selection.join(',')}`);
+  }
+
+  /** Every selected box gets `label`, as one step. */
+  relabelSelected(label: string): number {
+    const keys = new Set(this.selection);
+    const hits = this.boxes.filter((b) => keys.has(b.key) && b.label !== label).length;
+    if (hits) this.commit(this.boxes.map((b) => (keys.has(b.key) && b.label !== label ? { ...b, label } : b)));
+    return hits;
   }
 
   relabel(key: string, label: string): void {
@@ -67,29 +136,54 @@ export class BoxEditor {
   remove(key: string): void {
     if (!this.boxes.some((b) => b.key === key)) return;
     this.commit(this.boxes.filter((b) => b.key !== key));
-    if (this.selected === key) this.select(null);
+    this.selection = this.selection.filter((k) => k !== key);
+    this.onChange();
   }
 
-  /** Adds copies of boxes (from the clipboard or the previous image) as one step; selects nothing. */
+  /** The selected boxes deleted, as one step. */
+  removeSelected(): number {
+    const keys = new Set(this.selection);
+    const n = this.boxes.filter((b) => keys.has(b.key)).length;
+    if (!n) return 0;
+    this.selection = [];
+    this.commit(this.boxes.filter((b) => !keys.has(b.key)));
+    return n;
+  }
+
+  /** Every box removed as one step: the image has no objects. */
+  clear(): number {
+    const n = this.boxes.length;
+    this.selection = [];
+    if (n) this.commit([]);
+    return n;
+  }
+
+  /** Adds copies of boxes (from the clipboard or the previous image) as one step; the copies become the selection,
+   * so they can be nudged or moved into place together. */
   paste(boxes: Ann[]): number {
     if (!boxes.length) return 0;
-    this.commit([...this.boxes, ...copies(boxes)]);
+    const added = copies(boxes);
+    this.commit([...this.boxes, ...added]);
+    this.setSelection(added.map((b) => b.key));
     return boxes.length;
   }
 
-  /** Model drafts become the user's own boxes (one key, or all when key is null). */
-  accept(key: string | null = null): number {
-    const hits = this.boxes.filter((b) => b.draft && (key === null || b.key === key)).length;
-    if (hits) this.commit(this.boxes.map((b) => (b.draft && (key === null || b.key === key)
-      ? { ...b, draft: false } : b)));
+  /** Model drafts become the user's own boxes (those with the given keys, or all when keys is null). */
+  accept(keys: string[] | null = null): number {
+    const hit = (b: Ann) => !!b.draft && (keys === null || keys.includes(b.key));
+    const hits = this.boxes.filter(hit).length;
+    if (hits) this.commit(this.boxes.map((b) => (hit(b) ? { ...b, draft: false } : b)));
     return hits;
   }
 
-  /** Model drafts removed (one key, or all when key is null), as one undoable step. */
-  reject(key: string | null = null): number {
-    const gone = this.boxes.filter((b) => b.draft && (key === null || b.key === key)).length;
-    if (gone) this.commit(this.boxes.filter((b) => !(b.draft && (key === null || b.key === key))));
-    if (this.selected && !this.boxes.some((b) => b.key === this.selected)) this.select(null);
+  /** Model drafts removed (those with the given keys, or all when keys is null), as one undoable step. */
+  reject(keys: string[] | null = null): number {
+    const hit = (b: Ann) => !!b.draft && (keys === null || keys.includes(b.key));
+    const gone = this.boxes.filter(hit).length;
+    if (gone) {
+      this.selection = this.selection.filter((k) => !this.boxes.some((b) => b.key === k && hit(b)));
+      this.commit(this.boxes.filter((b) => !hit(b)));
+    }
     return gone;
   }
 
@@ -113,7 +207,7 @@ export class BoxEditor {
   private restore(state: Ann[] | null): boolean {
     if (!state) return false;
     this.boxes = state;
-    if (this.selected && !state.some((b) => b.key === this.selected)) this.selected = null;
+    this.selection = this.selection.filter((k) => state.some((b) => b.key === k));
     this.onChange();
     return true;
   }

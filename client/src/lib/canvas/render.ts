@@ -2,7 +2,7 @@
 // crosshair guides in screen space (constant line widths at any zoom). Pure function of its inputs.
 
 import { HANDLES, handlePoint, type Ann, type Rect } from './boxes';
-import { screenRect } from './hit';
+import { gripPoint, screenRect } from './hit';
 import type { Point, View } from './view';
 
 export interface Scene {
@@ -13,9 +13,13 @@ export interface Scene {
   imageW: number;
   imageH: number;
   boxes: Ann[];
-  selected: string | null;
+  selection: string[]; // selected keys: all are highlighted; a single one shows its handles and move grip
   hidden: boolean;
   drawing: Rect | null;
+  band: Rect | null; // the rubber band of a Shift/Ctrl+drag (normalised)
+  corner: Point | null; // the first corner of a click-click box (normalised)
+  brightness: number; // 1 = as stored
+  contrast: number;
   drawColor: string;
   pointer: Point | null; // CSS px, for the crosshair guides; null when the pointer is away or drawing is off
   color: (label: string) => string;
@@ -32,7 +36,10 @@ export function render(ctx: CanvasRenderingContext2D, s: Scene): void {
   if (s.image) {
     ctx.setTransform(v.dpr * v.scale, 0, 0, v.dpr * v.scale, v.dpr * v.tx, v.dpr * v.ty);
     ctx.imageSmoothingEnabled = v.scale < 2;
+    const adjusted = s.brightness !== 1 || s.contrast !== 1;
+    if (adjusted) ctx.filter = `brightness(${s.brightness}) contrast(${s.contrast})`;
     ctx.drawImage(s.image, 0, 0, s.imageW, s.imageH);
+    if (adjusted) ctx.filter = 'none';
     ctx.setTransform(v.dpr, 0, 0, v.dpr, 0, 0);
   }
   if (!s.hidden) drawBoxes(ctx, s);
@@ -43,6 +50,21 @@ export function render(ctx: CanvasRenderingContext2D, s: Scene): void {
     ctx.setLineDash([]);
     ctx.strokeRect(r.x, r.y, r.w, r.h);
   }
+  if (s.corner) {
+    const c = screenRect(v, { ...s.corner, w: 0, h: 0 }, s.imageW, s.imageH);
+    ctx.fillStyle = s.drawColor;
+    ctx.beginPath();
+    ctx.arc(c.x, c.y, 4, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  if (s.band) {
+    const r = screenRect(v, s.band, s.imageW, s.imageH);
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1;
+    ctx.setLineDash([5, 3]);
+    ctx.strokeRect(r.x + 0.5, r.y + 0.5, r.w, r.h);
+    ctx.setLineDash([]);
+  }
   if (s.pointer) drawGuides(ctx, s, s.pointer);
 }
 
@@ -50,35 +72,50 @@ function drawBoxes(ctx: CanvasRenderingContext2D, s: Scene): void {
   const { view: v } = s;
   ctx.font = TAG_FONT;
   ctx.textBaseline = 'top';
-  const many = s.boxes.length > 200; // tags only for the selected box when crowded: keeps big scenes fast
-  let selected: { r: Rect; b: Ann } | null = null;
+  const many = s.boxes.length > 200; // tags only for selected boxes when crowded: keeps big scenes fast
+  const chosen = new Set(s.selection);
+  const picked: { r: Rect; b: Ann }[] = [];
   for (const b of s.boxes) {
     const r = screenRect(v, b, s.imageW, s.imageH);
     if (r.x > s.cssW || r.y > s.cssH || r.x + r.w < 0 || r.y + r.h < 0) continue;
     const c = s.color(b.label);
     ctx.strokeStyle = c;
-    ctx.lineWidth = b.key === s.selected ? 2.5 : 1.5;
+    ctx.lineWidth = chosen.has(b.key) ? 2.5 : 1.5;
     ctx.setLineDash(b.draft ? [6, 4] : []);
     ctx.strokeRect(r.x, r.y, r.w, r.h);
-    if (b.key === s.selected) selected = { r, b };
+    if (chosen.has(b.key)) picked.push({ r, b });
     else if (!many) tag(ctx, r, b, c);
   }
   ctx.setLineDash([]);
-  if (selected) {
-    const { r, b } = selected;
+  for (const { r, b } of picked) {
     const c = s.color(b.label);
     ctx.fillStyle = c + '22';
     ctx.fillRect(r.x, r.y, r.w, r.h);
     tag(ctx, r, b, c);
-    ctx.fillStyle = '#fff';
-    ctx.strokeStyle = c;
-    ctx.lineWidth = 1.5;
-    for (const h of HANDLES) {
-      const p = handlePoint(r, h);
-      ctx.fillRect(p.x - HANDLE / 2, p.y - HANDLE / 2, HANDLE, HANDLE);
-      ctx.strokeRect(p.x - HANDLE / 2, p.y - HANDLE / 2, HANDLE, HANDLE);
-    }
   }
+  if (picked.length === 1) handles(ctx, picked[0].r, s.color(picked[0].b.label));
+}
+
+/** The resize handles and the centre move grip of the single selected box. */
+function handles(ctx: CanvasRenderingContext2D, r: Rect, c: string): void {
+  ctx.fillStyle = '#fff';
+  ctx.strokeStyle = c;
+  ctx.lineWidth = 1.5;
+  for (const h of HANDLES) {
+    const p = handlePoint(r, h);
+    ctx.fillRect(p.x - HANDLE / 2, p.y - HANDLE / 2, HANDLE, HANDLE);
+    ctx.strokeRect(p.x - HANDLE / 2, p.y - HANDLE / 2, HANDLE, HANDLE);
+  }
+  const g = gripPoint(r);
+  if (!g) return;
+  ctx.beginPath(); // a four-way arrow: drag here to move the box
+  ctx.arc(g.x, g.y, HANDLE, 0, 2 * Math.PI);
+  ctx.fill();
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(g.x - 4, g.y); ctx.lineTo(g.x + 4, g.y);
+  ctx.moveTo(g.x, g.y - 4); ctx.lineTo(g.x, g.y + 4);
+  ctx.stroke();
 }
 
 function tag(ctx: CanvasRenderingContext2D, r: Rect, b: Ann, color: string): void {

@@ -53,3 +53,18 @@ export function wheelFactor(deltaY: number, deltaMode = 0): number {
   const px = deltaMode === 1 ? deltaY * 16 : deltaMode === 2 ? deltaY * 400 : deltaY;
   return Math.pow(1.2, -px / 100);
 }
+
+/**
+ * The view for the next image that keeps the user's zoom and pan: the same zoom relative to the fitted view and
+ * the same normalised image point at the canvas centre, so a region zoomed into on one image is where the
+ * next image is shown too, whatever its size.
+ */
+export function carry(prev: View, prevW: number, prevH: number, nextW: number, nextH: number,
+                      cssW: number, cssH: number): View {
+  const before = fit(prevW, prevH, cssW, cssH, prev.dpr);
+  const after = fit(nextW, nextH, cssW, cssH, prev.dpr);
+  const centre = toImage(prev, { x: cssW / 2, y: cssH / 2 });
+  const cx = centre.x / prevW, cy = centre.y / prevH;
+  const scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, after.scale * (prev.scale / before.scale)));
+  return { scale, tx: cssW / 2 - cx * nextW * scale, ty: cssH / 2 - cy * nextH * scale, dpr: prev.dpr };
+}

@@ -13,6 +13,7 @@ import { ApiError, gql } from '../api/graphql';
 import { toInput, type Ann } from '../canvas/boxes';
 import { BoxEditor } from '../canvas/editor';
 import { Drafts, type Edit } from './drafts';
+import { resolveBindings, type Bindings, type KeyMap } from './bindings';
 import type { Command } from './keys';
 import { boxesOf, classesOf, SampleStore, SAMPLE_FIELDS, type SampleData } from './samples';
 import { Saver, type Change, type Conflict, type Pending, type Request } from './saver';
@@ -53,6 +54,9 @@ export class LabelSession {
   fatalLink: { href: string; text: string } | null = null;
   conflict: Conflict | null = null;
   queueOrder = 'ID'; // which image N opens: ID or LEAST_CONFIDENT
+  afterSave: 'ORDER' | 'NEEDS_WORK' = 'ORDER'; // where a save (Enter, a class key, the none key) goes next
+  bindings: Bindings = resolveBindings([], []);
+  private keyMaps: (KeyMap | null)[] = []; // the project owner's, then the user's own
   readonly editor: BoxEditor;
   readonly store: SampleStore;
   private readonly saver: Saver;
@@ -95,6 +99,7 @@ export class LabelSession {
   /** Takes over unsaved work of closed tabs, sends what a reload interrupted, and opens the first image. */
   async start(project: ProjectInfo, sampleId: string | null, openTabs?: Set<string>): Promise<void> {
     this.project = project;
+    this.bindings = resolveBindings(project.classes, this.keyMaps);
     const others = openTabs ?? await otherOpenTabs(this.tab);
     this.drafts.adopt(others);
     this.saver.adopt(others);
@@ -122,27 +127,29 @@ export class LabelSession {
     const sel = e.selected;
     switch (cmd.kind) {
       case 'class': return this.pick(cmd.index);
+      case 'none': return this.saveNone();
+      case 'selectAll': e.selectAll(); return;
       case 'prev': return this.step(-1);
       case 'next': return this.step(1);
       case 'nextNeedingWork': return this.nextNeedingWork();
       case 'saveNext': return this.saveAndNext();
       case 'skip': return this.skip();
-      case 'delete': if (sel) e.remove(sel); return;
+      case 'delete': e.removeSelected(); return;
       case 'deselect': e.select(null); return;
       case 'cycle': e.cycle(cmd.direction); return;
-      case 'nudge': if (sel) e.nudge(sel, cmd.dx, cmd.dy); return;
+      case 'nudge': e.nudgeSelected(cmd.dx, cmd.dy); return;
       case 'undo': if (!e.undo()) this.hooks.say('Nothing to undo.'); return;
       case 'redo': if (!e.redo()) this.hooks.say('Nothing to redo.'); return;
       case 'copy':
-        this.clipboard = sel ? e.boxes.filter((b) => b.key === sel) : e.boxes;
+        this.clipboard = sel ? e.selectedBoxes : e.boxes;
         this.hooks.say(`Copied ${this.clipboard.length} box${this.clipboard.length === 1 ? '' : 'es'}.`);
         return;
       case 'paste': if (this.detection) this.hooks.say(`Pasted ${e.paste(this.clipboard)} boxes.`); return;
       case 'copyPrevious':
         if (this.detection) this.hooks.say(`Brought over ${e.paste(this.previousBoxes)} boxes from the previous image.`);
         return;
-      case 'acceptDrafts': this.hooks.say(`Accepted ${e.accept(sel)} draft(s).`); return;
-      case 'rejectDrafts': this.hooks.say(`Rejected ${e.reject(sel)} draft(s).`); return;
+      case 'acceptDrafts': this.hooks.say(`Accepted ${e.accept(sel ? e.selection : null)} draft(s).`); return;
+      case 'rejectDrafts': this.hooks.say(`Rejected ${e.reject(sel ? e.selection : null)} draft(s).`); return;
       case 'suggest': return this.suggest();
     }
   }
@@ -245,8 +252,10 @@ export class LabelSession {
     if (!p || index >= p.classes.length) return;
     const name = p.classes[index];
     if (this.detection) {
-      if (this.editor.selected) this.editor.relabel(this.editor.selected, name);
-      else { this.drawClass = index; this.hooks.changed(); }
+      if (this.editor.selection.length) {
+        const n = this.editor.relabelSelected(name);
+        if (this.editor.selection.length > 1) this.hooks.say(`Relabelled ${n} box${n === 1 ? '' : 'es'} as ${name}.`);
+      } else { this.drawClass = index; this.hooks.changed(); }
       return;
     }
     if (p.multiLabel) {
@@ -257,19 +266,39 @@ export class LabelSession {
     this.labels = [name];
     this.edited();
     this.send(true);
-    return this.step(1);
+    return this.advance();
+  }
+
+  /** After a save: the next image in order, or the next one that needs work (the user's "After saving" choice). */
+  private advance(): Promise<void> {
+    return this.afterSave === 'NEEDS_WORK' ? this.nextNeedingWork() : this.step(1);
+  }
+
+  /** The "none of these / no objects" key: the image is saved with no labels or boxes, then the next one. */
+  private saveNone(): unknown {
+    const p = this.project;
+    if (!this.sample || !p) return;
+    if (!this.detection && !p.multiLabel) {
+      this.hooks.say('A single-label image takes exactly one class: pick one, or skip with S.');
+      return;
+    }
+    if (this.detection) this.editor.clear();
+    else { this.labels = []; this.edited(); }
+    this.send(true);
+    this.hooks.say(this.detection ? 'Saved as “no objects”.' : 'Saved as “none of these”.');
+    return this.advance();
   }
 
   private saveAndNext(): unknown {
     const p = this.project;
     if (!this.sample || !p) return;
     if (!this.detection && !p.multiLabel && !this.labels.length) {
-      this.hooks.say('Pick a class first (1–9), or skip with S.');
+      this.hooks.say('Pick a class first (its key is beside it), or skip with S.');
       return;
     }
     const none = !this.detection && !this.labels.length;
     if (this.send(true) && none) this.hooks.say('Saved as “none of these”.');
-    return this.step(1);
+    return this.advance();
   }
 
   /** S: the image is skipped as the server has it; an edit not yet sent is dropped (and the notice says so). */
@@ -445,6 +474,14 @@ export class LabelSession {
 
   setClasses(classes: string[]): void {
     if (this.project) this.project = { ...this.project, classes };
+    this.bindings = resolveBindings(classes, this.keyMaps);
+    this.hooks.changed();
+  }
+
+  /** The key maps in force: the project owner's default, then the user's own override. */
+  setKeyMaps(owner: KeyMap | null, mine: KeyMap | null): void {
+    this.keyMaps = [owner, mine];
+    this.bindings = resolveBindings(this.project?.classes ?? [], this.keyMaps);
     this.hooks.changed();
   }
 }
