@@ -135,8 +135,20 @@ class Project(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     root_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
     model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # jobs.models.settings; None = defaults
+    key_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the owner's class keys (db.key_maps); None = defaults
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class LabelSetting(Base):
+    """One user's labelling settings in one project: their own key map over the owner's, and where a save goes
+    next (ORDER: the next image in order; NEEDS_WORK: the next image that needs work)."""
+
+    __tablename__ = "label_settings"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after_save: Mapped[str] = mapped_column(String(20), default="ORDER", server_default="ORDER")
 
 
 class ProjectMember(Base):

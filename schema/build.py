@@ -15,6 +15,7 @@ from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
+from resolvers.key_maps import KeyMapMutations, KeyMapQueries
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
 from resolvers.models import ModelMutations, ModelQueries
@@ -34,10 +35,10 @@ from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
-                                 DraftQueries, PastExportQueries))
+                                 DraftQueries, PastExportQueries, KeyMapQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
-                                       ShareMutations, DraftMutations))
+                                       ShareMutations, DraftMutations, KeyMapMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -152,6 +152,11 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "preannotate": ("mutation($p: ID!){ preannotate(projectId: $p){ id } }", {"p": _PROJECT}),
     "cancelJob": ("mutation($j: ID!){ cancelJob(id: $j){ id } }", {"j": _JOB}),
     "setModelSettings": ("mutation($p: ID!){ setModelSettings(projectId: $p){ id } }", {"p": _PROJECT}),
+    "labelSettings": ("query($p: ID!){ labelSettings(projectId: $p){ afterSave } }", {"p": _PROJECT}),
+    "setProjectKeyMap": ("mutation($p: ID!){ setProjectKeyMap(projectId: $p){ id } }", {"p": _PROJECT}),
+    "setMyLabelSettings": ("mutation($p: ID!){ setMyLabelSettings(projectId: $p, afterSave: NEEDS_WORK)"
+                           "{ afterSave } }", {"p": _PROJECT}),
+    "addClass": ('mutation($p: ID!){ addClass(projectId: $p, name: "new"){ id } }', {"p": _PROJECT}),
     "setProjectMember": ('mutation($p: ID!){ setProjectMember(projectId: $p, userName: "alice", role: OWNER)'
                          "{ role } }", {"p": _PROJECT}),
     "removeProjectMember": ('mutation($p: ID!){ removeProjectMember(projectId: $p, userName: "bob") }',

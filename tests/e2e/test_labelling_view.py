@@ -81,7 +81,9 @@ async def test_draw_move_resize_relabel_delete_and_undo_boxes(page: Page, server
     await expect(page.locator("section[aria-label=boxes] li")).to_have_count(2)
     await page.mouse.move(0, 0)
 
+    await page.keyboard.down("Alt")  # a plain drag would draw: boxes move by Alt+drag (or the centre grip)
     await _drag(page, (0.25, 0.3), (0.35, 0.3))  # move the car right by 0.1
+    await page.keyboard.up("Alt")
     await _drag(page, (0.5, 0.5), (0.55, 0.6))  # its south-east handle (it is selected after the move)
     await page.keyboard.press("1")  # relabel the selected box: person -> no, it is the car -> car stays car
     await page.keyboard.press("2")  # and now a person

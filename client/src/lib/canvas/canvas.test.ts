@@ -312,6 +312,7 @@ describe('keys', () => {
   it('maps keys to commands, arrows nudge only with a selection', () => {
     const keys = defaultBindings(['a', 'b', 'c']);
     expect(commandFor({ key: '3', code: 'Digit3' }, false, keys)).toEqual({ kind: 'class', index: 2 });
+    expect(commandFor({ key: '1', code: 'Digit1' }, false, keys)).toEqual({ kind: 'class', index: 0 });
     expect(commandFor({ key: '4', code: 'Digit4' }, false, keys)).toBeNull();
     expect(commandFor({ key: 'e', code: 'KeyE' }, false, keys)).toEqual({ kind: 'none' });
     expect(commandFor({ key: 'a', code: 'KeyA', ctrlKey: true }, false, keys)).toEqual({ kind: 'selectAll' });

@@ -25,7 +25,7 @@ export function commandFor(e: KeyLike, boxSelected: boolean, keys: Bindings = de
   const mod = e.ctrlKey || e.metaKey;
   const k = e.key;
   const bound = keys.byKey.get(bindingOf(e) ?? '');
-  if (bound) return bound === 'none' ? { kind: 'none' } : { kind: 'class', index: bound };
+  if (bound !== undefined) return bound === 'none' ? { kind: 'none' } : { kind: 'class', index: bound };
   if (mod) {
     const lower = k.toLowerCase();
     if (lower === 'a') return { kind: 'selectAll' };
