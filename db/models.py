@@ -135,7 +135,7 @@ class Project(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     root_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
     model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # jobs.models.settings; None = defaults
-    key_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the owner's class keys (db.key_maps); None = defaults
+    key_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the owner's class keys (db.key_maps); None: defaults
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from db import counters
 from db.engine import emit
 from db.errors import Invalid, NotFound
+from db.geometry import GeometryFilter
+from db.geometry import conditions as geometry_conditions
 from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Sample
 from db.stats import STATUSES
 
@@ -31,12 +33,13 @@ class SampleFilter:
     labeled_after: datetime | None = None  # inclusive
     labeled_before: datetime | None = None  # exclusive
     not_labeled_by: str | None = None  # a reviewer's queue leaves out what they labelled themselves
+    geometry: GeometryFilter | None = None  # quality filters on box geometry (db.geometry)
 
     @property
     def status_only(self) -> bool:
         return (self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
                 and self.review_status is None and self.labeled_after is None and self.labeled_before is None
-                and self.not_labeled_by is None)
+                and self.not_labeled_by is None and (self.geometry is None or self.geometry.empty))
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -107,6 +110,8 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
             Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
             Annotation.label == f.label, Annotation.is_draft.is_(False),
         ))
+    if f.geometry is not None:
+        cond.extend(geometry_conditions(f.geometry))
     return and_(*cond)
 
 

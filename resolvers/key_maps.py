@@ -84,8 +84,8 @@ class KeyMapQueries:
 
 @strawberry.type
 class KeyMapMutations:
-    @strawberry.mutation(description="The project's default class keys for everyone (null: the built-in 1–9, "
-                                     "Shift+1–9 and E). Owners.")
+    @strawberry.mutation(description="The project's default class keys for everyone (null: the built-in 1-9, "
+                                     "Shift+1-9 and E). Owners.")
     async def set_project_key_map(self, info: Info, project_id: strawberry.ID,
                                   key_map: KeyMapInput | None = None) -> Project:
         pid = parse_id(project_id, "Project")

@@ -12,6 +12,7 @@ from resolvers.ids import parse_id
 from resolvers.samples import sample_page
 from schema.context import Info
 from schema.enums import ReviewStatus, SampleStatus
+from schema.geometry import GeometryFilter
 from schema.inputs import InProject
 from schema.types import Sample, SampleConnection
 
@@ -26,6 +27,7 @@ class ReviewQueries:
         self, info: Info, project_id: strawberry.ID, labeled_by: str | None = None, label: str | None = None,
         labeled_after: datetime | None = None, labeled_before: datetime | None = None,
         review_status: ReviewStatus | None = ReviewStatus.NONE, first: int | None = 20, after: str | None = None,
+        geometry: GeometryFilter | None = None,
     ) -> SampleConnection:
         pid = parse_id(project_id, "Project")
         role = await require(info, pid, "reviewer")
@@ -33,7 +35,8 @@ class ReviewQueries:
                                  labeled_by=labeled_by, first=20 if first is None else first, after=after,
                                  review_status=review_status, labeled_after=labeled_after,
                                  labeled_before=labeled_before,
-                                 not_labeled_by=None if role == "owner" else info.context.user.name)
+                                 not_labeled_by=None if role == "owner" else info.context.user.name,
+                                 geometry=geometry)
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from resolvers.access import require_sample
 from resolvers.ids import lookup_id, parse_cursor
 from schema.context import Info
 from schema.enums import ReviewStatus, SampleOrder, SampleStatus
+from schema.geometry import GeometryFilter
 from schema.types import PageInfo, Sample, SampleConnection, SampleEdge
 
 
@@ -52,9 +53,10 @@ async def sample_page(
     labeled_by: str | None, first: int, after: str | None, before: str | None = None,
     max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
     labeled_after: datetime | None = None, labeled_before: datetime | None = None, not_labeled_by: str | None = None,
+    geometry: GeometryFilter | None = None,
 ) -> SampleConnection:
     f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
-                      labeled_before, not_labeled_by)
+                      labeled_before, not_labeled_by, geometry)
     backwards = before is not None
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
@@ -74,12 +76,13 @@ def sample_filter(status: SampleStatus | None, label: str | None, filename: str 
                   labeled_by: str | None, max_confidence: float | None = None,
                   review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
                   labeled_before: datetime | None = None, not_labeled_by: str | None = None,
-                  ) -> sample_rows.SampleFilter:
+                  geometry: GeometryFilter | None = None) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
                                     labeled_by=labeled_by, max_confidence=max_confidence,
                                     review_status=review_status.value if review_status else None,
                                     labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before),
-                                    not_labeled_by=not_labeled_by)
+                                    not_labeled_by=not_labeled_by,
+                                    geometry=geometry.to_row() if geometry is not None else None)
 
 
 def _utc(value: datetime | None) -> datetime | None:

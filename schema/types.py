@@ -24,6 +24,7 @@ from schema.enums import (
     SampleStatus,
     TaskType,
 )
+from schema.geometry import GeometryFilter
 
 THUMB_SIZES = (32, 1024)
 
@@ -362,14 +363,14 @@ class Project:
         self, info: Info, status: SampleStatus | None = None, label: str | None = None,
         filename: str | None = None, labeled_by: str | None = None, first: int | None = 50, after: str | None = None,
         before: str | None = None, max_confidence: float | None = None, order_by: SampleOrder | None = SampleOrder.ID,
-        review_status: ReviewStatus | None = None,
+        review_status: ReviewStatus | None = None, geometry: GeometryFilter | None = None,
     ) -> SampleConnection:
         from resolvers.samples import sample_page  # resolvers own the check/call/map of this field
 
         return await sample_page(info, int(self.id), status=status, label=label, filename=filename,
                                  labeled_by=labeled_by, first=50 if first is None else first, after=after,
                                  before=before, max_confidence=max_confidence, order=order_by,
-                                 review_status=review_status)
+                                 review_status=review_status, geometry=geometry)
 
     @strawberry.field(description="1-based place of the sample among the matching samples in id order; "
                                   "0 when it does not match the filters.")

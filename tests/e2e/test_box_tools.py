@@ -1,4 +1,4 @@
-"""Detection power tools in Chromium: drawing anywhere (inside boxes too) and click–click, multi-select with group
+"""Detection power tools in Chromium: drawing anywhere (inside boxes too) and click-click, multi-select with group
 relabel/delete as one undo step, class keys past nine and remapped keys, the "no objects" key, zoom kept across
 images with a fit key, brightness, "New class…" reaching a colleague's open view, and "after saving: next that
 needs work"."""
@@ -29,7 +29,8 @@ async def _labels(page: Page) -> list[str]:
 
 async def _centre_pixel(page: Page) -> int:
     return await page.evaluate("""() => { const c = document.querySelector('canvas');
-        const d = c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data; return d[0] + d[1] + d[2]; }""")
+        const d = c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data;
+        return d[0] + d[1] + d[2]; }""")
 
 
 async def test_boxes_multi_select_keys_zoom_and_new_class(browser: Browser, server: tuple[str, Path],
@@ -44,7 +45,7 @@ async def test_boxes_multi_select_keys_zoom_and_new_class(browser: Browser, serv
     page.on("pageerror", lambda e: errors.append(str(e)))
     await _open(page, base, pid)
     await expect(page.locator(".file")).to_have_text(samples[0]["filename"])
-    await expect(page.get_by_label("drawing convention")).to_contain_text("drag or click–click draws")
+    await expect(page.get_by_label("drawing convention")).to_contain_text("drag or click\u2013click draws")
 
     # a box, then one drawn by a drag that starts inside it (the first stays put), then one by two clicks
     await _drag(page, (0.1, 0.1), (0.7, 0.9))
@@ -123,7 +124,8 @@ async def test_boxes_multi_select_keys_zoom_and_new_class(browser: Browser, serv
     await other.close()
 
     # after saving: the next image that needs work (the one in order is labelled already)
-    api("""mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [], allowEmpty: true) { id } }""", s=samples[3]["id"])
+    api("mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [], allowEmpty: true) { id } }",
+        s=samples[3]["id"])
     await page.get_by_label("after saving").select_option("NEEDS_WORK")
     await _drag(page, (0.2, 0.2), (0.4, 0.4))
     await page.keyboard.press("Enter")

@@ -1,0 +1,88 @@
+"""Quality filters on box geometry (gallery and review queue): images with a box smaller than N pixels, a sliver
+box, a box inside or heavily overlapping another box of the same class, or more than K boxes. Each is a correlated
+EXISTS (or count) over the sample's confirmed boxes, probed through ix_annotations_sample, so it adds an index
+lookup per candidate sample to the keyset scan and never a pass over the project's annotations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, aliased
+
+from db.errors import Invalid
+from db.models import Annotation, Sample
+
+MAX_PX = 100_000
+Number = ColumnElement[float | None] | QueryableAttribute[float | None]
+MAX_RATIO = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class GeometryFilter:
+    smaller_than_px: int | None = None  # a box less than this many pixels wide or high (image size known)
+    sliver_ratio: float | None = None  # a box whose long side is at least this many times its short side (pixels)
+    nested_same_class: bool = False  # a box wholly inside another box of its class
+    overlap_same_class: float | None = None  # two boxes of a class with intersection over union at least this
+    more_boxes_than: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (self.smaller_than_px is None and self.sliver_ratio is None and not self.nested_same_class
+                and self.overlap_same_class is None and self.more_boxes_than is None)
+
+
+def check(g: GeometryFilter) -> None:
+    """VALIDATION naming the first value out of range."""
+    if g.smaller_than_px is not None and not 1 <= g.smaller_than_px <= MAX_PX:
+        raise Invalid(f"smallerThanPx is between 1 and {MAX_PX}.", field="smallerThanPx")
+    if g.sliver_ratio is not None and not 1 < g.sliver_ratio <= MAX_RATIO:
+        raise Invalid(f"sliverRatio is more than 1 and at most {MAX_RATIO:g} (long side over short side).",
+                      field="sliverRatio")
+    if g.overlap_same_class is not None and not 0 < g.overlap_same_class <= 1:
+        raise Invalid("overlapSameClass is an intersection over union, more than 0 and at most 1.",
+                      field="overlapSameClass")
+    if g.more_boxes_than is not None and not 0 <= g.more_boxes_than <= MAX_PX:
+        raise Invalid(f"moreBoxesThan is between 0 and {MAX_PX}.", field="moreBoxesThan")
+
+
+def _smaller(p: Number, q: Number) -> ColumnElement[float | None]:
+    return case((p < q, p), else_=q)  # least(): spelled min() on SQLite and least() on PostgreSQL
+
+
+def _larger(p: Number, q: Number) -> ColumnElement[float | None]:
+    return case((p > q, p), else_=q)
+
+
+def conditions(g: GeometryFilter) -> list[ColumnElement[bool]]:
+    """The WHERE conditions on Sample for the given filter (all must hold)."""
+    check(g)
+    a = aliased(Annotation)
+    mine = [a.sample_id == Sample.id, a.kind == "BBOX", a.is_draft.is_(False)]
+    out: list[ColumnElement[bool]] = []
+    sized = and_(Sample.width.is_not(None), Sample.height.is_not(None))
+    if g.smaller_than_px is not None:
+        n = g.smaller_than_px
+        out.append(and_(sized, exists().where(*mine, or_(a.w * Sample.width < n, a.h * Sample.height < n))))
+    if g.sliver_ratio is not None:
+        r = g.sliver_ratio
+        wide, high = a.w * Sample.width, a.h * Sample.height
+        out.append(and_(sized, exists().where(*mine, or_(wide >= r * high, high >= r * wide))))
+    if g.nested_same_class or g.overlap_same_class is not None:
+        b = aliased(Annotation)
+        pair = [*mine, b.sample_id == Sample.id, b.kind == "BBOX", b.is_draft.is_(False), b.label == a.label,
+                b.id != a.id]
+        if g.nested_same_class:
+            out.append(exists().where(*pair, a.x >= b.x, a.y >= b.y, a.x + a.w <= b.x + b.w,
+                                      a.y + a.h <= b.y + b.h))
+        if g.overlap_same_class is not None:
+            t = g.overlap_same_class
+            iw = _smaller(a.x + a.w, b.x + b.w) - _larger(a.x, b.x)
+            ih = _smaller(a.y + a.h, b.y + b.h) - _larger(a.y, b.y)
+            # IoU >= t without a division: inter >= t * (area_a + area_b - inter)
+            out.append(exists().where(*pair, a.id < b.id, iw > 0, ih > 0,
+                                      iw * ih * (1 + t) >= t * (a.w * a.h + b.w * b.h)))
+    if g.more_boxes_than is not None:
+        count = select(func.count()).select_from(a).where(*mine).scalar_subquery()
+        out.append(count > g.more_boxes_than)
+    return out
