@@ -40,14 +40,15 @@ from db.lakebase import LakebaseSettings
 from jobs.databricks_runs import DatabricksRuns
 from jobs.models.egress import AllowList
 from jobs.runner import JobRunner
-from resolvers import http_errors, identity, media, sample_stream, sessions, transfers
-from resolvers.app_managers import app_managers
-from resolvers.decodes import Decodes
-from resolvers.guard import Guard, local_hosts
-from resolvers.sign_in_throttle import SignInThrottle
+from routes import http_errors, identity, media, sample_stream, sessions, transfers
+from routes.app_managers import app_managers
+from routes.decodes import Decodes
+from routes.guard import Guard, local_hosts
+from routes.sign_in_throttle import SignInThrottle
 from schema.build import schema
-from schema.context import Context, CurrentUser, Services
+from schema.context import Context
 from schema.limits import CappedTransportWS, GraphQLLimits
+from schema.services import CurrentUser, Services
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
 from volumes.thumbnail_cache import ThumbnailCache
@@ -560,7 +561,7 @@ async def prepare(settings: Settings, services: Services) -> None:
     if settings.auth_mode == "databricks" and settings.databricks_app_name and settings.databricks_host:
         managers = await asyncio.to_thread(app_managers, _workspace(settings), settings.databricks_app_name)
         services.admin_users = services.admin_users | managers
-    if settings.auth_mode == "local":  # the other modes identify every request (resolvers.identity)
+    if settings.auth_mode == "local":  # the other modes identify every request (routes.identity)
         user = await services.db.write(ensure_user, settings.local_user, is_admin=True)
         services.info["user"] = CurrentUser(id=user.id, name=user.name, is_admin=True)
 
@@ -591,7 +592,7 @@ def create_app(settings: Settings) -> Starlette:
         allow_queries_via_get=settings.auth_mode == "local",
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
-        allowed_origins=("*",),  # resolvers.guard checks every handshake's Origin (it knows X-Forwarded-Host)
+        allowed_origins=("*",),  # routes.guard checks every handshake's Origin (it knows X-Forwarded-Host)
     )
 
     async def health(request: Request) -> Response:
@@ -733,7 +734,7 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_worker(settings, args.job_id))
     import uvicorn
 
-    from resolvers.header_deadline import header_deadline
+    from routes.header_deadline import header_deadline
 
     # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
     # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.

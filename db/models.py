@@ -72,7 +72,7 @@ class User(Base):
 
 
 class SignInFailure(Base):
-    """Recent failed sign-ins of an account or a client address (resolvers.sign_in_throttle), kept here so that
+    """Recent failed sign-ins of an account or a client address (routes.sign_in_throttle), kept here so that
     every server process counts the same attempts. Times are epoch seconds."""
 
     __tablename__ = "sign_in_failures"
@@ -109,7 +109,7 @@ class ApiToken(Base):
 
 class VolumeShare(Base):
     """A volume path (a volume or a folder in one) an instance admin shared with a user: they may browse it, preview
-    its images, import from it and export into it (resolvers.reach)."""
+    its images, import from it and export into it (schema.reach)."""
 
     __tablename__ = "volume_shares"
     __table_args__ = (UniqueConstraint("user_id", "path", name="uq_volume_shares_user_path"),

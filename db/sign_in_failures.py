@@ -1,6 +1,6 @@
 """Rows of sign-in attempts by key (an account or a client address): counting an attempt before its password is
 checked (refused while the key must wait), handing one back after a success, and forgetting stale rows. The policy
-(how many are free, how long the waits) is the caller's: resolvers.sign_in_throttle."""
+(how many are free, how long the waits) is the caller's: routes.sign_in_throttle."""
 
 from __future__ import annotations
 

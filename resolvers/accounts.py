@@ -15,11 +15,11 @@ from db import auth
 from db import users as user_rows
 from db.errors import Invalid, NotFound, Unavailable
 from db.models import User as UserRow
-from resolvers.access import require_admin
-from resolvers.ids import parse_id
-from resolvers.sign_in_throttle import SignInThrottle
+from routes.sign_in_throttle import SignInThrottle
+from schema.access import require_admin
+from schema.accounts import User
 from schema.context import Info
-from schema.types import User
+from schema.ids import parse_id
 
 
 @strawberry.type(description="An API token for pipelines (`Authorization: Bearer …`); only its first characters "

@@ -7,9 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import User as UserRow
-from resolvers.access import require_admin
+from schema.access import require_admin
+from schema.accounts import User
 from schema.context import Info
-from schema.types import User
 
 
 @strawberry.type(description="This server: database backend and (password-free) address, mounts, users.")

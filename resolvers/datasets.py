@@ -11,13 +11,13 @@ from db import exports
 from db import jobs as job_rows
 from db.errors import Invalid, Unavailable
 from jobs.models import settings as model_settings
-from resolvers.access import require
-from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
+from schema.access import require
 from schema.context import Info
 from schema.enums import OnExistingAnnotations, OnMissingSample
+from schema.ids import parse_id
 from schema.inputs import ExportInput, ImportInput, PreannotateInput
-from schema.types import Job
+from schema.jobs import Job
 from volumes.base import Volumes
 from volumes.paths import VolumePath, parse
 

@@ -9,12 +9,12 @@ import strawberry
 
 from db import draft_sweeps
 from db import samples as sample_rows
-from resolvers.access import require
-from resolvers.ids import parse_id
-from resolvers.samples import sample_filter
+from schema.access import require
 from schema.context import Info
 from schema.drafts import DraftTally, SampleFilterInput
-from schema.types import Job
+from schema.ids import parse_id
+from schema.jobs import Job
+from schema.samples import sample_filter
 
 Confirmed = Annotated[int, strawberry.argument(
     description="The number of drafts projectDrafts reported for this filter, which the caller confirmed; CONFLICT "

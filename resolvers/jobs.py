@@ -8,10 +8,11 @@ import strawberry
 
 from db import jobs as job_rows
 from db.errors import NotFound
-from resolvers.access import StillAllowed, require, require_job
-from resolvers.ids import lookup_id, parse_id
+from resolvers.still_allowed import StillAllowed
+from schema.access import require, require_job
 from schema.context import Info
-from schema.types import Job
+from schema.ids import lookup_id, parse_id
+from schema.jobs import Job
 
 
 @strawberry.type

@@ -10,10 +10,10 @@ import strawberry
 
 from db import key_maps
 from db import projects as project_rows
-from resolvers.access import require
-from resolvers.ids import parse_id
+from schema.access import require
 from schema.context import Info
-from schema.types import Project
+from schema.ids import parse_id
+from schema.projects import Project
 
 
 @strawberry.enum(description="Where a save in the labelling view goes next.")

@@ -11,12 +11,13 @@ from db import projects as project_rows
 from db import reviews as review_rows
 from db.records import AnnotationRecord
 from jobs.preannotate import suggest
-from resolvers.access import StillAllowed, require, require_sample, require_samples
-from resolvers.ids import parse_id
+from resolvers.still_allowed import StillAllowed
+from schema.access import require, require_sample, require_samples
 from schema.context import Info
 from schema.enums import SampleOrder
+from schema.ids import parse_id
 from schema.inputs import AnnotationInput, InProject
-from schema.types import Sample
+from schema.samples import Sample
 
 
 def _new(a: AnnotationInput) -> AnnotationRecord:

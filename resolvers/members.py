@@ -1,4 +1,4 @@
-"""Project members by user name: list, add or change a role, remove (owners); and the users list to pick from."""
+"""Project members by user name: add or change a role, remove (owners); and the users list to pick from."""
 
 from __future__ import annotations
 
@@ -8,21 +8,11 @@ from sqlalchemy.orm import Session
 from db import members as member_rows
 from db import users as user_rows
 from db.errors import Forbidden
-from resolvers.access import require
-from resolvers.ids import parse_id
+from schema.access import require
+from schema.accounts import ProjectMember, User, member_of
 from schema.context import Info
 from schema.enums import ProjectRole
-from schema.types import ProjectMember, User
-
-
-def _member(m: member_rows.Member) -> ProjectMember:
-    return ProjectMember(user=User(id=strawberry.ID(str(m.user_id)), name=m.name, is_admin=m.is_admin,
-                                   deactivated_at=m.deactivated_at), role=ProjectRole(m.role))
-
-
-async def project_members(info: Info, project_id: int) -> list[ProjectMember]:
-    await require(info, project_id, "viewer")
-    return [_member(m) for m in await info.context.db.read(member_rows.list_members, project_id)]
+from schema.ids import parse_id
 
 
 @strawberry.type
@@ -56,7 +46,7 @@ class MemberMutations:
                 target = user_rows.get_user(s, user_name)
             return member_rows.set_member(s, pid, target, role.value)
 
-        return _member(await info.context.db.write(change))
+        return member_of(await info.context.db.write(change))
 
     @strawberry.mutation(description="Removes the named user from the project (owners only); false if they were "
                                      "not a member.")

@@ -14,11 +14,11 @@ from jobs.models.backends import NOT_CONFIGURED, LocalBackend, make_backend, ser
 from jobs.models.egress import allow_list
 from jobs.models.labelstudio import LabelStudioBackend
 from jobs.models.settings import check_target, effective_config, validate
-from resolvers.access import require
-from resolvers.ids import parse_id
+from schema.access import require
 from schema.context import Info
+from schema.ids import parse_id
 from schema.inputs import ModelSettingsInput
-from schema.types import Project
+from schema.projects import Project
 from volumes.base import Volumes
 
 

@@ -7,11 +7,11 @@ import asyncio
 
 import strawberry
 
-from resolvers.access import require
-from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
+from schema.access import require
 from schema.context import Info
 from schema.exports import PastExport
+from schema.ids import parse_id
 from volumes import past_exports
 
 

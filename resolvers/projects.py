@@ -12,12 +12,13 @@ from db import jobs as job_rows
 from db import members as member_rows
 from db import projects as project_rows
 from db.errors import NotFound
-from resolvers.access import require, require_admin
-from resolvers.ids import lookup_id, parse_id
 from resolvers.volumes import checked_folder
+from schema.access import require, require_admin
 from schema.context import Info
+from schema.ids import lookup_id, parse_id
 from schema.inputs import CreateProjectInput, UpdateProjectInput
-from schema.types import Job, Project
+from schema.jobs import Job
+from schema.projects import Project
 
 
 @strawberry.type

@@ -7,14 +7,13 @@ from datetime import datetime
 import strawberry
 
 from db import reviews as review_rows
-from resolvers.access import require, require_sample
-from resolvers.ids import parse_id
-from resolvers.samples import sample_page
+from schema.access import require, require_sample
 from schema.context import Info
 from schema.enums import ReviewStatus, SampleStatus
 from schema.geometry import GeometryFilter
+from schema.ids import parse_id
 from schema.inputs import InProject
-from schema.types import Sample, SampleConnection
+from schema.samples import Sample, SampleConnection, sample_page
 
 
 @strawberry.type

@@ -8,11 +8,11 @@ import strawberry
 
 from db import volume_shares
 from db.errors import Invalid
-from resolvers.access import require_admin
-from resolvers.ids import parse_id
 from resolvers.volumes import checked_folder
+from schema.access import require_admin
+from schema.accounts import User
 from schema.context import Info
-from schema.types import User
+from schema.ids import parse_id
 from volumes.paths import parse
 
 MAX_SHARE_PATH = 1024  # the column's width; a longer path is refused, not cut

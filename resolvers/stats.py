@@ -9,10 +9,12 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from db import stats as stats_rows
-from resolvers.access import StillAllowed, require
-from resolvers.ids import parse_id
-from schema.context import Info, Services
-from schema.types import ProjectStats
+from resolvers.still_allowed import StillAllowed
+from schema.access import require
+from schema.context import Info
+from schema.ids import parse_id
+from schema.services import Services
+from schema.stats import ProjectStats
 
 MIN_INTERVAL = 0.2  # at most five emissions a second per subscriber, however busy the project
 

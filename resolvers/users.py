@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.accounts import User
 from schema.context import Info
-from schema.types import User
 
 
 @strawberry.type

@@ -1,5 +1,5 @@
 """browse(path): catalogs, schemas, volumes and folders, filtered and paged, as far as the caller may reach (see
-resolvers.reach); and the folder check createProject uses."""
+schema.reach); and the folder check createProject uses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import strawberry
 
 from db.errors import Invalid
 from schema.context import Info
-from schema.types import PageInfo, VolumeEntry, VolumeListing
+from schema.paging import PageInfo
+from schema.volumes import VolumeEntry, VolumeListing
 from volumes.base import paginate
 from volumes.paths import VolumePath, parse
 

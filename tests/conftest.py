@@ -43,7 +43,7 @@ def _pg_admin() -> psycopg.Connection:
 
 class _Unexpected(logging.Handler):
     """Keeps every unexpected error the app logs in this process: a GraphQL error masked as INTERNAL, an HTTP 500,
-    a job that crashed (schema.errors, resolvers.guard, jobs.runner all log them as "unexpected error ...")."""
+    a job that crashed (schema.errors, routes.guard, jobs.runner all log them as "unexpected error ...")."""
 
     def __init__(self) -> None:
         super().__init__(logging.ERROR)

@@ -289,7 +289,7 @@ def _next_answer(ws: Any) -> tuple[str, Any]:
 def test_an_open_subscription_ends_when_its_user_loses_access(team: Team, monkeypatch: pytest.MonkeyPatch,
                                                              loss: str) -> None:
     from db import auth
-    from resolvers import access
+    from resolvers import still_allowed as access
 
     monkeypatch.setattr(access, "RECHECK_SECONDS", 0.0)
     root, alice = team["root"], team["alice"]

@@ -89,7 +89,7 @@ class UnityCatalogVolumes:
     (uploads up to 5 GiB).
 
     File stats (from HEAD and from listings) are reused for `stat_seconds`, so a gallery page does not cost a round
-    trip per thumbnail: 600 s, as long as browsers keep a thumbnail without asking (resolvers.media CACHE_CONTROL),
+    trip per thumbnail: 600 s, as long as browsers keep a thumbnail without asking (routes.media CACHE_CONTROL),
     so a file replaced in place shows its new thumbnail as late as it would anyway. Names of catalogs, schemas and
     volumes, and a listing being paged through, are reused for `memo_seconds`. Writes drop what they change.
     """

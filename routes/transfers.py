@@ -15,10 +15,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from db import jobs as job_rows
 from db import projects as project_rows
 from db.errors import Invalid, NotFound, TooLarge
-from resolvers.access import Access
-from resolvers.identity import user_of
-from resolvers.ids import parse_id
-from schema.context import Services
+from routes.identity import user_of
+from schema.access import Access
+from schema.ids import parse_id
+from schema.services import Services
 from volumes.paths import VolumePath, parse
 
 CHUNK = 1 << 16

@@ -13,10 +13,10 @@ from starlette.responses import Response, StreamingResponse
 
 from db import samples as sample_rows
 from db.errors import Invalid
-from resolvers.access import Access
-from resolvers.identity import user_of
-from resolvers.ids import parse_id
-from schema.context import Services
+from routes.identity import user_of
+from schema.access import Access
+from schema.ids import parse_id
+from schema.services import Services
 
 DEFAULT_FIRST, MAX_FIRST = 10_000, 100_000
 BATCH = 5_000  # samples read (and encoded, on the worker thread) per unit of work

@@ -13,13 +13,13 @@ from starlette.responses import Response
 
 from db import samples as sample_rows
 from db.errors import Invalid
-from resolvers.access import Access
-from resolvers.decodes import Decodes
-from resolvers.identity import user_of
-from resolvers.ids import parse_id
-from resolvers.reach import Reach
-from schema.context import Services
-from schema.types import clamp_thumb
+from routes.decodes import Decodes
+from routes.identity import user_of
+from schema.access import Access
+from schema.ids import parse_id
+from schema.reach import Reach
+from schema.samples import clamp_thumb
+from schema.services import Services
 from volumes.base import FileStat
 from volumes.images import (
     IMAGE_EXTENSIONS,

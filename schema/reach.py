@@ -11,7 +11,7 @@ from __future__ import annotations
 from db import projects as project_rows
 from db import volume_shares
 from db.errors import Forbidden
-from schema.context import CurrentUser, Services
+from schema.services import CurrentUser, Services
 from volumes.base import Entry
 from volumes.paths import VolumePath, parse
 

@@ -1,6 +1,6 @@
 """Browser sign-in for AUTH_MODE=token: POST /auth/login sets an HttpOnly, SameSite=Lax session cookie (Secure over
-https); POST /auth/logout ends the session. Requests from another site's page never get here: resolvers.guard
-checks the Origin of every POST, and resolvers.sign_in_throttle slows password guessing."""
+https); POST /auth/logout ends the session. Requests from another site's page never get here: routes.guard
+checks the Origin of every POST, and routes.sign_in_throttle slows password guessing."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from db import auth
-from resolvers.identity import SESSION_COOKIE
-from resolvers.sign_in_throttle import SignInThrottle
-from schema.context import Services
+from routes.identity import SESSION_COOKIE
+from routes.sign_in_throttle import SignInThrottle
+from schema.services import Services
 
 MAX_FIELD = 1024
 

@@ -16,7 +16,8 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from db import auth, users
 from db.errors import Unauthenticated
-from schema.context import Context, CurrentUser, Services
+from schema.context import Context
+from schema.services import CurrentUser, Services
 
 SESSION_COOKIE = "cvx_session"
 SIGN_IN = "Sign in first: a session cookie from /auth/login or an 'Authorization: Bearer <token>' header."

@@ -3,20 +3,22 @@
 Roles rank viewer < annotator < reviewer < owner. A project (or a sample or job of a project) the caller is not a
 member of answers NOT_FOUND with the same message as an id that does not exist; a member whose role is too low gets
 FORBIDDEN. Instance admins (and the single user of AUTH_MODE=local) pass every check without a database read.
-A subscription outlives the check it started with, so it asks `StillAllowed` again before it emits.
+A subscription outlives the check it started with, so it asks `resolvers.still_allowed` again before it emits.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from db import members
 from db.engine import Database
-from db.errors import Forbidden, NotFound, Unauthenticated, unknown_ids
-from resolvers.identity import SIGN_IN, identify
-from resolvers.ids import parse_id, parse_ids
-from schema.context import CurrentUser, Info
+from db.errors import Forbidden, NotFound, unknown_ids
+from schema.ids import parse_id, parse_ids
+from schema.services import CurrentUser
+
+if TYPE_CHECKING:
+    from schema.context import Info
 
 
 class Access:
@@ -117,7 +119,7 @@ async def require_sample(info: Info, sample_id: int | str, role: str, in_project
 
 
 async def require_samples(info: Info, sample_ids: Sequence[str], role: str) -> list[int]:
-    """The keys of a bulk request's samples, each at `role` or more (resolvers.ids.parse_ids: at most MAX_IDS;
+    """The keys of a bulk request's samples, each at `role` or more (schema.ids.parse_ids: at most MAX_IDS;
     VALIDATION naming the unknown ones)."""
     keys, malformed = parse_ids(sample_ids, "sample")
     await info.context.access.samples(keys, role, malformed)
@@ -130,26 +132,3 @@ async def require_job(info: Info, job_id: int | str, role: str) -> None:
 
 def require_admin(info: Info, what: str) -> None:
     info.context.access.admin(what)
-
-
-RECHECK_SECONDS = 5.0
-
-
-class StillAllowed:
-    """For a subscription: before an emission (at most every RECHECK_SECONDS), identify the caller again from
-    what their websocket signed in with and repeat its access check with nothing cached. A signed-out session, a
-    revoked token, a removed user or a lost membership ends the subscription with the error a new one would get."""
-
-    def __init__(self, info: Info, check: Callable[[Access], Awaitable[object]]) -> None:
-        self.context, self.check = info.context, check
-        self.checked_at = time.monotonic()  # the subscription was allowed just now
-
-    async def __call__(self) -> None:
-        if time.monotonic() - self.checked_at < RECHECK_SECONDS:
-            return
-        ctx = self.context
-        user = await identify(ctx.services, ctx.request, ctx.connection_params or {})
-        if user is None or user.id != ctx.user.id:
-            raise Unauthenticated(SIGN_IN)
-        await self.check(Access(ctx.services.db, user))
-        self.checked_at = time.monotonic()

@@ -26,7 +26,7 @@ def answer(exc: DomainError | ImageError) -> JSONResponse:
 
 async def _handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DatabaseUnavailable):
-        raise exc  # an outage is answered by resolvers.guard, alike for every route (503, Retry-After)
+        raise exc  # an outage is answered by routes.guard, alike for every route (503, Retry-After)
     assert isinstance(exc, DomainError | ImageError)
     return answer(exc)
 

@@ -1,0 +1,251 @@
+"""Samples and their annotations and history, and the filtered keyset page behind Project.samples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import strawberry
+
+from db import models
+from db import samples as sample_rows
+from db.errors import Invalid
+from db.models import utcnow
+from schema.context import Info
+from schema.enums import (
+    AnnotationKind,
+    ReviewStatus,
+    SampleOrder,
+    SampleStatus,
+)
+from schema.geometry import GeometryFilter
+from schema.ids import lookup_id, parse_cursor
+from schema.paging import PageInfo
+
+THUMB_SIZES = (32, 1024)
+
+
+@strawberry.type(description="Normalised to the displayed image (EXIF orientation applied): 0 <= x, y; "
+                             "x + w <= 1; y + h <= 1.")
+class Box:
+    x: float
+    y: float
+    w: float
+    h: float
+
+    @staticmethod
+    def of(values: list[float] | tuple[float | None, ...] | None) -> Box | None:
+        if not values or values[0] is None:
+            return None
+        x, y, w, h = values
+        return Box(x=x, y=y, w=w, h=h)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class Annotation:
+    id: strawberry.ID
+    label: str
+    kind: AnnotationKind
+    box: Box | None
+    confidence: float | None = strawberry.field(
+        description="Model confidence for drafts created by pre-annotation; null for human annotations."
+    )
+    is_draft: bool
+    created_by: str
+    created_at: datetime
+
+    @staticmethod
+    def of(a: models.Annotation) -> Annotation:
+        return Annotation(
+            id=strawberry.ID(str(a.id)), label=a.label, kind=AnnotationKind(a.kind), box=Box.of((a.x, a.y, a.w, a.h)),
+            confidence=a.confidence, is_draft=a.is_draft, created_by=a.created_by, created_at=a.created_at,
+        )
+
+
+@strawberry.type(description="One change to a sample. label/box are the state after the change (before it, "
+                             "for a delete); labelBefore/boxBefore the state it replaced.")
+class AnnotationEvent:
+    action: str
+    label: str | None
+    box: Box | None
+    label_before: str | None
+    box_before: Box | None
+    actor: str
+    at: datetime
+    comment: str | None = strawberry.field(default=None, description="A reviewer's comment (review_accept, "
+                                                                     "review_reject).")
+
+    @staticmethod
+    def of(e: models.AnnotationEvent) -> AnnotationEvent:
+        after = e.label_after is not None or e.box_after is not None
+        return AnnotationEvent(
+            action=e.action, label=e.label_after if after else e.label_before,
+            box=Box.of(e.box_after if after else e.box_before), label_before=e.label_before,
+            box_before=Box.of(e.box_before), actor=e.actor, at=e.at, comment=e.comment,
+        )
+
+
+def clamp_thumb(size: int) -> int:
+    return max(THUMB_SIZES[0], min(THUMB_SIZES[1], size))
+
+
+@strawberry.type
+class Sample:
+    id: strawberry.ID
+    project_id: strawberry.ID
+    filename: str
+    path: str
+    status: SampleStatus
+    width: int | None = strawberry.field(
+        description="Displayed size in pixels (EXIF orientation applied); null until known."
+    )
+    height: int | None
+    version: int = strawberry.field(
+        description="Incremented on every change; pass it back as expectedVersion to detect a colleague's edit."
+    )
+    locked_by: str | None
+    labeled_by: str | None = strawberry.field(description="Who saved the labels last, while the sample is LABELED.")
+    labeled_at: datetime | None
+    review_status: ReviewStatus = strawberry.field(
+        description="NONE until a reviewer accepts or rejects the sample; any change to its labels resets it.")
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_comment: str | None = strawberry.field(description="The reviewer's comment (shown to the labeller of a "
+                                                              "rejected sample).")
+    _annotations: strawberry.Private[list[models.Annotation] | None] = None
+
+    @staticmethod
+    def of(s: models.Sample, annotations: list[models.Annotation] | None = None) -> Sample:
+        """annotations, when given, were fetched with the page: the field then costs no await per sample."""
+        locked = s.locked_by if s.lock_expires_at and s.lock_expires_at > utcnow() else None
+        return Sample(
+            id=strawberry.ID(str(s.id)), project_id=strawberry.ID(str(s.project_id)), filename=s.filename,
+            path=s.path, status=SampleStatus(s.status), width=s.width, height=s.height, version=s.version,
+            locked_by=locked, labeled_by=s.labeled_by, labeled_at=s.labeled_at,
+            review_status=ReviewStatus(s.review_status), reviewed_by=s.reviewed_by, reviewed_at=s.reviewed_at,
+            review_comment=s.review_comment, _annotations=annotations,
+        )
+
+    @strawberry.field
+    def annotations(self, info: Info) -> list[Annotation]:
+        if self._annotations is not None:
+            return [Annotation.of(a) for a in self._annotations]
+        return self._load_annotations(info)  # type: ignore[return-value]  # graphql-core awaits it
+
+    async def _load_annotations(self, info: Info) -> list[Annotation]:
+        rows = await info.context.loaders.annotations.load(int(self.id))
+        return [Annotation.of(a) for a in rows]
+
+    @strawberry.field
+    async def history(self, info: Info) -> list[AnnotationEvent]:
+        rows = await info.context.loaders.history.load(int(self.id))
+        return [AnnotationEvent.of(e) for e in rows]
+
+    @strawberry.field
+    def image_url(self) -> str:
+        return f"/media/samples/{self.id}/image"
+
+    @strawberry.field
+    def thumbnail_url(self, size: int | None = 256) -> str:
+        return f"/media/samples/{self.id}/thumbnail?size={clamp_thumb(256 if size is None else size)}"
+
+
+@strawberry.type
+class SampleEdge:
+    node: Sample
+    cursor: str
+
+
+@strawberry.type
+class SampleConnection:
+    edges: list[SampleEdge]
+    page_info: PageInfo
+    _project_id: strawberry.Private[int]
+    _filter: strawberry.Private[sample_rows.SampleFilter]
+
+    @strawberry.field
+    async def total_count(self, info: Info) -> int:
+        return await info.context.db.read(sample_rows.count, self._project_id, self._filter)
+
+
+def _wants_annotations(info: Info) -> bool:
+    """Whether the query asks for edges { node { annotations } }: then they come with the page, in one query."""
+    for field in info.selected_fields:
+        for edges in field.selections:
+            if getattr(edges, "name", None) != "edges":
+                continue
+            for node in edges.selections:
+                if getattr(node, "name", None) == "node" and any(
+                    getattr(f, "name", None) == "annotations" for f in node.selections
+                ):
+                    return True
+    return False
+
+
+def _confidence_cursor(value: str | None) -> tuple[float, int] | None:
+    if not value:
+        return None
+    try:
+        tag, conf, key = value.split(":")
+        assert tag == "lc"
+        return float(conf), int(key)
+    except (ValueError, AssertionError):
+        raise Invalid(f"Cursor {value!r} is not one this API returned for LEAST_CONFIDENT order.") from None
+
+
+def _cursor(row: sample_rows.Sample, least_confident: bool) -> str:
+    if not least_confident:
+        return str(row.id)
+    conf = row.min_confidence if row.min_confidence is not None else sample_rows.NO_CONFIDENCE
+    return f"lc:{conf!r}:{row.id}"
+
+
+async def sample_page(
+    info: Info, project_id: int, *, status: SampleStatus | None, label: str | None, filename: str | None,
+    labeled_by: str | None, first: int, after: str | None, before: str | None = None,
+    max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
+    labeled_after: datetime | None = None, labeled_before: datetime | None = None, not_labeled_by: str | None = None,
+    geometry: GeometryFilter | None = None,
+) -> SampleConnection:
+    f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
+                      labeled_before, not_labeled_by, geometry)
+    backwards = before is not None
+    least = order == SampleOrder.LEAST_CONFIDENT
+    if least and backwards:
+        raise Invalid("LEAST_CONFIDENT order pages forwards only (use after, not before).")
+    rows, more, annotations = await info.context.db.read(
+        sample_rows.page_with_annotations, project_id, f, first=first,
+        after=_confidence_cursor(after) if least else parse_cursor(after), before=parse_cursor(before),
+        annotations=_wants_annotations(info), least_confident=least)
+    edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)), cursor=_cursor(r, least)) for r in rows]
+    page_info = PageInfo(has_next_page=more and not backwards, has_previous_page=more and backwards,
+                         start_cursor=edges[0].cursor if edges else None,
+                         end_cursor=edges[-1].cursor if edges else None)
+    return SampleConnection(edges=edges, page_info=page_info, _project_id=project_id, _filter=f)
+
+
+def sample_filter(status: SampleStatus | None, label: str | None, filename: str | None,
+                  labeled_by: str | None, max_confidence: float | None = None,
+                  review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
+                  labeled_before: datetime | None = None, not_labeled_by: str | None = None,
+                  geometry: GeometryFilter | None = None) -> sample_rows.SampleFilter:
+    return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
+                                    labeled_by=labeled_by, max_confidence=max_confidence,
+                                    review_status=review_status.value if review_status else None,
+                                    labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before),
+                                    not_labeled_by=not_labeled_by,
+                                    geometry=geometry.to_row() if geometry is not None else None)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A date-time without a zone is taken as UTC (the zone every stored time is in)."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+async def sample_position(info: Info, project_id: int, sample_id: str, f: sample_rows.SampleFilter) -> int:
+    key = lookup_id(sample_id)
+    return await info.context.db.read(sample_rows.position, project_id, f, key) if key else 0
+
+
+async def sample_at(info: Info, project_id: int, position: int, f: sample_rows.SampleFilter) -> Sample | None:
+    row = await info.context.db.read(sample_rows.at_position, project_id, f, position)
+    return Sample.of(row) if row else None
