@@ -170,6 +170,12 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
                     {"u": _USER}),
     "unshareVolume": ('mutation($u: ID!){ unshareVolume(path: "/Volumes/test/cvx/images", userId: $u) }',
                       {"u": _USER}),
+    "projectDrafts": ("query($p: ID!){ projectDrafts(projectId: $p){ drafts } }", {"p": _PROJECT}),
+    "acceptProjectDrafts": ("mutation($p: ID!){ acceptProjectDrafts(projectId: $p, expectedDrafts: 0){ id } }",
+                            {"p": _PROJECT}),
+    "clearProjectDrafts": ("mutation($p: ID!){ clearProjectDrafts(projectId: $p, expectedDrafts: 0){ id } }",
+                           {"p": _PROJECT}),
+    "pastExports": ("query($p: ID!){ pastExports(projectId: $p){ path } }", {"p": _PROJECT}),
 }
 NULLABLE = {"project", "sample", "job"}
 BULK = {"acceptDrafts", "clearDrafts"}  # lists of ids: the unknown ones are named together, as VALIDATION
