@@ -18,7 +18,8 @@ from db import counters, models, projects
 from db import jobs as job_rows
 from db.engine import Database
 from db.migrate import upgrade
-from server import Settings, build_services, prepare
+from server import build_services, prepare
+from settings import Settings
 
 WORK = Path(__file__).resolve().parent / ".work"
 GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $first: Int, $after: String) {

@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 
 from bench.figures import Figure
 from bench.labelling import _database
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests import label_api_model
 from tests.test_label_api_model import SEQUENCES
 

@@ -8,11 +8,22 @@ from typing import Any
 
 from db import jobs as job_rows
 from db.engine import Database
+from jobs.formats import Limits
+from jobs.models.config import ModelConfig
 from volumes.base import Volumes
 
 
 class JobCancelled(Exception):
     """Raised inside a handler at a progress step after someone cancelled the job."""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """What the settings tell jobs: an import's caps, the pixel cap, and the server's default model."""
+
+    limits: Limits
+    max_pixels: int
+    model: ModelConfig
 
 
 @dataclass
@@ -26,7 +37,7 @@ class JobContext:
     volumes: Volumes
     owner: str
     lease_seconds: float
-    config: dict[str, Any] = field(default_factory=dict)  # limits from settings (import caps, pixel cap)
+    config: JobConfig
     progress_interval: float = 0.25
     _last_report: float = field(default=0.0)
     done: int = 0

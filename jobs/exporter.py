@@ -126,8 +126,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     if fmt == "REFERENCE":  # normalised boxes need no pixel sizes: a million images are not opened
         await asyncio.to_thread(check_reference, snap)
     else:
-        snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap,
-                                              ctx.config.get("max_pixels", 100_000_000))
+        snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap, ctx.config.max_pixels)
         for sample_id, (w, h) in found.items():
             await ctx.db.write(sample_rows.record_size, sample_id, w, h)
     now = datetime.now(UTC)

@@ -63,17 +63,10 @@ def _parse(volumes: Volumes, raw_path: str, fmt: str, limits: Limits) -> Parsed:
         return read_file(volumes, raw_path, fmt, limits)
 
 
-def limits_of(config: dict[str, Any]) -> Limits:
-    """The import limits from the runner's settings (IMPORT_MAX_*)."""
-    known = {"import_max_bytes": "max_bytes", "import_max_items": "max_items",
-             "import_max_annotations": "max_annotations", "import_max_row_bytes": "max_row_bytes"}
-    return Limits(**{field: config[key] for key, field in known.items() if key in config})
-
-
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     p = ctx.params
-    parsed = await asyncio.to_thread(_parse, ctx.volumes, p["path"], p["format"], limits_of(ctx.config))
+    parsed = await asyncio.to_thread(_parse, ctx.volumes, p["path"], p["format"], ctx.config.limits)
     if parsed.errors and not parsed.items:
         raise imports.Outcome(errors=parsed.errors).failure()
     drafts_by = f"model:{p['asDraftsOf']}" if p.get("asDraftsOf") else None

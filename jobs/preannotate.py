@@ -15,7 +15,8 @@ from db.models import Project
 from db.records import AnnotationRecord
 from jobs.context import JobContext
 from jobs.models import ModelError, Prediction
-from jobs.models.backends import Backend, ImageRef, make_backend, model_name
+from jobs.models.backends import Backend, ImageRef, make_backend
+from jobs.models.config import ModelConfig
 from jobs.models.labelstudio import LsProject
 from jobs.models.settings import class_lookup, effective_config
 from volumes.base import Volumes
@@ -64,22 +65,22 @@ class ProjectModel(NamedTuple):
     kind: str
 
 
-async def project_model(config: dict[str, Any], volumes: Volumes, project: Project) -> ProjectModel:
+async def project_model(config: ModelConfig, volumes: Volumes, project: Project) -> ProjectModel:
     """The project's own model (or the instance default), ready to predict."""
     config = effective_config(config, project.model_settings)
     ls_project = LsProject.of(project.id, project.created_at.timestamp(), project.task_type, project.classes)
     backend = await make_backend(config, volumes, ls_project)
-    return ProjectModel(backend, model_name(config), class_lookup(project.classes, config.get("label_map")),
+    return ProjectModel(backend, config.author, class_lookup(project.classes, config.label_map),
                         KIND_FOR_TASK[project.task_type])
 
 
-async def suggest(db: Database, volumes: Volumes, config: dict[str, Any], sample_id: int) -> labels.Saved:
+async def suggest(db: Database, volumes: Volumes, config: ModelConfig, sample_id: int) -> labels.Saved:
     """The model's predictions for one image, stored as its drafts right away (the labelling view's Suggest).
     Unlike the job, every prediction is kept whatever its confidence: the labeller sees and decides."""
     sample = await db.read(sample_rows.get_sample, sample_id)
     model = await project_model(config, volumes, await db.read(project_rows.get_project, sample.project_id))
     try:
-        [answer] = await model.backend.predict_each([image_ref(config.get("public_url", ""), sample)])
+        [answer] = await model.backend.predict_each([image_ref(config.public_url, sample)])
     finally:
         await model.backend.close()
     if isinstance(answer, ModelError):
@@ -91,13 +92,13 @@ async def suggest(db: Database, volumes: Volumes, config: dict[str, Any], sample
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     project = await ctx.db.read(project_rows.get_project, ctx.project_id)
-    model = await project_model(ctx.config, ctx.volumes, project)
+    model = await project_model(ctx.config.model, ctx.volumes, project)
     backend, author, classes, kind = model
     p = ctx.params
     statuses = p.get("statuses") or ["UNLABELED"]
     min_confidence = float(p.get("minConfidence", 0.5))
     ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
-    public = ctx.config.get("public_url", "http://127.0.0.1:8000")
+    public = ctx.config.model.public_url
     tally = Tally()
     await ctx.progress(0, len(ids), force=True)
     try:

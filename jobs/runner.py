@@ -18,7 +18,7 @@ from db import samples as sample_rows
 from db.engine import Database
 from db.errors import DatabaseUnavailable, DomainError
 from jobs import class_rename, draft_sweep, exporter, importer, preannotate, scan
-from jobs.context import JobCancelled, JobContext
+from jobs.context import JobCancelled, JobConfig, JobContext
 from jobs.databricks_runs import DatabricksRuns
 from volumes.base import Volumes
 
@@ -32,13 +32,13 @@ HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPOR
 
 class JobRunner:
     def __init__(
-        self, db: Database, volumes: Volumes, *, concurrency: int = 2, lease_seconds: float = 30.0,
-        poll_seconds: float = 2.0, config: dict[str, Any] | None = None, remote: DatabricksRuns | None = None,
+        self, db: Database, volumes: Volumes, *, concurrency: int, lease_seconds: float, config: JobConfig,
+        poll_seconds: float = 2.0, remote: DatabricksRuns | None = None,
         reconcile_seconds: float = 15.0,
     ) -> None:
         self.remote, self.reconcile_seconds = remote, reconcile_seconds
         self._reconciled_at = 0.0
-        self.config = dict(config or {})
+        self.config = config
         self.db, self.volumes = db, volumes
         self.concurrency, self.lease_seconds, self.poll_seconds = concurrency, lease_seconds, poll_seconds
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -11,7 +11,7 @@ from db import projects as project_rows
 from db.errors import DomainError
 from db.members import at_least
 from jobs.models.backends import NOT_CONFIGURED, LocalBackend, make_backend, serving_client, serving_state_url
-from jobs.models.egress import allow_list
+from jobs.models.config import ModelConfig
 from jobs.models.labelstudio import LabelStudioBackend
 from jobs.models.settings import check_target, effective_config, validate
 from schema.access import require
@@ -37,36 +37,36 @@ class ModelStatus:
 NOT_CHECKED = "not checked: only members who may run the model (annotators and up) see whether it answers"
 
 
-async def model_status(config: dict, volumes: Volumes, check: bool) -> ModelStatus:
+async def model_status(config: ModelConfig, volumes: Volumes, check: bool) -> ModelStatus:
     """The model's status; with `check` false, an HTTP model is not called (the caller may not run it)."""
-    name = config.get("model_name") or "default"
-    if config.get("model_path"):
+    name = config.name
+    if config.path:
         try:
             backend = await make_backend(config, volumes)
         except DomainError as exc:
-            return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=False,
+            return ModelStatus(configured=True, protocol="onnx", name=name, url=config.path, ready=False,
                                message=exc.message)
         names = list(backend.model.names) if isinstance(backend, LocalBackend) else []
-        return ModelStatus(configured=True, protocol="onnx", name=name, url=config["model_path"], ready=True,
+        return ModelStatus(configured=True, protocol="onnx", name=name, url=config.path, ready=True,
                            message="ready", labels=names)
-    if config.get("serving_url"):
+    if config.serving_url:
         if not check:
-            return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"],
+            return ModelStatus(configured=True, protocol="serving", name=name, url=config.serving_url,
                                ready=False, message=NOT_CHECKED)
         client = serving_client(config)
         try:
-            ready, message = await client.ready(serving_state_url(config["serving_url"]))
+            ready, message = await client.ready(serving_state_url(config.serving_url))
         finally:
             await client.close()
-        return ModelStatus(configured=True, protocol="serving", name=name, url=config["serving_url"], ready=ready,
+        return ModelStatus(configured=True, protocol="serving", name=name, url=config.serving_url, ready=ready,
                            message=message)
-    url = config.get("model_backend_url") or ""
+    url = config.backend_url
     if not url:
         return ModelStatus(configured=False, protocol="", name=name, url="", ready=False, message=NOT_CONFIGURED)
     if not check:
         return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=False,
                            message=NOT_CHECKED)
-    backend = LabelStudioBackend(url, allow_list(config))
+    backend = LabelStudioBackend(url, config.allow)
     try:
         ready, message = await backend.health()
     finally:

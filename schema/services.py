@@ -7,6 +7,7 @@ from typing import Any
 
 from db.broker import Broker
 from db.engine import Database
+from jobs.models.config import ModelConfig
 from jobs.runner import JobRunner
 from schema.limits import GraphQLLimits
 from volumes.base import Volumes
@@ -31,14 +32,14 @@ class Services:
     max_pixels: int
     auth_mode: str
     lease_seconds: float
-    max_decode_bytes: int = 256 * 2**20  # MAX_DECODE_BYTES (volumes/images.py)
+    max_decode_bytes: int  # MAX_DECODE_BYTES (volumes/images.py)
+    uploads_volume: str
+    export_areas: str  # the volume holding each project's export area, `project-<id>` (schema.reach); "" for none
+    upload_max_bytes: int
+    model: ModelConfig  # the server's default model
+    limits: GraphQLLimits  # applied by schema.limits.Limits
     fanout: Any = None  # db.broker.PostgresFanout on PostgreSQL: events cross server processes
-    uploads_volume: str = "/Volumes/local/cv_explorer/uploads"
-    export_areas: str = ""  # the volume holding each project's export area, `project-<id>` (schema.reach)
-    upload_max_bytes: int = 200 * 2**20
-    model: dict[str, Any] = field(default_factory=dict)  # model_backend_url, model_name, public_url
     info: dict[str, Any] = field(default_factory=dict)  # read-only facts for the admin page
     admin_users: frozenset[str] = frozenset()  # AUTH_MODE=databricks: lower-cased names that are instance admins
     secure_cookies: bool = False  # the session cookie is Secure even when a request arrives as plain http
-    limits: GraphQLLimits = field(default_factory=GraphQLLimits)  # applied by schema.limits.Limits
     loop: Any = None  # the app's event loop, set at start-up: events are published there (server.on_commit)

@@ -21,7 +21,8 @@ from bench import live_server
 from db import projects, samples
 from db.engine import Database
 from db.migrate import upgrade
-from server import UPLOADS_VOLUME, Settings, create_app
+from server import create_app
+from settings import UPLOADS_VOLUME, Settings
 from tests.databricks_emulator import DatabricksEmulator
 from tests.waiting import until_ended
 

@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 
 from db import auth, users
 from db.engine import sync_url
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.waiting import until_ended
 
 PEOPLE = {"root": True, "alice": False, "bob": False, "carol": False, "dave": False}  # name -> instance admin

@@ -13,7 +13,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLScalarType
 from sqlalchemy import event
 
 from schema.build import schema
-from server import Settings
+from settings import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
 

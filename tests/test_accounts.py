@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import make_images
 from tests.team import Team, team_app
 

@@ -23,7 +23,8 @@ from db import auth
 from db import sign_in_failures as failures
 from db.engine import sync_url
 from db.models import ApiToken, SignInFailure, User
-from server import Settings, SettingsError, create_app
+from server import create_app
+from settings import Settings, SettingsError
 from tests.apps_proxy import User as ProxyUser
 from tests.conftest import make_images
 from tests.team import Team, team_app

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from db import labels
 from db.engine import Database
 from db.records import AnnotationRecord
-from server import Settings
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, seed_project
 from tests.team import team_app
 

@@ -18,7 +18,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from bench.live_server import ROOT
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_jobs import JOBS_ROUTES, define_job, end_run, runs

@@ -14,7 +14,8 @@ from xml.etree import ElementTree
 import pytest
 from starlette.testclient import TestClient
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 IMPORT = """mutation($p: ID!, $i: ImportInput!){ importAnnotations(projectId: $p, input: $i){ id } }"""

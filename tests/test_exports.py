@@ -21,7 +21,8 @@ from starlette.testclient import TestClient
 from db.errors import Invalid
 from db.records import ExportSnapshot
 from jobs.exporter import folder_name
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator
 from volumes.local import LocalVolumes

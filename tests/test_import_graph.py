@@ -1,5 +1,5 @@
-"""Imports flow one way (DESIGN: server → schema.build → resolvers | routes → schema → jobs → db | volumes) and the
-module graph has no cycles, counting imports inside functions too (only `if TYPE_CHECKING:` imports are free)."""
+"""Imports flow one way (server → settings | schema.build → resolvers | routes → schema → jobs → db | volumes) and
+the module graph has no cycles, counting imports inside functions too (only `if TYPE_CHECKING:` imports are free)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("server.py", "schema", "resolvers", "routes", "db", "jobs", "volumes")
+PACKAGES = ("server.py", "settings.py", "schema", "resolvers", "routes", "db", "jobs", "volumes")
 
 # Which layers each layer may import (its own included). db.errors is the error vocabulary every layer shares.
 MAY_IMPORT = {
-    "server": {"server", "schema.build", "resolvers", "routes", "schema", "jobs", "db", "volumes"},
+    "server": {"server", "settings", "schema.build", "resolvers", "routes", "schema", "jobs", "db", "volumes"},
+    "settings": {"schema", "jobs", "db", "volumes"},
     "schema.build": {"resolvers", "routes", "schema", "jobs", "db", "volumes"},
     "resolvers": {"resolvers", "routes", "schema", "jobs", "db", "volumes"},
     "routes": {"routes", "schema", "jobs", "db", "volumes"},

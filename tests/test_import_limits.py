@@ -30,7 +30,8 @@ from db.models import Job, utcnow
 from jobs import gc_pause, importer
 from jobs.formats import Limits, Parsed, jsonl
 from jobs.formats.reading import Budget, metered
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, make_images, wait_for_job
 from volumes.local import LocalVolumes
 

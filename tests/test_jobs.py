@@ -13,7 +13,8 @@ from starlette.testclient import TestClient
 
 from db.errors import NotFound
 from db.models import Job, utcnow
-from jobs.runner import JobRunner
+from server import job_runner
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from volumes.local import LocalVolumes
 from volumes.paths import parse
@@ -120,7 +121,8 @@ async def test_a_worker_never_takes_back_its_own_running_job(db) -> None:  # typ
 
 async def test_the_runner_stops_even_when_woken_as_it_is_cancelled(db) -> None:  # type: ignore[no-untyped-def]
     """A wake-up landing with the shutdown's cancellation once made the loop swallow it and the server hang."""
-    runner = JobRunner(db, LocalVolumes({}), poll_seconds=30)
+    runner = job_runner(Settings(), db, LocalVolumes({}))
+    runner.poll_seconds = 30
     runner.start()
     for _ in range(20):  # let the loop find no job and settle into waiting for a wake-up
         await asyncio.sleep(0.05)

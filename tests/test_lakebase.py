@@ -20,7 +20,8 @@ from starlette.testclient import TestClient
 
 from db.engine import Database
 from db.lakebase import LakebaseError, LakebaseSettings, credentials_for, resolve
-from server import Settings, SettingsError, create_app
+from server import create_app
+from settings import Settings, SettingsError
 from tests.conftest import gql
 from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_lakebase import LAKEBASE_ROUTES, add_project, credentials_issued

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, make_images
 
 SAMPLES = """query($id: ID!){ project(id: $id){ samples(first: 50){ edges { node { id filename width height

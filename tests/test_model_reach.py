@@ -17,7 +17,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from jobs.models.egress import AllowList
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from tests.team import team_app
 

@@ -15,7 +15,8 @@ import respx
 from starlette.testclient import TestClient
 
 from jobs.models.egress import AllowList
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 BACKEND = "http://ls-backend.test:9090"
@@ -127,7 +128,7 @@ def test_invalid_settings_are_refused_and_nothing_changes(client: TestClient, im
 
 def test_serving_endpoints_must_live_on_the_workspace(client: TestClient, images_dir: Path) -> None:
     services = client.app.state.services  # type: ignore[attr-defined]
-    services.model["databricks_host"] = "https://adb-1.azuredatabricks.net"
+    services.model = dataclasses.replace(services.model, databricks_host="https://adb-1.azuredatabricks.net")
     make_images(images_dir, ["a.jpg"])
     project = create_project(client, classes=["car"])
     by_name = gql(client, SET, p=project["id"], i={"protocol": "SERVING", "name": "yolo", "location": "yolo-v8"})

@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 
 from schema import cost, offload
 from schema.build import schema
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, make_images
 from tests.waiting import until_ended_async
 

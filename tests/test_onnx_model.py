@@ -19,7 +19,8 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 from starlette.testclient import TestClient
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 SIZE = 64  # the models' square input

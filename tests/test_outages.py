@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import PG_ADMIN_URL, create_project, gql, gql_raw, make_images
 from tests.test_preannotate import MODEL, _backend, _box
 

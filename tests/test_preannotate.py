@@ -16,7 +16,8 @@ import respx
 from starlette.testclient import TestClient
 
 from jobs.models import MAX_RESPONSE_BYTES
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 MODEL = "http://model.test"

@@ -14,7 +14,8 @@ from starlette.testclient import TestClient
 
 from schema import cost
 from schema.build import schema
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.client_queries import client_queries
 from tests.conftest import create_project, gql, gql_error, gql_raw, make_images
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from db import counters
 from db.engine import sync_url
-from server import Settings
+from settings import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
 from tests.waiting import until_ended

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server import Settings
+from settings import Settings
 from tests.conftest import make_images
 from tests.team import Team, team_app
 

@@ -26,7 +26,8 @@ from starlette.websockets import WebSocketDisconnect
 import server
 from db.engine import sync_url
 from schema.prepare import token_count
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import create_project, gql, gql_error, gql_raw, make_images, unexpected_errors, wait_for_job
 from tests.team import add_users
 from tests.test_media import huge_png_header

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from db.engine import Database
-from server import Settings, SettingsError
+from settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 

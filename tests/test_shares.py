@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server import Settings
+from settings import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
 from tests.waiting import until_ended

@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 
 from db.broker import Broker
 from db.engine import Database, emit
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.conftest import PG_ADMIN_URL, create_project, gql, make_images
 
 STATS_SUB = "subscription($p: ID!){ projectStats(projectId: $p){ total labeled perClass { label count } } }"

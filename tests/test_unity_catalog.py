@@ -17,7 +17,8 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from db.errors import Forbidden, Invalid, NotFound, Unavailable
-from server import Settings, SettingsError, create_app
+from server import create_app
+from settings import Settings, SettingsError
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 from tests.databricks_emulator import ApiError, DatabricksEmulator, Reply, Request, Route
 from volumes.base import Volumes

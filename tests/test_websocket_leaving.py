@@ -8,7 +8,8 @@ import dataclasses
 import json
 from typing import Any
 
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 
 
 async def test_a_client_gone_before_its_refusal_is_sent_is_no_error(settings: Settings) -> None:

@@ -13,7 +13,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from jobs.models.egress import AllowList
-from server import Settings, create_app
+from server import create_app
+from settings import Settings
 from tests.apps_proxy import User as ProxyUser
 from tests.conftest import create_project, gql, make_images, wait_for_job
 from tests.databricks_emulator import DatabricksEmulator

@@ -14,10 +14,11 @@ from PIL import Image
 
 from db.errors import DomainError, Invalid, Unavailable
 from jobs.models import ModelError, Prediction
-from jobs.models.egress import AllowList, allow_list
+from jobs.models.config import ModelConfig
+from jobs.models.egress import AllowList
 from jobs.models.labelstudio import LabelStudioBackend, LsProject
 from jobs.models.onnx_local import OnnxModel
-from jobs.models.serving import PAYLOAD_BUDGET, ServingClient, ServingFormat, WorkspaceAuth
+from jobs.models.serving import ServingClient, WorkspaceAuth
 from volumes.base import Volumes
 from volumes.images import ImageError, load_rgb, render_thumbnail
 from volumes.paths import parse
@@ -141,15 +142,10 @@ class ServingBackend:
         await self.client.close()
 
 
-def serving_client(config: dict[str, Any]) -> ServingClient:
-    fmt = ServingFormat(label_key=config.get("serving_label_key") or "label",
-                        confidence_key=config.get("serving_confidence_key") or "confidence",
-                        bbox_key=config.get("serving_bbox_key") or "bbox",
-                        bbox_format=config.get("serving_bbox_format") or "xywh_norm")
-    auth = WorkspaceAuth.of(config.get("workspace_headers"), config.get("serving_token") or "")
-    return ServingClient(config["serving_url"], auth, fmt, allow=allow_list(config),
-                         cold_start_seconds=float(config.get("serving_timeout_seconds") or 600),
-                         budget=int(config.get("serving_payload_budget") or PAYLOAD_BUDGET))
+def serving_client(config: ModelConfig) -> ServingClient:
+    auth = WorkspaceAuth.of(config.workspace_headers, config.serving_token)
+    return ServingClient(config.serving_url, auth, config.serving_format, allow=config.allow,
+                         cold_start_seconds=config.serving_timeout_seconds)
 
 
 def serving_state_url(invocation_url: str) -> str:
@@ -168,21 +164,19 @@ def _load_onnx(volumes: Volumes, path: str, classes: tuple[str, ...]) -> OnnxMod
     return _LOADED[key]
 
 
-async def make_backend(config: dict[str, Any], volumes: Volumes, project: LsProject | None = None) -> Backend:
+async def make_backend(config: ModelConfig, volumes: Volumes, project: LsProject | None = None) -> Backend:
     """The configured model; VALIDATION with what to set when there is none or it cannot be loaded. A Label Studio
     backend is introduced to the project first (POST /setup); UNAVAILABLE if it refuses."""
-    if config.get("model_path"):
-        classes = tuple(config.get("model_classes") or ())
+    if config.path:
         try:
-            model = await asyncio.to_thread(_load_onnx, volumes, config["model_path"], classes)
+            model = await asyncio.to_thread(_load_onnx, volumes, config.path, config.classes)
         except ModelError as exc:
-            raise Invalid(f"MODEL_PATH {config['model_path']}: {exc}") from None
-        return LocalBackend(model, volumes, config.get("max_pixels", 100_000_000))
-    if config.get("serving_url"):
-        return ServingBackend(serving_client(config), volumes, config.get("max_pixels", 100_000_000),
-                              int(config.get("serving_image_max_side") or 1024))
-    if config.get("model_backend_url"):
-        backend = HttpBackend(config["model_backend_url"], allow_list(config), project)
+            raise Invalid(f"MODEL_PATH {config.path}: {exc}") from None
+        return LocalBackend(model, volumes, config.max_pixels)
+    if config.serving_url:
+        return ServingBackend(serving_client(config), volumes, config.max_pixels, config.serving_image_max_side)
+    if config.backend_url:
+        backend = HttpBackend(config.backend_url, config.allow, project)
         if project is not None:
             try:
                 await backend.client.setup()
@@ -192,6 +186,3 @@ async def make_backend(config: dict[str, Any], volumes: Volumes, project: LsProj
         return backend
     raise Invalid(NOT_CONFIGURED)
 
-
-def model_name(config: dict[str, Any]) -> str:
-    return f"model:{config.get('model_name') or 'default'}"

@@ -54,11 +54,6 @@ class AllowList:
         return any(form in net for form in _forms(address) for net in self.networks)
 
 
-def allow_list(config: dict[str, Any]) -> AllowList:
-    """The allow-list of a model config (server.py puts MODEL_URL_ALLOW there): empty unless an admin set one."""
-    return config.get("model_url_allow") or AllowList()
-
-
 class Refused(httpcore.ConnectError):
     """A connection the allow-list does not permit; the message says why."""
 

@@ -2,23 +2,23 @@
 the model's labels to the project's classes.
 
 Stored as a plain dict in `projects.model_settings`: {"protocol", "name", "location", "classes", "labelMap"}.
-`effective_config` turns it into the config dict the backends read (`model_path` / `serving_url` /
-`model_backend_url`, `model_name`, `model_classes`, `label_map`)."""
+`effective_config` puts it in place of the default model of the server's ModelConfig."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from db.errors import Invalid
-from jobs.models.egress import allow_list, check_url
+from jobs.models.config import ModelConfig
+from jobs.models.egress import check_url
 from volumes.paths import parse
 
 PROTOCOLS = ("onnx", "serving", "labelstudio")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-_BACKEND_KEYS = ("model_path", "serving_url", "model_backend_url")
 
 
 def checked_name(value: str, field: str) -> str:
@@ -30,7 +30,7 @@ def checked_name(value: str, field: str) -> str:
     return name
 
 
-def validate(stored: dict[str, Any], project_classes: list[str], config: dict[str, Any]) -> dict[str, Any]:
+def validate(stored: dict[str, Any], project_classes: list[str], config: ModelConfig) -> dict[str, Any]:
     """The settings as they will be stored, or VALIDATION naming the field that is wrong."""
     protocol = stored.get("protocol")
     if protocol not in PROTOCOLS:
@@ -53,24 +53,22 @@ def validate(stored: dict[str, Any], project_classes: list[str], config: dict[st
     return {"protocol": protocol, "name": name, "location": location, "classes": classes, "labelMap": label_map}
 
 
-async def check_target(settings: dict[str, Any], config: dict[str, Any]) -> None:
+async def check_target(settings: dict[str, Any], config: ModelConfig) -> None:
     """VALIDATION naming the reason when validated settings lead to an address a model may not be at
     (jobs.models.egress; every connection is checked again)."""
     if settings["protocol"] != "onnx":
-        await check_url(_location_url(settings["protocol"], settings["location"], config), allow_list(config))
+        await check_url(_location_url(settings["protocol"], settings["location"], config), config.allow)
 
 
-def effective_config(config: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+def effective_config(config: ModelConfig, stored: dict[str, Any] | None) -> ModelConfig:
     """The instance config with the project's model (if it has one) in place of the default model."""
     if not stored:
         return config
-    out = {k: v for k, v in config.items() if k not in _BACKEND_KEYS}
-    key = {"onnx": "model_path", "serving": "serving_url", "labelstudio": "model_backend_url"}[stored["protocol"]]
-    out[key] = _location_url(stored["protocol"], stored["location"], config)
-    out["model_name"] = stored["name"]
-    out["model_classes"] = list(stored.get("classes") or [])
-    out["label_map"] = dict(stored.get("labelMap") or {})
-    return out
+    where = {"onnx": "path", "serving": "serving_url", "labelstudio": "backend_url"}[stored["protocol"]]
+    location = {"path": "", "serving_url": "", "backend_url": "",
+                where: _location_url(stored["protocol"], stored["location"], config)}
+    return dataclasses.replace(config, **location, name=stored["name"], classes=tuple(stored.get("classes") or ()),
+                               label_map=dict(stored.get("labelMap") or {}))
 
 
 def class_lookup(project_classes: list[str], label_map: dict[str, str] | None) -> dict[str, str]:
@@ -82,7 +80,7 @@ def class_lookup(project_classes: list[str], label_map: dict[str, str] | None) -
     return lookup
 
 
-def _location_url(protocol: str, location: str, config: dict[str, Any]) -> str:
+def _location_url(protocol: str, location: str, config: ModelConfig) -> str:
     if not location:
         raise Invalid("location is required: an .onnx file in a volume, a serving endpoint name or a backend URL")
     if protocol == "onnx":
@@ -97,9 +95,9 @@ def _location_url(protocol: str, location: str, config: dict[str, Any]) -> str:
     return _serving_url(location, config)
 
 
-def _serving_url(location: str, config: dict[str, Any]) -> str:
+def _serving_url(location: str, config: ModelConfig) -> str:
     """An endpoint name or invocation URL on the configured Databricks host: credentials go nowhere else."""
-    host = (config.get("databricks_host") or "").rstrip("/")
+    host = config.databricks_host.rstrip("/")
     if not host:
         raise Invalid("Model Serving needs the workspace: set DATABRICKS_HOST (and its credentials) on the server")
     if _ENDPOINT_NAME.match(location):
