@@ -32,8 +32,10 @@ client: client/dist/index.html
 client/dist/index.html: $(CLIENT_STAMP) $(CLIENT_SRC)
 	cd client && npm run build --silent
 
+# ruff, and the type checker (mypy, configured in pyproject.toml: strict on db/, jobs/ and volumes/)
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # The API suite mostly waits (databases, sockets, timers) and the browser suite mostly computes: run side by side,
 # each in its own pytest process, with each one's output shown whole when it ends.

@@ -59,7 +59,7 @@ log = logging.getLogger("cvx")
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = CappedTransportWS
+    graphql_transport_ws_handler_class = CappedTransportWS  # type: ignore[assignment]  # Strawberry types it unparametrised
 
     def __init__(self, services: Services, **kwargs: Any) -> None:
         super().__init__(schema, **kwargs)

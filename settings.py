@@ -530,7 +530,7 @@ def _is_loopback(host: str) -> bool:
 
 def _spec(f: dataclasses.Field[Any]) -> Var:
     """A field's variable, with the field's default."""
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default = f.default_factory() if callable(f.default_factory) else f.default
     return dataclasses.replace(f.metadata["var"], default=default)
 
 

@@ -91,7 +91,7 @@ class PostgresFanout:
         self._tried = asyncio.Event()  # the first LISTEN connection was made, or failed
         self._warned = -LISTEN_WARN_SECONDS
 
-    def _auth(self) -> dict[str, str]:
+    def _auth(self) -> dict[str, Any]:
         return {"password": self.password()} if self.password else {}
 
     async def start(self) -> None:
@@ -144,7 +144,7 @@ class PostgresFanout:
                     await conn.execute(f"LISTEN {self.CHANNEL}")
                     self._tried.set()
                     async for note in conn.notifies():
-                        self.broker.publish([tuple(e) for e in orjson.loads(note.payload)])  # type: ignore[misc]
+                        self.broker.publish([tuple(e) for e in orjson.loads(note.payload)])
             except asyncio.CancelledError:
                 raise
             except psycopg.OperationalError as exc:  # the database is down or went away: a line now and then

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, aliased
 
 from db import counters
 from db import jobs as job_rows
-from db.engine import emit
+from db.engine import dialect_of, emit, rowcount
 from db.errors import Invalid
 from db.models import Annotation, AnnotationEvent, Job, Project, Sample, UtcDateTime, utcnow
 from db.projects import clean_classes, get_project
@@ -61,7 +61,7 @@ def _relabel(session: Session, project: Project, old: str, new: str, actor: str,
              collapse: bool) -> tuple[int, list[int]]:
     """The rows' part, in set-based statements: history, versions, labels. collapse: a sample that already has a
     `new` label keeps one (classification). Returns (annotations changed, the samples they are on)."""
-    dialect = session.bind.dialect.name
+    dialect = dialect_of(session)
     a = Annotation
     of_old = and_(a.project_id == project.id, a.label == old)
     samples_of_old = select(a.sample_id).where(of_old)  # a subquery: no list of ids goes over the wire
@@ -79,16 +79,16 @@ def _relabel(session: Session, project: Project, old: str, new: str, actor: str,
     changed = 0
     if collapse:
         twin = aliased(Annotation)
-        changed += session.execute(delete(a).where(of_old, exists().where(
+        changed += rowcount(session.execute(delete(a).where(of_old, exists().where(
             twin.sample_id == a.sample_id, twin.label == new, twin.is_draft == a.is_draft))
-            .execution_options(synchronize_session=False)).rowcount
-    changed += session.execute(update(a).where(of_old).values(label=new)
-                               .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
+    changed += rowcount(session.execute(update(a).where(of_old).values(label=new)
+                                        .execution_options(synchronize_session=False)))
     return changed, sample_ids
 
 
 def rename_class(session: Session, project_id: int, old: str, new: str, actor: str) -> ClassRename:
-    if session.bind.dialect.name == "postgresql":  # one rename at a time per project; classes read under the lock
+    if dialect_of(session) == "postgresql":  # one rename at a time per project; classes read under the lock
         session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     project = get_project(session, project_id)
     if old not in project.classes and (new or "").strip() in project.classes:

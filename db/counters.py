@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db.engine import dialect_of
 from db.models import Annotation, ProjectCounter, Sample
+from db.sample_state import SampleState
 
 # Counter kinds
 STATUS = "status"
@@ -25,7 +28,7 @@ REJECTED_BY = "rejected_by"
 Deltas = Counter[tuple[str, str]]
 
 
-def sample_keys(sample: Sample) -> list[tuple[str, str]]:
+def sample_keys(sample: Sample | SampleState) -> list[tuple[str, str]]:
     """The counters one sample contributes to, from its current state."""
     keys = [(STATUS, sample.status)]
     if sample.status == "LABELED" and sample.labeled_by:
@@ -39,7 +42,7 @@ def sample_keys(sample: Sample) -> list[tuple[str, str]]:
     return keys
 
 
-def _upsert(insert):  # type: ignore[no-untyped-def]
+def _upsert(insert: Any) -> Any:
     """RETURNING (unread) makes SQLAlchemy send all rows as one multi-row INSERT ("insertmanyvalues") rather than
     the driver's executemany, which psycopg pipelines at three socket waits a call."""
     table = ProjectCounter.__table__
@@ -57,7 +60,7 @@ def bump(session: Session, project_id: int, deltas: Mapping[tuple[str, str], int
     if not rows:
         return
     rows.sort(key=lambda r: (r["kind"], r["key"]))  # a fixed lock order avoids deadlocks between writers
-    session.connection().execute(_UPSERT[session.bind.dialect.name], rows)
+    session.connection().execute(_UPSERT[dialect_of(session)], rows)
 
 
 def read(session: Session, project_ids: Iterable[int]) -> dict[int, dict[str, dict[str, int]]]:
@@ -101,8 +104,9 @@ def recount(session: Session, project_id: int) -> None:
     ]
     for kind, stmt in queries:
         for key, n in session.execute(stmt):
-            deltas[(kind, key)] += n
+            deltas[(kind, str(key))] += n
     days = select(s.labeled_at).where(s.project_id == project_id, s.status == "LABELED", s.labeled_at.is_not(None))
     for (at,) in session.execute(days):
-        deltas[(LABELED_DAY, at.date().isoformat())] += 1
+        if at is not None:
+            deltas[(LABELED_DAY, at.date().isoformat())] += 1
     bump(session, project_id, deltas)

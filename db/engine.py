@@ -15,11 +15,11 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import orjson
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -142,6 +142,7 @@ class Database:
         with outages.translated(connecting=True):
             record = self.engine.raw_connection()  # from the pool: recycling and fresh Lakebase passwords apply
         conn = record.driver_connection
+        assert conn is not None, "a pooled connection has its driver's connection"
         if self.is_sqlite:  # already in autocommit mode (_tune_sqlite): fn begins and commits
             try:
                 with outages.translated():
@@ -237,6 +238,18 @@ class Database:
         self._write_pool.shutdown(wait=False, cancel_futures=True)
         self._ping_pool.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through a Session changed (the Session types its result loosely)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def dialect_of(session: Session) -> str:
+    """"postgresql" or "sqlite": the database the session is bound to."""
+    bind = session.bind
+    assert bind is not None, "sessions are made by Database, always bound"
+    return bind.dialect.name
 
 
 def emit(session: Session, topic: str, payload: Any = None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from db.engine import dialect_of
 from db.errors import Invalid, NotFound
 from db.models import Annotation, Project, Sample
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot
@@ -37,7 +38,7 @@ def check_something_to_export(session: Session, project_id: int, accepted_only: 
 
 def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> ExportSnapshot:
     """accepted_only: only the labelled samples a reviewer accepted (and not changed since)."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     project = session.get(Project, project_id)
     if project is None:
@@ -49,7 +50,8 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
             select(Annotation.sample_id, Annotation.label, Annotation.kind, Annotation.x, Annotation.y, Annotation.w,
                    Annotation.h).where(Annotation.project_id == project_id, Annotation.is_draft.is_(False))
             .order_by(Annotation.sample_id, Annotation.id)):
-        anns.setdefault(sid, []).append(AnnotationRecord(label, kind, (x, y, w, h) if x is not None else None))
+        box = (x, y, w, h) if x is not None else None  # the four are set together (a BBOX row) or not at all
+        anns.setdefault(sid, []).append(AnnotationRecord(label, kind, box))  # type: ignore[arg-type]
     samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []))
                for sid, filename, path, width, height in rows]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),

@@ -2,7 +2,7 @@
 apply them all in one transaction (or, for a dry run, only count them). Pass 1 and pass 2 run the same planning,
 so a dry run's counters are exactly what the import would do.
 
-Each sample's change goes through labels.plan_change (the one status rule, counters and history); the writes
+Each sample's change goes through label_plans.plan_change (the one status rule, counters and history); the writes
 are batched (executemany) because an import can touch 100,000 samples. Existing annotations are read a batch of
 samples at a time, and the history of the ones an import removes is written from the database, so memory follows
 the file, not the project.
@@ -15,18 +15,20 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, MetaData, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from db import counters, labels
+from db import counters, label_plans
 from db import samples as sample_rows
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
-from db.engine import emit
+from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Annotation, AnnotationEvent, Project, Sample
-from db.records import MAX_ERRORS_LISTED, AnnotationRecord, ImportItem, RowError, RowErrors
+from db.records import MAX_ERRORS_LISTED, AnnotationRecord, Box, ImportItem, RowError, RowErrors
+from db.sample_state import SampleState
 
 WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
 PLAN_BATCH = 2_000  # samples whose state and annotations are read at once
@@ -81,16 +83,16 @@ class _Matcher:
     """Finds a project's sample by relative filename, or by an unambiguous basename. It holds each sample's id,
     filename and width only: the rest is read a batch at a time, for the samples the file names."""
 
-    def __init__(self, samples: Iterable[Row], stem: bool) -> None:
+    def __init__(self, samples: Iterable[Row[Any]], stem: bool) -> None:
         self.stem = stem
-        self.by_name: dict[str, list[Row]] = {}
-        self.by_base: dict[str, list[Row]] = {}
+        self.by_name: dict[str, list[Row[Any]]] = {}
+        self.by_base: dict[str, list[Row[Any]]] = {}
         for s in samples:
             name = posixpath.splitext(s.filename)[0] if stem else s.filename
             self.by_name.setdefault(name, []).append(s)
             self.by_base.setdefault(posixpath.basename(name), []).append(s)
 
-    def find(self, name: str) -> tuple[Row | None, str | None]:
+    def find(self, name: str) -> tuple[Row[Any] | None, str | None]:
         exact = self.by_name.get(name, [])
         if len(exact) == 1:
             return exact[0], None
@@ -106,18 +108,18 @@ class _Matcher:
         return None, None
 
 
-def _as_drafts(annotations: tuple, author: str) -> list[AnnotationRecord]:
+def _as_drafts(annotations: tuple[AnnotationRecord, ...], author: str) -> list[AnnotationRecord]:
     return [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author) for a in annotations]
 
 
-def _as_labels(annotations: tuple) -> tuple:
+def _as_labels(annotations: tuple[AnnotationRecord, ...]) -> tuple[AnnotationRecord, ...]:
     """The importer's own labels: a confidence in the file belongs to model drafts only."""
     if any(a.confidence is not None for a in annotations):
         return tuple(a._replace(confidence=None) for a in annotations)
     return annotations
 
 
-def _same(existing: Sequence[Row], new: Sequence[AnnotationRecord]) -> bool:
+def _same(existing: Sequence[Row[Any]], new: Sequence[AnnotationRecord]) -> bool:
     """Whether the sample already holds exactly these confirmed annotations (REPLACE is then a no-op)."""
     if len(existing) != len(new) or any(a.is_draft for a in existing):
         return False
@@ -133,7 +135,7 @@ _EXISTING = select(*(_A.c[c] for c in ("sample_id", *ANNOTATION_READ))).order_by
 
 
 def plan(session: Session, project_id: int, items: Sequence[ImportItem], options: Options, user: str,
-         file_exists: Callable[[str], bool], *, lock: bool = False) -> tuple[Outcome, list[labels.Change],
+         file_exists: Callable[[str], bool], *, lock: bool = False) -> tuple[Outcome, list[label_plans.Change],
                                                                                list[tuple[str, str]]]:
     """Validate every item and plan every change; nothing is written. Returns the outcome (errors or counters),
     the planned changes, and the (path, filename) pairs of samples CREATE would add."""
@@ -145,7 +147,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     out = Outcome()
     seen: dict[object, int] = {}
     to_create: list[tuple[str, str]] = []
-    work: list[tuple[Row | Sample, list[AnnotationRecord], ImportItem]] = []
+    work: list[tuple[Row[Any] | Sample, Sequence[AnnotationRecord], ImportItem]] = []
     for item in items:
         name = clean_filename(item.filename)
         if name is None:
@@ -161,10 +163,10 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             out.errors.add(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
-        new: list = _as_drafts(item.annotations, options.drafts_by) if options.drafts_by else _as_labels(
-            item.annotations)
+        new: Sequence[AnnotationRecord] = (_as_drafts(item.annotations, options.drafts_by) if options.drafts_by
+                                           else _as_labels(item.annotations))
         try:
-            new = labels.validate(project, new) if options.on_existing != "APPEND" or options.drafts_by else new
+            new = label_plans.validate(project, new) if options.on_existing != "APPEND" or options.drafts_by else new
         except Invalid as exc:
             out.errors.add(RowError(item.row, item.filename, exc.message))
             continue
@@ -187,7 +189,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
         return out, [], []
     out.samples_created = len(to_create)
     out.sizes = {s.id: item.size for s, _, item in work if s.id and item.size and s.width is None}
-    changes: list[labels.Change] = []
+    changes: list[label_plans.Change] = []
     for batch in _chunks(work, PLAN_BATCH):
         states, existing = _read_batch(session, [s.id for s, _, _ in batch if s.id], lock)
         for sample, new, item in batch:
@@ -198,23 +200,24 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     return out, changes, to_create
 
 
-def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int, labels.SampleState],
-                                                                           dict[int, list[Row]]]:
+def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int, SampleState],
+                                                                           dict[int, list[Row[Any]]]]:
     """The state and the annotations (oldest first) of a batch of samples."""
     if not ids:
         return {}, {}
     stmt = _STATE.where(_S.c.id.in_(ids))
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and dialect_of(session) == "postgresql":
         stmt = stmt.with_for_update()
-    states = {r.id: labels.SampleState.of_columns(r._mapping) for r in session.execute(stmt)}
-    existing: dict[int, list[Row]] = {}
+    states = {r.id: SampleState.of_columns(r._mapping) for r in session.execute(stmt)}
+    existing: dict[int, list[Row[Any]]] = {}
     for a in session.execute(_EXISTING.where(_A.c.sample_id.in_(ids))):
         existing.setdefault(a.sample_id, []).append(a)
     return states, existing
 
 
-def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[Row], new: list[AnnotationRecord],
-              item: ImportItem, options: Options, user: str, out: Outcome, changes: list[labels.Change]) -> None:
+def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: list[Row[Any]],
+              new: Sequence[AnnotationRecord], item: ImportItem, options: Options, user: str, out: Outcome,
+              changes: list[label_plans.Change]) -> None:
     """Plan one sample's change into changes (or an error into out)."""
     if options.on_existing == "SKIP" and old:
         out.samples_skipped += 1
@@ -227,8 +230,8 @@ def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[R
     add = new
     if options.on_existing == "APPEND" and not options.drafts_by:
         try:
-            add = labels.validate(project, new)
-            labels.validate(project, [AnnotationRecord(a.label, a.kind, _box_tuple(a))
+            add = label_plans.validate(project, new)
+            label_plans.validate(project, [AnnotationRecord(a.label, a.kind, _box_tuple(a))
                                       for a in old if not a.is_draft] + add)
         except Invalid as exc:
             out.errors.add(RowError(item.row, item.filename, exc.message))
@@ -236,9 +239,11 @@ def _plan_one(project: Project, sample: labels.SampleState | Sample, old: list[R
     if not remove and not add:
         return
     # History of the removed rows is written by apply, from the database (see _delete): not kept here.
-    change = labels.plan_change(labels.Loaded(project, sample, old), user, expected_version=None,  # type: ignore[arg-type]
-                                remove=remove, add=add, no_objects=None if options.drafts_by else False,
-                                labelled_now=not options.drafts_by)
+    # the rows read stand in for Annotation objects: plan_change reads only their columns
+    change = label_plans.plan_change(label_plans.Loaded(project, sample, old), user,  # type: ignore[arg-type]
+                                     expected_version=None, remove=remove, add=add,  # type: ignore[arg-type]
+                                     no_objects=None if options.drafts_by else False,
+                                     labelled_now=not options.drafts_by)
     change.kept = []  # an import never reads it back; keeping it would hold every old annotation of the project
     changes.append(change)
     out.samples_touched += 1
@@ -266,7 +271,7 @@ def _json_param(conn: Connection) -> Callable[[object], object]:
     return lambda v: None if v is None else Json(v, dumps=lambda o: orjson.dumps(o).decode())
 
 
-def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple],
+def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
                  types_from: Table | None = None) -> None:
     """executemany straight to the driver, in chunks: SQLAlchemy's per-row parameter processing costs more than
     the database does for a million rows. Values must already be in the driver's types (see _stamp, _json_param)."""
@@ -294,7 +299,7 @@ SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by",
                   "reviewed_by", "reviewed_at", "review_comment")
 
 
-def _update_samples(conn: Connection, changes: Sequence[labels.Change]) -> int:
+def _update_samples(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
     t = Sample.__table__
     stmt = (update(t).where(t.c.id == bindparam("w_id"), t.c.version == bindparam("w_version"))
             .values({c: bindparam(f"v_{c}") for c in SAMPLE_COLUMNS}))
@@ -303,7 +308,7 @@ def _update_samples(conn: Connection, changes: Sequence[labels.Change]) -> int:
     return conn.execute(stmt, params).rowcount
 
 
-def _update_samples_pg(conn: Connection, changes: Sequence[labels.Change]) -> int:
+def _update_samples_pg(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
     """PostgreSQL: COPY the new values into a temporary table, then one UPDATE … FROM (100k single-row UPDATEs
     cost seconds of round trips)."""
     conn.exec_driver_sql(
@@ -322,8 +327,8 @@ def _update_samples_pg(conn: Connection, changes: Sequence[labels.Change]) -> in
     return moved
 
 
-def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
-    chunk: list[tuple] = []
+def _chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) >= size:
@@ -333,10 +338,10 @@ def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield chunk
 
 
-def fingerprint(session: Session, project_id: int, *, lock: bool = False) -> tuple:
+def fingerprint(session: Session, project_id: int, *, lock: bool = False) -> tuple[Any, ...]:
     """Changes whenever any sample or annotation of the project changes (versions only grow, ids are never
     reused): pass 2 reuses pass 1's plan when this is the same. With lock, PostgreSQL holds the sample rows."""
-    if lock and session.bind.dialect.name == "postgresql":
+    if lock and dialect_of(session) == "postgresql":
         session.execute(select(Sample.id).where(Sample.project_id == project_id).with_for_update())
     samples = session.execute(select(func.count(), func.coalesce(func.sum(Sample.version), 0)).where(
         Sample.project_id == project_id)).one()
@@ -345,8 +350,8 @@ def fingerprint(session: Session, project_id: int, *, lock: bool = False) -> tup
     return (*samples, *annotations)
 
 
-def _box_tuple(a: Row) -> labels.Box | None:
-    return (a.x, a.y, a.w, a.h) if a.x is not None else None  # type: ignore[return-value]
+def _box_tuple(a: Row[Any]) -> Box | None:
+    return (a.x, a.y, a.w, a.h) if a.x is not None else None
 
 
 def _delete(session: Session, project_id: int, ids: list[int], user: str, when: object,
@@ -364,7 +369,7 @@ def _delete(session: Session, project_id: int, ids: list[int], user: str, when: 
         conn.execute(delete(Annotation).where(Annotation.id.in_(chunk)))
 
 
-def apply(session: Session, project_id: int, changes: Sequence[labels.Change],
+def apply(session: Session, project_id: int, changes: Sequence[label_plans.Change],
           to_create: Sequence[tuple[str, str]], sizes: dict[int, tuple[int, int]] | None = None, *,
           drafts: bool = False) -> None:
     """Write every planned change in the caller's transaction, in a few batched statements. With drafts, the

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.engine import emit
+from db.engine import dialect_of, emit, rowcount
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Job, Project, ProjectMember, utcnow
 
@@ -87,7 +87,7 @@ def claim_next(session: Session, *, owner: str, lease_seconds: float, kinds: tup
         .order_by(Job.id)
         .limit(1)
     )
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     while True:
         job = session.scalar(stmt)
@@ -123,7 +123,7 @@ def hand_over(session: Session, job_id: int, *, owner: str, run_id: str, run_url
         update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "RUNNING")
         .values(run_id=run_id, run_url=run_url or None, lease_owner=RUN_OWNER + run_id, lease_expires_at=None)
     )
-    if done.rowcount == 0:
+    if rowcount(done) == 0:
         raise LeaseLost(job_id)
     emit(session, f"job:{job_id}")
 
@@ -154,7 +154,7 @@ def end_by_run(session: Session, job_id: int, run_id: str, *, status: str, error
         update(Job).where(Job.id == job_id, Job.run_id == run_id, Job.status == "RUNNING")
         .values(status=status, error=error, finished_at=utcnow(), lease_owner=None)
     )
-    if done.rowcount:
+    if rowcount(done):
         emit(session, f"job:{job_id}")
         emit(session, "job.finished", job_id)
 
@@ -195,7 +195,7 @@ def finish(
     done = session.execute(
         update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "RUNNING").values(**values)
     )
-    if done.rowcount == 0:
+    if rowcount(done) == 0:
         raise LeaseLost(job_id)
     emit(session, f"job:{job_id}")
     emit(session, "job.finished", job_id)
@@ -208,7 +208,7 @@ def requeue(session: Session, job_id: int, *, owner: str) -> None:
         update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.status == "RUNNING")
         .values(status="QUEUED", lease_owner=None, lease_expires_at=None)
     )
-    if done.rowcount == 0:
+    if rowcount(done) == 0:
         raise LeaseLost(job_id)
     emit(session, f"job:{job_id}")
     emit(session, "job.queued", job_id)

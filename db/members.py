@@ -82,7 +82,7 @@ def roles_of(session: Session, user_id: int) -> dict[int, str]:
     """project id -> role, for every project the user is a member of."""
     rows = session.execute(select(ProjectMember.project_id, ProjectMember.role).where(
         ProjectMember.user_id == user_id))
-    return dict(rows.all())  # type: ignore[arg-type]
+    return dict(rows.all())
 
 
 def owns_any(session: Session, user_id: int) -> bool:

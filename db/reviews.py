@@ -1,6 +1,6 @@
 """Review of labelled samples: accept or reject with a comment (history, counters per labeller), and rejected
 samples handed back to their labeller before any other work. Any later change to a sample's labels clears its
-review (db.labels.plan_change), so it comes back to the review queue."""
+review (db.label_plans.plan_change), so it comes back to the review queue."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db import counters
 from db import labels as label_rows
-from db.engine import emit
+from db.engine import dialect_of, emit
 from db.errors import Conflict, Forbidden, Invalid, NotFound
 from db.models import AnnotationEvent, Sample, utcnow
 
@@ -28,7 +28,7 @@ def review_sample(session: Session, sample_id: int, reviewer: str, *, accept: bo
     if comment is not None and len(comment) > MAX_COMMENT:
         raise Invalid(f"A review comment is at most {MAX_COMMENT} characters.", field="comment")
     stmt = select(Sample).where(Sample.id == sample_id)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         stmt = stmt.with_for_update()
     sample = session.scalar(stmt)
     if sample is None:
@@ -70,7 +70,7 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
         Sample.labeled_by == user,
         or_(Sample.locked_by.is_(None), Sample.lock_expires_at <= now, Sample.locked_by == user),
     ).order_by(Sample.id).limit(1)
-    if session.bind.dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     sample = session.scalar(stmt)
     if sample is None:

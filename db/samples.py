@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from db import counters
-from db.engine import emit
+from db.engine import dialect_of, emit
 from db.errors import Invalid, NotFound
 from db.geometry import GeometryFilter
 from db.geometry import conditions as geometry_conditions
@@ -48,7 +49,7 @@ def find_sample(session: Session, sample_id: int) -> Sample | None:
 
 def get_sample(session: Session, sample_id: int, *, for_update: bool = False) -> Sample:
     stmt = select(Sample).where(Sample.id == sample_id)
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and dialect_of(session) == "postgresql":
         stmt = stmt.with_for_update()
     sample = session.scalar(stmt)
     if sample is None:
@@ -66,7 +67,7 @@ def insert_new(session: Session, project_id: int, files: Sequence[tuple[str, str
     if not files:
         return 0
     table = Sample.__table__
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
     stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.project_id, table.c.path]).returning(
         table.c.id
     )
@@ -256,12 +257,13 @@ FEED_ANNOTATION = select(Annotation.sample_id, Annotation.id, Annotation.label, 
                          Annotation.created_by)
 
 
-def feed_batch(session: Session, project_id: int, f: SampleFilter, *, after: int, first: int) -> tuple[list, dict]:
+def feed_batch(session: Session, project_id: int, f: SampleFilter, *, after: int, first: int
+               ) -> tuple[Sequence[Any], dict[int, list[Any]]]:
     """The next `first` matching samples after id `after` as plain rows, and their annotations by sample id: two
     statements (the annotations by the page's id range, which the sample_id index serves), no ORM objects."""
     rows = session.execute(FEED_SAMPLE.where(_filtered(project_id, f), Sample.id > after)
                            .order_by(Sample.id).limit(first)).all()
-    by_sample: dict[int, list] = {}
+    by_sample: dict[int, list[Any]] = {}
     if rows:
         wanted = {r.id for r in rows}
         for a in session.execute(FEED_ANNOTATION.where(

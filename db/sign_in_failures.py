@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db.engine import dialect_of, rowcount
 from db.models import SignInFailure
 
 KEY_LENGTH = 400  # the column's; longer keys (names no user can have) are cut
@@ -28,7 +29,7 @@ class Policy:
     def blocked_until(self, count: ColumnElement[int], now: float) -> ColumnElement[float]:
         """When a key with `count` attempts may try again: from the free-th on, a wait doubling with each attempt
         up to the cap. Spelt out case by case: SQLite may lack power()."""
-        doublings = []
+        doublings: list[tuple[ColumnElement[bool], ColumnElement[float]]] = []
         wait = self.first_wait
         while wait < self.max_wait:
             doublings.append((count == self.free + len(doublings), literal(now + wait)))
@@ -58,7 +59,7 @@ def attempt(session: Session, keys: Sequence[tuple[str, Policy]], now: float) ->
 
 
 def _count(session: Session, key: str, now: float, policy: Policy) -> bool:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
     count = case((literal(now) - TABLE.c.last_at > policy.forget_after, 1), else_=TABLE.c.count + 1)
     stmt = insert(TABLE).values(key=key, count=1, last_at=now, blocked_until=policy.blocked_until(literal(1), now))
     stmt = stmt.on_conflict_do_update(
@@ -81,5 +82,5 @@ def hand_back(session: Session, key: str, policy: Policy) -> None:
 
 def forget_stale(session: Session, now: float, forget_after: float) -> int:
     """Deletes the rows that no longer count; returns how many."""
-    return session.execute(delete(SignInFailure).where(
-        SignInFailure.last_at < now - forget_after, SignInFailure.blocked_until <= now)).rowcount
+    return rowcount(session.execute(delete(SignInFailure).where(
+        SignInFailure.last_at < now - forget_after, SignInFailure.blocked_until <= now)))

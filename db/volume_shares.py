@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.engine import rowcount
 from db.errors import NotFound
 from db.models import Project, ProjectMember, User, VolumeShare
 
@@ -34,7 +34,7 @@ class Reachable:
     owned_sources: dict[int, str]
 
 
-def _select_shares() -> Select[Any]:
+def _select_shares() -> Select[int, str, int, str, bool, str, datetime]:
     return (select(VolumeShare.id, VolumeShare.path, User.id, User.name, User.is_admin, VolumeShare.created_by,
                    VolumeShare.created_at)
             .join(User, User.id == VolumeShare.user_id).order_by(VolumeShare.path, User.name))
@@ -66,7 +66,7 @@ def share(session: Session, user_id: int, path: str, created_by: str) -> Share:
 def unshare(session: Session, user_id: int, path: str) -> bool:
     """Takes the share back; False if that path was not shared with that user."""
     gone = session.execute(delete(VolumeShare).where(VolumeShare.user_id == user_id, VolumeShare.path == path))
-    return bool(gone.rowcount)
+    return bool(rowcount(gone))
 
 
 def reachable(session: Session, user_id: int) -> Reachable:

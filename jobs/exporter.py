@@ -64,7 +64,8 @@ def check_reference(snap: ExportSnapshot) -> None:
                       "again.")
 
 
-def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int) -> tuple[ExportSnapshot, dict[int, tuple]]:
+def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
+                ) -> tuple[ExportSnapshot, dict[int, tuple[int, int]]]:
     """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels)."""
     found: dict[int, tuple[int, int]] = {}
     samples = []

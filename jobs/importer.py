@@ -85,9 +85,12 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
     rows = len(parsed.items)
     await ctx.progress(0, 2 * rows, force=True)
-    def pass_one(session: Any) -> tuple:
-        return (imports.fingerprint(session, ctx.project_id),
-                *imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by, file_exists))
+    project_id = ctx.project_id
+    assert project_id is not None, "an import job belongs to a project"
+
+    def pass_one(session: Any) -> tuple[Any, ...]:
+        return (imports.fingerprint(session, project_id),
+                *imports.plan(session, project_id, parsed.items, options, ctx.created_by, file_exists))
 
     seen, out, changes, create = await ctx.db.read(pass_one)
     if out.errors or parsed.errors:  # every problem of the file at once, in file order
@@ -98,15 +101,16 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         return {**out.counters(), "dryRun": True}
 
     def pass_two(session: Any) -> imports.Outcome:
-        if imports.fingerprint(session, ctx.project_id, lock=True) == seen:
+        if imports.fingerprint(session, project_id, lock=True) == seen:
             # nothing moved: pass 1's plan holds
-            imports.apply(session, ctx.project_id, changes, create, out.sizes, drafts=bool(drafts_by))
-            return out
-        again, fresh, create_now = imports.plan(session, ctx.project_id, parsed.items, options, ctx.created_by,
+            imports.apply(session, project_id, changes, create, out.sizes, drafts=bool(drafts_by))
+            outcome: imports.Outcome = out
+            return outcome
+        again, fresh, create_now = imports.plan(session, project_id, parsed.items, options, ctx.created_by,
                                                 file_exists, lock=True)
         if again.errors:  # someone changed the project between the passes
             raise again.failure()
-        imports.apply(session, ctx.project_id, fresh, create_now, again.sizes, drafts=bool(drafts_by))
+        imports.apply(session, project_id, fresh, create_now, again.sizes, drafts=bool(drafts_by))
         return again
 
     out = await ctx.db.write(pass_two)

@@ -11,6 +11,7 @@ from db import projects as project_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid, Unavailable
+from db.label_plans import KIND_FOR_TASK
 from db.models import Project
 from db.records import AnnotationRecord
 from jobs.context import JobContext
@@ -22,7 +23,6 @@ from jobs.models.settings import class_lookup, effective_config
 from volumes.base import Volumes
 
 BATCH = 8
-KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
 
 
 class Tally:

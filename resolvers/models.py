@@ -46,7 +46,7 @@ async def model_status(config: ModelConfig, volumes: Volumes, check: bool) -> Mo
         except DomainError as exc:
             return ModelStatus(configured=True, protocol="onnx", name=name, url=config.path, ready=False,
                                message=exc.message)
-        names = list(backend.model.names) if isinstance(backend, LocalBackend) else []
+        names = list(backend.model.names or []) if isinstance(backend, LocalBackend) else []
         return ModelStatus(configured=True, protocol="onnx", name=name, url=config.path, ready=True,
                            message="ready", labels=names)
     if config.serving_url:
@@ -66,11 +66,11 @@ async def model_status(config: ModelConfig, volumes: Volumes, check: bool) -> Mo
     if not check:
         return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=False,
                            message=NOT_CHECKED)
-    backend = LabelStudioBackend(url, config.allow)
+    ls_backend = LabelStudioBackend(url, config.allow)
     try:
-        ready, message = await backend.health()
+        ready, message = await ls_backend.health()
     finally:
-        await backend.close()
+        await ls_backend.close()
     return ModelStatus(configured=True, protocol="labelstudio", name=name, url=url, ready=ready, message=message)
 
 

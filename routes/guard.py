@@ -194,6 +194,7 @@ async def _reject(scope: Scope, send: Send, status: int, code: str, message: str
                   **extra: Any) -> None:
     """A GraphQL-shaped error on /graphql (clients read errors[0].extensions.code), {code, error} elsewhere;
     close: end the connection after it."""
+    body: dict[str, Any]
     if scope["path"] == "/graphql":
         body = {"errors": [{"message": message, "extensions": {"code": code, **extra}}]}
     else:

@@ -87,7 +87,7 @@ async def identify(services: Services, conn: HTTPConnection,
     databricks mode Unauthenticated instead, saying why."""
     mode = services.auth_mode
     if mode == "local":
-        return services.info["user"]  # type: ignore[no-any-return]
+        return services.info["user"]
     if mode == "databricks":
         return await _platform_user(services, conn.headers)
     token = _bearer(conn.headers.get("authorization"))

@@ -5,7 +5,8 @@ iteration): one streamed answer of up to 100,000 samples instead of hundreds of 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -46,7 +47,7 @@ def _filter(params: dict[str, str]) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(**chosen)  # type: ignore[arg-type]
 
 
-def _encode(rows: list, by_sample: dict) -> bytes:
+def _encode(rows: Sequence[Any], by_sample: dict[int, list[Any]]) -> bytes:
     lines = []
     for r in rows:
         anns = [{"id": str(a.id), "label": a.label, "kind": a.kind,

@@ -92,7 +92,8 @@ class _Sink:
 def _zip_stream(services: Services, folder: VolumePath) -> Iterator[bytes]:
     sink = _Sink()
     prefix = len(folder.text) + 1
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:  # type: ignore[arg-type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED,  # type: ignore[call-overload]  # write-only
+                         compresslevel=1) as z:
         for entry in services.volumes.walk_files(folder):
             name = entry.path[prefix:]
             stored = name.lower().endswith((".jpg", ".jpeg", ".png", ".webp", ".gif"))  # already compressed

@@ -106,7 +106,7 @@ class _Walk:
         if key not in self.memo:
             frag = self.fragments.get(name)
             self.memo[key] = 0  # a cycle ends here (validation refuses cycles anyway)
-            cond = frag and self.schema.get_type(frag.type_condition.name.value)
+            cond = self.schema.get_type(frag.type_condition.name.value) if frag else None
             if frag is not None and cond is not None:
                 self.memo[key] = self.selections(cond, frag.selection_set, page)
         return self.memo[key]
@@ -128,6 +128,7 @@ class _Walk:
         return cost
 
     def _nested(self, node: FieldNode, facts: _Field, page: int | None) -> int:
+        assert node.selection_set is not None  # field() counts a leaf itself
         first = self.first(node, facts) if facts.paged else None
         size, child_page = 1, None
         if not facts.is_list:
@@ -169,7 +170,7 @@ def estimate(schema: GraphQLSchema, doc: DocumentNode, operation_name: str | Non
     """The cost of the operation that will run (0 when there is none to run): every field counts once per value
     it resolves, lists multiply what they contain by their size, some fields weigh more (WEIGHTS)."""
     op = operation(doc, operation_name)
-    root = op and schema.get_root_type(op.operation)
+    root = schema.get_root_type(op.operation) if op else None
     if op is None or root is None:
         return 0
     defaults = {v.variable.name.value: v.default_value for v in op.variable_definitions or ()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -39,6 +40,6 @@ class Job:
         return Job(
             id=strawberry.ID(str(j.id)), kind=JobKind(j.kind), status=JobStatus(j.status),
             project_id=strawberry.ID(str(j.project_id)) if j.project_id is not None else None,
-            progress=j.progress, total=j.total, result=j.result, error=j.error, created_by=j.created_by,
+            progress=j.progress, total=j.total, result=cast(JSON, j.result), error=j.error, created_by=j.created_by,
             created_at=j.created_at, finished_at=j.finished_at, run_id=j.run_id, run_url=j.run_url,
         )

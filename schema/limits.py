@@ -62,7 +62,8 @@ class Executor(StrawberryGraphQLCoreExecutionContext):
     def build(cls, schema: Any, document: DocumentNode, root_value: Any = None, context_value: Any = None,
               *args: Any, hide_suggestions: bool = False, **kwargs: Any) -> Any:
         hide = hide_suggestions or not limits_of(context_value).introspection
-        return super().build(schema, document, root_value, context_value, *args, hide_suggestions=hide, **kwargs)
+        return super().build(schema, document, root_value, context_value, *args,  # type: ignore[misc]
+                             hide_suggestions=hide, **kwargs)  # graphql-core passes it by name
 
 
 class _TooDeep(Exception):
@@ -143,7 +144,7 @@ def _fields(doc: DocumentNode, operation_name: str | None) -> Iterator[FieldNode
                 continue
             if isinstance(sel, FieldNode):
                 yield sel
-            if sel.selection_set:
+            if isinstance(sel, FieldNode | InlineFragmentNode) and sel.selection_set:
                 stack.append(sel.selection_set)
 
 
@@ -262,7 +263,7 @@ class Limits(SchemaExtension):
 
 
 
-class CappedTransportWS(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+class CappedTransportWS(BaseGraphQLTransportWSHandler):
     """graphql-transport-ws whose per-connection operation cap (WS_MAX_SUBSCRIPTIONS) answers like the other
     limits, with a message that says what to do and `extensions.code` (Strawberry's own error has no code); and
     whose sign-in at connection_init, when the database cannot be reached, closes the socket with 1013 (try again

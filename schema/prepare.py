@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, ValidationRule, parse, validate
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, parse, validate
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
@@ -59,7 +59,7 @@ def _parse_long(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-def validate_document(schema: Any, document: DocumentNode, rules: tuple[type[ValidationRule], ...],
+def validate_document(schema: Any, document: DocumentNode, rules: tuple[type[ASTValidationRule], ...],
                       hide_suggestions: bool) -> list[GraphQLError]:
     """Strawberry's validation (its own two rules added), with graphql-core's switch for "Did you mean …?"."""
     return validate(schema, document, (*rules, MaybeNullValidationRule, OneOfInputValidationRule),
@@ -87,8 +87,9 @@ class Prepare(SchemaExtension):
     async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         hide = not limits_of(ctx.context).introspection
-        args = (ctx.schema._schema, ctx.graphql_document, ctx.validation_rules, hide)
-        if ctx.graphql_document is not None and ctx.pre_execution_errors is None:
+        document = ctx.graphql_document
+        if document is not None and ctx.pre_execution_errors is None:
+            args = (ctx.schema._schema, document, ctx.validation_rules, hide)
             if len(ctx.query or "") <= INLINE_CHARS:
                 ctx.pre_execution_errors = _validate(*args)
             else:

@@ -10,6 +10,7 @@ from db import models
 from db import samples as sample_rows
 from db.errors import Invalid
 from db.models import utcnow
+from db.sample_state import SampleState
 from schema.context import Info
 from schema.enums import (
     AnnotationKind,
@@ -114,7 +115,7 @@ class Sample:
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
 
     @staticmethod
-    def of(s: models.Sample, annotations: list[models.Annotation] | None = None) -> Sample:
+    def of(s: models.Sample | SampleState, annotations: list[models.Annotation] | None = None) -> Sample:
         """annotations, when given, were fetched with the page: the field then costs no await per sample."""
         locked = s.locked_by if s.lock_expires_at and s.lock_expires_at > utcnow() else None
         return Sample(
@@ -192,7 +193,7 @@ def _confidence_cursor(value: str | None) -> tuple[float, int] | None:
         raise Invalid(f"Cursor {value!r} is not one this API returned for LEAST_CONFIDENT order.") from None
 
 
-def _cursor(row: sample_rows.Sample, least_confident: bool) -> str:
+def _cursor(row: models.Sample, least_confident: bool) -> str:
     if not least_confident:
         return str(row.id)
     conf = row.min_confidence if row.min_confidence is not None else sample_rows.NO_CONFIDENCE

@@ -55,7 +55,7 @@ class Stored:
         self.review = "NONE"
 
     def settle(self, *, skipped: bool | None = None) -> None:
-        """The status rule (db.labels.status_for) after annotations changed; no_objects holds only while empty."""
+        """The status rule (db.label_plans.status_for) after annotations changed; no_objects holds only while empty."""
         was_skipped = self.status == "SKIPPED" if skipped is None else skipped
         self.no_objects = self.no_objects and not (self.confirmed or self.drafts)
         self.status = ("SKIPPED" if was_skipped else "PRE_LABELED" if self.drafts else

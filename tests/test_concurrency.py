@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from db import counters, labels
+from db import counters, label_plans, labels
 from db.engine import Database
 from db.errors import Conflict
 from db.records import AnnotationRecord
@@ -143,7 +143,7 @@ async def test_a_save_that_lands_between_read_and_write_is_not_overwritten_blind
     box = (0.1, 0.1, 0.2, 0.2)
     planned = 0
 
-    def plan(load: labels.Loader) -> labels.Change:
+    def plan(load: label_plans.Loader) -> label_plans.Change:
         nonlocal planned
         planned += 1
         loaded = load(ids[0])
@@ -151,9 +151,9 @@ async def test_a_save_that_lands_between_read_and_write_is_not_overwritten_blind
             asyncio.run_coroutine_threadsafe(labels.save_annotations(
                 db, ids[0], [AnnotationRecord("dog", "BBOX", box)], "bob", allow_empty=False,
                 expected_version=None), loop).result(10)
-        return labels.plan_change(loaded, "alice", expected_version=expected_version, remove=loaded.annotations,
+        return label_plans.plan_change(loaded, "alice", expected_version=expected_version, remove=loaded.annotations,
                                   add=[AnnotationRecord("cat", "BBOX", box)], labelled_now=True,
-                                  events=labels._diff_events(loaded.annotations, [AnnotationRecord("cat", "BBOX",
+                                  events=label_plans.diff_events(loaded.annotations, [AnnotationRecord("cat", "BBOX",
                                                                                                       box)]))
 
     if expected_version is not None:

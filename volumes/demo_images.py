@@ -23,18 +23,20 @@ _FOLDERS = {"cat": "animals", "cup": "tabletop", "rocket": "space", "motorcycle"
 _BACKGROUNDS = ["hubble_deep_field", "grass", "gravel", "brick"]  # no demo class appears in these
 
 
+Box = tuple[str, float, float, float, float]  # label, x, y, w, h (0..1)
+
 @dataclass
 class DemoImage:
     relative_path: str
     width: int
     height: int
-    objects: list[tuple[str, float, float, float, float]] = field(default_factory=list)  # label, x, y, w, h (0..1)
+    objects: list[Box] = field(default_factory=list)
 
 
 def _photo(name: str) -> Image.Image:
     from skimage import data  # imported late: only the demo needs scikit-image
 
-    arr = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+    arr = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()  # type: ignore[no-untyped-call]  # scikit-image is untyped
     return Image.fromarray(arr).convert("RGB")
 
 
@@ -44,7 +46,7 @@ def _jitter(im: Image.Image, rng: random.Random) -> Image.Image:
     return ImageEnhance.Contrast(im).enhance(rng.uniform(0.85, 1.15))
 
 
-def _photo_variant(label: str, photos: dict[str, Image.Image], rng: random.Random) -> tuple[Image.Image, list]:
+def _photo_variant(label: str, photos: dict[str, Image.Image], rng: random.Random) -> tuple[Image.Image, list[Box]]:
     """The object's own photo, randomly cropped around it, maybe mirrored, with the object's box."""
     src, (left, top, right, bottom) = _OBJECTS[label]
     im = photos[src]
@@ -61,12 +63,13 @@ def _photo_variant(label: str, photos: dict[str, Image.Image], rng: random.Rando
                  (box[3] - box[1]) / (cb - ct))]
 
 
-def _scene(labels: list[str], photos: dict[str, Image.Image], rng: random.Random) -> tuple[Image.Image, list]:
+def _scene(labels: list[str], photos: dict[str, Image.Image], rng: random.Random) -> tuple[Image.Image, list[Box]]:
     """Objects cut from their photos and set into another photo, without overlaps, with their boxes."""
     bg = photos[rng.choice(_BACKGROUNDS)]
     w, h = 960, 640
     scene = ImageOps.fit(bg, (w, h), Image.Resampling.LANCZOS).filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2)))
-    if bg.mode == "RGB" and bg.getpixel((0, 0))[0] == bg.getpixel((0, 0))[1] == bg.getpixel((0, 0))[2]:
+    corner = bg.getpixel((0, 0)) if bg.mode == "RGB" else None
+    if isinstance(corner, tuple) and corner[0] == corner[1] == corner[2]:
         scene = ImageOps.colorize(scene.convert("L"), black=(rng.randint(10, 60),) * 3,
                                   white=tuple(rng.randint(150, 255) for _ in range(3)))  # tint grey textures
     scene = _jitter(scene, rng)

@@ -4,6 +4,7 @@ in while a file is being opened."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -72,7 +73,7 @@ class LocalVolumes:
         entries.sort(key=sort_key)
         return entries
 
-    def _entries(self, path: VolumePath) -> list[tuple[str, bool, os.stat_result]]:
+    def _entries(self, path: VolumePath) -> builtins.list[tuple[str, bool, os.stat_result]]:
         """The folder's files and folders (name, is a folder, stat), read from its descriptor; hidden names and
         links (never followed) left out, and so are entries that vanish while being read."""
         fd = self._folder(path)

@@ -49,11 +49,11 @@ def parse_metadata(path: str, raw: bytes) -> PastExport | None:
         return None
     if type(meta) is not dict or type(meta.get("project_name")) is not str:
         return None
-    task = meta.get("task_type") if type(meta.get("task_type")) is str else ""
+    task: str = meta["task_type"] if type(meta.get("task_type")) is str else ""
     reference = meta.get("snapshot") == "reference"
     copied = meta.get("includeImages", meta.get("images_copied", not reference))
     default_format = {"DETECTION": "COCO", "detection": "COCO", "CLASSIFICATION": "CSV", "classification": "CSV"}
-    fmt = meta.get("format") if type(meta.get("format")) is str else default_format.get(task, "")
+    fmt: str = meta["format"] if type(meta.get("format")) is str else default_format.get(task, "")
     return PastExport(path=path, project_id=_int(meta.get("project_id")), project_name=meta["project_name"],
                       version=_int(meta.get("version")) or 1, task_type=task.upper(), format=fmt,
                       image_count=_int(meta.get("image_count")) or 0,

@@ -3,6 +3,7 @@ bytes from the documented Files API. SDK errors become db.errors here, at the bo
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import logging
@@ -12,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 import requests
 from databricks.sdk import WorkspaceClient
@@ -49,25 +50,28 @@ class _BoundedWaits(RealClock):
         time.sleep(min(seconds, self.longest))
 
 
-class _Memo:
+V = TypeVar("V")
+
+
+class _Memo(Generic[V]):
     """A small thread-safe map whose entries expire: remote answers worth reusing for a few seconds."""
 
     def __init__(self, seconds: float, max_items: int) -> None:
         self.seconds, self.max_items = seconds, max_items
-        self._d: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._d: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Any:
+    def get(self, key: str) -> V | None:
         with self._lock:
             hit = self._d.get(key)
             if hit is None or hit[0] < time.monotonic():
                 return None
             return hit[1]
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: V) -> None:
         self.put_many([(key, value)])
 
-    def put_many(self, items: list[tuple[str, Any]]) -> None:
+    def put_many(self, items: list[tuple[str, V]]) -> None:
         until = time.monotonic() + self.seconds
         with self._lock:
             for key, value in items:
@@ -101,9 +105,9 @@ class UnityCatalogVolumes:
         self._connect_lock = threading.Lock()
         self.page_size = page_size
         self.spool_bytes = spool_bytes
-        self._stats = _Memo(stat_seconds, 200_000)
-        self._names = _Memo(memo_seconds, 1_000)  # catalog / schema / volume listings
-        self._pages = _Memo(memo_seconds, 16)  # full folder listings behind browse's later pages
+        self._stats: _Memo[FileStat] = _Memo(stat_seconds, 200_000)
+        self._names: _Memo[builtins.list[Entry]] = _Memo(memo_seconds, 1_000)  # catalog / schema / volume listings
+        self._pages: _Memo[builtins.list[Entry]] = _Memo(memo_seconds, 16)  # listings behind browse's later pages
 
     @property
     def client(self) -> WorkspaceClient:
@@ -120,7 +124,7 @@ class UnityCatalogVolumes:
 
     @property
     def files(self) -> FilesAPI:
-        return FilesAPI(self.client.api_client)
+        return FilesAPI(self.client.api_client)  # type: ignore[no-untyped-call]  # the SDK's constructor is untyped
 
     # -- listing ----------------------------------------------------------------------------------------
 
@@ -150,7 +154,8 @@ class UnityCatalogVolumes:
         stack = [path.text]
         while stack:
             folder = stack.pop()
-            subfolders, files = [], []
+            subfolders: builtins.list[Entry] = []
+            files: builtins.list[Entry] = []
             with _errors(path, "read", "READ VOLUME", folder=True, vanished=folder):
                 for e in self._listed(folder):
                     if "\\" in e.name:
@@ -160,7 +165,7 @@ class UnityCatalogVolumes:
             yield from files
             stack.extend(e.path for e in sorted(subfolders, key=lambda f: f.name, reverse=True))
 
-    def _names_under(self, path: VolumePath) -> list[Entry]:
+    def _names_under(self, path: VolumePath) -> builtins.list[Entry]:
         cached = self._names.get(path.text)
         if cached is not None:
             return cached
@@ -250,7 +255,7 @@ class UnityCatalogVolumes:
         with tempfile.SpooledTemporaryFile(max_size=self.spool_bytes) as fp:
             yield fp  # type: ignore[misc]
             fp.seek(0)
-            self._upload(path, fp, overwrite=False)  # only now does the file appear
+            self._upload(path, cast(BinaryIO, fp), overwrite=False)  # only now does the file appear
 
     def make_dirs(self, path: VolumePath) -> None:
         if path.depth < 3:
@@ -280,7 +285,8 @@ class UnityCatalogVolumes:
         its marker file it is not a finished folder)."""
         try:
             with _errors(work, "delete", "WRITE VOLUME", folder=True):
-                folders, files = [work.text], []
+                folders: builtins.list[str] = [work.text]
+                files: builtins.list[str] = []
                 for folder in folders:  # grows as it goes: a breadth-first walk
                     for e in self.files.list_directory_contents(folder, page_size=self.page_size):
                         name = e.name or (e.path or "").rstrip("/").rsplit("/", 1)[-1]

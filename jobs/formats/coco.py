@@ -5,7 +5,7 @@ Writing: 1-based category ids in class order; classification labels as annotatio
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import orjson
 
@@ -20,6 +20,16 @@ def _fail(message: str) -> Parsed:
     return Parsed([], RowErrors([RowError(0, "", message)]))
 
 
+class _Image(NamedTuple):
+    """An image entry while the file is read: its annotations (or, before the categories are known, (category id,
+    box) pairs) accrue in a list until finish() freezes them into an ImportItem."""
+
+    row: int
+    filename: str
+    annotations: list[Any]
+    size: tuple[int, int] | None
+
+
 class _Reader:
     """Takes the three lists' entries as they stream past, in whatever order the file has them: annotations read
     before their images wait (compactly), annotations read before the categories carry the category id as their
@@ -29,7 +39,7 @@ class _Reader:
         self.limits = limits
         self.errors = RowErrors()
         self.names: dict[int, str] | None = None
-        self.items: dict[int | str, ImportItem] | None = None
+        self.items: dict[int | str, _Image] | None = None
         self.sizes: dict[int | str, tuple[float, float] | None] = {}
         self.waiting: list[tuple[int, int | str, int, values.Box | None]] = []
         self.relabel = False
@@ -69,7 +79,7 @@ class _Reader:
         known = w is not None and h is not None and w > 0 and h > 0
         self.sizes[image_id] = (w, h) if known else None  # type: ignore[assignment]
         size = (round(w), round(h)) if known else None  # type: ignore[arg-type]
-        self.items[image_id] = ImportItem(n, name, [], size)  # type: ignore[arg-type]  # a list until finish
+        self.items[image_id] = _Image(n, name, [], size)
 
     def annotation(self, k: int, a: Any) -> None:
         self.limits.annotations(k + 1)
@@ -84,7 +94,7 @@ class _Reader:
             box = None if bbox is None or bbox == [] else values.box(bbox, "bbox")
         except ValueError as exc:
             image = a.get("image_id") if type(a) is dict else None
-            item = self.items.get(image) if self.items and type(image) in (int, str) else None
+            item = self.items.get(image) if self.items and isinstance(image, int | str) else None
             reason = f"annotations[{k}]: {exc}"
             self.errors.add(RowError(item.row, item.filename, reason) if item else RowError(0, "", reason))
             return
@@ -111,7 +121,7 @@ class _Reader:
             box = (x / sw, y / sh, w / sw, h / sh)
         if self.names is None:  # named at the end: (category id, box) until then
             self.relabel = True
-            item.annotations.append((category, box))  # type: ignore[arg-type]
+            item.annotations.append((category, box))
         elif (label := self.names.get(category)) is None:
             self.errors.add(RowError(item.row, item.filename,
                                      f"annotations[{k}]: category_id {category} is not in categories"))
@@ -133,12 +143,12 @@ class _Reader:
             if self.relabel:
                 annotations = []
                 for category, box in item.annotations:
-                    if (label := names.get(category)) is None:  # type: ignore[call-overload]
+                    if (label := names.get(category)) is None:
                         self.errors.add(RowError(item.row, item.filename,
                                                  f"category_id {category} is not in categories"))
                         self.count -= 1
                     else:
-                        annotations.append(confirmed(label, box))  # type: ignore[arg-type]
+                        annotations.append(confirmed(label, box))
             items.append(ImportItem(item.row, item.filename, tuple(annotations), item.size))
         return Parsed(items, self.errors, self.count)
 
@@ -175,7 +185,8 @@ def read(fp: BinaryIO, limits: Limits) -> Parsed:
 
 def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
     category = {c: i for i, c in enumerate(snapshot.classes, start=1)}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, s in enumerate(snapshot.samples, start=1):
         images.append({"id": image_id, "file_name": s.filename, "width": s.width, "height": s.height})
         for a in s.annotations:

@@ -80,8 +80,8 @@ def read(fp: io.BufferedReader, limits: Limits) -> Parsed:
             limits.annotations(seen)
             item = ImportItem(n, name, _annotations(anns))
         except (orjson.JSONDecodeError, ValueError) as exc:
-            name = raw.get("filename") if type(raw) is dict else ""
-            errors.add(RowError(n, values.shown(name) if type(name) is str else "", f"line {n}: {exc}"))
+            given = raw.get("filename") if type(raw) is dict else ""
+            errors.add(RowError(n, values.shown(given) if type(given) is str else "", f"line {n}: {exc}"))
             continue
         count += len(item.annotations)
         items.append(item)

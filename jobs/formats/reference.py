@@ -47,7 +47,7 @@ def why_not(snapshot: ExportSnapshot, s: ExportSample) -> str | None:
 
 def problems(snapshot: ExportSnapshot) -> tuple[int, list[str]]:
     """How many labelled images cannot go in, and the first few as 'filename: reason'."""
-    count, examples = 0, []
+    count, examples = 0, list[str]()
     for s in snapshot.samples:
         reason = why_not(snapshot, s)
         if reason is not None:

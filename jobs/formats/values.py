@@ -26,7 +26,8 @@ def describe(value: Any) -> str:
         return f"a string ({shown(repr(text))})"
     if isinstance(value, int | float):
         return repr(value)
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {list: "a list", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def number(value: Any, field: str) -> float:
@@ -34,7 +35,7 @@ def number(value: Any, field: str) -> float:
     kind = type(value)
     if kind is float:
         if math.isfinite(value):
-            return value
+            return float(value)
     elif kind is int:
         try:
             return float(value)
@@ -70,13 +71,13 @@ def whole(value: Any, field: str) -> int:
     """A JSON id: a whole number (not a boolean, a string or a float)."""
     if type(value) is not int:
         raise ValueError(f"{field} must be a whole number, not {describe(value)}")
-    return value  # type: ignore[no-any-return]
+    return int(value)
 
 
 def ident(value: Any, field: str) -> int | str:
     """A JSON id that only has to match another: a whole number or a string."""
     if type(value) is int:
-        return value  # type: ignore[no-any-return]
+        return int(value)
     if type(value) is str:
         return storable(value, field)
     return whole(value, field)

@@ -160,4 +160,5 @@ def data_yaml(snapshot: ExportSnapshot, with_images: bool) -> bytes:
     if with_images:
         doc["train"] = "images"
         doc["val"] = "images"
-    return yaml.safe_dump(doc, sort_keys=False).encode()
+    text: str = yaml.safe_dump(doc, sort_keys=False)
+    return text.encode()

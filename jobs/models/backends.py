@@ -123,7 +123,7 @@ class ServingBackend:
         good = [p for p in payloads if not isinstance(p, ModelError)]
         answers: list[list[Prediction]] | None = None
         try:
-            answers = await self.client.invoke(good) if good else []  # type: ignore[arg-type]
+            answers = await self.client.invoke(good) if good else []
         except ModelError as exc:  # a failed batch is retried image by image below, unless nobody answers
             if exc.retryable:
                 return [p if isinstance(p, ModelError) else exc for p in payloads]

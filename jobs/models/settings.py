@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -64,14 +65,15 @@ def effective_config(config: ModelConfig, stored: dict[str, Any] | None) -> Mode
     """The instance config with the project's model (if it has one) in place of the default model."""
     if not stored:
         return config
-    where = {"onnx": "path", "serving": "serving_url", "labelstudio": "backend_url"}[stored["protocol"]]
-    location = {"path": "", "serving_url": "", "backend_url": "",
-                where: _location_url(stored["protocol"], stored["location"], config)}
-    return dataclasses.replace(config, **location, name=stored["name"], classes=tuple(stored.get("classes") or ()),
-                               label_map=dict(stored.get("labelMap") or {}))
+    protocol = stored["protocol"]
+    url = _location_url(protocol, stored["location"], config)
+    return dataclasses.replace(config, path=url if protocol == "onnx" else "",
+                               serving_url=url if protocol == "serving" else "",
+                               backend_url=url if protocol == "labelstudio" else "", name=stored["name"],
+                               classes=tuple(stored.get("classes") or ()), label_map=dict(stored.get("labelMap") or {}))
 
 
-def class_lookup(project_classes: list[str], label_map: dict[str, str] | None) -> dict[str, str]:
+def class_lookup(project_classes: list[str], label_map: Mapping[str, str] | None) -> dict[str, str]:
     """Model label (lower case) → project class; an explicit mapping wins, "" drops the label; otherwise a label
     equal to a class name (ignoring case) maps to it."""
     lookup = {c.strip().lower(): c for c in project_classes}
