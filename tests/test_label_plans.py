@@ -1,0 +1,96 @@
+"""The planning half of a label change, property-tested without a database against a plain statement of what a
+change must do (db/label_plans.py): the status rule, the version, the review reset, the history and the counters."""
+
+from __future__ import annotations
+
+import typing
+from collections import Counter
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from db import counters
+from db.change_rows import SAMPLE_STATE
+from db.label_plans import Loaded, box_of, diff_events, plan_change, same_annotations, status_for
+from db.models import Annotation, Project
+from db.records import AnnotationRecord
+from db.sample_state import SampleState
+
+LABELS = ("cat", "dog")
+BOXES = [(0.1, 0.1, 0.2, 0.2), (0.5, 0.5, 0.3, 0.3), (0.0, 0.0, 1.0, 1.0)]
+annotation = st.builds(lambda label, box, draft, author: (label, box, draft, author), st.sampled_from(LABELS),
+                       st.sampled_from(BOXES), st.booleans(), st.sampled_from(["alice", "model:m"]))
+
+
+def _state(status: str, version: int, review: str, labeled_by: str | None) -> SampleState:
+    values = dict.fromkeys(SAMPLE_STATE)
+    values.update(id=7, project_id=1, path="/Volumes/c/s/v/a.jpg", filename="a.jpg", status=status, version=version,
+                  no_objects=False, review_status=review, labeled_by=labeled_by,
+                  labeled_at=datetime(2026, 1, 1, tzinfo=UTC) if labeled_by else None)
+    return SampleState.of_columns(values)
+
+
+def _stored(rows: list[tuple[str, tuple[float, ...], bool, str]]) -> list[Annotation]:
+    return [Annotation(id=i + 1, sample_id=7, project_id=1, label=label, kind="BBOX", x=b[0], y=b[1], w=b[2], h=b[3],
+                       confidence=0.5 if draft else None, is_draft=draft, created_by=author)
+            for i, (label, b, draft, author) in enumerate(rows)]
+
+
+def test_sample_state_declares_exactly_the_columns_it_copies() -> None:
+    assert tuple(typing.get_type_hints(SampleState, globals(), {"datetime": datetime})) == SAMPLE_STATE
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=st.lists(annotation, max_size=4), new=st.lists(annotation, max_size=4), remove_all=st.booleans(),
+       skipped=st.sampled_from([None, True, False]), status=st.sampled_from(["UNLABELED", "LABELED", "SKIPPED"]),
+       review=st.sampled_from(["NONE", "ACCEPTED", "REJECTED"]))
+def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bool, skipped: bool | None,
+                                            status: str, review: str) -> None:
+    stored = _stored(old)
+    before = _state(status, 3, review, "bob" if status == "LABELED" else None)
+    project = Project(id=1, task_type="DETECTION", classes=list(LABELS), multi_label=False)
+    add = [AnnotationRecord(label, "BBOX", box, 0.5 if draft else None, draft, author)
+           for label, box, draft, author in new]
+    remove = stored if remove_all else []
+    change = plan_change(Loaded(project, before, stored), "carol", expected_version=3, remove=remove, add=add,
+                         skipped=skipped)
+
+    # the plain model of what the sample holds afterwards
+    remaining = [a for a in stored if not remove_all] + add
+    drafts = [a for a in remaining if a.is_draft]
+    was_skipped = status == "SKIPPED" if skipped is None else skipped
+    expected = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
+                          no_objects=False)
+    after = change.sample
+    assert after.status == expected and after.version == 4 and change.read_version == 3
+    assert after.review_status == "NONE" and after.reviewed_by is None  # changed labels need a new review
+    assert (after.labeled_by is not None) == (expected == "LABELED")
+    assert after.min_confidence == (min(a.confidence for a in drafts) if drafts else None)
+    assert sorted(change.remove_ids) == sorted(a.id for a in remove)
+    # counters move by exactly what left and what came: the sample's keys, and confirmed rows by author and class
+    want: Counter[tuple[str, str]] = Counter()
+    for key in counters.sample_keys(before):
+        want[key] -= 1
+    for key in counters.sample_keys(after):
+        want[key] += 1
+    for a, sign in [(a, -1) for a in remove if not a.is_draft] + [(a, +1) for a in add if not a.is_draft]:
+        want[(counters.ANNOTATIONS_BY, a.created_by or "carol")] += sign
+        want[(counters.CLASS, a.label)] += sign
+    assert +change.deltas == +want and -change.deltas == -want
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=st.lists(annotation, max_size=4), new=st.lists(annotation, max_size=4))
+def test_history_pairs_up_a_replacement_and_same_annotations_ignores_order(old: list, new: list) -> None:
+    stored = _stored([(label, box, False, author) for label, box, _, author in old])
+    add = [AnnotationRecord(label, "BBOX", box) for label, box, _, _ in new]
+    events = diff_events(stored, add)
+    before = Counter((a.label, tuple(box_of(a) or ())) for a in stored)
+    after = Counter((a.label, tuple(box_of(a) or ())) for a in add)
+    # every change is one event: a row that stays says nothing, a replaced row is one 'replace', not delete + create
+    changed = sum((before - after).values()), sum((after - before).values())
+    assert len(events) == max(changed)
+    assert sum(e[0] == "replace" for e in events) == min(changed)
+    assert same_annotations(stored, add) == (before == after)
+    assert same_annotations(stored, list(reversed(add))) == (before == after)
