@@ -31,6 +31,7 @@ import pytest
 import yaml
 from PIL import Image
 
+import settings
 from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_apps import APPS_ROUTES, add_app, add_folder, readers_of
 
@@ -394,10 +395,10 @@ def test_the_app_may_read_who_manages_it(bundle: Bundle) -> None:
 
 
 def test_env_names_are_read_by_server(app_yml: dict[str, Any], bundle: Bundle) -> None:
-    """A text check: each name app.yml or the worker job sets appears as a string literal in server.py."""
+    """Each name app.yml or the worker job sets is a declared setting (settings.py), so the server reads it."""
     names = {e["name"] for e in app_yml["env"]} | set(worker_env(the_worker(bundle)))
-    source = SERVER.read_text(encoding="utf-8")
-    assert {n for n in names if not re.search(rf"""["']{n}["']""", source)} == set()
+    declared = {v.env for v in settings.variables()} | {"DATABRICKS_APP_PORT", "LAKEBASE_DATABASE"}
+    assert names - declared == set()
 
 
 def test_variables_used_are_declared_and_references_resolve(bundle: Bundle) -> None:
