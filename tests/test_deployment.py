@@ -36,7 +36,6 @@ from tests.databricks_emulator import DatabricksEmulator
 from tests.emulated_apps import APPS_ROUTES, add_app, add_folder, readers_of
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "server.py"
 THUMBNAIL_SCRIPT = ROOT / "resources" / "upload_thumbnail.py"
 GRANT_SCRIPT = ROOT / "resources" / "grant_worker.py"
 # The CLI's schema (bundle/schema/jsonschema.json of databricks/cli, August 2026), kept in the repository so a bare
