@@ -164,6 +164,7 @@ class Sample(Base):
     __tablename__ = "samples"
     __table_args__ = (
         UniqueConstraint("project_id", "path", name="uq_samples_project_path"),
+        Index("ix_samples_project_id", "project_id", "id"),
         Index("ix_samples_project_status_id", "project_id", "status", "id"),
         Index("ix_samples_project_labeled_by_id", "project_id", "labeled_by", "id"),
         Index("ix_samples_project_review_id", "project_id", "review_status", "id"),

@@ -48,15 +48,15 @@ def _filter(params: dict[str, str]) -> sample_rows.SampleFilter:
 
 
 def _encode(rows: Sequence[Any], by_sample: dict[int, list[Any]]) -> bytes:
-    lines = []
-    for r in rows:
-        anns = [{"id": str(a.id), "label": a.label, "kind": a.kind,
-                 "box": None if a.x is None else [a.x, a.y, a.w, a.h], "confidence": a.confidence,
-                 "isDraft": bool(a.is_draft), "createdBy": a.created_by} for a in by_sample.get(r.id, ())]
-        lines.append(orjson.dumps({"id": str(r.id), "filename": r.filename, "path": r.path, "status": r.status,
-                                   "width": r.width, "height": r.height, "version": r.version,
-                                   "annotations": anns}))
-    return b"\n".join(lines) + b"\n" if lines else b""
+    """The rows as NDJSON: the hot loop of a million-sample stream, so rows are read by position, ids stay numbers
+    and boxes tuples (each str() or list made per row cost about as much as the encoding)."""
+    dumps, newline, empty = orjson.dumps, orjson.OPT_APPEND_NEWLINE, ()
+    anns = {sid: [{"id": a[1], "label": a[2], "kind": a[3], "box": None if a[4] is None else (a[4], a[5], a[6], a[7]),
+                   "confidence": a[8], "isDraft": bool(a[9]), "createdBy": a[10]} for a in found]
+            for sid, found in by_sample.items()}
+    return b"".join([dumps({"id": r[0], "filename": r[1], "path": r[2], "status": r[3], "width": r[4],
+                            "height": r[5], "version": r[6], "annotations": anns.get(r[0], empty)}, option=newline)
+                     for r in rows])
 
 
 def _batch(session: object, project_id: int, f: sample_rows.SampleFilter, after: int, first: int

@@ -67,7 +67,8 @@ def test_the_stream_says_where_it_ended(sdk: SdkServer) -> None:
                   headers={"Authorization": f"Bearer {sdk.token}"})
     lines = [httpx.Response(200, content=line).json() for line in r.content.splitlines()]
     assert r.headers["content-type"] == "application/x-ndjson" and len(lines) == 3
-    assert lines[-1] == {"done": True, "count": 2, "hasNextPage": True, "endCursor": lines[1]["id"]}
+    assert lines[-1] == {"done": True, "count": 2, "hasNextPage": True, "endCursor": str(lines[1]["id"])}
+    assert set(lines[0]) == {"id", "filename", "path", "status", "width", "height", "version", "annotations"}
     last = httpx.get(f"{sdk.url}/api/projects/{p.id}/samples.ndjson", params={"after": lines[1]["id"]},
                      headers={"Authorization": f"Bearer {sdk.token}"}).content.splitlines()
     assert len(last) == 4 and b'"hasNextPage":false' in last[-1]

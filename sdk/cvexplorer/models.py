@@ -24,7 +24,7 @@ class Box:
         return self.x, self.y, self.x + self.w, self.y + self.h
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is built through object.__setattr__, twice as slow
 class Annotation:
     label: str
     kind: str = "BBOX"  # BBOX | CLASSIFICATION
@@ -42,7 +42,7 @@ class Annotation:
         elif b is not None:
             b = Box(b["x"], b["y"], b["w"], b["h"])
         return cls(d["label"], d["kind"], b, d.get("confidence"), d.get("isDraft", False), d.get("createdBy", ""),
-                   d.get("id", ""))
+                   str(d.get("id", "")))  # the NDJSON stream sends ids as numbers, GraphQL as strings
 
     def as_input(self) -> dict[str, Any]:
         out: dict[str, Any] = {"label": self.label, "kind": self.kind}
@@ -51,7 +51,7 @@ class Annotation:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sample:
     id: str
     filename: str
@@ -67,7 +67,7 @@ class Sample:
 
     @classmethod
     def of(cls, d: dict[str, Any], project_id: str = "") -> Sample:
-        return cls(d["id"], d["filename"], d["path"], d["status"], d.get("width"), d.get("height"), d["version"],
+        return cls(str(d["id"]), d["filename"], d["path"], d["status"], d.get("width"), d.get("height"), d["version"],
                    [Annotation.of(a) for a in d.get("annotations") or ()], d.get("projectId", project_id),
                    d.get("lockedBy"), d.get("labeledBy"))
 

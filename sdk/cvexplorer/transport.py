@@ -3,11 +3,11 @@ downloads. Every failure becomes a CvxError: the server's extensions.code, or UN
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import IO, Any
 
 import httpx
+import orjson
 
 from cvexplorer.errors import BY_CODE, CvxError, Unavailable, from_graphql
 from cvexplorer.operations import document
@@ -63,7 +63,8 @@ class _Lines:
             self.rest = data
             return []
         self.rest = data[cut + 1:]
-        return [json.loads(line) for line in data[:cut].split(b"\n") if line]
+        loads = orjson.loads
+        return [loads(line) for line in data[:cut].split(b"\n") if line]
 
 
 class SyncTransport:
