@@ -96,7 +96,8 @@ def test_saves_carry_the_version_they_were_read_at_claims_and_skips(sdk: SdkServ
     assert [s.status for s in cvx.samples(p)].count("SKIPPED") == 1
 
 
-def test_predictions_go_in_as_one_upload_and_one_import_job(sdk: SdkServer) -> None:
+def test_predictions_go_in_as_one_upload_and_one_import_job(sdk: SdkServer,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     cvx, p = _project(sdk, "Predicted", 4)
     names = [s.filename for s in cvx.samples(p)]
     # Pixel corners (xyxy) from a DataFrame, with each image's size, into a model's drafts.
@@ -104,8 +105,10 @@ def test_predictions_go_in_as_one_upload_and_one_import_job(sdk: SdkServer) -> N
                        "x1": [10, 0, 50], "y1": [20, 0, 0], "x2": [60, 100, 100], "y2": [70, 50, 25],
                        "confidence": [0.9, 0.4, 0.75], "width": [200, 200, 100], "height": [100, 100, 50]})
     jobs_before = len(cvx.jobs(p))
-    job = cvx.upload_predictions(p, df, box_format="xyxy", pixels=True, as_drafts_of="yolo", progress=False)
+    job = cvx.upload_predictions(p, df, box_format="xyxy", pixels=True, as_drafts_of="yolo")
     assert job.status == "SUCCEEDED" and job.result["annotationsCreated"] == 3
+    bar = capsys.readouterr().err  # wait()'s tqdm progress bar
+    assert f"import job {job.id}" in bar and "100%" in bar and "4/4" in bar and "succeeded" in bar  # 2 passes
     assert len(cvx.jobs(p)) == jobs_before + 1  # one job for all of it
     first = cvx.sample(next(s.id for s in cvx.samples(p, filename=names[0])))
     assert first.status == "PRE_LABELED"
