@@ -27,7 +27,7 @@ from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Annotation, AnnotationEvent, Project, Sample
-from db.records import MAX_ERRORS_LISTED, AnnotationRecord, Box, ImportItem, RowError, RowErrors
+from db.records import MAX_ERRORS_LISTED, AnnotationRecord, Box, ImportItem, RowError, RowErrors, as_draft
 from db.sample_state import SampleState
 
 WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
@@ -109,7 +109,7 @@ class _Matcher:
 
 
 def _as_drafts(annotations: tuple[AnnotationRecord, ...], author: str) -> list[AnnotationRecord]:
-    return [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author) for a in annotations]
+    return [as_draft(a, author) for a in annotations]
 
 
 def _as_labels(annotations: tuple[AnnotationRecord, ...]) -> tuple[AnnotationRecord, ...]:

@@ -36,6 +36,12 @@ def confirmed(label: str, box: Box | None) -> AnnotationRecord:
     return _tuple_new(AnnotationRecord, (label, "CLASSIFICATION" if box is None else "BBOX", box, None, False, None))
 
 
+def as_draft(a: AnnotationRecord, author: str) -> AnnotationRecord:
+    """The annotation as a model's draft (an import into drafts builds a million of them: no Python-level
+    __new__)."""
+    return _tuple_new(AnnotationRecord, (a[0], a[1], a[2], a[3], True, author))
+
+
 class ImportItem(NamedTuple):
     """One image of the file. Tuples all the way down: once the collector has seen that they hold only strings and
     numbers it stops tracking them, so 500,000 items do not make every full collection (a pause of the whole
