@@ -12,7 +12,7 @@ from db.engine import dialect_of, emit, rowcount
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Job, Project, ProjectMember, utcnow
 
-KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS")
+KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_ATTEMPTS = 3
 
@@ -41,6 +41,8 @@ def queue_scan(session: Session, project_id: int, created_by: str) -> Job:
         raise NotFound(f"Project {project_id} does not exist.")
     if has_active_job(session, project_id, "SCAN"):
         raise Conflict(f"A scan of project {project.name!r} is already queued or running.")
+    if has_active_job(session, project_id, "SOURCE_CHANGE"):
+        raise Conflict(f"Project {project.name!r} is moving to another folder: rescan once that has finished.")
     return create_job(session, kind="SCAN", project_id=project_id, params={}, created_by=created_by)
 
 

@@ -20,7 +20,7 @@ LOAD = """
 SELECT s.id, s.project_id, s.path, s.filename, s.status, s.version, s.locked_by, s.lock_expires_at, s.width,
        s.height, s.labeled_by, s.labeled_at, s.skipped_by, s.updated_by, s.updated_at, s.no_objects,
        s.min_confidence, s.max_confidence, s.review_status, s.reviewed_by, s.reviewed_at, s.review_comment,
-       p.task_type, p.classes::text, p.multi_label,
+       s.missing_since, p.task_type, p.classes::text, p.multi_label,
        (SELECT json_agg(json_build_array(a.id, a.label, a.kind, a.x, a.y, a.w, a.h, a.confidence, a.is_draft,
                                          a.created_by, a.created_at) ORDER BY a.id)::text
           FROM annotations a WHERE a.sample_id = s.id)
@@ -76,9 +76,10 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
     row = conn.execute(LOAD, {"id": sample_id}).fetchone()
     if row is None:
         return None
-    sample = dict(zip(SAMPLE_STATE, row[:22], strict=True))
-    project = {"id": row[1], "task_type": row[22], "classes": orjson.loads(row[23]), "multi_label": row[24]}
-    annotations = [dict(zip(ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[25] or "[]")]
+    n = len(SAMPLE_STATE)
+    sample = dict(zip(SAMPLE_STATE, row[:n], strict=True))
+    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": row[n + 2]}
+    annotations = [dict(zip(ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[n + 3] or "[]")]
     for a in annotations:
         a["created_at"] = datetime.fromisoformat(a["created_at"]).astimezone(UTC)
     return sample, project, annotations

@@ -16,7 +16,7 @@ import orjson
 
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
 
-_DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at"})
+_DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
 _BOOLEANS = frozenset({"no_objects"})
 
 LOAD = (f"SELECT {', '.join(f's.{c}' for c in SAMPLE_STATE)}, p.task_type, p.classes, p.multi_label "
@@ -46,12 +46,13 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
     row = conn.execute(LOAD, (sample_id,)).fetchone()
     if row is None:
         return None
-    sample = dict(zip(SAMPLE_STATE, row[:22], strict=True))
+    n = len(SAMPLE_STATE)
+    sample = dict(zip(SAMPLE_STATE, row[:n], strict=True))
     for c in _DATETIMES:
         sample[c] = _read_time(sample[c])
     for c in _BOOLEANS:
         sample[c] = bool(sample[c])
-    project = {"id": row[1], "task_type": row[22], "classes": orjson.loads(row[23]), "multi_label": bool(row[24])}
+    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": bool(row[n + 2])}
     annotations = []
     for a in conn.execute(ANNOTATIONS, (sample_id,)):
         values = dict(zip(ANNOTATION_READ, a, strict=True))

@@ -192,6 +192,7 @@ class Sample(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(320))
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     review_comment: Mapped[str | None] = mapped_column(Text)
+    missing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a rescan did not find the file
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any

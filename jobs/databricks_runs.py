@@ -33,7 +33,8 @@ def run_state(life_cycle: str, result: str | None, message: str) -> RunState:
     return RunState(True, "FAILED", f"The Databricks run ended ({detail}) without finishing the job.")
 
 
-LOCAL_ONLY = ("SCAN", "RENAME_CLASS", "DRAFTS")  # a listing, SQL transactions: a cluster would only add start-up
+# listings and SQL transactions: a cluster would only add its start-up
+LOCAL_ONLY = ("SCAN", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE")
 
 
 APP_TAG = "cv-explorer-app"  # the bundle's worker job carries it, with the app's name as its value

@@ -1,4 +1,5 @@
-"""SCAN: walk a project's source folder and add one sample per image file not yet in the project."""
+"""SCAN: walk a project's source folder, add one sample per image file not yet in the project, and mark the samples
+whose file is gone as missing (unmarked when it comes back); nothing is deleted (db/source_folders.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from db import projects, samples
+from db import projects, samples, source_folders
 from jobs.context import JobContext
 from volumes.base import Entry
 from volumes.images import IMAGE_EXTENSIONS
@@ -16,14 +17,17 @@ from volumes.paths import parse
 BATCH = 5000
 
 
+def image_files(files: Iterator[Entry]) -> Iterator[Entry]:
+    return (e for e in files if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS)
+
+
 def _batches(files: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
     batch: list[Entry] = []
-    for entry in files:
-        if os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-            batch.append(entry)
-            if len(batch) >= size:
-                yield batch
-                batch = []
+    for entry in image_files(files):
+        batch.append(entry)
+        if len(batch) >= size:
+            yield batch
+            batch = []
     if batch:
         yield batch
 
@@ -34,14 +38,20 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     root = parse(project.source_volume)
     batches = _batches(ctx.volumes.walk_files(root), BATCH)
     seen = added = 0
+    known = await ctx.db.read(source_folders.paths_and_missing, ctx.project_id)
+    found: set[str] = set()
     while True:
         batch = await asyncio.to_thread(next, batches, None)  # the walk touches the disk: keep it off the loop
         if batch is None:
             break
         prefix = len(root.text) + 1
         files = [(e.path, e.path[prefix:]) for e in batch]
+        found.update(e.path for e in batch)
         added += await ctx.db.write(samples.insert_new, ctx.project_id, files)
         seen += len(batch)
         await ctx.progress(seen)
+    vanished = [sid for path, (sid, missing) in known.items() if not missing and path not in found]
+    back = [sid for path, (sid, missing) in known.items() if missing and path in found]
+    await ctx.db.write(source_folders.mark_missing, ctx.project_id, vanished, back)
     await ctx.progress(seen, seen, force=True)
-    return {"imagesFound": seen, "samplesAdded": added}
+    return {"imagesFound": seen, "samplesAdded": added, "missing": len(vanished), "foundAgain": len(back)}

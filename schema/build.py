@@ -24,6 +24,7 @@ from resolvers.projects import ProjectMutations, ProjectQueries
 from resolvers.reviews import ReviewMutations, ReviewQueries
 from resolvers.samples import SampleQueries
 from resolvers.shares import ShareMutations, ShareQueries
+from resolvers.source_folders import SourceFolderMutations, SourceFolderQueries
 from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
@@ -35,10 +36,10 @@ from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
-                                 DraftQueries, PastExportQueries, KeyMapQueries))
+                                 DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
-                                       ShareMutations, DraftMutations, KeyMapMutations))
+                                       ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -33,6 +33,7 @@ class JobKind(Enum):
     PREANNOTATE = "PREANNOTATE"
     RENAME_CLASS = "RENAME_CLASS"
     DRAFTS = "DRAFTS"
+    SOURCE_CHANGE = "SOURCE_CHANGE"
 
 
 @strawberry.enum

@@ -112,6 +112,8 @@ class Sample:
     reviewed_at: datetime | None
     review_comment: str | None = strawberry.field(description="The reviewer's comment (shown to the labeller of a "
                                                               "rejected sample).")
+    missing: bool = strawberry.field(default=False, description="The last rescan did not find the image file; its "
+                                                                "labels are kept until an owner purges missing images.")
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
 
     @staticmethod
@@ -123,7 +125,7 @@ class Sample:
             path=s.path, status=SampleStatus(s.status), width=s.width, height=s.height, version=s.version,
             locked_by=locked, labeled_by=s.labeled_by, labeled_at=s.labeled_at,
             review_status=ReviewStatus(s.review_status), reviewed_by=s.reviewed_by, reviewed_at=s.reviewed_at,
-            review_comment=s.review_comment, _annotations=annotations,
+            review_comment=s.review_comment, missing=s.missing_since is not None, _annotations=annotations,
         )
 
     @strawberry.field

@@ -20,7 +20,7 @@ def test_create_project_scans_images_recursively(client: TestClient, images_dir:
     make_images(images_dir / ".cache", ["h.jpg"])
     project = create_project(client)
     assert project["scan"]["status"] == "SUCCEEDED"
-    assert project["scan"]["result"] == {"imagesFound": 7, "samplesAdded": 7}
+    assert project["scan"]["result"] == {"imagesFound": 7, "samplesAdded": 7, "missing": 0, "foundAgain": 0}
     assert project["root"]["id"] == project["id"] and project["version"] == 1
     stats = gql(client, STATS, id=project["id"])["project"]["stats"]
     assert stats["total"] == 7 and stats["unlabeled"] == 7
@@ -39,7 +39,7 @@ def test_rescan_adds_only_new_files(client: TestClient, images_dir: Path) -> Non
     make_images(images_dir, ["c.jpg"])
     job = gql(client, "mutation($id: ID!){ rescanProject(id: $id){ id kind status } }", id=project["id"])
     done = wait_for_job(client, job["rescanProject"]["id"])
-    assert done["result"] == {"imagesFound": 3, "samplesAdded": 1}
+    assert done["result"] == {"imagesFound": 3, "samplesAdded": 1, "missing": 0, "foundAgain": 0}
     assert gql(client, STATS, id=project["id"])["project"]["stats"]["total"] == 3
 
 
