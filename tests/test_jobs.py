@@ -38,7 +38,8 @@ def test_a_job_left_running_by_a_dead_server_is_resumed(client: TestClient, imag
                          lease_owner="dead-host:1:x", lease_expires_at=utcnow() - timedelta(seconds=1), attempts=1)
     client.app.state.services.runner.wake()
     done = wait_for_job(client, job_id)
-    assert done["status"] == "SUCCEEDED" and done["result"] == {"imagesFound": 3, "samplesAdded": 1, "missing": 0, "foundAgain": 0}
+    assert done["status"] == "SUCCEEDED"
+    assert done["result"] == {"imagesFound": 3, "samplesAdded": 1, "missing": 0, "foundAgain": 0}
 
 
 def test_a_job_interrupted_too_often_fails_with_a_reason(client: TestClient) -> None:
