@@ -176,6 +176,11 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "clearProjectDrafts": ("mutation($p: ID!){ clearProjectDrafts(projectId: $p, expectedDrafts: 0){ id } }",
                            {"p": _PROJECT}),
     "pastExports": ("query($p: ID!){ pastExports(projectId: $p){ path } }", {"p": _PROJECT}),
+    "missingSamples": ("query($p: ID!){ missingSamples(projectId: $p){ samples } }", {"p": _PROJECT}),
+    "purgeMissingSamples": ("mutation($p: ID!){ purgeMissingSamples(projectId: $p, expectedSamples: 0) }",
+                            {"p": _PROJECT}),
+    "changeSourceFolder": ('mutation($p: ID!){ changeSourceFolder(projectId: $p, sourceVolume: '
+                           '"/Volumes/test/cvx/exports"){ id } }', {"p": _PROJECT}),
 }
 NULLABLE = {"project", "sample", "job"}
 BULK = {"acceptDrafts", "clearDrafts"}  # lists of ids: the unknown ones are named together, as VALIDATION
