@@ -41,6 +41,7 @@ class SampleState:
     reviewed_by: str | None
     reviewed_at: datetime | None
     review_comment: str | None
+    missing_since: datetime | None
 
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db import counters
 from db import jobs as job_rows
 from db import samples as sample_rows
-from db.engine import emit
+from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid
 from db.models import Annotation, AnnotationEvent, Job, Project, Sample, utcnow
 from db.projects import get_project
@@ -143,7 +143,7 @@ def change_source(session: Session, project_id: int, folder: str, found: Collect
                   expected_dropped: int) -> SourcePlan:
     """Move the project to folder (holding the relative paths `found`), in one transaction: drop the samples whose
     path is not there (refused when that is not the confirmed count), repoint the others, add the new files."""
-    if session.bind.dialect.name == "postgresql":  # one change at a time; saves of its samples wait
+    if dialect_of(session) == "postgresql":  # one change at a time; saves of its samples wait
         session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     plan = plan_source_change(session, project_id, found)
     if plan.dropped != expected_dropped:
