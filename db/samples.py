@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -116,6 +116,17 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
     return and_(*cond)
 
 
+def page_statement(project_id: int, f: SampleFilter, *, limit: int, after: int | None = None,
+                   before: int | None = None) -> Select[tuple[Sample]]:
+    """The SELECT of one keyset page in id order (descending with `before`), `limit` rows at most."""
+    stmt = select(Sample).where(_filtered(project_id, f))
+    if after is not None:
+        stmt = stmt.where(Sample.id > after)
+    if before is not None:
+        return stmt.where(Sample.id < before).order_by(Sample.id.desc()).limit(limit)
+    return stmt.order_by(Sample.id).limit(limit)
+
+
 def page(
     session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | None, before: int | None = None
 ) -> tuple[list[Sample], bool]:
@@ -125,18 +136,23 @@ def page(
     if first < 0:
         raise Invalid("first must be zero or more.")
     first = min(first, MAX_PAGE)
-    stmt = select(Sample).where(_filtered(project_id, f))
-    if after is not None:
-        stmt = stmt.where(Sample.id > after)
+    rows = list(session.scalars(page_statement(project_id, f, limit=first + 1, after=after, before=before)))
     if before is not None:
-        stmt = stmt.where(Sample.id < before)
-        rows = list(session.scalars(stmt.order_by(Sample.id.desc()).limit(first + 1)))
         return rows[:first][::-1], len(rows) > first
-    rows = list(session.scalars(stmt.order_by(Sample.id).limit(first + 1)))
     return rows[:first], len(rows) > first
 
 
 NO_CONFIDENCE = 2.0  # sorts samples without model drafts after every real confidence (0..1)
+
+
+def least_confident_statement(project_id: int, f: SampleFilter, *, limit: int,
+                              after: tuple[float, int] | None = None) -> Select[tuple[Sample]]:
+    """The SELECT of one keyset page ordered by the least confident draft (no drafts last), then id."""
+    key = CONFIDENCE_KEY
+    stmt = select(Sample).where(_filtered(project_id, f))
+    if after is not None:
+        stmt = stmt.where(or_(key > after[0], and_(key == after[0], Sample.id > after[1])))
+    return stmt.order_by(key, Sample.id).limit(limit)
 
 
 def page_least_confident(
@@ -146,11 +162,7 @@ def page_least_confident(
     if first < 0:
         raise Invalid("first must be zero or more.")
     first = min(first, MAX_PAGE)
-    key = CONFIDENCE_KEY
-    stmt = select(Sample).where(_filtered(project_id, f))
-    if after is not None:
-        stmt = stmt.where(or_(key > after[0], and_(key == after[0], Sample.id > after[1])))
-    rows = list(session.scalars(stmt.order_by(key, Sample.id).limit(first + 1)))
+    rows = list(session.scalars(least_confident_statement(project_id, f, limit=first + 1, after=after)))
     return rows[:first], len(rows) > first
 
 
@@ -184,12 +196,17 @@ def page_with_annotations(
     return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
 
 
+def count_statement(project_id: int, f: SampleFilter) -> Select[tuple[int]]:
+    """The SELECT counting the matching samples (count() reads the counters instead when it can)."""
+    return select(func.count()).select_from(Sample).where(_filtered(project_id, f))
+
+
 def count(session: Session, project_id: int, f: SampleFilter) -> int:
     """How many samples match; answered from the counters when only the status is filtered."""
     if f.status_only:
         raw = (counters.read(session, [project_id]))[project_id].get(counters.STATUS, {})
         return raw.get(f.status, 0) if f.status else sum(raw.values())
-    return session.scalar(select(func.count()).select_from(Sample).where(_filtered(project_id, f))) or 0
+    return session.scalar(count_statement(project_id, f)) or 0
 
 
 def annotations_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Annotation]]:

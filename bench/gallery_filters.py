@@ -1,0 +1,227 @@
+"""Every gallery filter at 1,000,000 samples on PostgreSQL: totalCount + first page and a deep keyset page over HTTP,
+and each query's EXPLAIN ANALYZE written to bench/plans/gallery_filters.md."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
+
+from bench.figures import Figure, percentile
+from bench.live_server import gql, live_server
+from db import counters, projects
+from db import samples as sample_rows
+from db.engine import Database
+from db.migrate import upgrade
+
+WORK = Path(__file__).resolve().parent / ".work"
+PLANS = Path(__file__).resolve().parent / "plans" / "gallery_filters.md"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+N = int(os.environ.get("CVX_BENCH_GALLERY_SAMPLES", "1000000"))
+DB_NAME = f"cvx_bench_gallery_filters_{N}_v1"  # built once and kept: the data's recipe is in _build
+REPEATS = 25
+
+# Ten classes, from common to rare (share of boxes).
+CLASSES = [("car", 0.40), ("person", 0.25), ("bicycle", 0.12), ("dog", 0.08), ("cat", 0.06), ("bus", 0.04),
+           ("truck", 0.03), ("bird", 0.015), ("horse", 0.004), ("zebra", 0.001)]
+
+GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
+    $first: Int, $after: String, $order: SampleOrder, $conf: Float, $review: ReviewStatus) {
+  project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: $first,
+                             after: $after, orderBy: $order, maxConfidence: $conf, reviewStatus: $review) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id filename status width height version reviewStatus thumbnailUrl(size: 256)
+                   annotations { label kind isDraft } } } } } }"""
+
+# (name, GraphQL variables, db filter, least-confident order)
+CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
+    ("no filter", {}, sample_rows.SampleFilter(), False),
+    ("status LABELED", {"status": "LABELED"}, sample_rows.SampleFilter(status="LABELED"), False),
+    ("label car (common)", {"label": "car"}, sample_rows.SampleFilter(label="car"), False),
+    ("label zebra (rare)", {"label": "zebra"}, sample_rows.SampleFilter(label="zebra"), False),
+    ("labeller user3", {"by": "user3"}, sample_rows.SampleFilter(labeled_by="user3"), False),
+    ("confidence <= 0.3", {"conf": 0.3}, sample_rows.SampleFilter(max_confidence=0.3), False),
+    ("review ACCEPTED", {"review": "ACCEPTED"}, sample_rows.SampleFilter(review_status="ACCEPTED"), False),
+    ("review REJECTED", {"review": "REJECTED"}, sample_rows.SampleFilter(review_status="REJECTED"), False),
+    ("filename part cam07", {"filename": "cam07"}, sample_rows.SampleFilter(filename="cam07"), False),
+    ("filename part 12345", {"filename": "12345"}, sample_rows.SampleFilter(filename="12345"), False),
+    ("status LABELED + label dog", {"status": "LABELED", "label": "dog"},
+     sample_rows.SampleFilter(status="LABELED", label="dog"), False),
+    ("label cat + labeller user1", {"label": "cat", "by": "user1"},
+     sample_rows.SampleFilter(label="cat", labeled_by="user1"), False),
+    ("labeller user2 + review REJECTED", {"by": "user2", "review": "REJECTED"},
+     sample_rows.SampleFilter(labeled_by="user2", review_status="REJECTED"), False),
+    ("status PRE_LABELED + confidence <= 0.5", {"status": "PRE_LABELED", "conf": 0.5},
+     sample_rows.SampleFilter(status="PRE_LABELED", max_confidence=0.5), False),
+    ("label bus + filename part cam1", {"label": "bus", "filename": "cam1"},
+     sample_rows.SampleFilter(label="bus", filename="cam1"), False),
+    ("least confident first", {"order": "LEAST_CONFIDENT"}, sample_rows.SampleFilter(), True),
+    ("least confident first + label person", {"order": "LEAST_CONFIDENT", "label": "person"},
+     sample_rows.SampleFilter(label="person"), True),
+]
+
+
+def _url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def _exists(name: str) -> bool:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        return c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def _label_case(column: str) -> str:
+    """A SQL CASE picking a class from a uniform [0, 1) column by the shares in CLASSES."""
+    parts, edge = [], 0.0
+    for name, share in CLASSES[:-1]:
+        edge += share
+        parts.append(f"WHEN {column} < {edge:.4f} THEN '{name}'")
+    return f"CASE {' '.join(parts)} ELSE '{CLASSES[-1][0]}' END"
+
+
+async def _build(name: str, n: int) -> None:
+    """A project of n samples: half labelled by five users (a quarter of those reviewed), 15% pre-labelled by a
+    model, 5% skipped, the rest new; 1-4 boxes a labelled sample, 1-3 drafts a pre-labelled one; filenames spread
+    over 40 cameras. Random but seeded, generated inside PostgreSQL."""
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}_tmp" WITH (FORCE)')
+        c.execute(f'CREATE DATABASE "{name}_tmp"')
+    upgrade(_url(f"{name}_tmp"))
+    db = Database(_url(f"{name}_tmp"))
+    p = await db.write(projects.create_project, name="big", description="", task_type="DETECTION",
+                       classes=[c for c, _ in CLASSES], multi_label=False, source_volume="/Volumes/bench/big/images",
+                       created_by="bench")
+    await db.dispose()
+    with psycopg.connect(_url(f"{name}_tmp").replace("+psycopg", ""), autocommit=True) as c:
+        c.execute("SELECT setseed(0.18)")
+        c.execute(f"""
+            INSERT INTO samples (project_id, path, filename, status, version, width, height, labeled_by, labeled_at,
+                                 skipped_by, no_objects, review_status, reviewed_by, reviewed_at)
+            SELECT {p.id}, '/Volumes/bench/big/images/' || cam || '/' || file, cam || '_' || file,
+                   st, 1, 1920, 1080,
+                   CASE WHEN st = 'LABELED' THEN 'user' || (i % 5) END,
+                   CASE WHEN st = 'LABELED' THEN timestamptz '2026-11-01' + (i % 30) * interval '1 day' END,
+                   CASE WHEN st = 'SKIPPED' THEN 'user' || (i % 5) END,
+                   false,
+                   CASE WHEN st = 'LABELED' AND r2 < 0.20 THEN 'ACCEPTED'
+                        WHEN st = 'LABELED' AND r2 < 0.25 THEN 'REJECTED' ELSE 'NONE' END,
+                   CASE WHEN st = 'LABELED' AND r2 < 0.25 THEN 'reviewer' END,
+                   CASE WHEN st = 'LABELED' AND r2 < 0.25 THEN timestamptz '2026-11-20' END
+            FROM (SELECT i, 'cam' || lpad((i % 40)::text, 2, '0') AS cam, 'img' || lpad(i::text, 8, '0') || '.jpg'
+                         AS file, random() AS r2,
+                         CASE WHEN r1 < 0.50 THEN 'LABELED' WHEN r1 < 0.65 THEN 'PRE_LABELED'
+                              WHEN r1 < 0.70 THEN 'SKIPPED' ELSE 'UNLABELED' END AS st
+                  FROM (SELECT i, random() AS r1 FROM generate_series(1, {n}) i) g) s
+            ORDER BY i""")
+        c.execute(f"""
+            INSERT INTO annotations (project_id, sample_id, label, kind, x, y, w, h, confidence, is_draft,
+                                     created_by, created_at)
+            SELECT {p.id}, s.id, {_label_case('random()')}, 'BBOX', 0.1 * k, 0.1, 0.2, 0.3,
+                   CASE WHEN s.status = 'PRE_LABELED' THEN random() END, s.status = 'PRE_LABELED',
+                   coalesce(s.labeled_by, 'model'), timestamptz '2026-11-01'
+            FROM samples s, generate_series(1, 1 + (s.id % CASE WHEN s.status = 'LABELED' THEN 4 ELSE 3 END)) k
+            WHERE s.status IN ('LABELED', 'PRE_LABELED')
+            ORDER BY s.id, k""")
+        c.execute("""
+            UPDATE samples s SET min_confidence = a.lo, max_confidence = a.hi
+            FROM (SELECT sample_id, min(confidence) AS lo, max(confidence) AS hi FROM annotations
+                  WHERE is_draft GROUP BY sample_id) a
+            WHERE s.id = a.sample_id""")
+    db = Database(_url(f"{name}_tmp"))
+    await db.write(counters.recount, p.id)
+    await db.dispose()
+    with psycopg.connect(_url(f"{name}_tmp").replace("+psycopg", ""), autocommit=True) as c:
+        c.execute("VACUUM (ANALYZE) samples")
+        c.execute("VACUUM (ANALYZE) annotations")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'ALTER DATABASE "{name}_tmp" RENAME TO "{name}"')
+
+
+def _deep_after(http: httpx.Client, pid: str, variables: dict[str, object], least: bool) -> str | None:
+    """A cursor about 90% of the way through the matching samples (a user far down the gallery)."""
+    if least:
+        return "lc:0.9:1" if "label" not in variables else f"lc:2.0:{int(N * 0.9)}"
+    return str(int(N * 0.9))
+
+
+def _explain(db: Database, pid: int, f: sample_rows.SampleFilter, least: bool, deep: object) -> list[tuple[str, str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the SQL behind one gallery request: the page, the deep page and the count."""
+    statements = [
+        ("first page", sample_rows.least_confident_statement(pid, f, limit=101) if least
+         else sample_rows.page_statement(pid, f, limit=101)),
+        ("deep page", sample_rows.least_confident_statement(pid, f, limit=101, after=deep) if least  # type: ignore
+         else sample_rows.page_statement(pid, f, limit=101, after=deep)),  # type: ignore[arg-type]
+    ]
+    if not f.status_only:
+        statements.append(("totalCount", sample_rows.count_statement(pid, f)))
+    out = []
+    with db.reading() as s:
+        for what, stmt in statements:
+            sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(r[0] for r in s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")))
+            out.append((what, plan))
+    return out
+
+
+def _seq_scanned(plan: str) -> list[str]:
+    return re.findall(r"Seq Scan on (\w+)", plan)
+
+
+def run() -> list[Figure]:
+    if not _exists(DB_NAME):
+        print(f"building {DB_NAME} (once) ...", flush=True)
+        asyncio.run(_build(DB_NAME, N))
+    upgrade(_url(DB_NAME))
+    env = {"DATABASE_URL": _url(DB_NAME), "DATA_DIR": str(WORK / "data"),
+           "VOLUME_MOUNTS": f"/Volumes/bench/big/images={WORK / 'images'}", "RUN_JOBS": "false"}
+    figures: list[Figure] = []
+    report = [f"# Gallery filters at {N:,} samples on PostgreSQL: EXPLAIN ANALYZE\n",
+              "Written by `python -m bench gallery_filters` (bench/gallery_filters.py). Each request is the "
+              "client's gallery query (100 samples with their annotations, `totalCount`); the deep page starts "
+              "90% of the way through the ids.\n"]
+    db = Database(_url(DB_NAME))
+    with live_server(env) as base, httpx.Client(base_url=base, timeout=60) as http:
+        pid = gql(http, "{ projects { id } }")["projects"][0]["id"]
+        for name, variables, f, least in CASES:
+            first_ms, deep_ms = [], []
+            deep = _deep_after(http, pid, variables, least)
+            total = None
+            for i in range(REPEATS + 2):
+                for after, times in ((None, first_ms), (deep, deep_ms)):
+                    t0 = time.perf_counter()
+                    data = gql(http, GALLERY, id=pid, first=100, after=after, **variables)
+                    if i >= 2:
+                        times.append((time.perf_counter() - t0) * 1000)
+                    total = data["project"]["samples"]["totalCount"]
+            p50, deep50 = percentile(first_ms, 50), percentile(deep_ms, 50)
+            figures.append(Figure(f"gallery at {N // 1000:,}k (PostgreSQL), {name}: totalCount + first page, p50",
+                                  p50, "ms", 30))
+            figures.append(Figure(f"... deep keyset page with totalCount, p50 (reported; {total:,} match)", deep50,
+                                  "ms", 0, higher_is_better=True))
+            deep_key = (float(deep.split(":")[1]), int(deep.split(":")[2])) if least else int(deep)  # type: ignore
+            plans = _explain(db, int(pid), f, least, deep_key)
+            seq = sorted({t for _, plan in plans for t in _seq_scanned(plan)})
+            report.append(f"## {name}\n\n{total:,} samples match; HTTP p50 {p50:.1f} ms (first page + totalCount), "
+                          f"{deep50:.1f} ms (deep page + totalCount); max {max(first_ms):.1f} ms; "
+                          f"mean {statistics.mean(first_ms):.1f} ms. "
+                          f"Sequential scans: {', '.join(seq) if seq else 'none'}.\n")
+            for what, plan in plans:
+                report.append(f"### {what}\n\n```\n{plan}\n```\n")
+    asyncio.run(db.dispose())
+    PLANS.parent.mkdir(parents=True, exist_ok=True)
+    PLANS.write_text("\n".join(report))
+    return figures
+
+
+if __name__ == "__main__":
+    from bench.figures import print_table
+
+    print_table(run())
