@@ -4,10 +4,11 @@ and each query's EXPLAIN ANALYZE written to bench/plans/gallery_filters.md."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
-import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,18 +29,25 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 N = int(os.environ.get("CVX_BENCH_GALLERY_SAMPLES", "1000000"))
 DB_NAME = f"cvx_bench_gallery_filters_{N}_v1"  # built once and kept: the data's recipe is in _build
 REPEATS = 25
+COUNT_REPEATS = 7
 
 # Ten classes, from common to rare (share of boxes).
 CLASSES = [("car", 0.40), ("person", 0.25), ("bicycle", 0.12), ("dog", 0.08), ("cat", 0.06), ("bus", 0.04),
            ("truck", 0.03), ("bird", 0.015), ("horse", 0.004), ("zebra", 0.001)]
 
+# The client's gallery query (client/src/components/Gallery.svelte): the first page brings totalEstimate, an
+# estimate is followed by COUNT, later pages bring neither.
 GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
-    $first: Int, $after: String, $order: SampleOrder, $conf: Float, $review: ReviewStatus) {
+    $first: Int, $after: String, $order: SampleOrder, $conf: Float, $review: ReviewStatus, $withTotal: Boolean = true) {
   project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: $first,
                              after: $after, orderBy: $order, maxConfidence: $conf, reviewStatus: $review) {
-    totalCount pageInfo { hasNextPage endCursor }
+    totalEstimate @include(if: $withTotal) { count exact } pageInfo { hasNextPage endCursor }
     edges { node { id filename status width height version reviewStatus thumbnailUrl(size: 256)
                    annotations { label kind isDraft } } } } } }"""
+COUNT = """query GalleryCount($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
+    $conf: Float, $review: ReviewStatus) {
+  project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: 0,
+                             maxConfidence: $conf, reviewStatus: $review) { totalCount } } }"""
 
 # (name, GraphQL variables, db filter, least-confident order)
 CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
@@ -145,7 +153,22 @@ async def _build(name: str, n: int) -> None:
         c.execute(f'ALTER DATABASE "{name}_tmp" RENAME TO "{name}"')
 
 
-def _deep_after(http: httpx.Client, pid: str, variables: dict[str, object], least: bool) -> str | None:
+def _timed(n: int, call: Callable[[], object]) -> list[float]:
+    """Milliseconds of n calls, after two unmeasured ones."""
+    out = []
+    for i in range(n + 2):
+        t0 = time.perf_counter()
+        call()
+        if i >= 2:
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _ms(plan: str) -> str:
+    return plan.rsplit("Execution Time: ", 1)[-1].split(" ms")[0]
+
+
+def _deep_after(variables: dict[str, object], least: bool) -> str:
     """A cursor about 90% of the way through the matching samples (a user far down the gallery)."""
     if least:
         return "lc:0.9:1" if "label" not in variables else f"lc:2.0:{int(N * 0.9)}"
@@ -160,10 +183,10 @@ def _explain(db: Database, pid: int, f: sample_rows.SampleFilter, least: bool, d
         ("deep page", sample_rows.least_confident_statement(pid, f, limit=101, after=deep) if least  # type: ignore
          else sample_rows.page_statement(pid, f, limit=101, after=deep)),  # type: ignore[arg-type]
     ]
-    if not f.status_only:
-        statements.append(("totalCount", sample_rows.count_statement(pid, f)))
     out = []
     with db.reading() as s:
+        if sample_rows.from_counters(s, pid, f) is None:
+            statements.append(("totalCount", sample_rows.count_statement(pid, f)))
         for what, stmt in statements:
             sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
             plan = "\n".join(r[0] for r in s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")))
@@ -185,33 +208,38 @@ def run() -> list[Figure]:
     figures: list[Figure] = []
     report = [f"# Gallery filters at {N:,} samples on PostgreSQL: EXPLAIN ANALYZE\n",
               "Written by `python -m bench gallery_filters` (bench/gallery_filters.py). Each request is the "
-              "client's gallery query (100 samples with their annotations, `totalCount`); the deep page starts "
-              "90% of the way through the ids.\n"]
+              "client's gallery query (100 samples with their annotations; the first page with `totalEstimate`, "
+              "followed by `totalCount` when that is an estimate); the deep page starts 90% of the way through "
+              "the ids (or, least confident first, past the drafts' confidences). SQL times are EXPLAIN ANALYZE's "
+              "execution times, taken right after the HTTP figures.\n"]
     db = Database(_url(DB_NAME))
     with live_server(env) as base, httpx.Client(base_url=base, timeout=60) as http:
         pid = gql(http, "{ projects { id } }")["projects"][0]["id"]
         for name, variables, f, least in CASES:
-            first_ms, deep_ms = [], []
-            deep = _deep_after(http, pid, variables, least)
-            total = None
-            for i in range(REPEATS + 2):
-                for after, times in ((None, first_ms), (deep, deep_ms)):
-                    t0 = time.perf_counter()
-                    data = gql(http, GALLERY, id=pid, first=100, after=after, **variables)
-                    if i >= 2:
-                        times.append((time.perf_counter() - t0) * 1000)
-                    total = data["project"]["samples"]["totalCount"]
+            deep = _deep_after(variables, least)
+            ask = functools.partial(gql, http, GALLERY, id=pid, first=100, **variables)
+            first_ms = _timed(REPEATS, functools.partial(ask, after=None))
+            deep_ms = _timed(REPEATS, functools.partial(ask, after=deep, withTotal=False))
+            estimate = ask(after=None)["project"]["samples"]["totalEstimate"]
+            counted = {k: v for k, v in variables.items() if k != "order"}
+            exact_ms = [] if estimate["exact"] else _timed(COUNT_REPEATS, functools.partial(
+                gql, http, COUNT, id=pid, **counted))
+            total = gql(http, COUNT, id=pid, **counted)["project"]["samples"]["totalCount"]
             p50, deep50 = percentile(first_ms, 50), percentile(deep_ms, 50)
-            figures.append(Figure(f"gallery at {N // 1000:,}k (PostgreSQL), {name}: totalCount + first page, p50",
-                                  p50, "ms", 30))
-            figures.append(Figure(f"... deep keyset page with totalCount, p50 (reported; {total:,} match)", deep50,
-                                  "ms", 0, higher_is_better=True))
+            figures.append(Figure(f"gallery, 1M samples (PostgreSQL), {name}: first page + total, p50", p50, "ms", 30))
+            figures.append(Figure(f"... a deep keyset page, p50 (reported; {total:,} match)", deep50, "ms", 0,
+                                  higher_is_better=True))
+            if exact_ms:
+                figures.append(Figure(f"... its exact totalCount asked after an estimate of {estimate['count']:,}, p50 "
+                                      "(reported)", percentile(exact_ms, 50), "ms", 0, higher_is_better=True))
             deep_key = (float(deep.split(":")[1]), int(deep.split(":")[2])) if least else int(deep)  # type: ignore
             plans = _explain(db, int(pid), f, least, deep_key)
             seq = sorted({t for _, plan in plans for t in _seq_scanned(plan)})
-            report.append(f"## {name}\n\n{total:,} samples match; HTTP p50 {p50:.1f} ms (first page + totalCount), "
-                          f"{deep50:.1f} ms (deep page + totalCount); max {max(first_ms):.1f} ms; "
-                          f"mean {statistics.mean(first_ms):.1f} ms. "
+            total_note = (f"total exact at once ({estimate['count']:,}, from the counters)" if estimate["exact"] else
+                          f"estimate {estimate['count']:,}, exact totalCount p50 {percentile(exact_ms, 50):.1f} ms")
+            report.append(f"## {name}\n\n{total:,} samples match. HTTP p50: first page + total "
+                          f"{p50:.1f} ms (max {max(first_ms):.1f}), deep page {deep50:.1f} ms; {total_note}. "
+                          f"SQL: {', '.join(f'{what} {_ms(plan)} ms' for what, plan in plans)}. "
                           f"Sequential scans: {', '.join(seq) if seq else 'none'}.\n")
             for what, plan in plans:
                 report.append(f"### {what}\n\n```\n{plan}\n```\n")

@@ -21,6 +21,7 @@ LABELED_BY = "labeled_by"
 SKIPPED_BY = "skipped_by"
 ANNOTATIONS_BY = "annotations_by"
 CLASS = "class"
+SAMPLE_CLASS = "sample_class"  # samples with at least one confirmed box of the class: the gallery's label total
 LABELED_DAY = "labeled_day"
 ACCEPTED_BY = "accepted_by"  # labelled samples whose review accepted them, by labeller
 REJECTED_BY = "rejected_by"
@@ -97,6 +98,8 @@ def recount(session: Session, project_id: int) -> None:
         (ANNOTATIONS_BY, select(Annotation.created_by, func.count()).where(
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.created_by)),
         (CLASS, select(Annotation.label, func.count()).where(
+            Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
+        (SAMPLE_CLASS, select(Annotation.label, func.count(Annotation.sample_id.distinct())).where(
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
         *((kind, select(s.labeled_by, func.count()).where(
             s.project_id == project_id, s.status == "LABELED", s.labeled_by.is_not(None), s.review_status == review)

@@ -226,6 +226,10 @@ def plan_change(
     kept = [a for a in loaded.annotations if a.id not in removed_ids]
     remaining = [as_record(a) for a in kept] + add
     drafts = [a for a in remaining if a.is_draft]
+    classes_before = {a.label for a in loaded.annotations if not a.is_draft}
+    classes_after = {a.label for a in remaining if not a.is_draft}
+    for label in classes_before ^ classes_after:
+        deltas[(counters.SAMPLE_CLASS, label)] += 1 if label in classes_after else -1
     if skipped is not None:
         new.skipped_by = user if skipped else None
     if no_objects is not None:

@@ -199,13 +199,17 @@ class Sample(Base):
 # confidence). The same expression is used by the queries (db.samples, db.labels) so the index serves them.
 CONFIDENCE_KEY = func.coalesce(Sample.min_confidence, literal_column("2.0"))
 Index("ix_samples_project_confidence", Sample.project_id, CONFIDENCE_KEY, Sample.id)
+# Filename parts (LIKE '%part%') on PostgreSQL: trigrams of the lowered name (migration 0010; pg_trgm).
+Index("ix_samples_filename_trgm", func.lower(Sample.filename).label("filename_lower"), postgresql_using="gin",
+      postgresql_ops={"filename_lower": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
 
 
 class Annotation(Base):
     __tablename__ = "annotations"
     __table_args__ = (
         Index("ix_annotations_sample", "sample_id"),
-        Index("ix_annotations_project_label", "project_id", "label", "sample_id"),
+        # is_draft before sample_id: the gallery's label filter (confirmed boxes) reads sample ids in order
+        Index("ix_annotations_project_label", "project_id", "label", "is_draft", "sample_id"),
         {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -242,7 +246,8 @@ class AnnotationEvent(Base):
 class ProjectCounter(Base):
     """Denormalised counts kept in step with every write, so stats never scan a million samples.
 
-    kind is one of: status, labeled_by, skipped_by, annotations_by, class, labeled_day.
+    kind is one of: status, labeled_by, skipped_by, annotations_by, class, sample_class, labeled_day, accepted_by,
+    rejected_by (db.counters says what each counts).
     """
 
     __tablename__ = "project_counters"

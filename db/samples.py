@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, update
+from sqlalchemy import Select, and_, exists, false, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -36,11 +36,6 @@ class SampleFilter:
     not_labeled_by: str | None = None  # a reviewer's queue leaves out what they labelled themselves
     geometry: GeometryFilter | None = None  # quality filters on box geometry (db.geometry)
 
-    @property
-    def status_only(self) -> bool:
-        return (self.label is None and not self.filename and self.labeled_by is None and self.max_confidence is None
-                and self.review_status is None and self.labeled_after is None and self.labeled_before is None
-                and self.not_labeled_by is None and (self.geometry is None or self.geometry.empty))
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -83,7 +78,10 @@ def insert_new(session: Session, project_id: int, files: Sequence[tuple[str, str
     return added
 
 
-def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
+def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, before: int | None = None):  # type: ignore[no-untyped-def]
+    """The WHERE of the matching samples. after/before: a keyset page's id bounds, repeated inside the label's
+    EXISTS, because PostgreSQL does not carry a range through the join: without them a deep page walks the
+    label's index from its start."""
     if f.status is not None and f.status not in STATUSES:
         raise Invalid(f"Unknown status {f.status!r}.")
     cond = [Sample.project_id == project_id]
@@ -94,7 +92,8 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
     if f.not_labeled_by is not None:
         cond.append(or_(Sample.labeled_by.is_(None), Sample.labeled_by != f.not_labeled_by))
     if f.max_confidence is not None:
-        cond.append(Sample.min_confidence <= f.max_confidence)
+        # on the ordering key (NULL is 2.0), so ix_samples_project_confidence serves the range
+        cond += [CONFIDENCE_KEY <= f.max_confidence, Sample.min_confidence.is_not(None)]  # noqa: SIM300
     if f.review_status is not None:
         if f.review_status not in ("NONE", "ACCEPTED", "REJECTED"):
             raise Invalid(f"Unknown review status {f.review_status!r}.")
@@ -107,10 +106,14 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
         needle = f.filename.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         cond.append(func.lower(Sample.filename).like(f"%{needle}%", escape="\\"))
     if f.label is not None:
-        cond.append(exists().where(
-            Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
-            Annotation.label == f.label, Annotation.is_draft.is_(False),
-        ))
+        # "= false", not "IS false": only an operator lets ix_annotations_project_label's is_draft column serve
+        has_label = [Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
+                     Annotation.label == f.label, Annotation.is_draft == false()]
+        if after is not None:
+            has_label.append(Annotation.sample_id > after)
+        if before is not None:
+            has_label.append(Annotation.sample_id < before)
+        cond.append(exists().where(*has_label))
     if f.geometry is not None:
         cond.extend(geometry_conditions(f.geometry))
     return and_(*cond)
@@ -119,7 +122,7 @@ def _filtered(project_id: int, f: SampleFilter):  # type: ignore[no-untyped-def]
 def page_statement(project_id: int, f: SampleFilter, *, limit: int, after: int | None = None,
                    before: int | None = None) -> Select[tuple[Sample]]:
     """The SELECT of one keyset page in id order (descending with `before`), `limit` rows at most."""
-    stmt = select(Sample).where(_filtered(project_id, f))
+    stmt = select(Sample).where(_filtered(project_id, f, after=after, before=before))
     if after is not None:
         stmt = stmt.where(Sample.id > after)
     if before is not None:
@@ -150,8 +153,8 @@ def least_confident_statement(project_id: int, f: SampleFilter, *, limit: int,
     """The SELECT of one keyset page ordered by the least confident draft (no drafts last), then id."""
     key = CONFIDENCE_KEY
     stmt = select(Sample).where(_filtered(project_id, f))
-    if after is not None:
-        stmt = stmt.where(or_(key > after[0], and_(key == after[0], Sample.id > after[1])))
+    if after is not None:  # a row comparison: the index (project_id, key, id) seeks straight to it
+        stmt = stmt.where(tuple_(key, Sample.id) > tuple_(literal(after[0]), literal(after[1])))
     return stmt.order_by(key, Sample.id).limit(limit)
 
 
@@ -201,12 +204,66 @@ def count_statement(project_id: int, f: SampleFilter) -> Select[tuple[int]]:
     return select(func.count()).select_from(Sample).where(_filtered(project_id, f))
 
 
+def from_counters(session: Session, project_id: int, f: SampleFilter) -> int | None:
+    """The total read from the counters when they keep this filter (status, label, labeller, review and the pairs
+    of status, labeller and review); None when the rows must be counted. Relies on the label writer's rule that a
+    labeller and a review belong to LABELED samples only (db.labels.plan_change, db.reviews)."""
+    given = {name for name in ("status", "label", "filename", "labeled_by", "max_confidence", "review_status",
+                               "labeled_after", "labeled_before", "not_labeled_by")
+             if getattr(f, name) not in (None, "")}
+    if f.geometry is not None and not f.geometry.empty:
+        given.add("geometry")
+    if not given <= {"status", "labeled_by", "review_status"} and given != {"label"}:
+        return None
+    if f.status is not None and f.status not in STATUSES:
+        raise Invalid(f"Unknown status {f.status!r}.")
+    if f.review_status not in (None, "NONE", "ACCEPTED", "REJECTED"):
+        raise Invalid(f"Unknown review status {f.review_status!r}.")
+    c = counters.read(session, [project_id])[project_id]
+    if given == {"label"}:
+        return c.get(counters.SAMPLE_CLASS, {}).get(f.label, 0)  # type: ignore[arg-type]
+    by_status = c.get(counters.STATUS, {})
+    if f.labeled_by is None and f.review_status is None:
+        return by_status.get(f.status, 0) if f.status else sum(by_status.values())
+    if f.status is not None and f.status != "LABELED":  # only a labelled sample has a labeller or a review
+        return by_status.get(f.status, 0) if f.labeled_by is None and f.review_status == "NONE" else 0
+
+    def labelled(kind: str) -> int:
+        per_user = c.get(kind, {})
+        return per_user.get(f.labeled_by, 0) if f.labeled_by is not None else sum(per_user.values())
+
+    if f.review_status is None:
+        return labelled(counters.LABELED_BY)
+    if f.review_status == "ACCEPTED":
+        return labelled(counters.ACCEPTED_BY)
+    if f.review_status == "REJECTED":
+        return labelled(counters.REJECTED_BY)
+    reviewed = labelled(counters.ACCEPTED_BY) + labelled(counters.REJECTED_BY)
+    if f.labeled_by is None and f.status is None:
+        return sum(by_status.values()) - reviewed
+    return labelled(counters.LABELED_BY) - reviewed
+
+
 def count(session: Session, project_id: int, f: SampleFilter) -> int:
-    """How many samples match; answered from the counters when only the status is filtered."""
-    if f.status_only:
-        raw = (counters.read(session, [project_id]))[project_id].get(counters.STATUS, {})
-        return raw.get(f.status, 0) if f.status else sum(raw.values())
+    """How many samples match; read from the counters when they keep the filter, else counted."""
+    known = from_counters(session, project_id, f)
+    if known is not None:
+        return known
     return session.scalar(count_statement(project_id, f)) or 0
+
+
+def estimate(session: Session, project_id: int, f: SampleFilter) -> tuple[int, bool]:
+    """(how many samples match, whether that is exact) at the cost of a few milliseconds: the counters' figure
+    when they keep the filter; on PostgreSQL otherwise the planner's estimate (its statistics, nothing is
+    counted); on SQLite the exact count."""
+    known = from_counters(session, project_id, f)
+    if known is not None:
+        return known, True
+    if session.bind.dialect.name != "postgresql":
+        return count(session, project_id, f), True
+    compiled = select(literal(1)).select_from(Sample).where(_filtered(project_id, f)).compile(session.bind)
+    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    return int(plan[0]["Plan"]["Plan Rows"]), False
 
 
 def annotations_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Annotation]]:

@@ -1,0 +1,184 @@
+"""The gallery's filters: every total (counters or counted) and every keyset page agree with a plain reading of the
+rows, and no filter's query plan scans the annotations table (plans at a million samples: bench/gallery_filters.py)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from db import counters, reviews
+from db import labels as label_rows
+from db import samples as sample_rows
+from db.engine import Database
+from db.geometry import GeometryFilter
+from db.models import Annotation, Sample
+from db.records import AnnotationRecord
+from db.samples import SampleFilter
+from tests.conftest import seed_project
+
+CLASSES = ("cat", "dog", "car")
+FILTERS = [
+    SampleFilter(), SampleFilter(status="LABELED"), SampleFilter(status="PRE_LABELED"), SampleFilter(label="cat"),
+    SampleFilter(label="car"), SampleFilter(labeled_by="u1"), SampleFilter(review_status="ACCEPTED"),
+    SampleFilter(review_status="REJECTED"), SampleFilter(review_status="NONE"), SampleFilter(max_confidence=0.5),
+    SampleFilter(max_confidence=3.0), SampleFilter(filename="01"), SampleFilter(filename="%"),
+    SampleFilter(status="LABELED", labeled_by="u2"), SampleFilter(status="SKIPPED", labeled_by="u2"),
+    SampleFilter(status="LABELED", review_status="NONE"), SampleFilter(status="UNLABELED", review_status="NONE"),
+    SampleFilter(labeled_by="u0", review_status="ACCEPTED"), SampleFilter(labeled_by="u1", review_status="NONE"),
+    SampleFilter(status="LABELED", label="dog"), SampleFilter(label="cat", labeled_by="u0"),
+    SampleFilter(status="PRE_LABELED", max_confidence=0.6), SampleFilter(label="dog", filename="1"),
+    SampleFilter(status="LABELED", labeled_by="u1", review_status="REJECTED"),
+]
+
+
+async def _labelled_project(db: Database, seed: int) -> int:
+    """30 samples taken through saves, relabels, clears, skips, model drafts and reviews by three users."""
+    pid, ids = await seed_project(db, 30)
+    rng = random.Random(seed)
+    for _ in range(90):
+        sid, user = rng.choice(ids), f"u{rng.randrange(3)}"
+        action = rng.random()
+        if action < 0.45:
+            boxes = [AnnotationRecord(rng.choice(CLASSES), "BBOX", (0.1, 0.1, 0.2, 0.2))
+                     for _ in range(rng.randrange(4))]
+            await label_rows.save_annotations(db, sid, boxes, user, allow_empty=True, expected_version=None)
+        elif action < 0.6:
+            await label_rows.skip_sample(db, sid, user)
+        elif action < 0.8:
+            drafts = [AnnotationRecord(rng.choice(CLASSES), "BBOX", (0.3, 0.3, 0.2, 0.2), rng.random())
+                      for _ in range(1 + rng.randrange(2))]
+            await label_rows.replace_drafts(db, sid, drafts, "model")
+        else:
+            def review(s: Session, sid: int = sid, accept: bool = rng.random() < 0.6) -> None:
+                if s.get(Sample, sid).status == "LABELED":  # type: ignore[union-attr]
+                    reviews.review_sample(s, sid, "reviewer", accept=accept, comment=None, expected_version=None)
+            await db.write(review)
+    return pid
+
+
+def _expected(s: Session, pid: int, f: SampleFilter) -> list[Sample]:
+    """The matching samples in id order, decided in Python from the stored rows."""
+    confirmed: dict[int, set[str]] = {}
+    for a in s.scalars(select(Annotation).where(Annotation.project_id == pid, Annotation.is_draft.is_(False))):
+        confirmed.setdefault(a.sample_id, set()).add(a.label)
+
+    def matches(r: Sample) -> bool:
+        return ((f.status is None or r.status == f.status) and (f.labeled_by is None or r.labeled_by == f.labeled_by)
+                and (f.review_status is None or r.review_status == f.review_status)
+                and (f.max_confidence is None or (r.min_confidence is not None
+                                                  and r.min_confidence <= f.max_confidence))
+                and (not f.filename or f.filename.lower() in r.filename.lower())
+                and (f.label is None or f.label in confirmed.get(r.id, set())))
+
+    return [r for r in s.scalars(select(Sample).where(Sample.project_id == pid).order_by(Sample.id)) if matches(r)]
+
+
+def _least_confident_key(r: Sample) -> tuple[float, int]:
+    return (r.min_confidence if r.min_confidence is not None else sample_rows.NO_CONFIDENCE, r.id)
+
+
+async def test_every_filter_counts_and_pages_like_a_plain_reading_of_the_rows(db: Database) -> None:
+    pid = await _labelled_project(db, seed=18)
+
+    def recounted(s: Session) -> tuple[dict, dict]:
+        kept = counters.read(s, [pid])[pid]
+        counters.recount(s, pid)
+        return kept, counters.read(s, [pid])[pid]
+
+    kept, recount = await db.write(recounted)
+    assert kept == recount  # the incremental counters (a label's samples among them) are what a recount finds
+    assert kept[counters.SAMPLE_CLASS]
+
+    def check(s: Session) -> None:
+        for f in FILTERS:
+            want = _expected(s, pid, f)
+            assert sample_rows.count(s, pid, f) == len(want), f
+            assert s.scalar(sample_rows.count_statement(pid, f)) == len(want), f
+            n, exact = sample_rows.estimate(s, pid, f)
+            assert not exact or n == len(want), f
+            got, after, more = [], None, True
+            while more:
+                rows, more = sample_rows.page(s, pid, f, first=4, after=after)
+                got += [r.id for r in rows]
+                after = rows[-1].id if rows else None
+            assert got == [r.id for r in want], f
+            if len(want) > 3:  # backwards from the last one: the three before it
+                rows, _ = sample_rows.page(s, pid, f, first=3, after=None, before=want[-1].id)
+                assert [r.id for r in rows] == [r.id for r in want[-4:-1]], f
+            by_confidence = sorted(want, key=_least_confident_key)
+            got, key, more = [], None, True
+            while more:
+                rows, more = sample_rows.page_least_confident(s, pid, f, first=4, after=key)
+                got += [r.id for r in rows]
+                key = _least_confident_key(rows[-1]) if rows else None
+            assert got == [r.id for r in by_confidence], f
+
+    with db.reading() as s:
+        check(s)
+
+
+def _fill(s: Session, pid: int, n: int) -> None:
+    """n samples with 1-3 annotations each (a fifth drafts), inserted by the database itself."""
+    if s.bind.dialect.name == "postgresql":
+        numbers = f"SELECT i FROM generate_series(1, {n}) i"
+    else:
+        numbers = f"WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}) SELECT i FROM g"
+    statuses = "CASE i % 5 WHEN 0 THEN 'PRE_LABELED' WHEN 1 THEN 'UNLABELED' ELSE 'LABELED' END"
+    s.execute(text(f"""
+        INSERT INTO samples (project_id, path, filename, status, version, labeled_by, no_objects, review_status,
+                             min_confidence)
+        SELECT {pid}, 'f/' || i || '.jpg', 'cam' || (i % 40) || '_' || i || '.jpg', {statuses}, 1,
+               CASE WHEN i % 5 > 1 THEN 'u' || (i % 7) END, false,
+               CASE WHEN i % 5 > 1 AND i % 11 = 0 THEN 'ACCEPTED' WHEN i % 5 > 1 AND i % 13 = 0 THEN 'REJECTED'
+                    ELSE 'NONE' END,
+               CASE WHEN i % 5 = 0 THEN (i % 97) / 100.0 END
+        FROM ({numbers}) g"""))
+    s.execute(text(f"""
+        INSERT INTO annotations (project_id, sample_id, label, kind, is_draft, created_by, created_at)
+        SELECT {pid}, id, CASE (id + k) % 7 WHEN 0 THEN 'dog' WHEN 1 THEN 'car' ELSE 'cat' END, 'BBOX',
+               status = 'PRE_LABELED', 'u', '2026-12-07 00:00:00'
+        FROM samples, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) ks
+        WHERE project_id = {pid} AND status <> 'UNLABELED' AND k <= 1 + id % 3"""))
+    counters.recount(s, pid)
+
+
+def _plans(s: Session, pid: int, f: SampleFilter, explain: str) -> list[str]:
+    """The plans of the statements a gallery request runs: first page, deep pages in both orders, the total."""
+    statements = [sample_rows.page_statement(pid, f, limit=101), sample_rows.page_statement(pid, f, limit=101,
+                                                                                          after=15_000),
+                  sample_rows.least_confident_statement(pid, f, limit=101, after=(0.4, 1))]
+    if sample_rows.from_counters(s, pid, f) is None:  # else the total is read from the counters
+        statements.append(sample_rows.count_statement(pid, f))
+    out = []
+    for stmt in statements:
+        compiled = stmt.compile(s.bind)
+        params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positional else compiled.params
+        rows = s.connection().exec_driver_sql(f"{explain} {compiled}", params).all()
+        out.append("\n".join(str(r[-1]) for r in rows))
+    return out
+
+
+async def test_no_gallery_filter_plans_a_scan_of_the_annotations(db: Database) -> None:
+    pid, _ = await seed_project(db, 0)
+    await db.write(_fill, pid, 20_000)
+    postgres = db.is_postgres
+    if postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) samples, annotations")
+    combos = [SampleFilter(label="dog"), SampleFilter(label="car", status="LABELED"),
+              SampleFilter(label="cat", labeled_by="u3"), SampleFilter(label="dog", review_status="ACCEPTED"),
+              SampleFilter(label="car", max_confidence=0.5), SampleFilter(label="dog", filename="cam1"),
+              SampleFilter(geometry=GeometryFilter(more_boxes_than=2)),
+              SampleFilter(geometry=GeometryFilter(nested_same_class=True), label="cat"),
+              SampleFilter(geometry=GeometryFilter(smaller_than_px=10), status="LABELED")]
+    combos += [SampleFilter(**dict(pair)) for pair in itertools.combinations(
+        [("status", "LABELED"), ("labeled_by", "u2"), ("review_status", "REJECTED"), ("max_confidence", 0.3),
+         ("filename", "cam07")], 2)]
+    with db.reading() as s:
+        for f in FILTERS + combos:
+            for plan in _plans(s, pid, f, "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"):
+                scanned = "Seq Scan on annotations" in plan if postgres else "SCAN annotations" in plan
+                assert not scanned, f"{f}:\n{plan}"
