@@ -165,9 +165,26 @@ class SampleConnection:
     _project_id: strawberry.Private[int]
     _filter: strawberry.Private[sample_rows.SampleFilter]
 
-    @strawberry.field
+    @strawberry.field(description="How many samples match, counted exactly. Read from the project's counters for "
+                                  "no filter, a status, a label, a labeller, a review state and pairs of status, "
+                                  "labeller and review; other combinations are counted, which takes longer at "
+                                  "millions of samples: a gallery asks totalEstimate with its page and this "
+                                  "in a request of its own.")
     async def total_count(self, info: Info) -> int:
         return await info.context.db.read(sample_rows.count, self._project_id, self._filter)
+
+    @strawberry.field(description="How many samples match, at once: exact (exact: true) wherever totalCount reads the "
+                                  "counters (and always on SQLite), otherwise PostgreSQL's planning estimate, "
+                                  "nothing counted.")
+    async def total_estimate(self, info: Info) -> TotalEstimate:
+        count, exact = await info.context.db.read(sample_rows.estimate, self._project_id, self._filter)
+        return TotalEstimate(count=count, exact=exact)
+
+
+@strawberry.type(description="A number of samples that may be an estimate (SampleConnection.totalEstimate).")
+class TotalEstimate:
+    count: int
+    exact: bool
 
 
 def _wants_annotations(info: Info) -> bool:
