@@ -41,7 +41,8 @@ UNPAGED = {"Query.browse": 1000}
 PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries"}  # sized by the `first` of the field above them
 # Fields whose resolver runs a query of its own each time it appears (not batched with its siblings): counting
 # or positioning within a project's samples, or reading a folder or a model's status over the network.
-WEIGHTS = {"SampleConnection.totalCount": 50, "Project.samplePosition": 50, "Project.sampleAt": 50,
+WEIGHTS = {"SampleConnection.totalCount": 50, "SampleConnection.totalEstimate": 50, "Project.samplePosition": 50,
+           "Project.sampleAt": 50,
            "Project.samples": 10, "Query.reviewQueue": 10, "Query.browse": 10, "Query.modelStatus": 50}
 DEFAULT_LIST_SIZE = 100  # a list field missing from LIST_SIZES (a test keeps every list of this schema listed)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from db import counters, reviews
 from db import labels as label_rows
@@ -17,7 +19,7 @@ from db.geometry import GeometryFilter
 from db.models import Annotation, Sample
 from db.records import AnnotationRecord
 from db.samples import SampleFilter
-from tests.conftest import seed_project
+from tests.conftest import create_project, gql, make_images, seed_project
 
 CLASSES = ("cat", "dog", "car")
 FILTERS = [
@@ -182,3 +184,23 @@ async def test_no_gallery_filter_plans_a_scan_of_the_annotations(db: Database) -
             for plan in _plans(s, pid, f, "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"):
                 scanned = "Seq Scan on annotations" in plan if postgres else "SCAN annotations" in plan
                 assert not scanned, f"{f}:\n{plan}"
+
+
+def test_the_total_comes_at_once_exact_or_estimated_and_then_exactly(client: TestClient, images_dir: Path,
+                                                                       database_url: str) -> None:
+    make_images(images_dir, ["cat_1.jpg", "cat_2.jpg", "dog_1.jpg"], size=(8, 8))
+    project = create_project(client)
+    ids = {e["node"]["filename"]: e["node"]["id"] for e in gql(client, """query($id: ID!){ project(id: $id){
+        samples { edges { node { id filename } } } } }""", id=project["id"])["project"]["samples"]["edges"]}
+    gql(client, """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [
+        {label: "cat", kind: BBOX, box: {x: 0.1, y: 0.1, w: 0.2, h: 0.2}}]) { version } }""", s=ids["cat_1.jpg"])
+    q = """query($id: ID!, $l: String, $f: String){ project(id: $id){ samples(label: $l, filename: $f, first: 1){
+        totalEstimate { count exact } totalCount } } }"""
+    by_label = gql(client, q, id=project["id"], l="cat")["project"]["samples"]
+    assert by_label == {"totalEstimate": {"count": 1, "exact": True}, "totalCount": 1}  # the class's counter
+    by_name = gql(client, q, id=project["id"], f="CAT", l=None)["project"]["samples"]
+    assert by_name["totalCount"] == 2
+    if database_url.startswith("sqlite"):  # counted: SQLite has no estimate to offer
+        assert by_name["totalEstimate"] == {"count": 2, "exact": True}
+    else:  # the planner's estimate, a non-negative number; the exact figure is totalCount's
+        assert by_name["totalEstimate"]["exact"] is False and by_name["totalEstimate"]["count"] >= 0
