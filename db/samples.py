@@ -37,7 +37,6 @@ class SampleFilter:
     geometry: GeometryFilter | None = None  # quality filters on box geometry (db.geometry)
 
 
-
 def find_sample(session: Session, sample_id: int) -> Sample | None:
     return session.get(Sample, sample_id)
 
