@@ -152,7 +152,10 @@ def _plans(s: Session, pid: int, f: SampleFilter, explain: str) -> list[str]:
     statements = [sample_rows.page_statement(pid, f, limit=101), sample_rows.page_statement(pid, f, limit=101,
                                                                                           after=15_000),
                   sample_rows.least_confident_statement(pid, f, limit=101, after=(0.4, 1))]
-    if sample_rows.from_counters(s, pid, f) is None:  # else the total is read from the counters
+    # The total is read from the counters when they keep the filter. A geometry filter compares each sample's boxes
+    # with each other: counting its matches reads every box of the project, which a sequential scan does best (its
+    # total reaches the gallery as an estimate first); its pages probe the boxes of one sample at a time.
+    if sample_rows.from_counters(s, pid, f) is None and f.geometry is None:
         statements.append(sample_rows.count_statement(pid, f))
     out = []
     for stmt in statements:
