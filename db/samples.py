@@ -119,7 +119,7 @@ def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, bef
 
 
 def page_statement(project_id: int, f: SampleFilter, *, limit: int, after: int | None = None,
-                   before: int | None = None) -> Select[tuple[Sample]]:
+                   before: int | None = None) -> Select[Sample]:
     """The SELECT of one keyset page in id order (descending with `before`), `limit` rows at most."""
     stmt = select(Sample).where(_filtered(project_id, f, after=after, before=before))
     if after is not None:
@@ -148,7 +148,7 @@ NO_CONFIDENCE = 2.0  # sorts samples without model drafts after every real confi
 
 
 def least_confident_statement(project_id: int, f: SampleFilter, *, limit: int,
-                              after: tuple[float, int] | None = None) -> Select[tuple[Sample]]:
+                              after: tuple[float, int] | None = None) -> Select[Sample]:
     """The SELECT of one keyset page ordered by the least confident draft (no drafts last), then id."""
     key = CONFIDENCE_KEY
     stmt = select(Sample).where(_filtered(project_id, f))
@@ -198,7 +198,7 @@ def page_with_annotations(
     return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
 
 
-def count_statement(project_id: int, f: SampleFilter) -> Select[tuple[int]]:
+def count_statement(project_id: int, f: SampleFilter) -> Select[int]:
     """The SELECT counting the matching samples (count() reads the counters instead when it can)."""
     return select(func.count()).select_from(Sample).where(_filtered(project_id, f))
 
@@ -258,10 +258,11 @@ def estimate(session: Session, project_id: int, f: SampleFilter) -> tuple[int, b
     known = from_counters(session, project_id, f)
     if known is not None:
         return known, True
-    if session.bind.dialect.name != "postgresql":
+    if dialect_of(session) != "postgresql":
         return count(session, project_id, f), True
-    compiled = select(literal(1)).select_from(Sample).where(_filtered(project_id, f)).compile(session.bind)
-    plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar()
+    conn = session.connection()
+    compiled = select(literal(1)).select_from(Sample).where(_filtered(project_id, f)).compile(conn)
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
     return int(plan[0]["Plan"]["Plan Rows"]), False
 
 
