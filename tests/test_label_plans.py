@@ -77,6 +77,13 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     for a, sign in [(a, -1) for a in remove if not a.is_draft] + [(a, +1) for a in add if not a.is_draft]:
         want[(counters.ANNOTATIONS_BY, a.created_by or "carol")] += sign
         want[(counters.CLASS, a.label)] += sign
+    # and the classes the sample holds a confirmed box of (the gallery's label total): those it gained or lost
+    held_before = {a.label for a in stored if not a.is_draft}
+    held_after = {a.label for a in remaining if not a.is_draft}
+    for label in held_after - held_before:
+        want[(counters.SAMPLE_CLASS, label)] += 1
+    for label in held_before - held_after:
+        want[(counters.SAMPLE_CLASS, label)] -= 1
     assert +change.deltas == +want and -change.deltas == -want
 
 
