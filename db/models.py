@@ -199,7 +199,7 @@ class Sample(Base):
 # confidence). The same expression is used by the queries (db.samples, db.labels) so the index serves them.
 CONFIDENCE_KEY = func.coalesce(Sample.min_confidence, literal_column("2.0"))
 Index("ix_samples_project_confidence", Sample.project_id, CONFIDENCE_KEY, Sample.id)
-# Filename parts (LIKE '%part%') on PostgreSQL: trigrams of the lowered name (migration 0011; pg_trgm).
+# Filename parts (LIKE '%part%') on PostgreSQL: trigrams of the lowered name (migration 0013; pg_trgm).
 Index("ix_samples_filename_trgm", func.lower(Sample.filename).label("filename_lower"), postgresql_using="gin",
       postgresql_ops={"filename_lower": "gin_trgm_ops"}).ddl_if(dialect="postgresql")
 

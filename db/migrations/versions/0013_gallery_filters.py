@@ -1,15 +1,15 @@
 """gallery filters at millions of samples: the label index carries is_draft, a trigram index serves filename parts
 (PostgreSQL, where pg_trgm can be created), and a per-class sample counter answers the label filter's total
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
