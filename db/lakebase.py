@@ -51,14 +51,15 @@ class Target:
 class Credentials:
     """Short-lived database passwords, minted on demand and reused until they are close to expiry."""
 
-    def __init__(self, mint: Callable[[], tuple[str, float]], margin: float = REFRESH_MARGIN_SECONDS) -> None:
-        self._mint, self.margin = mint, margin
+    def __init__(self, mint: Callable[[], tuple[str, float]], margin: float = REFRESH_MARGIN_SECONDS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._mint, self.margin, self.clock = mint, margin, clock
         self._token, self._expires, self.minted_at = "", 0.0, 0.0
         self._lock = threading.Lock()
 
     def password(self) -> str:
         with self._lock:
-            now = time.time()
+            now = self.clock()
             if now >= self._expires - min(self.margin, (self._expires - self.minted_at) / 2):
                 self._token, self._expires = self._mint()
                 self.minted_at = now
@@ -72,10 +73,11 @@ class Credentials:
 
     def age(self) -> float | None:
         """Seconds since the current token was minted (None before the first connection)."""
-        return time.time() - self.minted_at if self.minted_at else None
+        return self.clock() - self.minted_at if self.minted_at else None
 
 
-def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
+def credentials_for(workspace: Callable[[], Any], endpoint: str, clock: Callable[[], float] = time.time
+                    ) -> Credentials:
     """Database credentials minted for the endpoint (a workspace OAuth token is not one: Lakebase refuses it)."""
     def mint_database_credential() -> tuple[str, float]:
         from databricks.sdk.errors import DatabricksError
@@ -86,10 +88,10 @@ def credentials_for(workspace: Callable[[], Any], endpoint: str) -> Credentials:
             raise LakebaseError(f"Lakebase refused a database credential for {endpoint}: {exc}") from None
         if not cred.token:
             raise LakebaseError(f"Lakebase returned no token for {endpoint}")
-        expires = cred.expire_time.ToSeconds() if cred.expire_time is not None else time.time() + 3600
+        expires = cred.expire_time.ToSeconds() if cred.expire_time is not None else clock() + 3600
         return cred.token, float(expires)
 
-    return Credentials(mint_database_credential)
+    return Credentials(mint_database_credential, clock=clock)
 
 
 def read_write_endpoint(workspace: Callable[[], Any], project_id: str, branch_id: str) -> tuple[str, str]:

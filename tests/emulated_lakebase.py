@@ -98,7 +98,8 @@ def generate_credential(emu: DatabricksEmulator, req: Request) -> Reply:
     if len(parts) != 6 or not endpoint.endswith("/endpoints/primary") or \
             parts[1] not in emu.state.get("lakebase", {}):
         raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Unknown endpoint {endpoint!r}.")
-    who, ttl, now = principal(emu, req), emu.state.get("lakebase_ttl", 3600), time.time()
+    who, ttl = principal(emu, req), emu.state.get("lakebase_ttl", 3600)
+    now = time.time() + emu.state.get("clock_skip", 0.0)  # a test moves the clock on instead of waiting
     with emu.lock:
         current = emu.state.setdefault("lakebase_current", {})
         token, expires = current.get((who, endpoint), ("", 0.0))

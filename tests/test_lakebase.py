@@ -52,7 +52,9 @@ def test_new_connections_get_a_fresh_token_before_the_old_one_expires(emu: Datab
     emu.state["lakebase_ttl"] = 4  # renewed with half its life left: after 2 s
     target = resolve(_workspace(emu), _chosen(database_url))
     assert target.endpoint == "projects/cvx/branches/production/endpoints/primary" and target.host == "127.0.0.1"
-    credentials = credentials_for(_workspace(emu), target.endpoint)
+    # the workspace's clock and the app's move on together (emu.state["clock_skip"]): no waiting for an expiry
+    credentials = credentials_for(_workspace(emu), target.endpoint,
+                                  clock=lambda: time.time() + emu.state.get("clock_skip", 0.0))
     db = Database(target.url, password=credentials.password)
     passwords: list[str] = []
     event.listen(db.engine, "do_connect", lambda _d, _r, _a, params: passwords.append(params["password"]))
@@ -67,7 +69,7 @@ def test_new_connections_get_a_fresh_token_before_the_old_one_expires(emu: Datab
         connect_anew()
         assert passwords == credentials_issued(emu) * 2  # one token, reused while fresh
         assert credentials.age() is not None
-        time.sleep(2.3)
+        emu.state["clock_skip"] = 2.3
         connect_anew()
         assert len(credentials_issued(emu)) == 2 and passwords[-1] == credentials_issued(emu)[-1] != passwords[0]
         assert [c.headers["authorization"] for c in emu.calls("POST", "/api/2.0/postgres/credentials")] == \
