@@ -24,6 +24,7 @@ from bench.live_server import live_server
 from schema.build import schema
 from schema.cost import estimate
 from tests.client_queries import client_queries
+from tests.graphql_client import gql as post_gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "budget"
 N_SAMPLES, BOXES, VERSIONS = 600, 20, 5
@@ -54,9 +55,7 @@ def _images(folder: Path) -> None:
 
 def _seed(http: httpx.Client, folder: Path) -> str:
     def gql(query: str, **variables: object) -> dict:
-        body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-        assert not body.get("errors"), body
-        return body["data"]
+        return post_gql(http, query, **variables)
 
     def finished(job_id: str) -> None:
         while (job := gql("query($j: ID!){ job(id: $j){ status error } }", j=job_id)["job"])["status"] not in (

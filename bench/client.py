@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 from playwright.async_api import Page, async_playwright
 
 from bench.figures import Figure, percentile
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
+from tests.graphql_client import gql
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / ".work" / "client"

@@ -13,7 +13,8 @@ import orjson
 
 from bench.figures import Figure
 from bench.labelling import _database
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
+from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "datasets"
 N_IMAGES, PER_IMAGE = 100_000, 10

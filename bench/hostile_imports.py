@@ -20,7 +20,8 @@ import orjson
 
 from bench.datasets import _peak_rss_mb
 from bench.figures import Figure, percentile
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
+from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "hostile"
 MB = 2**20

@@ -19,6 +19,7 @@ import websockets
 from bench.figures import Figure, percentile
 from bench.http_load import post_latencies, post_rate
 from bench.live_server import live_server
+from tests.graphql_client import gql as post_gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "labelling"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -55,9 +56,7 @@ def _server(backend: str, n_images: int = 2000) -> Iterator[tuple[str, str, list
         "DATABASE_URL": url, "DATA_DIR": str(WORK / "data"), "VOLUME_MOUNTS": f"/Volumes/bench/l/images={images}",
     }) as base, httpx.Client(base_url=base, timeout=30) as http:
         def gql(query: str, **variables: object) -> dict:
-            body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-            assert not body.get("errors"), body
-            return body["data"]
+            return post_gql(http, query, **variables)
 
         pid = gql("""mutation { createProject(input: {name: "bench", taskType: DETECTION, classes: ["cat", "dog",
             "car"], sourceVolume: "/Volumes/bench/l/images"}) { id } }""")["createProject"]["id"]

@@ -24,13 +24,6 @@ UNEXPECTED = re.compile(r"\bERROR\b.*(unexpected error|Exception in ASGI applica
 unexpected_lines: list[str] = []  # every such line any live server of this process has logged, in order
 
 
-def gql(http: httpx.Client, query: str, **variables: object) -> dict:
-    """POST a GraphQL query to the server and return its data; any error stops the benchmark with it."""
-    body = http.post("/graphql", json={"query": query, "variables": variables}).json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

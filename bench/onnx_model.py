@@ -15,8 +15,9 @@ from PIL import Image
 from skimage import data as skdata
 
 from bench.figures import Figure, percentile
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
 from jobs.models.onnx_local import OnnxModel
+from tests.graphql_client import gql
 
 CLASSES = ["car", "person"]
 WORK = Path(__file__).resolve().parent / ".work" / "onnx_model"

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 
 from bench.figures import Figure
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
+from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "preannotate"
 N = 2000

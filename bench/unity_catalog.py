@@ -18,8 +18,9 @@ from skimage import data as skdata
 
 from bench.figures import Figure, percentile
 from bench.http_load import fetch_all
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
 from tests.databricks_emulator import DatabricksEmulator
+from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "unity_catalog"
 PHOTOS = "/Volumes/bench/uc/photos"

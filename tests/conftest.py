@@ -24,6 +24,7 @@ from db.migrate import upgrade
 from server import create_app
 from settings import UPLOADS_VOLUME, Settings
 from tests.databricks_emulator import DatabricksEmulator
+from tests.graphql_client import gql, gql_error, gql_raw  # noqa: F401  (the suite's one client)
 from tests.waiting import until_ended
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -136,26 +137,6 @@ def settings(database_url: str, tmp_path: Path, images_dir: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
-
-
-def gql_raw(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
-    r = client.post("/graphql", json={"query": query, "variables": variables})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def gql(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
-    """Run a query and return data; any GraphQL error fails the test with its message."""
-    body = gql_raw(client, query, **variables)
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-def gql_error(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
-    """Run a query that must fail; returns the first error (message + extensions)."""
-    body = gql_raw(client, query, **variables)
-    assert body.get("errors"), f"expected an error, got {body}"
-    return body["errors"][0]
 
 
 def wait_for_job(client: TestClient, job_id: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench.live_server import live_server
+from tests.graphql_client import gql
 from tests.waiting import until_ended
 
 CREATE_AND_SCAN = """mutation($f: String!){ createProject(input: {name: "p", taskType: DETECTION, classes: ["car"],
@@ -24,9 +25,8 @@ class Live:
     base: str
 
     def gql(self, query: str, **variables: object) -> dict:
-        body = httpx.post(f"{self.base}/graphql", json={"query": query, "variables": variables}, timeout=30).json()
-        assert not body.get("errors"), body
-        return body["data"]
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            return gql(http, query, **variables)
 
     def job(self, job_id: str) -> dict:
         return self.gql("query($j: ID!){ job(id: $j){ status progress total result error } }", j=job_id)["job"]

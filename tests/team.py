@@ -16,6 +16,7 @@ from db import auth, users
 from db.engine import sync_url
 from server import create_app
 from settings import Settings
+from tests.graphql_client import data_of, gql_raw
 from tests.waiting import until_ended
 
 PEOPLE = {"root": True, "alice": False, "bob": False, "carol": False, "dave": False}  # name -> instance admin
@@ -46,17 +47,13 @@ class Caller:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def raw(self, query: str, **variables: Any) -> dict[str, Any]:
-        r = self.client.post("/graphql", json={"query": query, "variables": variables}, headers=self.headers)
-        assert r.status_code == 200, r.text
-        return r.json()
+        return gql_raw(self.client, query, headers=self.headers, **variables)
 
     def raw_status(self, query: str) -> int:
         return self.client.post("/graphql", json={"query": query}, headers=self.headers).status_code
 
     def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
-        body = self.raw(query, **variables)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return data_of(self.raw(query, **variables))
 
     def error(self, query: str, **variables: Any) -> dict[str, Any]:
         body = self.raw(query, **variables)

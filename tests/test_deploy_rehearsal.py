@@ -49,6 +49,7 @@ from tests.emulated_apps import APPS_ROUTES, add_app, add_folder, readers_of
 from tests.emulated_jobs import JOBS_ROUTES, define_job, runs
 from tests.emulated_lakebase import LAKEBASE_ROUTES, add_project, credentials_issued
 from tests.emulated_oauth import CLIENT_ID, CLIENT_SECRET, OAUTH_ROUTES, issued
+from tests.graphql_client import gql
 from tests.throwaway_pg import throwaway_cluster
 from tests.waiting import until_ended
 
@@ -212,11 +213,7 @@ class Browser:
         self.http = httpx.Client(base_url=proxy.url, timeout=120)
 
     def gql(self, query: str, **variables: Any) -> dict[str, Any]:
-        r = self.http.post("/graphql", json={"query": query, "variables": variables})
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return gql(self.http, query, **variables)
 
     def job(self, job_id: str, timeout: float) -> dict[str, Any]:
         return until_ended(lambda: self.gql("query($j: ID!){ job(id: $j){ id kind status error result runId } }",

@@ -18,6 +18,7 @@ from schema.build import schema
 from server import create_app
 from settings import Settings
 from tests.conftest import create_project, make_images
+from tests.graphql_client import agql
 from tests.waiting import until_ended_async
 
 N_IMAGES, BOXES = 200, 25
@@ -25,15 +26,9 @@ BIG_PAGE = """query($p: ID!){ project(id: $p){ samples(first: 200){ edges { node
   annotations { label kind box { x y w h } } } } } } }"""
 
 
-async def _gql(http: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
-    body = (await http.post("/graphql", json={"query": query, "variables": variables})).json()
-    assert not body.get("errors"), body
-    return body["data"]
-
-
 async def _finished(http: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
     async def read() -> dict[str, Any]:
-        return (await _gql(http, "query($id: ID!){ job(id: $id){ status error } }", id=job_id))["job"]
+        return (await agql(http, "query($id: ID!){ job(id: $id){ status error } }", id=job_id))["job"]
 
     job = await until_ended_async(read, timeout=30)
     assert job["status"] == "SUCCEEDED", job
@@ -44,16 +39,16 @@ async def _busy_project(http: httpx.AsyncClient, images_dir: Path, exports: Path
     """N_IMAGES samples with BOXES boxes each, imported as COCO."""
     names = [f"{i:03}.png" for i in range(N_IMAGES)]
     make_images(images_dir, names, size=(4, 4))
-    project = (await _gql(http, """mutation { createProject(input: {name: "big", taskType: DETECTION, classes: ["cat"],
+    project = (await agql(http, """mutation { createProject(input: {name: "big", taskType: DETECTION, classes: ["cat"],
         sourceVolume: "/Volumes/test/cvx/images"}) { id } }"""))["createProject"]["id"]
-    scan = (await _gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=project))["jobs"][0]["id"]
+    scan = (await agql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=project))["jobs"][0]["id"]
     await _finished(http, scan)
     coco = {"images": [{"id": i, "file_name": n, "width": 4, "height": 4} for i, n in enumerate(names)],
             "categories": [{"id": 1, "name": "cat"}],
             "annotations": [{"id": i * BOXES + k, "image_id": i, "category_id": 1, "bbox": [0, 0, 2, 2]}
                             for i in range(N_IMAGES) for k in range(BOXES)]}
     (exports / "big.json").write_text(json.dumps(coco))
-    job = (await _gql(http, """mutation($p: ID!, $i: ImportInput!){ importAnnotations(projectId: $p, input: $i){ id }
+    job = (await agql(http, """mutation($p: ID!, $i: ImportInput!){ importAnnotations(projectId: $p, input: $i){ id }
         }""", p=project, i={"path": "/Volumes/test/cvx/exports/big.json", "format": "COCO"}))["importAnnotations"]
     await _finished(http, job["id"])
     return project
@@ -66,7 +61,7 @@ async def test_a_costly_page_resolves_off_the_event_loop(settings: Settings, ima
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=120) as http:
         project = await _busy_project(http, images_dir, tmp_path / "exports")
-        await _gql(http, BIG_PAGE, p=project)  # warm: caches, connections
+        await agql(http, BIG_PAGE, p=project)  # warm: caches, connections
         # CPU time, not wall time: a loaded machine stretches every gap, but it cannot move work between threads.
         loop_cpu, process_cpu = time.thread_time(), time.process_time()
         answer = await http.post("/graphql", json={"query": BIG_PAGE, "variables": {"p": project}})
@@ -98,13 +93,13 @@ async def test_what_a_costly_mutation_commits_reaches_the_apps_loop(settings: Se
     asyncio.get_running_loop().set_debug(True)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=60) as http:
-        pid = (await _gql(http, COSTLY_CREATE))["createProject"]["id"]
-        scan = (await _gql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid))["jobs"][0]["id"]
+        pid = (await agql(http, COSTLY_CREATE))["createProject"]["id"]
+        scan = (await agql(http, "query($p: ID!){ jobs(projectId: $p){ id } }", p=pid))["jobs"][0]["id"]
         await asyncio.wait_for(_finished(http, scan), 20)
-        ids = await _gql(http, "query($p: ID!){ project(id: $p){ samples { edges { node { id } } } } }", p=pid)
+        ids = await agql(http, "query($p: ID!){ project(id: $p){ samples { edges { node { id } } } } }", p=pid)
         sid = ids["project"]["samples"]["edges"][0]["node"]["id"]
         async with app.state.services.broker.subscribe(f"samples:{pid}") as events:
-            saved = await _gql(http, COSTLY_SAVE, s=sid)
+            saved = await agql(http, COSTLY_SAVE, s=sid)
             assert saved["saveAnnotations"]["version"] == 2
             assert str(await asyncio.wait_for(events.get(), 5)) == sid
 

@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from bench.live_server import live_server
 from tests.conftest import make_images
+from tests.graphql_client import gql
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,9 +60,7 @@ class Api:
         self.http = httpx.Client(base_url=base, timeout=30)
 
     def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
-        body = self.http.post("/graphql", json={"query": query, "variables": variables}).json()
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return gql(self.http, query, **variables)
 
     def project(self, name: str, task: str, classes: list[str], multi: bool = False) -> dict[str, Any]:
         project = self("""mutation($i: CreateProjectInput!){ createProject(input: $i){ id } }""",

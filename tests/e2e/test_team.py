@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 from bench.live_server import live_server
 from tests.conftest import make_images
 from tests.e2e.conftest import shot
+from tests.graphql_client import gql
 from tests.team import add_users
 
 pytestmark = pytest.mark.e2e
@@ -31,9 +32,7 @@ class Api:
         self.http = httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {token}"})
 
     def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
-        body = self.http.post("/graphql", json={"query": query, "variables": variables}).json()
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return gql(self.http, query, **variables)
 
 
 @pytest.fixture
