@@ -448,7 +448,8 @@ class Settings:
         "variable or a variable's default", lo=1, hi=100_000)
     graphql_max_cost: int = var(
         "GRAPHQL_MAX_COST", GraphQLLimits.max_cost, "the operation's cost, counted before it runs (see "
-        "*Security and limits*; the client's costliest query, a gallery page, costs 4,265)",
+        "*Security and limits*; the client's costliest queries, the past exports and a gallery page, cost about "
+        "4,500)",
         lo=100, hi=10**9)
     max_request_bytes: int = var("MAX_REQUEST_BYTES", 4 * 2**20, "any request body but uploads (those have "
                                  "`IMPORT_MAX_BYTES`), and one websocket message", lo=2**10, hi=2**31,
