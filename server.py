@@ -308,6 +308,9 @@ async def _demo(settings: Settings, count: int) -> int:
     from jobs.demo import seed_demo
 
     volume = "/Volumes/local/cv_explorer/demo"
+    if not settings.seed_demo:
+        print("demo: SEED_DEMO=false; nothing seeded")
+        return 0
     if volume not in settings.volume_mounts:
         print(f"demo: {volume} is not in VOLUME_MOUNTS; nothing to seed", file=sys.stderr)
         return 2

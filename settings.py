@@ -376,6 +376,8 @@ class Settings:
                                    "is resumed by another", lo=3, hi=3600)
     migrate_on_start: bool = var("MIGRATE_ON_START", True, "run the Alembic migrations when `serve` starts")
     run_jobs: bool = var("RUN_JOBS", True, "run the in-process job worker")
+    seed_demo: bool = var("SEED_DEMO", True, "`false`: `server.py demo` (so `make run`) creates no demo images or "
+                          "projects, for an instance that starts empty")
     import_max_bytes: int = var("IMPORT_MAX_BYTES", Limits.max_bytes, "largest import file or upload, and most bytes a "
                                 "zip's or folder's label files may unpack to; bigger ones get TOO_LARGE before parsing",
                                 lo=1, hi=2**40, shown="`209715200` (200 MiB)")
@@ -448,8 +450,7 @@ class Settings:
         "variable or a variable's default", lo=1, hi=100_000)
     graphql_max_cost: int = var(
         "GRAPHQL_MAX_COST", GraphQLLimits.max_cost, "the operation's cost, counted before it runs (see "
-        "*Security and limits*; the client's costliest queries, the past exports and a gallery page, cost about "
-        "4,500)",
+        "*Security and limits*; the client's costliest query, a gallery page, costs about 4,300)",
         lo=100, hi=10**9)
     max_request_bytes: int = var("MAX_REQUEST_BYTES", 4 * 2**20, "any request body but uploads (those have "
                                  "`IMPORT_MAX_BYTES`), and one websocket message", lo=2**10, hi=2**31,

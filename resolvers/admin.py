@@ -6,10 +6,17 @@ import strawberry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db import table_counts
 from db.models import User as UserRow
 from schema.access import require_admin
 from schema.accounts import User
 from schema.context import Info
+
+
+@strawberry.type(description="Rows in one of the app's tables.")
+class TableCount:
+    table: str
+    rows: int
 
 
 @strawberry.type(description="This server: database backend and (password-free) address, mounts, users.")
@@ -27,6 +34,11 @@ class Instance:
     database_token_age_seconds: float | None = strawberry.field(
         default=None, description="Lakebase: seconds since the database credential in use was minted (tokens live "
                                   "an hour and are renewed before they expire); null for other databases.")
+
+    @strawberry.field(description="Rows in each of the app's tables, by table name: exact counts, taken when asked.")
+    async def table_counts(self, info: Info) -> list[TableCount]:
+        rows = await info.context.db.read(table_counts.row_counts)
+        return [TableCount(table=name, rows=n) for name, n in rows]
 
 
 def _users(session: Session) -> list[User]:

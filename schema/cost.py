@@ -34,7 +34,7 @@ LIST_SIZES = {
     "Query.volumeShares": 200,
     "Project.versions": 20, "Project.members": 50, "ProjectStats.perUser": 50, "ProjectStats.perClass": 100,
     "ProjectStats.velocity": 30, "Sample.annotations": 20, "Sample.history": 50, "ModelSettings.labelMap": 100,
-    "KeyMap.classes": 100, "Query.pastExports": 500,
+    "KeyMap.classes": 100, "Instance.tableCounts": 20,
 }
 # A `first` that is null or left out pages by the field's default; browse without `first` lists everything.
 UNPAGED = {"Query.browse": 1000}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageOps
 from starlette.testclient import TestClient
 
@@ -38,3 +39,15 @@ def test_seed_demo_twice_makes_two_scanned_projects(client: TestClient, images_d
     projects = gql(client, "{ projects { name taskType multiLabel stats { total } } }")["projects"]
     assert {(p["name"], p["taskType"], p["multiLabel"], p["stats"]["total"]) for p in projects} == {
         (DETECTION_NAME, "DETECTION", False, 6), (CLASSIFICATION_NAME, "CLASSIFICATION", True, 6)}
+
+
+def test_seed_demo_false_makes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """SEED_DEMO=false: `server.py demo` (run by `make run`) writes no images and creates no projects."""
+    import server
+
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEED_DEMO", "false")
+    assert server.main(["demo", "--count", "3"]) == 0
+    assert "SEED_DEMO=false; nothing seeded" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []

@@ -78,6 +78,9 @@ def test_exports_are_listed_as_far_as_the_caller_reaches(team: Team, settings: S
     assert (legacy["format"], legacy["taskType"], legacy["imageCount"], legacy["exportedBy"]) == (
         "COCO", "DETECTION", 40, "x@y.z")
     assert [e["path"] for e in root(PAST, p=b)["pastExports"]] == [bobs]
+    newest = root("query($p: ID){ pastExports(projectId: $p, first: 1){ path } }", p=a)["pastExports"]
+    assert newest == [{"path": second}]
+    assert root.code("{ pastExports(first: 501){ path } }") == "VALIDATION"
 
     refused = alice.error(PAST, f=EXPORTS)
     assert refused["extensions"]["code"] == "FORBIDDEN" and EXPORTS in refused["message"]

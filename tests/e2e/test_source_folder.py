@@ -60,3 +60,8 @@ async def test_missing_files_purge_and_a_new_folder(page: Page, server: tuple[st
     await expect(page.locator(".tile")).to_have_count(5)
     await page.set_viewport_size({"width": 1440, "height": 900})
     await shot(page, "change-folder-done-1440")
+
+    await page.goto(f"{base}/#/admin")  # the admin page counts the rows of every table
+    counts = page.get_by_role("table", name="rows per table")
+    await expect(counts.get_by_role("row").filter(has_text="samples")).to_contain_text("5")
+    await shot(page, "admin-tables-1440")
