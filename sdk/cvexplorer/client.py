@@ -94,7 +94,11 @@ def _predictions_file(data: Any, filenames: Any, labels: Any, boxes: Any, confid
         return known.get(filename)
 
     fp = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (returned open, closed by the caller)
-    predictions.write_jsonl(cols, fp, box_format=box_format, pixels=pixels, size_of=size_of, clip=clip)
+    try:
+        predictions.write_jsonl(cols, fp, box_format=box_format, pixels=pixels, size_of=size_of, clip=clip)
+    except BaseException:
+        fp.close()
+        raise
     fp.seek(0)
     return fp
 
