@@ -4,6 +4,7 @@ failed and cancelled jobs, export and download, and the subscriptions."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_the_stream_says_where_it_ended(sdk: SdkServer) -> None:
     _, p = _project(sdk, "Trailer", 5)
     r = httpx.get(f"{sdk.url}/api/projects/{p.id}/samples.ndjson", params={"first": 2, "after": 0},
                   headers={"Authorization": f"Bearer {sdk.token}"})
-    lines = [httpx.Response(200, content=line).json() for line in r.content.splitlines()]
+    lines = [json.loads(line) for line in r.content.splitlines()]
     assert r.headers["content-type"] == "application/x-ndjson" and len(lines) == 3
     assert lines[-1] == {"done": True, "count": 2, "hasNextPage": True, "endCursor": str(lines[1]["id"])}
     assert set(lines[0]) == {"id", "filename", "path", "status", "width", "height", "version", "annotations"}
