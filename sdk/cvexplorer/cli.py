@@ -118,16 +118,12 @@ def _run(args: argparse.Namespace, cvx: Client, out: _Out) -> int:
             for s in cvx.watch_stats(project):
                 out.emit(s.as_dict(), _stats_line(s))
     elif args.command == "jobs":
-        if args.cancel:
-            job = cvx.cancel(args.cancel)
-            out.emit(job.as_dict(), _job_line(job))
-        elif args.wait:
-            job = cvx.wait(args.wait, progress=progress)
-            out.emit(job.as_dict(), _job_line(job))
+        if args.cancel or args.wait:
+            one = cvx.cancel(args.cancel) if args.cancel else cvx.wait(args.wait, progress=progress)
+            out.emit(one.as_dict(), _job_line(one))
         else:
-            project = cvx.project(args.project) if args.project else None
-            found = cvx.jobs(project, args.first)
-            out.emit([j.as_dict() for j in found], "\n".join(_job_line(j) for j in found))
+            jobs = cvx.jobs(cvx.project(args.project) if args.project else None, args.first)
+            out.emit([j.as_dict() for j in jobs], "\n".join(_job_line(j) for j in jobs))
     return 0
 
 

@@ -41,17 +41,19 @@ def download_folder(cfg: Any, folder: str, out: Path) -> Path:
     files = FilesAPI(WorkspaceClient(config=cfg).api_client)
     folder = folder.rstrip("/")
     target = out / folder.rsplit("/", 1)[-1]
-    pending, found = [folder], []
+    pending, found = [folder], list[str]()
     while pending:
         current = pending.pop()
         for entry in files.list_directory_contents(current):
-            (pending if entry.is_directory else found).append(entry.path.rstrip("/"))
+            (pending if entry.is_directory else found).append(str(entry.path).rstrip("/"))
     if f"{folder}/metadata.json" not in found:
         raise FileNotFoundError(f"{folder} has no metadata.json: the export is unfinished or failed")
     for path in sorted(found, key=lambda p: p.endswith("/metadata.json")):
         local = target / path[len(folder) + 1:]
         local.parent.mkdir(parents=True, exist_ok=True)
         stream = files.download(path).contents
+        if stream is None:
+            raise FileNotFoundError(f"{path} came back without content")
         with stream, open(local, "wb") as fp:
             while chunk := stream.read(1 << 20):
                 fp.write(chunk)

@@ -13,11 +13,12 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect as aconnect
 from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from cvexplorer.errors import Unavailable, from_graphql
 from cvexplorer.operations import document
 
-PROTOCOL = "graphql-transport-ws"
+PROTOCOL = Subprotocol("graphql-transport-ws")
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 

@@ -34,7 +34,7 @@ class Columns:
         self.filenames, self.labels, self.coords = filenames, labels, coords
         self.confidences, self.widths, self.heights = confidences, widths, heights
         n = len(filenames)
-        if not all(len(c) == n for c in (labels, *coords, confidences, widths, heights)):
+        if {len(labels), *(len(c) for c in coords), len(confidences), len(widths), len(heights)} != {n}:
             raise ValueError("every prediction needs a filename, a label and a box (or none): the columns differ in "
                              "length")
 
@@ -96,8 +96,8 @@ def _listed(values: Any) -> list:
 def _from_arrays(filenames: Any, labels: Any, boxes: Any, confidences: Any) -> Columns:
     names = [str(f) for f in _listed(filenames)]
     n = len(names)
-    raw = _listed(boxes) if boxes is not None else [None] * n
-    raw = [(None,) * 4 if b is None or len(b) == 0 else b for b in raw]
+    given: list[Any] = _listed(boxes) if boxes is not None else [None] * n
+    raw = [(None,) * 4 if b is None or len(b) == 0 else b for b in given]
     if any(len(b) != 4 for b in raw):
         raise ValueError("boxes must be N x 4")
     coords = [[_number(b[k]) for b in raw] for k in range(4)]
