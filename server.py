@@ -97,7 +97,7 @@ def model_config(settings: Settings, workspace: Callable[[], Any] | None = None)
     return ModelConfig(
         name=settings.model_name, path=settings.model_path, classes=settings.model_classes,
         serving_url=settings.serving_url, backend_url=settings.model_backend_url,
-        serving_format=ServingFormat(label, confidence, bbox, bbox_format),
+        serving_format=ServingFormat(label, confidence, bbox, bbox_format, settings.serving_request),
         serving_image_max_side=settings.serving_image_max_side,
         serving_timeout_seconds=float(settings.serving_timeout_seconds), databricks_host=settings.databricks_host,
         allow=settings.model_url_allow, public_url=settings.public_url or f"http://{settings.host}:{settings.port}",

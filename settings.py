@@ -400,6 +400,10 @@ class Settings:
                              "volumes, Jobs); never printed", secret=True)
     serving_keys: tuple[str, str, str, str] = derived(SERVING_FORMAT_VARS, ("label", "confidence", "bbox",
                                                                            "xywh_norm"))
+    serving_request: str = var("SERVING_REQUEST", "image", "`image`: one record per image; `text_prompt`: a "
+                               "text-prompted detector (SAM 3.x-like) gets one record per image and class and "
+                               "answers pixel boxes (see *Pre-labelling with a model*)", case=_lower,
+                               choices=("image", "text_prompt"))
     serving_image_max_side: int = var("SERVING_IMAGE_MAX_SIDE", 1024, "images go to Model Serving resized to this "
                                       "many pixels on their longer side (its requests stop at 16 MB)", lo=64, hi=4096)
     serving_timeout_seconds: int = var("SERVING_TIMEOUT_SECONDS", 600, "how long a busy or scaled-to-zero endpoint is "

@@ -69,7 +69,7 @@ async def project_model(config: ModelConfig, volumes: Volumes, project: Project)
     """The project's own model (or the instance default), ready to predict."""
     config = effective_config(config, project.model_settings)
     ls_project = LsProject.of(project.id, project.created_at.timestamp(), project.task_type, project.classes)
-    backend = await make_backend(config, volumes, ls_project)
+    backend = await make_backend(config, volumes, ls_project, tuple(project.classes))
     return ProjectModel(backend, config.author, class_lookup(project.classes, config.label_map),
                         KIND_FOR_TASK[project.task_type])
 

@@ -105,8 +105,10 @@ class ServingBackend:
     displayed, EXIF applied), in as few requests as the payload limit allows; when a batch fails, each image alone
     (unless the endpoint never answered: then they all fail with that reason)."""
 
-    def __init__(self, client: ServingClient, volumes: Volumes, max_pixels: int, max_side: int = 1024) -> None:
+    def __init__(self, client: ServingClient, volumes: Volumes, max_pixels: int, max_side: int = 1024,
+                 classes: tuple[str, ...] = ()) -> None:
         self.client, self.volumes, self.max_pixels, self.max_side = client, volumes, max_pixels, max_side
+        self.classes = classes  # the project's: bare class indices, and a text-prompted detector's prompts
 
     def _read(self, image: ImageRef) -> tuple[bytes, tuple[int, int]] | ModelError:
         """The JPEG sent, and its size (pixel boxes in the answer are relative to it)."""
@@ -123,7 +125,7 @@ class ServingBackend:
         good = [p for p in payloads if not isinstance(p, ModelError)]
         answers: list[list[Prediction]] | None = None
         try:
-            answers = await self.client.invoke(good) if good else []
+            answers = await self.client.invoke(good, self.classes) if good else []
         except ModelError as exc:  # a failed batch is retried image by image below, unless nobody answers
             if exc.retryable:
                 return [p if isinstance(p, ModelError) else exc for p in payloads]
@@ -135,7 +137,7 @@ class ServingBackend:
             elif answers is not None:
                 out.append(next(it))
             else:
-                out += await one_by_one([p], self.client.invoke)
+                out += await one_by_one([p], lambda one: self.client.invoke(one, self.classes))
         return out
 
     async def close(self) -> None:
@@ -164,7 +166,8 @@ def _load_onnx(volumes: Volumes, path: str, classes: tuple[str, ...]) -> OnnxMod
     return _LOADED[key]
 
 
-async def make_backend(config: ModelConfig, volumes: Volumes, project: LsProject | None = None) -> Backend:
+async def make_backend(config: ModelConfig, volumes: Volumes, project: LsProject | None = None,
+                       classes: tuple[str, ...] = ()) -> Backend:
     """The configured model; VALIDATION with what to set when there is none or it cannot be loaded. A Label Studio
     backend is introduced to the project first (POST /setup); UNAVAILABLE if it refuses."""
     if config.path:
@@ -174,7 +177,8 @@ async def make_backend(config: ModelConfig, volumes: Volumes, project: LsProject
             raise Invalid(f"MODEL_PATH {config.path}: {exc}") from None
         return LocalBackend(model, volumes, config.max_pixels)
     if config.serving_url:
-        return ServingBackend(serving_client(config), volumes, config.max_pixels, config.serving_image_max_side)
+        return ServingBackend(serving_client(config), volumes, config.max_pixels, config.serving_image_max_side,
+                              classes)
     if config.backend_url:
         backend = HttpBackend(config.backend_url, config.allow, project)
         if project is not None:

@@ -2,7 +2,13 @@
 (a bearer token), request `{"dataframe_records": [{"image": <base64>}]}`, response read with configurable keys.
 
 The response is `{"predictions": [...]}` with one entry per record: a list of objects (or an object with a list
-under `detections`) carrying a label, a confidence and, for detectors, a bbox in normalised xywh or pixel xyxy.
+under `detections`) carrying a label, a confidence and, for detectors, a bbox in normalised xywh or pixel xyxy; a
+classifier may answer a plain class name or an integer index into the project's classes instead.
+
+A text-prompted detector (SERVING_REQUEST=text_prompt, the kind of endpoint SAM 3.x is served as) gets one record
+per image and project class, `{"input": "<JSON of {\"image\": <base64>, \"prompt\": <class>}>"}`, and answers per
+record `{"boxes": [[x0, y0, x1, y1], ...], "scores": [...], "image_size": [w, h]}` in pixels: every box it finds
+for a prompt gets that prompt's class.
 Databricks' REST API cannot be reached from here: tests speak these documented shapes through respx.
 
 Model Serving refuses request bodies over 16 MB: images are sent resized (backends.ServingBackend) and a batch is
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import math
 import time
 from collections.abc import Callable, Generator
@@ -41,6 +48,7 @@ class ServingFormat:
     confidence_key: str = "confidence"
     bbox_key: str = "bbox"
     bbox_format: str = "xywh_norm"  # or "xyxy_pixel"
+    request: str = "image"  # or "text_prompt": a record per image and class (see above)
 
 
 def _finite(value: Any, what: str) -> float:
@@ -49,8 +57,22 @@ def _finite(value: Any, what: str) -> float:
     return float(value)
 
 
-def parse_prediction(raw: Any, fmt: ServingFormat, size: tuple[int, int]) -> list[Prediction]:
-    """One record's answer: boxes normalised to the image (pixel xyxy divided by its displayed size)."""
+def _class_answer(raw: str | int, classes: tuple[str, ...]) -> list[Prediction]:
+    """A classifier's bare answer: a class name, or an index into the project's classes."""
+    if isinstance(raw, str):
+        return [Prediction(raw, "CLASSIFICATION", None, None)]
+    if not 0 <= raw < len(classes):
+        raise ModelError(f"class index {raw} is not one of the project's {len(classes)} classes (0 to "
+                         f"{len(classes) - 1})")
+    return [Prediction(classes[raw], "CLASSIFICATION", None, None)]
+
+
+def parse_prediction(raw: Any, fmt: ServingFormat, size: tuple[int, int],
+                     classes: tuple[str, ...] = ()) -> list[Prediction]:
+    """One record's answer: boxes normalised to the image (pixel xyxy divided by its displayed size); a bare class
+    name or index is a classification."""
+    if isinstance(raw, str) or (isinstance(raw, int) and not isinstance(raw, bool)):
+        return _class_answer(raw, classes)
     items = raw.get("detections", raw.get("predictions", [raw])) if isinstance(raw, dict) else raw
     if not isinstance(items, list):
         raise ModelError("a prediction is neither a list nor an object")
@@ -71,6 +93,32 @@ def parse_prediction(raw: Any, fmt: ServingFormat, size: tuple[int, int]) -> lis
             w, h = size
             a, b, c, d = a / w, b / h, (c - a) / w, (d - b) / h
         out.append(Prediction(item[fmt.label_key], "BBOX", (a, b, c, d), confidence))
+    return out
+
+
+def parse_prompted(raw: Any, prompt: str, size: tuple[int, int]) -> list[Prediction]:
+    """A text-prompted detector's answer for one prompt: pixel corner boxes, normalised by the image size it
+    reports (else the size sent), each labelled with the prompt."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("boxes"), list):
+        raise ModelError("a text-prompted answer has no list under 'boxes'")
+    boxes, scores = raw["boxes"], raw.get("scores")
+    if scores is not None and (not isinstance(scores, list) or len(scores) != len(boxes)):
+        raise ModelError("'scores' must hold one number per box")
+    reported = raw.get("image_size")
+    if reported is not None:
+        if not isinstance(reported, list | tuple) or len(reported) != 2:
+            raise ModelError("'image_size' must be [width, height]")
+        size = (_finite(reported[0], "image_size"), _finite(reported[1], "image_size"))  # type: ignore[assignment]
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ModelError("'image_size' must be positive")
+    out = []
+    for i, box in enumerate(boxes):
+        if not isinstance(box, list | tuple) or len(box) != 4:
+            raise ModelError("each box must be 4 numbers [x0, y0, x1, y1]")
+        x0, y0, x1, y1 = (_finite(v, "boxes") for v in box)
+        confidence = None if scores is None else _finite(scores[i], "scores")
+        out.append(Prediction(prompt, "BBOX", (x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h), confidence))
     return out
 
 
@@ -115,8 +163,12 @@ class ServingClient:
         self.url, self.fmt, self.cold_start_seconds, self.budget = url, fmt, cold_start_seconds, budget
         self.client = model_client(allow or AllowList(), TIMEOUT, auth)
 
-    async def invoke(self, images: list[tuple[bytes, tuple[int, int]]]) -> list[list[Prediction]]:
-        """Predictions for each image, in as many requests as the byte budget needs."""
+    async def invoke(self, images: list[tuple[bytes, tuple[int, int]]],
+                     classes: tuple[str, ...] = ()) -> list[list[Prediction]]:
+        """Predictions for each image, in as many requests as the byte budget needs; classes: the project's (bare
+        class indices; a text-prompted detector's prompts)."""
+        if self.fmt.request == "text_prompt":
+            return await self._invoke_prompted(images, classes)
         records = [base64.b64encode(data).decode() for data, _ in images]
         out: list[list[Prediction]] = []
         for group in batches([len(r) + RECORD_OVERHEAD for r in records], self.budget):
@@ -124,7 +176,25 @@ class ServingClient:
                 raise ModelError(f"the image is over {PAYLOAD_LIMIT // 2**20} MB even resized (SERVING_IMAGE_MAX_SIDE)")
             body = await self._post({"dataframe_records": [{"image": records[i]} for i in group]})
             preds = one_list(body, "predictions", len(group))
-            out += [parse_prediction(p, self.fmt, images[i][1]) for p, i in zip(preds, group, strict=True)]
+            out += [parse_prediction(p, self.fmt, images[i][1], classes) for p, i in zip(preds, group, strict=True)]
+        return out
+
+    async def _invoke_prompted(self, images: list[tuple[bytes, tuple[int, int]]],
+                               classes: tuple[str, ...]) -> list[list[Prediction]]:
+        """One record per image and class; the answers for an image's classes are put together."""
+        if not classes:
+            raise ModelError("a text-prompted detector needs the project's classes as its prompts")
+        wanted = [(i, c) for i in range(len(images)) for c in classes]
+        encoded = [base64.b64encode(data).decode() for data, _ in images]
+        records = [json.dumps({"image": encoded[i], "prompt": c}) for i, c in wanted]
+        out: list[list[Prediction]] = [[] for _ in images]
+        for group in batches([len(r) + RECORD_OVERHEAD for r in records], self.budget):
+            if sum(len(records[k]) + RECORD_OVERHEAD for k in group) > PAYLOAD_LIMIT:
+                raise ModelError(f"the image is over {PAYLOAD_LIMIT // 2**20} MB even resized (SERVING_IMAGE_MAX_SIDE)")
+            body = await self._post({"dataframe_records": [{"input": records[k]} for k in group]})
+            for answer, k in zip(one_list(body, "predictions", len(group)), group, strict=True):
+                i, prompt = wanted[k]
+                out[i] += parse_prompted(answer, prompt, images[i][1])
         return out
 
     async def _post(self, payload: dict[str, Any]) -> Any:
