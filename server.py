@@ -47,7 +47,7 @@ from schema.build import schema
 from schema.context import Context
 from schema.limits import CappedTransportWS, GraphQLLimits
 from schema.services import CurrentUser, Services
-from settings import Settings, SettingsError
+from settings import Settings, SettingsError, override
 from volumes.base import Volumes
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
@@ -346,7 +346,9 @@ async def _worker(settings: Settings, job_id: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="server.py", description="CV Explorer server")
     sub = parser.add_subparsers(dest="command", metavar="command")
-    sub.add_parser("serve", help="migrate, then serve the app and API (default)")
+    serve = sub.add_parser("serve", help="migrate, then serve the app and API (default)")
+    serve.add_argument("--workers", help="server processes on the port: a number or `auto` (WORKERS; more than one "
+                                         "needs PostgreSQL)")
     sub.add_parser("migrate", help="bring the database to the newest schema")
     worker = sub.add_parser("worker", help="run one job handed to a Databricks run, then exit (the bundle's task)")
     worker.add_argument("--job-id", type=int, required=True, help="the CV Explorer job id (a job parameter)")
@@ -354,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--count", type=int, default=60, help="how many demo images (default 60)")
     accounts.add_parsers(sub)  # users …, tokens …
     args = parser.parse_args(argv)
+    if getattr(args, "workers", None):  # the environment carries it to the worker processes, read as WORKERS is
+        override(WORKERS=args.workers)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -387,20 +391,66 @@ def _run(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_worker(settings, args.job_id))
     import uvicorn
 
+    if settings.workers > 1:
+        return _serve_processes(settings)
     from routes.header_deadline import header_deadline
 
-    # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
-    # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
-    sys.setswitchinterval(0.0005)
-    app = create_app(settings)
-    # What start-up built (modules, the schema, the app) lives as long as the process: moved out of the collector's
-    # reach, a full collection no longer walks it (one took 89 ms, in the middle of a save, with 100 subscribers).
-    gc.collect()
-    gc.freeze()
+    app = _tuned(create_app(settings))
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=settings.log_level == "debug", ws="websockets-sansio",
                 ws_max_size=settings.max_request_bytes, limit_concurrency=settings.max_connections,
                 http=header_deadline(settings.request_header_timeout_seconds))
+    return 0
+
+
+def _tuned(app: Starlette) -> Starlette:
+    """The serving process's settings, made once the app is built."""
+    # Process-wide, so it belongs to serving: database threads holding row locks (PostgreSQL counters, SQLite's
+    # writer) must get the GIL back quickly to commit; the default 5 ms switch interval serialises saves.
+    sys.setswitchinterval(0.0005)
+    # What start-up built (modules, the schema, the app) lives as long as the process: moved out of the collector's
+    # reach, a full collection no longer walks it (one took 89 ms, in the middle of a save, with 100 subscribers).
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def _serve_processes(settings: Settings) -> int:
+    """`serve` with WORKERS > 1: migrate once here, then uvicorn runs WORKERS processes on one socket, each building
+    its app with worker_app. They share what must be shared through PostgreSQL: events (LISTEN/NOTIFY, db.broker),
+    jobs and sample claims (row locks and leases), sign-in failures (a table); thumbnails through DATA_DIR's files."""
+    import uvicorn
+
+    database = _database(settings, _workspace(settings))[0]
+    if settings.migrate_on_start:
+        from db.migrate import upgrade
+
+        upgrade(database.tool_url())
+        override(MIGRATE_ON_START="false")  # done: N processes need not race to find that out
+    if settings.auth_mode == "local":  # made here, so that N processes starting at once do not all insert it
+        asyncio.run(_ensure_local_user(database, settings.local_user))
+    uvicorn.run("server:worker_app", factory=True, workers=settings.workers, host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=settings.log_level == "debug", ws="websockets-sansio",
+                ws_max_size=settings.max_request_bytes, limit_concurrency=settings.max_connections,
+                http="routes.header_deadline:HeaderDeadline")
+    return 0
+
+
+async def _ensure_local_user(database: Database, name: str) -> None:
+    from db.users import ensure_user
+
+    await database.write(ensure_user, name, is_admin=True)
+    await database.dispose()
+
+
+def worker_app() -> Starlette:
+    """The app of one of `serve --workers N`'s processes (uvicorn calls this in each, with the parent's environment)."""
+    from routes.header_deadline import HeaderDeadline
+
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    HeaderDeadline.seconds = settings.request_header_timeout_seconds  # uvicorn takes the class by name here
+    return _tuned(create_app(settings))
     return 0
 
 

@@ -285,6 +285,39 @@ def _port(name: str, raw: str, env: Mapping[str, str]) -> int:
     return _int("DATABRICKS_APP_PORT", platform, 1, 65535) if platform else _int(name, raw, 1, 65535)
 
 
+def _workers(name: str, raw: str, env: Mapping[str, str]) -> int:
+    """WORKERS: a number, or `auto`, one process per core the machine gives the app (on Databricks, its compute
+    size's). Processes share events through PostgreSQL's LISTEN/NOTIFY: with SQLite, `auto` is one process and a
+    number above one is refused."""
+    postgres = _database_url("DATABASE_URL", env.get("DATABASE_URL", "").strip(), env).startswith("postgresql")
+    if raw.lower() == "auto":
+        return _cores() if postgres else 1
+    n = _int(name, raw, 1, 64)
+    if n > 1 and not postgres:
+        raise SettingsError(f"{name}={raw}: several server processes need PostgreSQL (DATABASE_URL, or Lakebase), "
+                            "which carries live updates between them; SQLite is served by one process")
+    return n
+
+
+def _cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by its container's CPU quota (cgroup v2 `cpu.max`)
+    when it has one, since a container often sees every core of its host but may use only its share."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+def override(**values: str) -> None:
+    """Set variables in this process's environment, which the processes it starts inherit: `serve --workers` (the
+    command line wins) and the worker processes, which read their settings from the environment as it did."""
+    os.environ.update(values)
+
+
 def _allow_list(name: str, raw: str, env: Mapping[str, str]) -> AllowList:
     """MODEL_URL_ALLOW, and the workspace's own host (Model Serving): the platform names it, not a project's owner,
     and behind Private Link it resolves to a private address."""
@@ -349,6 +382,9 @@ class Settings:
         "VOLUME_MOUNTS", {}, "`;`-separated `/Volumes/<catalog>/<schema>/<volume>=<local folder>`", parse=_mounts,
         shown="demo and exports folders under `DATA_DIR`")
     host: str = var("HOST", "127.0.0.1", "where `serve` listens")
+    workers: int = var("WORKERS", 1, "server processes `serve` runs on one port (`serve --workers N` wins): a number, "
+                       "or `auto` for one per core (a Databricks App's compute size). More than one needs "
+                       "PostgreSQL", case=_lower, parse=_workers)
     port: int = var("PORT", 8000, "where `serve` listens; `DATABRICKS_APP_PORT` (set by the Apps platform) wins",
                     parse=_port)
     auth_mode: str = var("AUTH_MODE", "local", "`local`: one user (an instance admin), loopback only; `token`: users "

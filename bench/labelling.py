@@ -46,7 +46,7 @@ def _database(backend: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _server(backend: str, n_images: int = 2000) -> Iterator[tuple[str, str, list[str]]]:
+def _server(backend: str, n_images: int = 2000, workers: int = 1) -> Iterator[tuple[str, str, list[str]]]:
     shutil.rmtree(WORK, ignore_errors=True)
     images = WORK / "images"
     images.mkdir(parents=True)
@@ -54,6 +54,7 @@ def _server(backend: str, n_images: int = 2000) -> Iterator[tuple[str, str, list
         (images / f"{i:05}.jpg").touch()
     with _database(backend) as url, live_server({
         "DATABASE_URL": url, "DATA_DIR": str(WORK / "data"), "VOLUME_MOUNTS": f"/Volumes/bench/l/images={images}",
+        "WORKERS": str(workers),
     }) as base, httpx.Client(base_url=base, timeout=30) as http:
         def gql(query: str, **variables: object) -> dict:
             return post_gql(http, query, **variables)

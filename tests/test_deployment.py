@@ -51,7 +51,7 @@ PLATFORM_ENV = {"DATABRICKS_APP_NAME", "DATABRICKS_WORKSPACE_ID", "DATABRICKS_HO
                 "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGSSLMODE"}
 APP_COMMAND = ["python", "server.py", "serve"]
 # app.yml names only the serving process needs; every other one must reach the worker job with the same value.
-APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "JOB_RUNNER_MIN_ITEMS",
+APP_ONLY_ENV = {"AUTH_MODE", "ADMIN_USERS", "HOST", "JOB_RUNNER", "JOB_RUNNER_MIN_ITEMS", "WORKERS",
                 "LAKEBASE_ENDPOINT"}  # the worker finds the endpoint from LAKEBASE_PROJECT_ID / LAKEBASE_BRANCH_ID
 APP_KEY, WORKER_KEY = "cv_explorer", "cv_explorer_worker"
 APP_SP = f"${{resources.apps.{APP_KEY}.service_principal_client_id}}"
