@@ -64,7 +64,7 @@ def test_two_processes_share_live_updates_and_never_hand_out_a_sample_twice(data
         return
     tokens = add_users(database_url, {"root": True, **dict.fromkeys(LABELLERS, False)})
     pid = _project(database_url, 20)
-    servers = [live_server(env), live_server({**env, "WORKERS": "2"})]
+    servers = [live_server(env, timeout=120), live_server({**env, "WORKERS": "2"}, timeout=120)]  # busy machines
     with ExitStack() as stack:
         with ThreadPoolExecutor(2) as pool:  # started side by side: each takes seconds to import and migrate-check
             one, two = pool.map(stack.enter_context, servers)
