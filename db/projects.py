@@ -171,7 +171,7 @@ def delete_project(session: Session, project_id: int) -> None:
 
 
 def clone_project(session: Session, project_id: int, created_by: str) -> Project:
-    """A new version of the lineage with the same classes and samples, and no annotations."""
+    """A new version of the lineage with the same classes, class keys and samples, and no annotations."""
     source = get_project(session, project_id)
     root = get_project(session, source.root_id or source.id)
     newest = session.scalar(select(func.max(Project.version)).where(Project.root_id == root.id)) or 1
@@ -181,7 +181,7 @@ def clone_project(session: Session, project_id: int, created_by: str) -> Project
     clone = Project(
         name=name, description=source.description, task_type=source.task_type, classes=list(source.classes),
         multi_label=source.multi_label, source_volume=source.source_volume, version=version,
-        parent_id=source.id, root_id=root.id, created_by=created_by,
+        parent_id=source.id, root_id=root.id, created_by=created_by, key_map=source.key_map,
     )
     session.add(clone)
     session.flush()

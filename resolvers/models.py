@@ -95,6 +95,16 @@ class ModelQueries:
         return await model_status(config, services.volumes, check=may_run)
 
 
+    @strawberry.field(description="Whether the project has a model to pre-label with (its own or the server's "
+                                  "default), from the settings alone: no model is loaded or called. Viewers and up.")
+    async def model_configured(self, info: Info, project_id: strawberry.ID) -> bool:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "viewer")
+        project = await info.context.db.read(project_rows.get_project, pid)
+        config = effective_config(info.context.services.model, project.model_settings)
+        return bool(config.get("model_path") or config.get("serving_url") or config.get("model_backend_url"))
+
+
 @strawberry.type
 class ModelMutations:
     @strawberry.mutation(description="Sets the project's own model and label mapping (null: back to the server's "

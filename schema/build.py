@@ -15,6 +15,7 @@ from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
+from resolvers.folder_counts import FolderCountQueries
 from resolvers.key_maps import KeyMapMutations, KeyMapQueries
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
@@ -36,7 +37,8 @@ from schema.prepare import Prepare
 
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
-                                 DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries))
+                                 DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries,
+                                 FolderCountQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations))

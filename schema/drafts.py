@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 
 from schema.enums import ReviewStatus, SampleStatus
+from schema.geometry import GeometryFilter
 
 
 @strawberry.input(description="The gallery's filters (as on Project.samples); every field is optional and they "
@@ -17,6 +18,7 @@ class SampleFilterInput:
     labeled_by: str | None = None
     max_confidence: float | None = None
     review_status: ReviewStatus | None = None
+    geometry: GeometryFilter | None = None
 
 
 @strawberry.type(description="Model drafts a project-wide action would resolve: on how many samples, how many "

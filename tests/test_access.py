@@ -152,6 +152,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "preannotate": ("mutation($p: ID!){ preannotate(projectId: $p){ id } }", {"p": _PROJECT}),
     "cancelJob": ("mutation($j: ID!){ cancelJob(id: $j){ id } }", {"j": _JOB}),
     "setModelSettings": ("mutation($p: ID!){ setModelSettings(projectId: $p){ id } }", {"p": _PROJECT}),
+    "modelConfigured": ("query($p: ID!){ modelConfigured(projectId: $p) }", {"p": _PROJECT}),
     "labelSettings": ("query($p: ID!){ labelSettings(projectId: $p){ afterSave } }", {"p": _PROJECT}),
     "setProjectKeyMap": ("mutation($p: ID!){ setProjectKeyMap(projectId: $p){ id } }", {"p": _PROJECT}),
     "setMyLabelSettings": ("mutation($p: ID!){ setMyLabelSettings(projectId: $p, afterSave: NEEDS_WORK)"

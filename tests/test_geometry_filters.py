@@ -65,6 +65,9 @@ def test_geometry_filters_in_the_gallery_and_the_review_queue(client: TestClient
     assert _names(client, QUEUE, pid, "queue", nestedSameClass=True) == ["c_nested.jpg"]
     assert _names(client, QUEUE, pid, "queue", moreBoxesThan=3, smallerThanPx=10) == ["f_many.jpg"]
 
+    tally = gql(client, "query($p: ID!, $f: SampleFilterInput){ projectDrafts(projectId: $p, filter: $f){ samples } }",
+                p=pid, f={"geometry": {"nestedSameClass": True}})  # the draft actions take the same filter
+    assert tally["projectDrafts"]["samples"] == 0  # no drafts here
     for g, field in (({"overlapSameClass": 1.5}, "overlapSameClass"), ({"sliverRatio": 1}, "sliverRatio"),
                      ({"smallerThanPx": 0}, "smallerThanPx"), ({"moreBoxesThan": -1}, "moreBoxesThan")):
         err = gql_error(client, GALLERY, p=pid, g=g)

@@ -142,8 +142,11 @@ def test_model_status_of_a_project_and_back_to_the_default(client: TestClient, i
     make_images(images_dir, ["a.jpg"])
     project = create_project(client, classes=["car"])
     status = "query($p: ID){ modelStatus(projectId: $p){ configured protocol name url ready } }"
+    configured = "query($p: ID!){ modelConfigured(projectId: $p) }"  # what Pre-label asks: no call to the model
     assert gql(client, status, p=project["id"])["modelStatus"]["configured"] is False  # no default in tests
+    assert gql(client, configured, p=project["id"])["modelConfigured"] is False
     gql(client, SET, p=project["id"], i=_ls({}))
+    assert gql(client, configured, p=project["id"])["modelConfigured"] is True
     with respx.mock(assert_all_called=True) as mock:
         mock.get(f"{BACKEND}/health").mock(return_value=httpx.Response(200, json={"status": "UP"}))
         answer = gql(client, status, p=project["id"])["modelStatus"]

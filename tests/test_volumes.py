@@ -89,3 +89,13 @@ def test_browse_filter_and_pages_on_local_mounts(client: TestClient, images_dir:
     whole = gql(client, q, p="/Volumes/test/cvx/images")["browse"]  # no `first`: everything, as before
     assert len(whole["entries"]) == 27 and not whole["pageInfo"]["hasNextPage"]
     assert gql_error(client, q, p="/Volumes/test/cvx/images", first=5, after="%%")["extensions"]["code"] == "VALIDATION"
+
+
+def test_folder_image_count_looks_through_sub_folders_as_the_scan_does(client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, ["top/a/1.jpg", "top/a/2.png", "top/b/deep/3.webp"])
+    (images_dir / "top" / "a" / "notes.txt").write_text("not an image")
+    q = "query($p: String!){ folderImageCount(path: $p){ images complete } }"
+    got = gql(client, q, p="/Volumes/test/cvx/images/top")["folderImageCount"]
+    assert got == {"images": 3, "complete": True}  # none directly in top/: all in sub-folders
+    assert gql_error(client, q, p="/Volumes/test/cvx")["extensions"]["code"] == "VALIDATION"
+    assert gql_error(client, q, p="/Volumes/test/cvx/images/nowhere")["extensions"]["code"] == "NOT_FOUND"

@@ -132,6 +132,20 @@ async def test_boxes_multi_select_keys_zoom_and_new_class(browser: Browser, serv
     await expect(page.locator(".file")).to_have_text(samples[4]["filename"])
     await page.set_viewport_size({"width": 1024, "height": 768})
     await shot(page, "boxes-1024")
+
+    # the gallery and the review queue find the image with a box inside another of its class
+    await page.goto(f"{base}/#/projects/{pid}")
+    await expect(page.locator(".tile")).to_have_count(len(samples))
+    await page.get_by_label("box quality filter").select_option("nested")
+    await expect(page.locator(".tile")).to_have_count(1)
+    await expect(page.locator(".tile")).to_have_attribute("title", samples[0]["filename"])
+    await shot(page, "gallery-quality-1024")
+    await page.goto(f"{base}/#/projects/{pid}/review")
+    await page.get_by_label("box quality filter").select_option("many")
+    await page.get_by_label("quality threshold").fill("2")
+    await page.get_by_label("quality threshold").press("Tab")
+    await shot(page, "review-quality-1024")
+    await expect(page.get_by_text("1 in the queue")).to_be_visible()
     await context.close()
     assert errors == [], errors
 

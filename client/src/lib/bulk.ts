@@ -2,6 +2,7 @@
 // expected version, so a colleague's concurrent edit is reported as changed rather than overwritten.
 
 import { ApiError, gql } from './api/graphql';
+import type { GeometryInput } from './quality';
 
 export interface Target { id: string; version: number; labels: string[] } // labels: its classification labels now
 
@@ -47,7 +48,7 @@ export async function clearDrafts(ids: string[]): Promise<number> {
 
 /** The gallery's filters as the API's SampleFilterInput (empty ones left out). */
 export interface GalleryFilter { status?: string; label?: string; filename?: string; labeledBy?: string;
-                                 maxConfidence?: number; reviewStatus?: string }
+                                 maxConfidence?: number; reviewStatus?: string; geometry?: GeometryInput }
 
 export interface DraftTally { samples: number; drafts: number }
 

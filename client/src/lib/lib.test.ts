@@ -6,6 +6,7 @@ import { isImageName } from './files';
 import { href, parseRoute } from './router.svelte';
 import { click, empty, selectAll } from './selection';
 import { runBulk } from './bulk';
+import { geometryInput } from './quality';
 
 describe('router', () => {
   it('parses and builds routes', () => {
@@ -113,5 +114,19 @@ describe('changedClasses', () => {
     expect(changedClasses(['car', 'bike'], live('automobile', 'bike'))).toEqual(['automobile', 'bike']);
     expect(changedClasses(['car', 'bike'], live('bike', 'car'))).toEqual(['bike', 'car']);
     expect(changedClasses(['car'], [])).toBeNull();
+  });
+});
+
+describe('box quality filter', () => {
+  it('turns a choice and its threshold into the API input, or no filter while the threshold is out of range', () => {
+    expect(geometryInput({ kind: '', value: '' })).toBeNull();
+    expect(geometryInput({ kind: 'small', value: '' })).toEqual({ smallerThanPx: 8 });
+    expect(geometryInput({ kind: 'small', value: '12.4' })).toEqual({ smallerThanPx: 12 });
+    expect(geometryInput({ kind: 'sliver', value: '1' })).toBeNull();
+    expect(geometryInput({ kind: 'overlap', value: '0.5' })).toEqual({ overlapSameClass: 0.5 });
+    expect(geometryInput({ kind: 'overlap', value: '2' })).toBeNull();
+    expect(geometryInput({ kind: 'nested', value: '' })).toEqual({ nestedSameClass: true });
+    expect(geometryInput({ kind: 'many', value: 'x' })).toBeNull();
+    expect(geometryInput({ kind: 'many', value: '0' })).toEqual({ moreBoxesThan: 0 });
   });
 });
