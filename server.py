@@ -267,6 +267,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/projects/{project_id}/samples.ndjson", sample_stream.samples_ndjson),
         Route("/auth/login", sessions.login, methods=["POST"]),
         Route("/auth/logout", sessions.logout, methods=["POST"]),
+        Route("/auth/session", sessions.session),
     ]
     if (CLIENT_DIST / "index.html").exists():
         routes.append(Mount("/assets", StaticFiles(directory=CLIENT_DIST / "assets"), name="assets"))

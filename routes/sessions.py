@@ -1,6 +1,7 @@
 """Browser sign-in for AUTH_MODE=token: POST /auth/login sets an HttpOnly, SameSite=Lax session cookie (Secure over
-https); POST /auth/logout ends the session. Requests from another site's page never get here: routes.guard
-checks the Origin of every POST, and routes.sign_in_throttle slows password guessing."""
+https); POST /auth/logout ends the session; GET /auth/session says whether the browser is signed in, always with 200,
+so a page not signed in yet can ask without an error in the console. Requests from another site's page never get
+here: routes.guard checks the Origin of every POST, and routes.sign_in_throttle slows password guessing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from db import auth
-from routes.identity import SESSION_COOKIE
+from db.errors import DomainError
+from routes.identity import SESSION_COOKIE, identify
 from routes.sign_in_throttle import SignInThrottle
 from schema.services import Services
 
@@ -60,3 +62,13 @@ async def logout(request: Request) -> Response:
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=services.secure_cookies or request.url.scheme == "https")
     return response
+
+
+async def session(request: Request) -> Response:
+    """200 {"signedIn", "authMode"} (and a "reason" when the platform refused the caller)."""
+    services: Services = request.app.state.services
+    try:
+        user = await identify(services, request)
+    except DomainError as exc:  # databricks mode without the proxy's identity: say why, as the API would
+        return JSONResponse({"signedIn": False, "authMode": services.auth_mode, "reason": exc.message})
+    return JSONResponse({"signedIn": user is not None, "authMode": services.auth_mode})

@@ -70,6 +70,8 @@ def test_browser_sign_in_sets_a_locked_down_cookie_and_sign_out_ends_it(
     assert anonymous.status_code == 401 and anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert client.get("/media/samples/1/thumbnail").json()["code"] == "UNAUTHENTICATED"
     assert client.get("/").status_code == 200  # the SPA (and its sign-in page) loads without a session
+    before = client.get("/auth/session")  # what the SPA asks first: no 401 for a page not yet signed in
+    assert before.status_code == 200 and before.json() == {"signedIn": False, "authMode": "token"}
     wrong = client.post("/auth/login", json={"name": "alice", "password": "not it at all"})
     assert wrong.status_code == 401 and "cvx_session" not in wrong.headers.get("set-cookie", "")
     assert client.post("/auth/login", json={"name": "nobody", "password": PASSWORD}).status_code == 401
@@ -79,6 +81,7 @@ def test_browser_sign_in_sets_a_locked_down_cookie_and_sign_out_ends_it(
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie and "secure" not in cookie
     value = client.cookies["cvx_session"]
     assert client.post("/graphql", json={"query": ME}).json()["data"]["me"] == {"name": "alice", "isAdmin": False}
+    assert client.get("/auth/session").json() == {"signedIn": True, "authMode": "token"}
     assert value not in _rows(url) and PASSWORD not in _rows(url)  # only hashes are stored
     client.post("/auth/logout")
     assert "cvx_session" not in client.cookies

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Dialog, Page, expect
+from playwright.async_api import ConsoleMessage, Dialog, Page, expect
 
 from bench.live_server import live_server
 from tests.e2e.conftest import shot
@@ -36,8 +36,17 @@ def accounts_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, ht
 
 
 async def sign_in(page: Page, base: str, name: str, password: str) -> None:
+    logged: list[str] = []
+
+    def errors(m: ConsoleMessage) -> None:
+        if m.type == "error":
+            logged.append(m.text)
+
+    page.on("console", errors)
     await page.goto(base)
     await expect(page.get_by_role("heading", name="Sign in to CV Explorer")).to_be_visible()
+    page.remove_listener("console", errors)
+    assert logged == [], logged  # the sign-in page comes without a 401 (or anything else) in the console
     await page.get_by_label("Name").fill(name)
     await page.get_by_label("Password").fill(password)
     await page.keyboard.press("Enter")

@@ -29,7 +29,7 @@ async def test_create_a_project_and_browse_its_gallery(browser: Browser, server:
     await expect(page.get_by_text('"car" is already in the list.')).to_be_visible()
     for crumb in ("team", "vision", "images"):
         await page.get_by_role("button", name=crumb, exact=False).first.click()
-    await expect(page.get_by_text("1 image file directly in this folder")).to_be_visible()
+    await expect(page.get_by_text("15 image files here and in sub-folders")).to_be_visible()  # 14 in street/
     await page.get_by_role("button", name="Use this folder").click()
     await expect(page.get_by_role("alert")).to_have_count(0)  # browsing never submits the form
     await _shot(page, "create-project")

@@ -62,6 +62,6 @@ async def test_names_written_as_html_are_shown_as_text(page: Page, server: tuple
     await page.goto(base + "/#/new")  # the folder browser lists file names too
     for crumb in ("team", "vision", "images"):
         await page.get_by_role("button", name=crumb, exact=False).first.click()
-    await expect(page.get_by_text(f"directly in this folder — {FILE}")).to_be_visible()
+    await expect(page.get_by_text(f"Directly in this folder: {FILE}")).to_be_visible()
     await _nothing_ran(page)
     assert dialogs == []

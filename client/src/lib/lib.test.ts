@@ -7,6 +7,8 @@ import { href, parseRoute } from './router.svelte';
 import { click, empty, selectAll } from './selection';
 import { runBulk } from './bulk';
 import { geometryInput } from './quality';
+import { absolute, day, when } from './dates';
+import { describeResult } from './results';
 
 describe('router', () => {
   it('parses and builds routes', () => {
@@ -128,5 +130,30 @@ describe('box quality filter', () => {
     expect(geometryInput({ kind: 'nested', value: '' })).toEqual({ nestedSameClass: true });
     expect(geometryInput({ kind: 'many', value: 'x' })).toBeNull();
     expect(geometryInput({ kind: 'many', value: '0' })).toEqual({ moreBoxesThan: 0 });
+  });
+});
+
+describe('dates', () => {
+  it('shows recent moments relatively and older ones in one absolute format', () => {
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    expect(when('2026-12-07T11:59:30Z', now)).toBe('just now');
+    expect(when('2026-12-07T11:15:00Z', now)).toBe('45 min ago');
+    expect(when('2026-12-07T02:00:00Z', now)).toBe('10 h ago');
+    expect(when('2026-12-06T10:00:00Z', now)).toBe('yesterday');
+    expect(when('2026-12-03T10:00:00Z', now)).toBe('4 days ago');
+    expect(when('2026-11-01T10:00:00Z', now)).toBe(absolute('2026-11-01T10:00:00Z'));
+    expect(absolute('2026-11-01T10:00:00Z')).toMatch(/^\d{1,2} Nov 2026, \d\d:\d\d$/);
+    expect(day('2026-12-24T00:00:00Z')).toMatch(/^2[34] Dec 2026$/);
+    expect(when(null, now)).toBe('');
+  });
+});
+
+describe('job results', () => {
+  it('says a result in words, not field names', () => {
+    expect(describeResult({ imagesFound: 14, samplesAdded: 2 })).toBe('14 images found · 2 added');
+    expect(describeResult({ samplesTouched: 3, annotationsCreated: 1200, dryRun: true, errors: [] }))
+      .toBe('3 images changed · 1,200 annotations created · dry run: nothing was written');
+    expect(describeResult({ someNewCount: 5, dryRun: false })).toBe('5 some new count');
+    expect(describeResult(null)).toBe('');
   });
 });
