@@ -102,7 +102,7 @@ class ModelQueries:
         await require(info, pid, "viewer")
         project = await info.context.db.read(project_rows.get_project, pid)
         config = effective_config(info.context.services.model, project.model_settings)
-        return bool(config.get("model_path") or config.get("serving_url") or config.get("model_backend_url"))
+        return bool(config.path or config.serving_url or config.backend_url)
 
 
 @strawberry.type
