@@ -115,7 +115,7 @@ async def test_import_an_uploaded_file_then_export_and_download(page: Page, serv
     await dialog.get_by_label("file to import").set_input_files(str(good))
     await dialog.get_by_role("button", name="Import", exact=True).click()
     await expect(job).to_contain_text("succeeded", timeout=20_000)
-    await expect(job).to_contain_text("annotationsCreated: 2")
+    await expect(job).to_contain_text("2 annotations created")
     card = page.locator(".card").filter(has=page.get_by_text("Labelled", exact=True))
     await expect(card.locator("strong")).to_have_text("2")
 
