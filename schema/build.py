@@ -14,8 +14,8 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
-from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.folder_counts import FolderCountQueries
+from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.key_maps import KeyMapMutations, KeyMapQueries
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
