@@ -202,6 +202,8 @@ def test_watch_stats_and_watch_job_over_the_websocket(sdk: SdkServer) -> None:
     assert seen[-1].status == "SUCCEEDED" and seen[-1].result["path"]
     with pytest.raises(NotFound):
         next(cvx.watch_job("999999"))
+    with pytest.raises(cvexplorer.Unauthenticated):  # at once, not after the reconnection attempts
+        next(sdk.client("cvx_revoked-or-wrong").watch_stats(p))
 
 
 async def test_the_async_client_iterates_saves_waits_and_watches(sdk: SdkServer) -> None:

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect as aconnect
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-from cvexplorer.errors import Unavailable, from_graphql
+from cvexplorer.errors import Unauthenticated, Unavailable, from_graphql
 from cvexplorer.operations import document
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
@@ -61,6 +61,12 @@ def _payload(raw: str | bytes) -> tuple[str, Any]:
     return ("ping", None) if kind == "ping" else ("other", None)
 
 
+def _refused(exc: BaseException) -> None:
+    """A connection the server closed for its credentials (4401 / 4403 in graphql-transport-ws) is not retried."""
+    if isinstance(exc, websockets.exceptions.ConnectionClosed) and exc.rcvd and exc.rcvd.code in (4401, 4403):
+        raise Unauthenticated(f"The server refused the subscription's credentials: {exc.rcvd.reason or exc}") from exc
+
+
 def subscribe(base: str, auth: Callable[[], dict[str, str]], operation: str, variables: dict[str, Any], *,
               retries: int = 5, open_timeout: float = 10) -> Iterator[dict[str, Any]]:
     """The operation's data, event by event, until the server completes it; reconnects after a dropped connection
@@ -86,6 +92,7 @@ def subscribe(base: str, auth: Callable[[], dict[str, str]], operation: str, var
                         yield data
                 raise _Dropped("the connection was closed")
         except RETRYABLE as exc:
+            _refused(exc)
             failures += 1
             if failures > retries:
                 raise Unavailable(f"The subscription to {base} kept failing ({failures} times): {exc}") from exc
@@ -118,6 +125,7 @@ async def subscribe_async(base: str, auth: Callable[[], dict[str, str]], operati
                         yield data
                 raise _Dropped("the connection was closed")
         except RETRYABLE as exc:
+            _refused(exc)
             failures += 1
             if failures > retries:
                 raise Unavailable(f"The subscription to {base} kept failing ({failures} times): {exc}") from exc
