@@ -17,11 +17,13 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
 from bench.figures import Figure, percentile
-from bench.live_server import gql, live_server
+from bench.live_server import live_server
 from db import counters, projects
 from db import samples as sample_rows
 from db.engine import Database
+from db.geometry import GeometryFilter
 from db.migrate import upgrade
+from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work"
 PLANS = Path(__file__).resolve().parent / "plans" / "gallery_filters.md"
@@ -35,19 +37,21 @@ COUNT_REPEATS = 7
 CLASSES = [("car", 0.40), ("person", 0.25), ("bicycle", 0.12), ("dog", 0.08), ("cat", 0.06), ("bus", 0.04),
            ("truck", 0.03), ("bird", 0.015), ("horse", 0.004), ("zebra", 0.001)]
 
-# The client's gallery query (client/src/components/Gallery.svelte): the first page brings totalEstimate, an
-# estimate is followed by COUNT, later pages bring neither.
+# The client's gallery query (client/src/components/Gallery.svelte), with the API's geometry filter besides: the
+# first page brings totalEstimate, an estimate is followed by COUNT, later pages bring neither.
 GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
-    $first: Int, $after: String, $order: SampleOrder, $conf: Float, $review: ReviewStatus, $withTotal: Boolean = true) {
+    $first: Int, $after: String, $order: SampleOrder, $conf: Float, $review: ReviewStatus, $withTotal: Boolean = true,
+    $geometry: GeometryFilter) {
   project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: $first,
-                             after: $after, orderBy: $order, maxConfidence: $conf, reviewStatus: $review) {
+                             after: $after, orderBy: $order, maxConfidence: $conf, reviewStatus: $review,
+                             geometry: $geometry) {
     totalEstimate @include(if: $withTotal) { count exact } pageInfo { hasNextPage endCursor }
     edges { node { id filename status width height version reviewStatus thumbnailUrl(size: 256)
                    annotations { label kind isDraft } } } } } }"""
 COUNT = """query GalleryCount($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
-    $conf: Float, $review: ReviewStatus) {
+    $conf: Float, $review: ReviewStatus, $geometry: GeometryFilter) {
   project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: 0,
-                             maxConfidence: $conf, reviewStatus: $review) { totalCount } } }"""
+                             maxConfidence: $conf, reviewStatus: $review, geometry: $geometry) { totalCount } } }"""
 
 # (name, GraphQL variables, db filter, least-confident order)
 CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
@@ -71,6 +75,12 @@ CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
      sample_rows.SampleFilter(status="PRE_LABELED", max_confidence=0.5), False),
     ("label bus + filename part cam1", {"label": "bus", "filename": "cam1"},
      sample_rows.SampleFilter(label="bus", filename="cam1"), False),
+    ("geometry: more than 3 boxes", {"geometry": {"moreBoxesThan": 3}},
+     sample_rows.SampleFilter(geometry=GeometryFilter(more_boxes_than=3)), False),
+    ("geometry: a box under 500 px", {"geometry": {"smallerThanPx": 500}},
+     sample_rows.SampleFilter(geometry=GeometryFilter(smaller_than_px=500)), False),
+    ("geometry: nested boxes of a class + label dog", {"geometry": {"nestedSameClass": True}, "label": "dog"},
+     sample_rows.SampleFilter(geometry=GeometryFilter(nested_same_class=True), label="dog"), False),
     ("least confident first", {"order": "LEAST_CONFIDENT"}, sample_rows.SampleFilter(), True),
     ("least confident first + label person", {"order": "LEAST_CONFIDENT", "label": "person"},
      sample_rows.SampleFilter(label="person"), True),
