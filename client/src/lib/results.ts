@@ -7,9 +7,12 @@ const WORDS: Record<string, string> = {
   failed: 'failed', drafts: 'drafts', droppedUnknownLabel: 'dropped (label not in the project)',
   droppedWrongKind: 'dropped (wrong kind)', belowThreshold: 'below the confidence threshold',
   annotationsChanged: 'annotations changed', samplesChanged: 'images changed', images: 'images',
-  annotations: 'annotations', merged: 'merged', images_copied: 'images copied',
+  annotations: 'annotations', merged: 'merged', images_copied: 'images copied', missing: 'missing',
+  foundAgain: 'found again', kept: 'kept', dropped: 'dropped', labelledDropped: 'labelled among the dropped',
+  annotationsDropped: 'labels dropped', newImages: 'new images',
 };
 const NAMED: Record<string, string> = { model: 'model', from: 'from', to: 'to', format: 'format', path: 'written to',
+                                        sourceVolume: 'folder',
                                         action: 'action', snapshot: 'snapshot' };
 
 /** Field names as words: a known one, else its camelCase or snake_case split ("samplesTouched" -> "samples touched"). */
