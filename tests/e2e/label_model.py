@@ -39,13 +39,22 @@ class Stored:
 
 @dataclass
 class Editor:
-    """The open image's boxes, selection and undo stacks, as the README's keyboard map describes them."""
+    """The open image's boxes, selection (one box or several; the last picked is the primary) and undo stacks, as the
+    README's keyboard map describes them: a class key relabels and Delete deletes every selected box, as one step."""
 
     boxes: list[dict[str, Any]] = field(default_factory=list)
-    selected: int | None = None  # a box id
+    selection: list[int] = field(default_factory=list)  # box ids, in the order picked
     past: list[list[dict[str, Any]]] = field(default_factory=list)
     future: list[list[dict[str, Any]]] = field(default_factory=list)
     next_id: int = 0
+
+    @property
+    def selected(self) -> int | None:
+        return self.selection[-1] if self.selection else None
+
+    @selected.setter
+    def selected(self, box_id: int | None) -> None:
+        self.selection = [] if box_id is None else [box_id]
 
     def load(self, boxes: tuple[Box, ...]) -> None:
         self.boxes = [self._new(b) for b in boxes]
@@ -66,13 +75,17 @@ class Editor:
         self.selected = new["id"]
 
     def relabel(self, label: str) -> None:
-        box = next(b for b in self.boxes if b["id"] == self.selected)
-        if box["label"] != label:
-            self._commit([{**b, "label": label} if b["id"] == self.selected else b for b in self.boxes])
+        chosen = set(self.selection)
+        if any(b["id"] in chosen and b["label"] != label for b in self.boxes):
+            self._commit([{**b, "label": label} if b["id"] in chosen else b for b in self.boxes])
 
     def remove(self) -> None:
-        self._commit([b for b in self.boxes if b["id"] != self.selected])
+        chosen = set(self.selection)
+        self._commit([b for b in self.boxes if b["id"] not in chosen])
         self.selected = None
+
+    def select_all(self) -> None:
+        self.selection = [b["id"] for b in self.boxes]
 
     def cycle(self) -> None:
         if self.boxes:
@@ -92,8 +105,8 @@ class Editor:
 
     def _restore(self, boxes: list[dict[str, Any]]) -> None:
         self.boxes = boxes
-        if self.selected not in {b["id"] for b in boxes}:
-            self.selected = None
+        ids = {b["id"] for b in boxes}
+        self.selection = [i for i in self.selection if i in ids]
 
     def content(self) -> tuple[Box, ...]:
         """The boxes in the list's order (the order Tab walks, as stored: a save keeps it)."""
@@ -269,6 +282,8 @@ class Driver:
                 moves = [(a, w) for a, w in moves if a not in ("prev", "next", "fast_reload")]
                 moves += [("escape", 3), ("delete", 2)]
             moves += [("draw", 4), ("tab", 2), ("undo", 2), ("redo", 1)]
+            if len(m.editor.boxes) > 1:
+                moves += [("select_all", 3)]  # then a class key or Delete acts on the group, as one undo step
         return moves
 
     async def act(self) -> str:
@@ -344,6 +359,10 @@ class Driver:
     async def _do_delete(self) -> None:
         await self._key("Delete")
         self.model.editor.remove()
+
+    async def _do_select_all(self) -> None:
+        await self._key("Control+a")
+        self.model.editor.select_all()
 
     async def _do_tab(self) -> None:
         await self._key("Tab")
