@@ -78,9 +78,9 @@ def insert_new(session: Session, project_id: int, files: Sequence[tuple[str, str
 
 
 def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, before: int | None = None):  # type: ignore[no-untyped-def]
-    """The WHERE of the matching samples. after/before: a keyset page's id bounds, repeated inside the label's
-    EXISTS, because PostgreSQL does not carry a range through the join: without them a deep page walks the
-    label's index from its start."""
+    """The WHERE of the matching samples. after/before: a keyset page's id bounds, repeated inside the label's and
+    the geometry filters' EXISTS, because PostgreSQL does not carry a range through the join: without them a deep
+    page walks the label's index from its start, or joins every box of the project."""
     if f.status is not None and f.status not in STATUSES:
         raise Invalid(f"Unknown status {f.status!r}.")
     cond = [Sample.project_id == project_id]
@@ -114,7 +114,7 @@ def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, bef
             has_label.append(Annotation.sample_id < before)
         cond.append(exists().where(*has_label))
     if f.geometry is not None:
-        cond.extend(geometry_conditions(f.geometry))
+        cond.extend(geometry_conditions(f.geometry, after=after, before=before))
     return and_(*cond)
 
 
