@@ -21,7 +21,8 @@ def nothing_to_export(name: str, accepted_only: bool) -> Invalid:
 
 
 def _exported(project_id: int, accepted_only: bool) -> list[ColumnElement[bool]]:
-    where = [Sample.project_id == project_id, Sample.status == "LABELED"]
+    # an image a rescan did not find is left out (a copy would fail; a reference would point at nothing)
+    where = [Sample.project_id == project_id, Sample.status == "LABELED", Sample.missing_since.is_(None)]
     if accepted_only:
         where.append(Sample.review_status == "ACCEPTED")
     return where

@@ -321,6 +321,7 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
             order = (CONFIDENCE_KEY, Sample.id) if least_confident else (Sample.id,)
             stmt = select(Sample).where(
                 Sample.project_id == project_id, Sample.status == status,
+                Sample.missing_since.is_(None),  # a file a rescan did not find cannot be labelled
                 or_(Sample.locked_by.is_(None), Sample.lock_expires_at <= now),
             ).order_by(*order).limit(1)
             if dialect_of(session) == "postgresql":

@@ -67,7 +67,7 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
     now = utcnow()
     stmt = select(Sample).where(
         Sample.project_id == project_id, Sample.review_status == "REJECTED", Sample.status == "LABELED",
-        Sample.labeled_by == user,
+        Sample.labeled_by == user, Sample.missing_since.is_(None),
         or_(Sample.locked_by.is_(None), Sample.lock_expires_at <= now, Sample.locked_by == user),
     ).order_by(Sample.id).limit(1)
     if dialect_of(session) == "postgresql":

@@ -295,12 +295,13 @@ def record_size(session: Session, sample_id: int, width: int, height: int) -> No
 
 
 def ids_in_statuses(session: Session, project_id: int, statuses: Sequence[str], limit: int | None) -> list[int]:
-    """Ids of the project's samples in these statuses, lowest first, at most limit of them."""
+    """Ids of the project's samples in these statuses whose file the last rescan found, lowest first, at most limit
+    of them."""
     unknown = set(statuses) - set(STATUSES)
     if unknown:
         raise Invalid(f"Unknown status {sorted(unknown)[0]!r}.")
-    stmt = select(Sample.id).where(Sample.project_id == project_id, Sample.status.in_(list(statuses))).order_by(
-        Sample.id)
+    stmt = select(Sample.id).where(Sample.project_id == project_id, Sample.status.in_(list(statuses)),
+                                   Sample.missing_since.is_(None)).order_by(Sample.id)
     if limit is not None:
         if limit < 1:
             raise Invalid("maxSamples must be 1 or more.")

@@ -45,6 +45,11 @@ def test_a_rescan_marks_vanished_files_missing_and_an_owner_purges_them(client: 
     assert {n for n, v in nodes.items() if v["missing"]} == {"b.jpg", "d.jpg"}
     assert nodes["b.jpg"]["annotations"] == [{"label": "cat"}]  # never deleted silently
     assert gql(client, MISSING, p=pid)["missingSamples"] == {"samples": 2, "labelled": 1, "annotations": 1}
+    claim = "mutation($p: ID!){ claimNextSample(projectId: $p){ filename } }"
+    assert gql(client, claim, p=pid)["claimNextSample"] is None  # d.jpg, the only unlabelled image, is missing
+    export = gql(client, """mutation($p: ID!){ exportDataset(projectId: $p, input: {format: CSV,
+        destination: "/Volumes/test/cvx/exports"}){ id } }""", p=pid)["exportDataset"]
+    assert wait_for_job(client, export["id"])["result"]["images"] == 2  # b.jpg (missing) is left out
 
     make_images(images_dir, ["d.jpg"])  # one comes back
     done = wait_for_job(client, gql(client, RESCAN, p=pid)["rescanProject"]["id"])
