@@ -17,7 +17,7 @@ async def test_an_owner_sets_the_project_model_and_its_label_mapping(page: Page,
     base, _ = server
     project = api.project("Streets", "DETECTION", ["car", "person"])
     await page.goto(f"{base}/#/projects/{project['id']}")
-    await page.get_by_role("button", name="Model…").click()
+    await page.get_by_role("button", name="Model…", exact=True).click()
     dialog = page.get_by_role("dialog", name="Model")
     await expect(dialog).to_contain_text("server default")
     await expect(dialog.get_by_label("Protocol")).to_be_focused()
@@ -47,9 +47,9 @@ async def test_an_owner_sets_the_project_model_and_its_label_mapping(page: Page,
 
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
-    await expect(page.get_by_role("button", name="Model…")).to_be_focused()
+    await expect(page.get_by_role("button", name="Model…", exact=True)).to_be_focused()
     await page.reload()
-    await page.get_by_role("button", name="Model…").click()
+    await page.get_by_role("button", name="Model…", exact=True).click()
     await expect(dialog.locator('input[name="name"]')).to_have_value("street-detector")
     await expect(dialog.get_by_label("model label 2", exact=True)).to_have_value("dog")
     await expect(dialog.get_by_label("project class for model label 1")).to_have_value("car")
