@@ -28,7 +28,12 @@ def upgrade() -> None:
     op.create_index("ix_annotations_project_label", "annotations", ["project_id", "label", "is_draft", "sample_id"])
     if _trigrams_available():
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        op.execute("CREATE INDEX ix_samples_filename_trgm ON samples USING gin (lower(filename) gin_trgm_ops)")
+        # the operator class lives in the extension's schema, which need not be on the search path (Lakebase's
+        # tables sit in their own schema while the extension may already exist in public)
+        where = op.get_bind().execute(sa.text(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'")).scalar_one()
+        op.execute(f'CREATE INDEX ix_samples_filename_trgm ON samples USING gin (lower(filename) "{where}".gin_trgm_ops)')
         # the statistics of the lowered names (gathered for the index's expression) let the planner tell a rare
         # part (read through the index) from a common one (walk the ids): without them it guesses 0.8% for both
         op.execute("ANALYZE samples")
