@@ -67,6 +67,14 @@ def _refused(exc: BaseException) -> None:
         raise Unauthenticated(f"The server refused the subscription's credentials: {exc.rcvd.reason or exc}") from exc
 
 
+def _backoff(base: str, exc: Exception, failures: int, retries: int) -> float:
+    """How long to wait before connecting again; refused credentials, or too many failures in a row, raise."""
+    _refused(exc)
+    if failures > retries:
+        raise Unavailable(f"The subscription to {base} kept failing ({failures} times): {exc}") from exc
+    return BACKOFF[min(failures - 1, len(BACKOFF) - 1)]
+
+
 def subscribe(base: str, auth: Callable[[], dict[str, str]], operation: str, variables: dict[str, Any], *,
               retries: int = 5, open_timeout: float = 10) -> Iterator[dict[str, Any]]:
     """The operation's data, event by event, until the server completes it; reconnects after a dropped connection
@@ -92,11 +100,8 @@ def subscribe(base: str, auth: Callable[[], dict[str, str]], operation: str, var
                         yield data
                 raise _Dropped("the connection was closed")
         except RETRYABLE as exc:
-            _refused(exc)
             failures += 1
-            if failures > retries:
-                raise Unavailable(f"The subscription to {base} kept failing ({failures} times): {exc}") from exc
-            time.sleep(BACKOFF[min(failures - 1, len(BACKOFF) - 1)])
+            time.sleep(_backoff(base, exc, failures, retries))
 
 
 async def subscribe_async(base: str, auth: Callable[[], dict[str, str]], operation: str, variables: dict[str, Any],
@@ -125,8 +130,5 @@ async def subscribe_async(base: str, auth: Callable[[], dict[str, str]], operati
                         yield data
                 raise _Dropped("the connection was closed")
         except RETRYABLE as exc:
-            _refused(exc)
             failures += 1
-            if failures > retries:
-                raise Unavailable(f"The subscription to {base} kept failing ({failures} times): {exc}") from exc
-            await asyncio.sleep(BACKOFF[min(failures - 1, len(BACKOFF) - 1)])
+            await asyncio.sleep(_backoff(base, exc, failures, retries))
