@@ -28,7 +28,41 @@ export interface Scene {
 const TAG_FONT = '600 11px system-ui, sans-serif';
 const HANDLE = 7;
 
-export function render(ctx: CanvasRenderingContext2D, s: Scene): void {
+/** The part of a frame that only changes with the image, the view, the canvas size or the adjustments: kept in a
+ * layer of its own, so a frame where only boxes change copies it 1:1 instead of scaling the photo again. */
+export class Backdrop {
+  private layer: HTMLCanvasElement | null = null;
+  private key: unknown[] = [];
+
+  /** Paints the backdrop onto `ctx` (redrawn into the layer first when its inputs changed). */
+  draw(ctx: CanvasRenderingContext2D, s: Scene): void {
+    const w = ctx.canvas.width, h = ctx.canvas.height;
+    const key = [s.image, s.view.scale, s.view.tx, s.view.ty, s.view.dpr, w, h, s.brightness, s.contrast, s.imageW,
+                 s.imageH];
+    if (typeof document === 'undefined') { paintImage(ctx, s); return; }
+    if (!this.layer || this.layer.width !== w || this.layer.height !== h) {
+      this.layer = document.createElement('canvas');
+      this.layer.width = w;
+      this.layer.height = h;
+      this.key = [];
+    }
+    if (key.some((k, i) => k !== this.key[i])) { // painted here, then kept: a photo drawn into the layer itself
+      paintImage(ctx, s);                            // would be decoded again
+      const lctx = this.layer.getContext('2d');
+      if (lctx) {
+        lctx.setTransform(1, 0, 0, 1, 0, 0);
+        lctx.drawImage(ctx.canvas, 0, 0);
+        this.key = key;
+      }
+      return;
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.layer, 0, 0);
+  }
+}
+
+/** The background and the image under the view transform, with brightness and contrast applied. */
+function paintImage(ctx: CanvasRenderingContext2D, s: Scene): void {
   const { view: v } = s;
   ctx.setTransform(v.dpr, 0, 0, v.dpr, 0, 0);
   ctx.fillStyle = '#101317';
@@ -40,8 +74,14 @@ export function render(ctx: CanvasRenderingContext2D, s: Scene): void {
     if (adjusted) ctx.filter = `brightness(${s.brightness}) contrast(${s.contrast})`;
     ctx.drawImage(s.image, 0, 0, s.imageW, s.imageH);
     if (adjusted) ctx.filter = 'none';
-    ctx.setTransform(v.dpr, 0, 0, v.dpr, 0, 0);
   }
+}
+
+export function render(ctx: CanvasRenderingContext2D, s: Scene, backdrop: Backdrop | null = null): void {
+  const { view: v } = s;
+  if (backdrop) backdrop.draw(ctx, s);
+  else paintImage(ctx, s);
+  ctx.setTransform(v.dpr, 0, 0, v.dpr, 0, 0);
   if (!s.hidden) drawBoxes(ctx, s);
   if (s.drawing) {
     const r = screenRect(v, s.drawing, s.imageW, s.imageH);

@@ -1,17 +1,18 @@
 // Samples for the labelling view: fetched a window at a time around the open one, kept in a cache, with their
 // images downloaded and decoded ahead so moving to a neighbour paints at once.
 
+import { keepDecoded } from '../canvas/bitmaps';
 import { gql } from '../api/graphql';
 import { newKey, type Ann } from '../canvas/boxes';
 import type { Request } from './saver';
 
 export type ImageLoader = (url: string, filename: string) => Promise<HTMLImageElement>;
 
-/** Downloads and decodes an image in the browser. */
+/** Downloads and decodes an image in the browser (its pixels kept for the canvas: see canvas/bitmaps.ts). */
 export const loadImage: ImageLoader = (url, filename) => new Promise<HTMLImageElement>((resolve, reject) => {
   const img = new Image();
   img.decoding = 'async';
-  img.onload = () => img.decode().then(() => resolve(img), () => resolve(img));
+  img.onload = () => keepDecoded(img).then(() => resolve(img), () => resolve(img));
   img.onerror = () => reject(new Error(`The image of ${filename} cannot be displayed.`));
   img.src = url;
 });
