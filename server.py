@@ -105,11 +105,13 @@ def model_config(settings: Settings, workspace: Callable[[], Any] | None = None)
 
 
 def job_runner(settings: Settings, db: Database, volumes: Volumes, model: ModelConfig | None = None,
-               remote: DatabricksRuns | None = None) -> JobRunner:
-    """The job runner with what the settings tell jobs."""
+               remote: DatabricksRuns | None = None, thumbnails: ThumbnailCache | None = None) -> JobRunner:
+    """The job runner with what the settings tell jobs (and the server's thumbnail cache, which jobs share)."""
     limits = Limits(max_bytes=settings.import_max_bytes, max_items=settings.import_max_items,
                     max_annotations=settings.import_max_annotations, max_row_bytes=settings.import_max_row_bytes)
-    config = JobConfig(limits=limits, max_pixels=settings.max_image_pixels, model=model or model_config(settings))
+    config = JobConfig(limits=limits, max_pixels=settings.max_image_pixels, model=model or model_config(settings),
+                       thumbnails=thumbnails or ThumbnailCache(settings.data_dir / "thumbnails"),
+                       max_decode_bytes=settings.max_decode_bytes)
     return JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                      config=config, remote=remote)
 
@@ -157,7 +159,8 @@ def build_services(settings: Settings) -> Services:
     model = model_config(settings, workspace)
     remote = DatabricksRuns(workspace, settings.databricks_job_id, settings.job_runner_min_items,
                             app_name=settings.databricks_app_name) if settings.job_runner == "databricks" else None
-    runner = job_runner(settings, db, volumes, model, remote)
+    thumbs = ThumbnailCache(settings.data_dir / "thumbnails")
+    runner = job_runner(settings, db, volumes, model, remote, thumbs)
 
     fanout = PostgresFanout(db.url, broker, db.password) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish
@@ -176,7 +179,6 @@ def build_services(settings: Settings) -> Services:
             deliver(events)
 
     db.on_commit = on_commit
-    thumbs = ThumbnailCache(settings.data_dir / "thumbnails")
     services = Services(db=db, volumes=volumes, broker=broker, runner=runner, thumbnails=thumbs,
                     max_pixels=settings.max_image_pixels, max_decode_bytes=settings.max_decode_bytes,
                     auth_mode=settings.auth_mode,

@@ -10,7 +10,7 @@ import orjson
 SAMPLE_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
                 "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
                 "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment",
-                "missing_since")
+                "missing_since", "duplicate_group", "split")
 # ... and the ones a change writes.
 SAMPLE_WRITES = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
                  "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence", "review_status",

@@ -168,6 +168,8 @@ class Sample(Base):
         Index("ix_samples_project_status_id", "project_id", "status", "id"),
         Index("ix_samples_project_labeled_by_id", "project_id", "labeled_by", "id"),
         Index("ix_samples_project_review_id", "project_id", "review_status", "id"),
+        Index("ix_samples_project_duplicate_group", "project_id", "duplicate_group", "id"),
+        Index("ix_samples_project_split", "project_id", "split", "id"),
         {"sqlite_autoincrement": True},  # ids are never reused: cursors and caches keyed by id stay valid
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -193,6 +195,9 @@ class Sample(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     review_comment: Mapped[str | None] = mapped_column(Text)
     missing_since: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a rescan did not find the file
+    image_hash: Mapped[int | None] = mapped_column(BigInteger)  # 64-bit pHash of the thumbnail, signed (db.duplicates)
+    duplicate_group: Mapped[int | None] = mapped_column(BigInteger)  # first sample id of its near-duplicate group
+    split: Mapped[str | None] = mapped_column(String(10))  # TRAIN | VALIDATION | TEST (db.splits); None: unassigned
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any

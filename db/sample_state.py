@@ -42,6 +42,8 @@ class SampleState:
     reviewed_at: datetime | None
     review_comment: str | None
     missing_since: datetime | None
+    duplicate_group: int | None
+    split: str | None
 
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:

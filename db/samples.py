@@ -35,6 +35,8 @@ class SampleFilter:
     labeled_before: datetime | None = None  # exclusive
     not_labeled_by: str | None = None  # a reviewer's queue leaves out what they labelled themselves
     geometry: GeometryFilter | None = None  # quality filters on box geometry (db.geometry)
+    duplicates_of: int | None = None  # a sample and its near-duplicate group (db.duplicates)
+    has_duplicates: bool | None = None  # samples in a near-duplicate group (True) or in none (False)
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -115,6 +117,12 @@ def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, bef
         cond.append(exists().where(*has_label))
     if f.geometry is not None:
         cond.extend(geometry_conditions(f.geometry, after=after, before=before))
+    if f.has_duplicates is not None:
+        cond.append(Sample.duplicate_group.is_not(None) if f.has_duplicates else Sample.duplicate_group.is_(None))
+    if f.duplicates_of is not None:
+        group = select(Sample.duplicate_group).where(Sample.id == f.duplicates_of,
+                                                     Sample.project_id == project_id).scalar_subquery()
+        cond.append(or_(Sample.id == f.duplicates_of, Sample.duplicate_group == group))
     return and_(*cond)
 
 
@@ -208,7 +216,8 @@ def from_counters(session: Session, project_id: int, f: SampleFilter) -> int | N
     of status, labeller and review); None when the rows must be counted. Relies on the label writer's rule that a
     labeller and a review belong to LABELED samples only (db.labels.plan_change, db.reviews)."""
     given = {name for name in ("status", "label", "filename", "labeled_by", "max_confidence", "review_status",
-                               "labeled_after", "labeled_before", "not_labeled_by")
+                               "labeled_after", "labeled_before", "not_labeled_by", "duplicates_of",
+                               "has_duplicates")
              if getattr(f, name) not in (None, "")}
     if f.geometry is not None and not f.geometry.empty:
         given.add("geometry")

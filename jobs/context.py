@@ -11,6 +11,8 @@ from db.engine import Database
 from jobs.formats import Limits
 from jobs.models.config import ModelConfig
 from volumes.base import Volumes
+from volumes.images import DEFAULT_MAX_BYTES
+from volumes.thumbnail_cache import ThumbnailCache
 
 
 class JobCancelled(Exception):
@@ -19,11 +21,14 @@ class JobCancelled(Exception):
 
 @dataclass(frozen=True)
 class JobConfig:
-    """What the settings tell jobs: an import's caps, the pixel cap, and the server's default model."""
+    """What the settings tell jobs: an import's caps, the pixel and decode caps, the server's default model and the
+    thumbnail cache (near-duplicate hashes are computed from thumbnails)."""
 
     limits: Limits
     max_pixels: int
     model: ModelConfig
+    thumbnails: ThumbnailCache | None = None
+    max_decode_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass

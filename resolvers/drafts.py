@@ -24,7 +24,7 @@ Confirmed = Annotated[int, strawberry.argument(
 def _filter(f: SampleFilterInput | None) -> sample_rows.SampleFilter:
     f = f or SampleFilterInput()
     return sample_filter(f.status, f.label, f.filename, f.labeled_by, f.max_confidence, f.review_status,
-                         geometry=f.geometry)
+                         geometry=f.geometry, duplicates_of=f.duplicates_of, has_duplicates=f.has_duplicates)
 
 
 async def _sweep(info: Info, project_id: strawberry.ID, f: SampleFilterInput | None, *, accept: bool,

@@ -14,6 +14,7 @@ from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin import AdminQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
+from resolvers.duplicates import DuplicateMutations
 from resolvers.folder_counts import FolderCountQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.key_maps import KeyMapMutations, KeyMapQueries
@@ -41,7 +42,8 @@ Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, Volume
                                  FolderCountQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
-                                       ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations))
+                                       ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
+                                       DuplicateMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

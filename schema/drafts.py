@@ -19,6 +19,8 @@ class SampleFilterInput:
     max_confidence: float | None = None
     review_status: ReviewStatus | None = None
     geometry: GeometryFilter | None = None
+    duplicates_of: strawberry.ID | None = None
+    has_duplicates: bool | None = None
 
 
 @strawberry.type(description="Model drafts a project-wide action would resolve: on how many samples, how many "

@@ -34,6 +34,7 @@ class JobKind(Enum):
     RENAME_CLASS = "RENAME_CLASS"
     DRAFTS = "DRAFTS"
     SOURCE_CHANGE = "SOURCE_CHANGE"
+    DUPLICATES = "DUPLICATES"
 
 
 @strawberry.enum

@@ -19,7 +19,7 @@ from schema.enums import (
     SampleStatus,
 )
 from schema.geometry import GeometryFilter
-from schema.ids import lookup_id, parse_cursor
+from schema.ids import lookup_id, parse_cursor, parse_id
 from schema.paging import PageInfo
 
 THUMB_SIZES = (32, 1024)
@@ -114,6 +114,9 @@ class Sample:
                                                               "rejected sample).")
     missing: bool = strawberry.field(default=False, description="The last rescan did not find the image file; its "
                                                                 "labels are kept until an owner purges missing images.")
+    duplicate_group: strawberry.ID | None = strawberry.field(
+        default=None, description="Its near-duplicate group (the group's first sample id; the DUPLICATES job finds "
+                                  "them); null when it has no near-duplicate. Project.samples(duplicatesOf) lists it.")
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
 
     @staticmethod
@@ -125,7 +128,9 @@ class Sample:
             path=s.path, status=SampleStatus(s.status), width=s.width, height=s.height, version=s.version,
             locked_by=locked, labeled_by=s.labeled_by, labeled_at=s.labeled_at,
             review_status=ReviewStatus(s.review_status), reviewed_by=s.reviewed_by, reviewed_at=s.reviewed_at,
-            review_comment=s.review_comment, missing=s.missing_since is not None, _annotations=annotations,
+            review_comment=s.review_comment, missing=s.missing_since is not None,
+            duplicate_group=None if s.duplicate_group is None else strawberry.ID(str(s.duplicate_group)),
+            _annotations=annotations,
         )
 
     @strawberry.field
@@ -224,10 +229,11 @@ async def sample_page(
     labeled_by: str | None, first: int, after: str | None, before: str | None = None,
     max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
     labeled_after: datetime | None = None, labeled_before: datetime | None = None, not_labeled_by: str | None = None,
-    geometry: GeometryFilter | None = None,
+    geometry: GeometryFilter | None = None, duplicates_of: strawberry.ID | None = None,
+    has_duplicates: bool | None = None,
 ) -> SampleConnection:
     f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
-                      labeled_before, not_labeled_by, geometry)
+                      labeled_before, not_labeled_by, geometry, duplicates_of, has_duplicates)
     backwards = before is not None
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
@@ -247,13 +253,16 @@ def sample_filter(status: SampleStatus | None, label: str | None, filename: str 
                   labeled_by: str | None, max_confidence: float | None = None,
                   review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
                   labeled_before: datetime | None = None, not_labeled_by: str | None = None,
-                  geometry: GeometryFilter | None = None) -> sample_rows.SampleFilter:
+                  geometry: GeometryFilter | None = None, duplicates_of: strawberry.ID | None = None,
+                  has_duplicates: bool | None = None) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
                                     labeled_by=labeled_by, max_confidence=max_confidence,
                                     review_status=review_status.value if review_status else None,
                                     labeled_after=_utc(labeled_after), labeled_before=_utc(labeled_before),
                                     not_labeled_by=not_labeled_by,
-                                    geometry=geometry.to_row() if geometry is not None else None)
+                                    geometry=geometry.to_row() if geometry is not None else None,
+                                    duplicates_of=None if duplicates_of is None else parse_id(duplicates_of, "Sample"),
+                                    has_duplicates=has_duplicates)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -182,6 +182,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
                             {"p": _PROJECT}),
     "changeSourceFolder": ('mutation($p: ID!){ changeSourceFolder(projectId: $p, sourceVolume: '
                            '"/Volumes/test/cvx/exports"){ id } }', {"p": _PROJECT}),
+    "findDuplicates": ("mutation($p: ID!){ findDuplicates(projectId: $p){ id } }", {"p": _PROJECT}),
 }
 NULLABLE = {"project", "sample", "job"}
 BULK = {"acceptDrafts", "clearDrafts"}  # lists of ids: the unknown ones are named together, as VALIDATION

@@ -10,6 +10,8 @@ const WORDS: Record<string, string> = {
   annotations: 'annotations', merged: 'merged', images_copied: 'images copied', missing: 'missing',
   foundAgain: 'found again', kept: 'kept', dropped: 'dropped', labelledDropped: 'labelled among the dropped',
   annotationsDropped: 'labels dropped', newImages: 'new images',
+  maxDistance: 'bits apart at most', hashed: 'images hashed', groups: 'groups of near-duplicates',
+  samplesInGroups: 'images in them',
 };
 const NAMED: Record<string, string> = { model: 'model', from: 'from', to: 'to', format: 'format', path: 'written to',
                                         sourceVolume: 'folder',

@@ -1,0 +1,57 @@
+"""Near-duplicates in Chromium: Find duplicates… (F) runs the job, the gallery's duplicates filter and a tile's group
+badge narrow the grid, and K keeps the selected image of a group and skips the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.async_api import Page, expect
+from skimage import data
+
+from tests.e2e.conftest import Api, shot
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_find_a_group_and_keep_one(page: Page, server: tuple[str, Path], api: Api) -> None:
+    base, images = server  # besides fourteen plain images of one colour each and a broken one
+    rocket = Image.fromarray(data.rocket())
+    rocket.save(images / "rocket.jpg", quality=92)
+    rocket.resize((320, 200)).save(images / "rocket_small.jpg", quality=80)
+    Image.fromarray(data.coffee()).save(images / "coffee.jpg")
+    project = api.project("Dups", "DETECTION", ["car"])
+
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    await page.goto(f"{base}/#/projects/{project['id']}")
+    await expect(page.locator(".tile")).to_have_count(18)
+    await page.keyboard.press("f")
+    dialog = page.get_by_role("dialog", name="Find near-duplicates")
+    await expect(dialog).to_contain_text("resized or re-encoded copies (recommended)")
+    await shot(page, "duplicates-dialog-1440")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".job.succeeded")).to_contain_text("1 groups of near-duplicates · 2 images in them",
+                                                                      timeout=20_000)
+
+    await page.get_by_label("duplicates filter").select_option("yes")
+    tiles = page.locator(".tile")
+    await expect(tiles).to_have_count(2)  # the two rockets
+    await shot(page, "duplicates-filter-1440")
+    await tiles.filter(has_text="rocket_small.jpg").get_by_role("button", name="show near-duplicates").click()
+    group = page.get_by_role("region", name="near-duplicate group")
+    await expect(group).to_contain_text("Near-duplicates of rocket_small.jpg: 2 images")
+    await expect(tiles).to_have_count(2)
+    await tiles.filter(has_text="rocket.jpg").first.click()
+    await expect(group.get_by_role("button", name="Keep rocket.jpg, skip the others")).to_be_visible()
+    await page.set_viewport_size({"width": 1024, "height": 768})
+    await shot(page, "duplicates-group-1024")
+    await page.keyboard.press("k")
+    await expect(page.get_by_role("toolbar", name="bulk actions").get_by_role("status")).to_contain_text(
+        "Skipping all but rocket.jpg: 1 done")
+    status = {s["filename"]: s["status"] for s in api.samples(project["id"])}
+    assert status["rocket_small.jpg"] == "SKIPPED" and status["rocket.jpg"] == "UNLABELED"
+    await page.keyboard.press("Escape")  # the selection
+    await page.keyboard.press("Escape")  # the group
+    await expect(group).to_have_count(0)
+    await expect(tiles).to_have_count(2)
