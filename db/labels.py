@@ -303,6 +303,20 @@ async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, 
     return resolved
 
 
+def replace_labels(session: Session, sample_id: int, records: Sequence[AnnotationRecord], actor: str, *,
+                   action: str, changed_anyway: bool = False) -> None:
+    """Replace the sample's labels (drafts too) inside the caller's unit of work, as one change recorded as
+    `action` (a consensus, an adjudication) besides its per-label history; unchanged labels change nothing unless
+    `changed_anyway` (a decision worth its history row even when it keeps the labels)."""
+    loaded = _load(session, sample_id)
+    clean = [AnnotationRecord(a.label, a.kind, a.box) for a in validate(loaded.project, records)]
+    if not changed_anyway and save_changes_nothing(loaded, clean):
+        return
+    events = [*diff_events(loaded.annotations, clean), (action, None, None, None, None)]
+    _apply_all(session, [plan_change(loaded, actor, expected_version=None, remove=loaded.annotations, add=clean,
+                                     skipped=False, no_objects=not clean, labelled_now=True, events=events)])
+
+
 def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,
                least_confident: bool = False) -> Sample | None:
     """Lease the next sample that needs work (unlabelled, then pre-labelled, lowest id), or the caller's own.

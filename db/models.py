@@ -137,6 +137,7 @@ class Project(Base):
     root_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)
     model_settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # jobs.models.settings; None = defaults
     key_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the owner's class keys (db.key_maps); None: defaults
+    consensus: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # overlap, thresholds (db.overlap); None: defaults
     created_by: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -246,6 +247,49 @@ class AnnotationEvent(Base):
     actor: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     comment: Mapped[str | None] = mapped_column(Text)  # a reviewer's comment (review_accept / review_reject)
+
+
+class Submission(Base):
+    """One labeller's own labels of an image in a project with overlap (db.submissions). A row whose submitted_at
+    is null is only a claim: the image is leased to that labeller until lease_expires_at."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("sample_id", "user", name="uq_submissions_sample_user"),
+                      Index("ix_submissions_project_sample", "project_id", "sample_id"),
+                      {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    project_id: Mapped[int] = mapped_column(Id)  # denormalised; rows go with their sample
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"))
+    user: Mapped[str] = mapped_column(String(320))
+    items: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)  # [label] or [label, x, y, w, h]
+    no_objects: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)  # 0 while only claimed; +1 on every change
+    submitted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SampleAgreement(Base):
+    """An image's agreement once it has all its submissions, and whether it waits for adjudication."""
+
+    __tablename__ = "sample_agreements"
+    __table_args__ = (Index("ix_sample_agreements_queue", "project_id", "state", "score", "sample_id"),)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Id)
+    score: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(20))  # AGREED | ADJUDICATE | ADJUDICATED
+    raters: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)  # pairs, vsConsensus, sums (db.agreement.ImageAgreement)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AgreementTotal(Base):
+    """A project's agreement sums (db.agreement.ImageAgreement.sums added over its images), kept in step with every
+    submission so its figures cost one read."""
+
+    __tablename__ = "agreement_totals"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class ProjectCounter(Base):

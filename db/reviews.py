@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from db import counters
 from db import labels as label_rows
+from db import submissions as submission_rows
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Forbidden, Invalid, NotFound
-from db.models import AnnotationEvent, Sample, utcnow
+from db.models import AnnotationEvent, Project, Sample, utcnow
+from db.overlap import ConsensusSettings
 
 REVIEW_STATUSES = ("NONE", "ACCEPTED", "REJECTED")
 MAX_COMMENT = 2000
@@ -63,7 +65,8 @@ def review_sample(session: Session, sample_id: int, reviewer: str, *, accept: bo
 
 def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,
                least_confident: bool = False) -> Sample | None:
-    """The caller's own rejected samples come back to them first; then the usual queue (db.labels.claim_next)."""
+    """The caller's own rejected samples come back to them first; then the usual queue (db.labels.claim_next), or
+    in a project with overlap the images the caller has not labelled (db.submissions.claim_next)."""
     now = utcnow()
     stmt = select(Sample).where(
         Sample.project_id == project_id, Sample.review_status == "REJECTED", Sample.status == "LABELED",
@@ -74,6 +77,10 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
         stmt = stmt.with_for_update(skip_locked=True)
     sample = session.scalar(stmt)
     if sample is None:
+        project = session.get(Project, project_id)
+        if project is not None and ConsensusSettings.of(project.consensus).overlap > 1:
+            return submission_rows.claim_next(session, project, user, lease_seconds=lease_seconds,
+                                              least_confident=least_confident)
         return label_rows.claim_next(session, project_id, user, lease_seconds=lease_seconds,
                                      least_confident=least_confident)
     sample.locked_by, sample.lock_expires_at = user, now + timedelta(seconds=lease_seconds)

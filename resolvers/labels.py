@@ -9,6 +9,7 @@ import strawberry
 from db import labels as label_rows
 from db import projects as project_rows
 from db import reviews as review_rows
+from db import submissions as submission_rows
 from db.records import AnnotationRecord
 from jobs.preannotate import suggest
 from resolvers.still_allowed import StillAllowed
@@ -23,6 +24,21 @@ from schema.samples import Sample
 def _new(a: AnnotationInput) -> AnnotationRecord:
     box = (a.box.x, a.box.y, a.box.w, a.box.h) if a.box else None
     return AnnotationRecord(label=a.label, kind=a.kind.value, box=box)
+
+
+def records_of(annotations: list[AnnotationInput]) -> list[AnnotationRecord]:
+    return [_new(a) for a in annotations]
+
+
+async def _submitted(info: Info, sample_id: int, records: list[AnnotationRecord], *, allow_empty: bool,
+                     expected_version: int | None) -> Sample | None:
+    """In a project with overlap, the save as the caller's own submission (the sample with their labels); None
+    where a save is the image's labels."""
+    if not await info.context.db.read(submission_rows.takes_submissions, sample_id):
+        return None
+    done = await info.context.db.write(submission_rows.submit, sample_id, records, info.context.user.name,
+                                       allow_empty=allow_empty, expected_version=expected_version)
+    return Sample.of(done.sample, submission_rows.as_annotations(done.submission, done.kind))
 
 
 def _sample(saved: label_rows.Saved) -> Sample:
@@ -48,6 +64,11 @@ class LabelMutations:
         project_id: InProject = None,
     ) -> Sample:
         await require_sample(info, sample_id, "annotator", project_id)
+        sid = parse_id(sample_id, "Sample")
+        records = [AnnotationRecord(label, "CLASSIFICATION") for label in labels]
+        submitted = await _submitted(info, sid, records, allow_empty=True, expected_version=expected_version)
+        if submitted is not None:
+            return submitted
         return _sample(await label_rows.set_classification(
             info.context.db, parse_id(sample_id, "Sample"), labels, info.context.user.name,
             expected_version=expected_version))
@@ -58,6 +79,11 @@ class LabelMutations:
         allow_empty: bool | None = False, expected_version: int | None = None, project_id: InProject = None,
     ) -> Sample:
         await require_sample(info, sample_id, "annotator", project_id)
+        sid = parse_id(sample_id, "Sample")
+        submitted = await _submitted(info, sid, records_of(annotations), allow_empty=bool(allow_empty),
+                                     expected_version=expected_version)
+        if submitted is not None:
+            return submitted
         return _sample(await label_rows.save_annotations(
             info.context.db, parse_id(sample_id, "Sample"), [_new(a) for a in annotations], info.context.user.name,
             allow_empty=bool(allow_empty), expected_version=expected_version))

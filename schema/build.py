@@ -12,6 +12,7 @@ from strawberry.types import ExecutionResult
 from db.errors import DomainError
 from resolvers.accounts import AccountMutations, AccountQueries
 from resolvers.admin import AdminQueries
+from resolvers.consensus import ConsensusMutations, ConsensusQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
 from resolvers.duplicates import DuplicateMutations
@@ -39,11 +40,11 @@ from schema.prepare import Prepare
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
                                  DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries,
-                                 FolderCountQueries))
+                                 FolderCountQueries, ConsensusQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
-                                       DuplicateMutations))
+                                       DuplicateMutations, ConsensusMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -35,10 +35,14 @@ LIST_SIZES = {
     "Project.versions": 20, "Project.members": 50, "ProjectStats.perUser": 50, "ProjectStats.perClass": 100,
     "ProjectStats.velocity": 30, "Sample.annotations": 20, "Sample.history": 50, "ModelSettings.labelMap": 100,
     "KeyMap.classes": 100, "Instance.tableCounts": 20,
+    "Sample.submissions": 10, "Submission.annotations": 20, "ImageAgreement.pairs": 45,
+    "ImageAgreement.vsConsensus": 10, "Agreement.perLabeller": 50, "Agreement.perClass": 100,
+    "Agreement.matrix": 1225, "Agreement.overTime": 366
 }
 # A `first` that is null or left out pages by the field's default; browse without `first` lists everything.
 UNPAGED = {"Query.browse": 1000}
-PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries"}  # sized by the `first` of the field above them
+# sized by the `first` of the field above them
+PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries", "AdjudicationPage.items"}
 # Fields whose resolver runs a query of its own each time it appears (not batched with its siblings): counting
 # or positioning within a project's samples, or reading a folder or a model's status over the network.
 WEIGHTS = {"SampleConnection.totalCount": 50, "SampleConnection.totalEstimate": 50, "Project.samplePosition": 50,

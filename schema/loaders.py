@@ -7,7 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from db import models, projects, samples, stats
+from db import models, projects, samples, stats, submissions
 from db.engine import Database
 
 
@@ -19,6 +19,9 @@ class Loaders:
         self.projects: DataLoader[int, models.Project | None] = DataLoader(self._projects)
         self.versions: DataLoader[int, list[models.Project]] = DataLoader(self._versions)
         self.stats: DataLoader[int, stats.ProjectStats] = DataLoader(self._stats)
+        # (sample id, user) -> the user's own submission of the sample and its project's task
+        self.own_submissions: DataLoader[tuple[int, str], tuple[models.Submission, str] | None] = DataLoader(
+            self._own_submissions)
 
     async def _annotations(self, ids: Sequence[int]) -> list[Any]:
         found = await self.db.read(samples.annotations_for, list(ids))
@@ -39,3 +42,10 @@ class Loaders:
     async def _stats(self, ids: Sequence[int]) -> list[Any]:
         found = await self.db.read(stats.stats_by_project, list(ids))
         return [found[i] for i in ids]
+
+    async def _own_submissions(self, keys: Sequence[tuple[int, str]]) -> list[Any]:
+        by_user: dict[str, list[int]] = {}
+        for sample_id, user in keys:
+            by_user.setdefault(user, []).append(sample_id)
+        found = {user: await self.db.read(submissions.own_submissions, user, ids) for user, ids in by_user.items()}
+        return [found[user].get(sample_id) for sample_id, user in keys]

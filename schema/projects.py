@@ -7,7 +7,9 @@ from datetime import datetime
 import strawberry
 
 from db import models
+from db.overlap import ConsensusSettings as SettingsRow
 from schema.accounts import ProjectMember, project_members
+from schema.consensus import ConsensusSettings
 from schema.context import Info
 from schema.enums import (
     ModelProtocol,
@@ -61,6 +63,7 @@ class Project:
     _parent_id: strawberry.Private[int | None]
     _root_id: strawberry.Private[int]
     _model_settings: strawberry.Private[dict | None] = None
+    _consensus: strawberry.Private[dict | None] = None
 
     @staticmethod
     def of(p: models.Project) -> Project:
@@ -68,8 +71,12 @@ class Project:
             id=strawberry.ID(str(p.id)), name=p.name, description=p.description, task_type=TaskType(p.task_type),
             classes=list(p.classes), multi_label=p.multi_label, source_volume=p.source_volume, version=p.version,
             created_by=p.created_by, created_at=p.created_at, _parent_id=p.parent_id, _root_id=p.root_id or p.id,
-            _model_settings=p.model_settings,
+            _model_settings=p.model_settings, _consensus=p.consensus,
         )
+
+    @strawberry.field(description="Labellers per image and agreement thresholds (consensus labelling).")
+    def consensus(self) -> ConsensusSettings:
+        return ConsensusSettings.of(SettingsRow.of(self._consensus))
 
     @strawberry.field(description="The project's own model; null when it uses the server's default model.")
     def model_settings(self) -> ModelSettings | None:

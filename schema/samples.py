@@ -8,12 +8,13 @@ import strawberry
 
 from db import models
 from db import samples as sample_rows
+from db import submissions as submission_rows
 from db.errors import Invalid
 from db.models import utcnow
 from db.sample_state import SampleState
+from schema.annotations import Annotation, Box
 from schema.context import Info
 from schema.enums import (
-    AnnotationKind,
     ReviewStatus,
     SampleOrder,
     SampleStatus,
@@ -21,45 +22,9 @@ from schema.enums import (
 from schema.geometry import GeometryFilter
 from schema.ids import lookup_id, parse_cursor, parse_id
 from schema.paging import PageInfo
+from schema.submissions import ImageAgreement, Submission
 
 THUMB_SIZES = (32, 1024)
-
-
-@strawberry.type(description="Normalised to the displayed image (EXIF orientation applied): 0 <= x, y; "
-                             "x + w <= 1; y + h <= 1.")
-class Box:
-    x: float
-    y: float
-    w: float
-    h: float
-
-    @staticmethod
-    def of(values: list[float] | tuple[float | None, ...] | None) -> Box | None:
-        if not values or values[0] is None:
-            return None
-        x, y, w, h = values
-        return Box(x=x, y=y, w=w, h=h)  # type: ignore[arg-type]
-
-
-@strawberry.type
-class Annotation:
-    id: strawberry.ID
-    label: str
-    kind: AnnotationKind
-    box: Box | None
-    confidence: float | None = strawberry.field(
-        description="Model confidence for drafts created by pre-annotation; null for human annotations."
-    )
-    is_draft: bool
-    created_by: str
-    created_at: datetime
-
-    @staticmethod
-    def of(a: models.Annotation) -> Annotation:
-        return Annotation(
-            id=strawberry.ID(str(a.id)), label=a.label, kind=AnnotationKind(a.kind), box=Box.of((a.x, a.y, a.w, a.h)),
-            confidence=a.confidence, is_draft=a.is_draft, created_by=a.created_by, created_at=a.created_at,
-        )
 
 
 @strawberry.type(description="One change to a sample. label/box are the state after the change (before it, "
@@ -147,6 +112,24 @@ class Sample:
     async def history(self, info: Info) -> list[AnnotationEvent]:
         rows = await info.context.loaders.history.load(int(self.id))
         return [AnnotationEvent.of(e) for e in rows]
+
+    @strawberry.field(description="The caller's own submission of this image in a project with overlap (null "
+                                  "until they saved one): what their labelling view shows and edits.")
+    async def my_submission(self, info: Info) -> Submission | None:
+        found = await info.context.loaders.own_submissions.load((int(self.id), info.context.user.name))
+        return None if found is None else Submission.of(*found)
+
+    @strawberry.field(description="Every labeller's submission of this image, by name (adjudication). Reviewers and "
+                                  "owners: labellers never see each other's labels.")
+    async def submissions(self, info: Info) -> list[Submission]:
+        await info.context.access.project(int(self.project_id), "reviewer")
+        rows, task = await info.context.db.read(submission_rows.submissions_with_task, int(self.id))
+        return [Submission.of(r, task) for r in rows]
+
+    @strawberry.field(description="The image's agreement once it has all its submissions; null before.")
+    async def agreement(self, info: Info) -> ImageAgreement | None:
+        row = await info.context.db.read(submission_rows.find_agreement, int(self.id))
+        return None if row is None else ImageAgreement.of(row)
 
     @strawberry.field
     def image_url(self) -> str:

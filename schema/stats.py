@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import strawberry
+from sqlalchemy.orm import Session
 
+from db import agreement
+from db import submissions as submission_rows
 from db.stats import ProjectStats as StatsRow
+from schema.consensus import Agreement
+from schema.context import Info
 
 
 @strawberry.type(description="labeled = samples this user saved last; skipped = samples this user skipped; "
@@ -53,6 +58,12 @@ class ProjectStats:
     accepted: int = strawberry.field(default=0, description="Labelled samples a reviewer accepted.")
     rejected: int = strawberry.field(default=0, description="Labelled samples a reviewer rejected (back with their "
                                                             "labeller).")
+    _project_id: strawberry.Private[int] = 0
+
+    @strawberry.field(description="Agreement between labellers (projects with overlap); images 0 before any image "
+                                  "has all its submissions.")
+    async def agreement(self, info: Info) -> Agreement:
+        return await info.context.db.read(_agreement, self._project_id)
 
     @staticmethod
     def of(s: StatsRow) -> ProjectStats:
@@ -65,5 +76,10 @@ class ProjectStats:
                                 accepted=u.accepted, rejected=u.rejected) for u in s.per_user],
             per_class=[ClassCount(label=label, count=n) for label, n in s.per_class],
             velocity=[DayCount(day=d, count=n) for d, n in s.velocity],
-            estimated_completion=s.estimated_completion,
+            estimated_completion=s.estimated_completion, _project_id=s.project_id,
         )
+
+
+def _agreement(session: Session, project_id: int) -> Agreement:
+    totals = submission_rows.totals(session, project_id)
+    return Agreement.of(agreement.figures(totals), submission_rows.queue_length(session, project_id))

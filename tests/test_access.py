@@ -183,6 +183,10 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "changeSourceFolder": ('mutation($p: ID!){ changeSourceFolder(projectId: $p, sourceVolume: '
                            '"/Volumes/test/cvx/exports"){ id } }', {"p": _PROJECT}),
     "findDuplicates": ("mutation($p: ID!){ findDuplicates(projectId: $p){ id } }", {"p": _PROJECT}),
+    "setConsensusSettings": ("mutation($p: ID!){ setConsensusSettings(projectId: $p, input: {overlap: 3}){ id } }",
+                             {"p": _PROJECT}),
+    "adjudicationQueue": ("query($p: ID!){ adjudicationQueue(projectId: $p){ totalCount } }", {"p": _PROJECT}),
+    "adjudicateSample": ('mutation($s: ID!){ adjudicateSample(sampleId: $s, pick: "bob"){ id } }', {"s": _SAMPLE}),
 }
 NULLABLE = {"project", "sample", "job"}
 BULK = {"acceptDrafts", "clearDrafts"}  # lists of ids: the unknown ones are named together, as VALIDATION

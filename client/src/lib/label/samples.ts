@@ -26,23 +26,31 @@ export interface SampleData {
   id: string; projectId: string; filename: string; status: string; version: number; width: number | null; height: number | null;
   imageUrl: string; labeledBy: string | null; lockedBy: string | null; annotations: ApiAnnotation[];
   reviewStatus: 'NONE' | 'ACCEPTED' | 'REJECTED'; reviewedBy: string | null; reviewComment: string | null;
+  mySubmission: { annotations: ApiAnnotation[] } | null; // consensus labelling: the caller's own labels
 }
 
 export const SAMPLE_FIELDS = `id projectId filename status version width height imageUrl labeledBy lockedBy
-  reviewStatus reviewedBy reviewComment annotations { id label kind box { x y w h } isDraft confidence createdBy }`;
+  reviewStatus reviewedBy reviewComment annotations { id label kind box { x y w h } isDraft confidence createdBy }
+  mySubmission { annotations { id label kind box { x y w h } isDraft confidence createdBy } }`;
 
 const WINDOW = 6; // neighbours fetched on each side
 const PREFETCH = 3; // images decoded ahead in the direction of travel
 const IMAGES_KEPT = 16;
 
+/** What the labeller edits: in a project with overlap their own submission once they saved one (nobody else's
+ *  labels are ever shown to them), else the image's annotations. */
+export function shownAnnotations(s: SampleData): ApiAnnotation[] {
+  return s.mySubmission ? s.mySubmission.annotations : s.annotations;
+}
+
 export function boxesOf(s: SampleData): Ann[] {
-  return s.annotations.filter((a) => a.kind === 'BBOX' && a.box).map((a) => ({
+  return shownAnnotations(s).filter((a) => a.kind === 'BBOX' && a.box).map((a) => ({
     key: newKey(), label: a.label, ...a.box!, draft: a.isDraft, confidence: a.confidence,
   }));
 }
 
 export function classesOf(s: SampleData): string[] {
-  return s.annotations.filter((a) => a.kind === 'CLASSIFICATION').map((a) => a.label);
+  return shownAnnotations(s).filter((a) => a.kind === 'CLASSIFICATION').map((a) => a.label);
 }
 
 export class SampleStore {

@@ -235,8 +235,9 @@ export class LabelSession {
     const known = this.store.get(s.id);
     if (!known || known.version <= s.version) this.store.put(s);
     if (this.sample?.id === s.id) {
-      const { version, status, labeledBy, reviewStatus, reviewedBy, reviewComment, annotations } = s;
-      this.sample = { ...this.sample, version, status, labeledBy, reviewStatus, reviewedBy, reviewComment, annotations };
+      const { version, status, labeledBy, reviewStatus, reviewedBy, reviewComment, annotations, mySubmission } = s;
+      this.sample = { ...this.sample, version, status, labeledBy, reviewStatus, reviewedBy, reviewComment, annotations,
+                      mySubmission };
       if (this.baseVersion <= p.baseVersion) this.baseVersion = version; // edits from now on build on the saved one
       if (this.dirty) this.drafts.keep(s.id, this.baseVersion, this.currentEdit());
     }

@@ -1,0 +1,157 @@
+"""Consensus labelling through the API: overlap settings, claims per labeller, submissions nobody else sees, the
+consensus as the image's labels, agreement in projectStats, and adjudication by reviewers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from settings import Settings
+from tests.conftest import make_images
+from tests.team import Caller, Team, team_app
+
+SETTINGS = """mutation($p: ID!, $i: ConsensusSettingsInput!){ setConsensusSettings(projectId: $p, input: $i){
+  consensus { overlap fraction iouThreshold agreementThreshold modelsAsLabellers } } }"""
+CLAIM = "mutation($p: ID!){ claimNextSample(projectId: $p){ id version } }"
+SAVE = """mutation($s: ID!, $a: [AnnotationInput!]!, $v: Int){ saveAnnotations(sampleId: $s, annotations: $a,
+  allowEmpty: true, expectedVersion: $v){ id status version annotations { label box { x } } } }"""
+CLASSIFY = """mutation($s: ID!, $l: [String!]!){ setClassification(sampleId: $s, labels: $l){ status } }"""
+SAMPLE = """query($s: ID!){ sample(id: $s){ status version labeledBy annotations { label createdBy box { x y w h } }
+  mySubmission { user version annotations { label } } agreement { score state raters } history { action actor } } }"""
+AGREEMENT = """query($p: ID!){ project(id: $p){ stats { agreement { images score alpha waiting
+  perLabeller { user vsOthers vsConsensus pairs } perClass { label score } matrix { a b score images }
+  overTime { score } } } } }"""
+QUEUE = """query($p: ID!){ adjudicationQueue(projectId: $p){ totalCount hasNextPage
+  items { score raters sample { id } } } }"""
+ADJUDICATE = """mutation($s: ID!, $pick: String, $a: [AnnotationInput!]){ adjudicateSample(sampleId: $s, pick: $pick,
+  annotations: $a){ id status labeledBy } }"""
+
+
+def _box(label: str, x: float, y: float = 0.1, w: float = 0.2, h: float = 0.2) -> dict[str, object]:
+    return {"label": label, "kind": "BBOX", "box": {"x": x, "y": y, "w": w, "h": h}}
+
+
+@pytest.fixture
+def team(settings: Settings, images_dir: Path) -> Iterator[Team]:
+    make_images(images_dir, [f"{i:02}.jpg" for i in range(4)], size=(16, 12))
+    people = {"root": True, "alice": False, "bob": False, "carol": False, "dave": False, "erin": False}
+    with team_app(settings, people) as t:
+        yield t
+
+
+def _project(team: Team, task: str = "DETECTION", overlap: int = 3) -> tuple[str, list[str]]:
+    root = team["root"]
+    pid = root.project(f"Consensus {task}", task=task)
+    for name, role in (("alice", "OWNER"), ("bob", "ANNOTATOR"), ("carol", "REVIEWER"), ("dave", "ANNOTATOR"),
+                       ("erin", "ANNOTATOR")):
+        root.add(pid, name, role)
+    team["alice"](SETTINGS, p=pid, i={"overlap": overlap, "agreementThreshold": 0.6})
+    return pid, root.sample_ids(pid)
+
+
+def _claims(caller: Caller, pid: str, n: int) -> list[str | None]:
+    out = []
+    for _ in range(n):
+        got = caller(CLAIM, p=pid)["claimNextSample"]
+        out.append(got and got["id"])
+    return out
+
+
+def test_three_labellers_form_a_consensus_that_becomes_the_labels(team: Team) -> None:
+    pid, (s1, s2, *_rest) = _project(team)
+    bob, dave, erin, carol = team["bob"], team["dave"], team["erin"], team["carol"]
+    assert bob(CLAIM, p=pid)["claimNextSample"]["id"] == s1
+    assert bob(CLAIM, p=pid)["claimNextSample"]["id"] == s1  # their own lease first
+    assert dave(CLAIM, p=pid)["claimNextSample"]["id"] == s1  # the same image to a second labeller
+    saved = bob(SAVE, s=s1, a=[_box("cat", 0.1), _box("dog", 0.6)], v=1)["saveAnnotations"]
+    assert saved["status"] == "UNLABELED" and saved["version"] == 1  # a submission is not the image's labels
+    assert [a["label"] for a in saved["annotations"]] == ["cat", "dog"]  # what bob drew, shown back to him
+    seen_by_dave = dave(SAMPLE, s=s1)["sample"]
+    assert seen_by_dave["annotations"] == [] and seen_by_dave["mySubmission"] is None  # nothing of bob's
+    assert bob(SAMPLE, s=s1)["sample"]["mySubmission"]["annotations"] == [{"label": "cat"}, {"label": "dog"}]
+    # resaving replaces only bob's own submission; the same labels again change nothing
+    bob(SAVE, s=s1, a=[_box("cat", 0.1), _box("dog", 0.6)], v=1)
+    assert bob(SAMPLE, s=s1)["sample"]["mySubmission"]["version"] == 1
+    dave(SAVE, s=s1, a=[_box("cat", 0.11), _box("dog", 0.6)], v=1)
+    assert erin(CLAIM, p=pid)["claimNextSample"]["id"] == s1
+    assert bob(CLAIM, p=pid)["claimNextSample"]["id"] == s2  # bob labelled s1 already
+    erin(SAVE, s=s1, a=[_box("cat", 0.12)], v=1)
+    final = carol(SAMPLE, s=s1)["sample"]
+    assert final["status"] == "LABELED" and final["labeledBy"] == "consensus" and final["version"] == 2
+    assert [(a["label"], round(a["box"]["x"], 3)) for a in final["annotations"]] == [("cat", 0.11), ("dog", 0.6)]
+    actions = [(e["action"], e["actor"]) for e in final["history"]]
+    assert actions[0] == ("consensus", "consensus")  # one recorded change, by the consensus
+    assert actions.count(("create", "consensus")) == 2 and {("submit", u) for u in ("bob", "dave", "erin")} <= set(
+        actions)
+    assert final["agreement"] == {"score": pytest.approx((4 / 4 + 2 / 3 + 2 / 3) / 3), "state": "AGREED",
+                                  "raters": 3}
+    stats = carol(AGREEMENT, p=pid)["project"]["stats"]["agreement"]
+    assert stats["images"] == 1 and stats["alpha"] is None and stats["waiting"] == 0
+    assert {(m["a"], m["b"]): m["score"] for m in stats["matrix"]} == {
+        ("bob", "dave"): 1.0, ("bob", "erin"): pytest.approx(2 / 3), ("dave", "erin"): pytest.approx(2 / 3)}
+    per = {p["user"]: (p["vsConsensus"], p["pairs"]) for p in stats["perLabeller"]}
+    assert per == {"bob": (1.0, 2), "dave": (1.0, 2), "erin": (pytest.approx(2 / 3), 2)}
+    assert {c["label"]: c["score"] for c in stats["perClass"]} == {"cat": 1.0, "dog": pytest.approx(0.5)}
+    # a stale version meets CONFLICT: the image's labels changed since dave loaded it
+    conflict = dave.raw(SAVE, s=s1, a=[_box("cat", 0.5)], v=1)["errors"][0]
+    assert conflict["extensions"]["code"] == "CONFLICT"
+
+
+def test_claims_never_pass_the_overlap_and_a_fourth_save_is_refused(team: Team) -> None:
+    pid, samples = _project(team, overlap=2)
+    bob, dave, erin = team["bob"], team["dave"], team["erin"]
+    first = [bob(CLAIM, p=pid)["claimNextSample"]["id"], dave(CLAIM, p=pid)["claimNextSample"]["id"]]
+    assert first == [samples[0]] * 2
+    assert erin(CLAIM, p=pid)["claimNextSample"]["id"] == samples[1]  # s1 is leased to two already
+    bob(SAVE, s=samples[0], a=[], v=1)
+    dave(SAVE, s=samples[0], a=[], v=1)  # both saw no objects: agreed, no objects
+    refused = erin.raw(SAVE, s=samples[0], a=[], v=2)["errors"][0]
+    assert refused["extensions"]["code"] == "VALIDATION" and "already has the 2 labellers" in refused["message"]
+    assert team["carol"](SAMPLE, s=samples[0])["sample"]["status"] == "LABELED"
+
+
+def test_classification_disagreement_goes_to_adjudication(team: Team) -> None:
+    pid, (s1, s2, s3, s4) = _project(team, task="CLASSIFICATION", overlap=2)
+    bob, dave, carol, alice = team["bob"], team["dave"], team["carol"], team["alice"]
+    for sid, (b, d) in zip((s1, s2, s3), (("cat", "cat"), ("cat", "dog"), ("dog", "dog")), strict=True):
+        bob(CLASSIFY, s=sid, l=[b])
+        dave(CLASSIFY, s=sid, l=[d])
+    stats = carol(AGREEMENT, p=pid)["project"]["stats"]["agreement"]
+    # units (cat,cat) (cat,dog) (dog,dog): n = 6, n_cat = n_dog = 3, one disagreeing pair both ways
+    assert stats["images"] == 3 and stats["alpha"] == pytest.approx(1 - 5 * 2 / 18)
+    assert stats["waiting"] == 1
+    queue = carol(QUEUE, p=pid)["adjudicationQueue"]
+    assert [i["sample"]["id"] for i in queue["items"]] == [s2] and queue["items"][0]["score"] == 0.0
+    assert carol(SAMPLE, s=s2)["sample"]["status"] == "UNLABELED"  # no majority: no labels yet
+    subs = carol("query($s: ID!){ sample(id: $s){ submissions { user annotations { label } } } }", s=s2)
+    assert subs["sample"]["submissions"] == [{"user": "bob", "annotations": [{"label": "cat"}]},
+                                             {"user": "dave", "annotations": [{"label": "dog"}]}]
+    forbidden = bob.raw("query($s: ID!){ sample(id: $s){ submissions { user } } }", s=s2)["errors"][0]
+    assert forbidden["extensions"]["code"] == "FORBIDDEN"
+    assert bob.raw(ADJUDICATE, s=s2, pick="dave")["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert carol.raw(ADJUDICATE, s=s2, pick="zed")["errors"][0]["extensions"]["code"] == "VALIDATION"
+    decided = carol(ADJUDICATE, s=s2, pick="dave")["adjudicateSample"]
+    assert decided == {"id": s2, "status": "LABELED", "labeledBy": "carol"}
+    after = carol(SAMPLE, s=s2)["sample"]
+    assert after["agreement"]["state"] == "ADJUDICATED" and after["history"][0]["action"] == "adjudicate"
+    assert carol(QUEUE, p=pid)["adjudicationQueue"]["totalCount"] == 0
+    bob(CLASSIFY, s=s2, l=["dog"])  # a later submission moves the figures, never the adjudicated labels
+    assert [a["label"] for a in carol(SAMPLE, s=s2)["sample"]["annotations"]] == ["dog"]
+    assert carol(AGREEMENT, p=pid)["project"]["stats"]["agreement"]["alpha"] == pytest.approx(1.0)
+    edited = carol.raw(ADJUDICATE, s=s4, a=[{"label": "cat", "kind": "CLASSIFICATION"}])["errors"][0]
+    assert edited["message"] == "03.jpg has no submissions to adjudicate."
+    assert alice(SETTINGS, p=pid, i={"overlap": 1})["setConsensusSettings"]["consensus"]["overlap"] == 1
+    assert carol(CLAIM, p=pid)["claimNextSample"]["id"] == s4  # overlap 1 again: the usual queue
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"overlap": 0}, "overlap"), ({"overlap": 11}, "overlap"), ({"overlap": 2, "fraction": 0}, "fraction"),
+    ({"overlap": 2, "iouThreshold": 1.5}, "iouThreshold"), ({"overlap": 2, "agreementThreshold": -0.1},
+                                                            "agreementThreshold")])
+def test_settings_out_of_range_are_named(team: Team, values: dict[str, object], field: str) -> None:
+    root = team["root"]
+    pid = root.project("Settings")
+    error = root.raw(SETTINGS, p=pid, i=values)["errors"][0]
+    assert error["extensions"]["code"] == "VALIDATION" and field in error["message"]
