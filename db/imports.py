@@ -13,6 +13,7 @@ from __future__ import annotations
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ import orjson
 from sqlalchemy import Connection, MetaData, Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from db import counters, label_plans
+from db import bulk_validation, counters, label_plans, labels_sqlite
 from db import samples as sample_rows
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import dialect_of, emit
@@ -148,7 +149,11 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     seen: dict[object, int] = {}
     to_create: list[tuple[str, str]] = []
     work: list[tuple[Row[Any] | Sample, Sequence[AnnotationRecord], ImportItem]] = []
-    for item in items:
+    checking = options.on_existing != "APPEND" or options.drafts_by
+    records = [_as_drafts(item.annotations, options.drafts_by) if options.drafts_by else _as_labels(item.annotations)
+               for item in items]
+    unchanged = bulk_validation.passes_unchanged(project, records) if checking else []
+    for n, item in enumerate(items):
         name = clean_filename(item.filename)
         if name is None:
             out.errors.add(RowError(item.row, item.filename, "the name must be a path inside the project "
@@ -163,10 +168,10 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             out.errors.add(RowError(item.row, item.filename, f"the same image appears again (row {seen[key]})"))
             continue
         seen[key] = item.row
-        new: Sequence[AnnotationRecord] = (_as_drafts(item.annotations, options.drafts_by) if options.drafts_by
-                                           else _as_labels(item.annotations))
+        new: Sequence[AnnotationRecord] = records[n]
         try:
-            new = label_plans.validate(project, new) if options.on_existing != "APPEND" or options.drafts_by else new
+            if checking and not unchanged[n]:
+                new = label_plans.validate(project, new)
         except Invalid as exc:
             out.errors.add(RowError(item.row, item.filename, exc.message))
             continue
@@ -184,7 +189,7 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
                 out.errors.add(RowError(item.row, item.filename, why))
             continue
         work.append((sample, new, item))
-    del matcher, seen
+    del matcher, seen, records
     if out.errors:
         return out, [], []
     out.samples_created = len(to_create)
@@ -263,12 +268,9 @@ def _stamp(conn: Connection, when: datetime) -> object:
     return when.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else when
 
 
-def _json_param(conn: Connection) -> Callable[[object], object]:
-    if conn.dialect.name == "sqlite":
-        return lambda v: None if v is None else orjson.dumps(v).decode()
-    from psycopg.types.json import Json
-
-    return lambda v: None if v is None else Json(v, dumps=lambda o: orjson.dumps(o).decode())
+def _box_text(box: Sequence[float] | None) -> str | None:
+    """A history row's box as the JSON text the column holds."""
+    return None if box is None else orjson.dumps(box).decode()
 
 
 def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
@@ -290,8 +292,10 @@ def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: I
         conn.exec_driver_sql(sql, chunk)
 
 
+# JSON goes in as text: json's binary wire format is its text, so the JSON text made once per row (_box_text) is
+# sent as is instead of through psycopg's per-row JSON wrapper.
 _PG_TYPES = {"BigInteger": "int8", "Integer": "int4", "String": "varchar", "Float": "float8", "Boolean": "bool",
-             "UtcDateTime": "timestamptz", "JSON": "json", "Text": "text"}
+             "UtcDateTime": "timestamptz", "JSON": "text", "Text": "text"}
 _PG_EXTRA = {"read_version": "int4"}  # columns of the temporary table that samples does not have
 
 SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at",
@@ -299,13 +303,16 @@ SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by",
                   "reviewed_by", "reviewed_at", "review_comment")
 
 
-def _update_samples(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
-    t = Sample.__table__
-    stmt = (update(t).where(t.c.id == bindparam("w_id"), t.c.version == bindparam("w_version"))
-            .values({c: bindparam(f"v_{c}") for c in SAMPLE_COLUMNS}))
-    params = [{"w_id": c.sample.id, "w_version": c.read_version,
-               **{f"v_{col}": getattr(c.sample, col) for col in SAMPLE_COLUMNS}} for c in changes]
-    return conn.execute(stmt, params).rowcount
+def _update_samples_sqlite(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
+    """SQLite: one prepared UPDATE run by executemany, values already as SQLAlchemy stores them (db.labels_sqlite)."""
+    sets = ", ".join(f"{c} = ?" for c in SAMPLE_COLUMNS)
+    sql = f"UPDATE samples SET {sets} WHERE id = ? AND version = ?"
+    moved = 0
+    for chunk in _chunks(((*(labels_sqlite.stored(getattr(c.sample, col)) if col in labels_sqlite.DATETIMES
+                             else getattr(c.sample, col) for col in SAMPLE_COLUMNS), c.sample.id, c.read_version)
+                          for c in changes), WRITE_CHUNK):
+        moved += conn.exec_driver_sql(sql, chunk).rowcount
+    return moved
 
 
 def _update_samples_pg(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
@@ -354,8 +361,7 @@ def _box_tuple(a: Row[Any]) -> Box | None:
     return (a.x, a.y, a.w, a.h) if a.x is not None else None
 
 
-def _delete(session: Session, project_id: int, ids: list[int], user: str, when: object,
-            box: Callable[[object], object], action: str) -> None:
+def _delete(session: Session, project_id: int, ids: list[int], user: str, when: object, action: str) -> None:
     """Delete the annotations a plan removes, a chunk at a time, each one's history row ("delete", or "clear_draft"
     for a model's replaced drafts) written first from what the database holds (the plan keeps only their ids)."""
     conn = session.connection()
@@ -364,9 +370,28 @@ def _delete(session: Session, project_id: int, ids: list[int], user: str, when: 
         rows = conn.execute(select(_A.c.sample_id, _A.c.label, _A.c.x, _A.c.y, _A.c.w, _A.c.h)
                             .where(_A.c.id.in_(chunk)).order_by(_A.c.id)).all()
         _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-            (project_id, r.sample_id, action, r.label, box(None if r.x is None else [r.x, r.y, r.w, r.h]), None,
+            (project_id, r.sample_id, action, r.label, _box_text(None if r.x is None else (r.x, r.y, r.w, r.h)), None,
              None, user, when) for r in rows))
         conn.execute(delete(Annotation).where(Annotation.id.in_(chunk)))
+
+
+_NO_BOX = (None, None, None, None)
+BULK_CACHE_KIB = 131_072  # SQLite's page cache while an import writes: a million rows and their indexes spill less
+
+
+@contextmanager
+def _roomy_cache(conn: Connection) -> Iterator[None]:
+    """SQLite: a larger page cache for this connection while the import writes (the default 2 MB makes SQLite
+    write and re-read index pages many times over), then the connection's own again. Durability is untouched."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
 def apply(session: Session, project_id: int, changes: Sequence[label_plans.Change],
@@ -392,21 +417,25 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
     if not changes:
         return
     conn = session.connection()
-    moved = _update_samples_pg(conn, changes) if conn.dialect.name == "postgresql" else _update_samples(conn, changes)
+    moved = (_update_samples_pg(conn, changes) if conn.dialect.name == "postgresql"
+             else _update_samples_sqlite(conn, changes))
     if moved not in (-1, len(changes)):  # the rows are held; a guard against a future unlocked caller
         raise Conflict("Samples changed while the import was being written; run it again.")
     when = _stamp(conn, changes[0].now)
-    box = _json_param(conn)
     user = changes[0].user  # one import, one user
     added = "draft" if drafts else "import"
-    _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when, box,
-            "clear_draft" if drafts else "delete")
-    _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
-        (project_id, c.sample.id, a.label, a.kind, *(a.box or (None, None, None, None)), a.confidence, a.is_draft,
-         a.created_by or c.user, when) for c in changes for a in c.add))
-    _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-        (project_id, c.sample.id, added, None, None, a.label, box(a.box), c.user, when)
-        for c in changes for a in c.add))
+    with _roomy_cache(conn):
+        _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when,
+                "clear_draft" if drafts else "delete")
+        per_sample = [(c.sample.id, c.add) for c in changes]
+        # the records unpacked in the loop's target: a million attribute reads cost more than the tuples
+        _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
+            (project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when)
+            for sid, add in per_sample for label, kind, box, confidence, is_draft, author in add))
+        dumps = orjson.dumps
+        _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
+            (project_id, sid, added, None, None, label, None if box is None else dumps(box).decode(), user, when)
+            for sid, add in per_sample for label, _, box, *_ in add))
     total: counters.Deltas = Counter()
     for c in changes:
         total.update(c.deltas)

@@ -16,7 +16,7 @@ import orjson
 
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
 
-_DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
+DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
 _BOOLEANS = frozenset({"no_objects"})
 
 LOAD = (f"SELECT {', '.join(f's.{c}' for c in SAMPLE_STATE)}, p.task_type, p.classes, p.multi_label "
@@ -48,7 +48,7 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
         return None
     n = len(SAMPLE_STATE)
     sample = dict(zip(SAMPLE_STATE, row[:n], strict=True))
-    for c in _DATETIMES:
+    for c in DATETIMES:
         sample[c] = _read_time(sample[c])
     for c in _BOOLEANS:
         sample[c] = bool(sample[c])
@@ -66,7 +66,7 @@ def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove:
           deltas: Mapping[tuple[str, str], int], user: str, now: datetime) -> list[int] | None:
     """Apply one planned change inside the caller's transaction if the sample is still at read_version: the new
     annotations' ids in input order, or None (nothing written) if it moved."""
-    values = [stored(getattr(sample, c)) if c in _DATETIMES else getattr(sample, c) for c in SAMPLE_WRITES]
+    values = [stored(getattr(sample, c)) if c in DATETIMES else getattr(sample, c) for c in SAMPLE_WRITES]
     if conn.execute(UPDATE, (*values, sample.id, read_version)).rowcount != 1:
         return None
     if remove:

@@ -1,7 +1,8 @@
 """Reads one large JSON document a piece at a time: the members of its top-level object in file order, and the
-elements of an array one by one. Each element is parsed by the standard library's C decoder from a window of text
-that never holds more than one element plus one read, so memory is bounded by the largest element (`max_value`
-characters), not by the file; nesting past Python's recursion limit is refused by the decoder itself."""
+elements of an array one by one (parsed many at a time by orjson where they can be, see _batch). Each element is
+parsed by a C decoder from a window of text that never holds more than one element plus one read, so memory is
+bounded by the largest element (`max_value` characters), not by the file; nesting past Python's recursion limit is
+refused by the decoder itself."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class JsonStream:
         self._fp, self.max_value, self._chunk = fp, max_value, chunk
         self._decode = codecs.getincrementaldecoder("utf-8-sig")().decode
         self._text, self._pos, self._offset, self._eof = "", 0, 0, False
+        self._no_batch_before = 0  # where the last failed _batch cut was: no new try before it
         self._scan = json.JSONDecoder(parse_constant=_no_constant).raw_decode  # NaN and Infinity are not JSON
 
     def _more(self, at_least: int) -> None:
@@ -91,6 +93,26 @@ class JsonStream:
                 raise self._too_long()
             self._more(pending)  # a number may go on past the window too
 
+    def _batch(self) -> list[Any] | None:
+        """Many flat or nested objects at once: the window's text from here to its last "}," (at most max_value
+        characters, so no entry in it can pass the limit) parsed by orjson as one list. That only succeeds if the
+        cut closes an element of this array (a cut inside a string or a nested value leaves the list unclosed);
+        then the elements are exactly those. After a failed cut, none is tried again before it is passed, so no
+        text is parsed twice in vain."""
+        text, pos = self._text, self._pos
+        if text[pos:pos + 1] != "{" or self._offset + pos < self._no_batch_before:
+            return None
+        end = text.rfind("},", pos, pos + self.max_value)
+        if end == -1:
+            return None
+        try:
+            found = orjson.loads("[" + text[pos:end + 1] + "]")
+        except orjson.JSONDecodeError:
+            self._no_batch_before = self._offset + end + 1
+            return None
+        self._pos = end + 1
+        return found  # type: ignore[no-any-return]
+
     def _taken(self, found: Any, end: int) -> Any:
         """A value parsed whole from the window: refused if longer than max_value (the window can hold more)."""
         if end - self._pos > self.max_value:
@@ -126,9 +148,10 @@ class JsonStream:
             return
         n = 0
         while True:
-            yield self.value()
-            n += 1
-            breathe(n)
+            for found in self._batch() or (self.value(),):
+                yield found
+                n += 1
+                breathe(n)
             text, pos = self._text, self._pos  # the usual ",{" or "]" follows at once: no peek needed
             c = text[pos:pos + 1]
             if c == ",":
