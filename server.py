@@ -111,7 +111,9 @@ def job_runner(settings: Settings, db: Database, volumes: Volumes, model: ModelC
                     max_annotations=settings.import_max_annotations, max_row_bytes=settings.import_max_row_bytes)
     config = JobConfig(limits=limits, max_pixels=settings.max_image_pixels, model=model or model_config(settings),
                        thumbnails=thumbnails or ThumbnailCache(settings.data_dir / "thumbnails"),
-                       max_decode_bytes=settings.max_decode_bytes)
+                       max_decode_bytes=settings.max_decode_bytes,
+                       spark_min_samples=settings.spark_min_samples,
+                       spark_partition_samples=settings.spark_partition_samples)
     return JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                      config=config, remote=remote)
 

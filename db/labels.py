@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -273,6 +273,36 @@ async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[Annotati
         return plan_change(loaded, author, expected_version=None, remove=old, add=clean, events=events)
 
     return _saved(await _run_one(db, plan))
+
+
+async def replace_drafts_many(db: Database, drafts: Mapping[int, Sequence[AnnotationRecord]], author: str
+                              ) -> dict[int, str]:
+    """Many samples' model drafts replaced as replace_drafts does, in one transaction: a bulk write that, run again
+    (a retried Spark task), replaces what it stored instead of adding to it. A sample whose drafts are refused (a box
+    outside the image) or that is gone is left as it was; returns {sample id: why} for those."""
+    refused: dict[int, str] = {}
+
+    def plan(s: Session) -> list[Change]:
+        refused.clear()
+        changes = []
+        for sample_id in sorted(drafts):
+            try:
+                loaded = _load(s, sample_id)
+                clean = validate(loaded.project, [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author)
+                                                  for a in drafts[sample_id]])
+            except (Invalid, NotFound) as exc:
+                refused[sample_id] = exc.message
+                continue
+            old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
+            events: list[EventRow] = [("clear_draft", a.label, box_of(a), None, None) for a in old]
+            events += [("draft", None, None, a.label, box_of(a)) for a in clean]
+            change = plan_change(loaded, author, expected_version=None, remove=old, add=clean, events=events)
+            if change.writes:
+                changes.append(change)
+        return changes
+
+    await _run(db, plan)
+    return refused
 
 
 async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, accept: bool) -> int:

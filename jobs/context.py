@@ -21,14 +21,17 @@ class JobCancelled(Exception):
 
 @dataclass(frozen=True)
 class JobConfig:
-    """What the settings tell jobs: an import's caps, the pixel and decode caps, the server's default model and the
-    thumbnail cache (near-duplicate hashes are computed from thumbnails)."""
+    """What the settings tell jobs: an import's caps, the pixel and decode caps, the server's default model, the
+    thumbnail cache (near-duplicate hashes are computed from thumbnails), and from what size pre-labelling fans out
+    over Spark (0: never) in partitions of how many samples."""
 
     limits: Limits
     max_pixels: int
     model: ModelConfig
     thumbnails: ThumbnailCache | None = None
     max_decode_bytes: int = DEFAULT_MAX_BYTES
+    spark_min_samples: int = 0
+    spark_partition_samples: int = 2000
 
 
 @dataclass

@@ -1,77 +1,25 @@
 """PREANNOTATE: send a project's samples (by status) to the configured model in batches and store what it
 predicts as drafts of `model:<name>`, replacing that model's earlier drafts. A sample the model fails on is
-counted with its reason and skipped; nothing partial is stored for it."""
+counted with its reason and skipped; nothing partial is stored for it. From SPARK_MIN_SAMPLES samples on, where
+pyspark is at hand, the work fans out over Spark's executors instead (jobs.spark_prelabel)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from db import labels
 from db import projects as project_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid, Unavailable
-from db.label_plans import KIND_FOR_TASK
 from db.models import Project
-from db.records import AnnotationRecord
+from jobs import spark_prelabel
 from jobs.context import JobContext
-from jobs.models import ModelError, Prediction
-from jobs.models.backends import Backend, ImageRef, make_backend
+from jobs.models import ModelError
 from jobs.models.config import ModelConfig
-from jobs.models.labelstudio import LsProject
-from jobs.models.settings import class_lookup, effective_config
+from jobs.models.settings import effective_config
+from jobs.prelabel_core import BATCH, Tally, image_ref, keep, project_model
 from volumes.base import Volumes
-
-BATCH = 8
-
-
-class Tally:
-    def __init__(self) -> None:
-        self.succeeded = self.failed = self.drafts = self.unknown = self.below = self.wrong_kind = 0
-        self.failures: list[dict[str, Any]] = []
-
-    def fail(self, sample_id: int, reason: str) -> None:
-        self.failed += 1
-        if len(self.failures) < 100:
-            self.failures.append({"sampleId": str(sample_id), "reason": reason})
-
-
-def keep(predictions: list[Prediction], classes: dict[str, str], kind: str, min_confidence: float, author: str,
-         tally: Tally) -> list[AnnotationRecord]:
-    """Predictions mapped onto the project's classes by `classes` (see settings.class_lookup); unknown or
-    unmapped labels, other kinds and confidences under the threshold are dropped and counted."""
-    out = []
-    for p in predictions:
-        label = classes.get(p.label.strip().lower())
-        if not label:
-            tally.unknown += 1
-        elif p.kind != kind:
-            tally.wrong_kind += 1
-        elif p.confidence is not None and p.confidence < min_confidence:
-            tally.below += 1
-        else:
-            out.append(AnnotationRecord(label, p.kind, p.box, p.confidence, True, author))
-    return out
-
-
-def image_ref(public_url: str, sample: Any) -> ImageRef:
-    return ImageRef(sample.id, sample.path, f"{public_url.rstrip('/')}/media/samples/{sample.id}/image")
-
-
-class ProjectModel(NamedTuple):
-    backend: Backend
-    author: str  # model:<name>, the drafts' author
-    classes: dict[str, str]  # model label (lower case) -> project class, "" = dropped
-    kind: str
-
-
-async def project_model(config: ModelConfig, volumes: Volumes, project: Project) -> ProjectModel:
-    """The project's own model (or the instance default), ready to predict."""
-    config = effective_config(config, project.model_settings)
-    ls_project = LsProject.of(project.id, project.created_at.timestamp(), project.task_type, project.classes)
-    backend = await make_backend(config, volumes, ls_project, tuple(project.classes))
-    return ProjectModel(backend, config.author, class_lookup(project.classes, config.label_map),
-                        KIND_FOR_TASK[project.task_type])
 
 
 async def suggest(db: Database, volumes: Volumes, config: ModelConfig, sample_id: int) -> labels.Saved:
@@ -92,12 +40,23 @@ async def suggest(db: Database, volumes: Volumes, config: ModelConfig, sample_id
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     project = await ctx.db.read(project_rows.get_project, ctx.project_id)
-    model = await project_model(ctx.config.model, ctx.volumes, project)
-    backend, author, classes, kind = model
     p = ctx.params
     statuses = p.get("statuses") or ["UNLABELED"]
     min_confidence = float(p.get("minConfidence", 0.5))
     ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
+    author = effective_config(ctx.config.model, project.model_settings).author
+    recipe = spark_prelabel.recipe_for(ctx, min_confidence) if spark_prelabel.wanted(ctx, len(ids)) else None
+    if recipe is not None:
+        await (await project_model(ctx.config.model, ctx.volumes, project)).backend.close()  # a bad setup fails here
+        tally, partitions = await spark_prelabel.run(ctx, recipe, ids)
+        return {"model": author, "samples": len(ids), **tally.counts(), "sparkPartitions": partitions}
+    tally = await _label_here(ctx, project, ids, min_confidence)
+    return {"model": author, "samples": len(ids), **tally.counts()}
+
+
+async def _label_here(ctx: JobContext, project: Project, ids: list[int], min_confidence: float) -> Tally:
+    """Every sample labelled by this process, batch after batch, each sample's drafts stored on their own."""
+    backend, author, classes, kind = await project_model(ctx.config.model, ctx.volumes, project)
     public = ctx.config.model.public_url
     tally = Tally()
     await ctx.progress(0, len(ids), force=True)
@@ -121,6 +80,4 @@ async def run(ctx: JobContext) -> dict[str, Any]:
             await ctx.progress(start + len(batch), len(ids))
     finally:
         await backend.close()
-    return {"model": author, "samples": len(ids), "succeeded": tally.succeeded, "failed": tally.failed,
-            "drafts": tally.drafts, "droppedUnknownLabel": tally.unknown, "droppedWrongKind": tally.wrong_kind,
-            "belowThreshold": tally.below, "failures": tally.failures}
+    return tally

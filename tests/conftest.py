@@ -25,6 +25,7 @@ from server import create_app
 from settings import UPLOADS_VOLUME, Settings
 from tests.databricks_emulator import DatabricksEmulator
 from tests.graphql_client import gql, gql_error, gql_raw  # noqa: F401  (the suite's one client)
+from tests.spark_session import local_spark
 from tests.waiting import until_ended
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -197,6 +198,14 @@ def databricks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Data
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "absent.databrickscfg"))
     with DatabricksEmulator() as emu:
         yield emu
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """The run's one local SparkSession (tests/spark_session.py), stopped at the end of the run."""
+    session = local_spark()
+    yield session
+    session.stop()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
