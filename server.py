@@ -51,6 +51,7 @@ from settings import Settings, SettingsError, override
 from volumes.base import Volumes
 from volumes.local import LocalVolumes
 from volumes.routing import RoutingVolumes
+from volumes.table_sources import TableLister
 from volumes.thumbnail_cache import ThumbnailCache
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +106,8 @@ def model_config(settings: Settings, workspace: Callable[[], Any] | None = None)
 
 
 def job_runner(settings: Settings, db: Database, volumes: Volumes, model: ModelConfig | None = None,
-               remote: DatabricksRuns | None = None, thumbnails: ThumbnailCache | None = None) -> JobRunner:
+               remote: DatabricksRuns | None = None, thumbnails: ThumbnailCache | None = None,
+               tables: TableLister | None = None) -> JobRunner:
     """The job runner with what the settings tell jobs (and the server's thumbnail cache, which jobs share)."""
     limits = Limits(max_bytes=settings.import_max_bytes, max_items=settings.import_max_items,
                     max_annotations=settings.import_max_annotations, max_row_bytes=settings.import_max_row_bytes)
@@ -113,7 +115,7 @@ def job_runner(settings: Settings, db: Database, volumes: Volumes, model: ModelC
                        thumbnails=thumbnails or ThumbnailCache(settings.data_dir / "thumbnails"),
                        max_decode_bytes=settings.max_decode_bytes,
                        spark_min_samples=settings.spark_min_samples,
-                       spark_partition_samples=settings.spark_partition_samples)
+                       spark_partition_samples=settings.spark_partition_samples, tables=tables)
     return JobRunner(db, volumes, concurrency=settings.job_concurrency, lease_seconds=settings.job_lease_seconds,
                      config=config, remote=remote)
 
@@ -131,6 +133,15 @@ def _workspace(settings: Settings) -> Callable[[], Any]:
                        client_secret=settings.databricks_client_secret or None)
 
     return client
+
+
+def _tables(settings: Settings, workspace: Callable[[], Any]) -> TableLister | None:
+    """The SQL warehouse that lists table sources (DATABRICKS_WAREHOUSE_ID), or None."""
+    if not settings.warehouse_id:
+        return None
+    from volumes.warehouse import WarehouseTables  # databricks-sdk: imported only when a warehouse is set
+
+    return WarehouseTables(workspace, settings.warehouse_id)
 
 
 def _database(settings: Settings, workspace: Callable[[], Any]) -> tuple[Database, lakebase.Credentials | None]:
@@ -162,7 +173,7 @@ def build_services(settings: Settings) -> Services:
     remote = DatabricksRuns(workspace, settings.databricks_job_id, settings.job_runner_min_items,
                             app_name=settings.databricks_app_name) if settings.job_runner == "databricks" else None
     thumbs = ThumbnailCache(settings.data_dir / "thumbnails")
-    runner = job_runner(settings, db, volumes, model, remote, thumbs)
+    runner = job_runner(settings, db, volumes, model, remote, thumbs, _tables(settings, workspace))
 
     fanout = PostgresFanout(db.url, broker, db.password) if db.is_postgres else None
     publish = fanout.publish if fanout else broker.publish

@@ -478,6 +478,9 @@ class Settings:
     job_runner: str = JOB_RUNNER_VARS[0].default
     databricks_job_id: int = JOB_RUNNER_VARS[1].default
     job_runner_min_items: int = JOB_RUNNER_VARS[2].default
+    warehouse_id: str = var("DATABRICKS_WAREHOUSE_ID", "", "the SQL warehouse that lists the images of projects "
+                            "made from a Unity Catalog table (the app's sql-warehouse resource; see *Projects from a "
+                            "table*); empty: no table projects")
     volumes_backend: str = var("VOLUMES_BACKEND", "local", "`unity_catalog`: paths outside `VOLUME_MOUNTS` are Unity "
                                "Catalog volumes of `DATABRICKS_HOST` (see *Unity Catalog volumes*)", case=_lower,
                                parse=_volumes_backend)

@@ -132,6 +132,7 @@ class Project(Base):
     classes: Mapped[list[str]] = mapped_column(JSON)
     multi_label: Mapped[bool] = mapped_column(Boolean, default=False)
     source_volume: Mapped[str] = mapped_column(String(1024))
+    source_table: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # db.source_tables; None: the folder is walked
     version: Mapped[int] = mapped_column(Integer, default=1)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     root_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"), index=True)

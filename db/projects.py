@@ -97,7 +97,7 @@ def _ensure_name_free(session: Session, name: str, except_id: int | None = None)
 
 def create_project(
     session: Session, *, name: str, description: str, task_type: str, classes: Sequence[str],
-    multi_label: bool, source_volume: str, created_by: str,
+    multi_label: bool, source_volume: str, created_by: str, source_table: dict[str, Any] | None = None,
 ) -> Project:
     name = clean_name(name)
     if task_type not in TASK_TYPES:
@@ -107,7 +107,8 @@ def create_project(
     _ensure_name_free(session, name)
     project = Project(
         name=name, description=description or "", task_type=task_type, classes=clean_classes(classes),
-        multi_label=multi_label, source_volume=source_volume, version=1, created_by=created_by,
+        multi_label=multi_label, source_volume=source_volume, source_table=source_table, version=1,
+        created_by=created_by,
     )
     session.add(project)
     session.flush()
@@ -180,7 +181,8 @@ def clone_project(session: Session, project_id: int, created_by: str) -> Project
     _ensure_name_free(session, name)
     clone = Project(
         name=name, description=source.description, task_type=source.task_type, classes=list(source.classes),
-        multi_label=source.multi_label, source_volume=source.source_volume, version=version,
+        multi_label=source.multi_label, source_volume=source.source_volume, source_table=source.source_table,
+        version=version,
         parent_id=source.id, root_id=root.id, created_by=created_by, key_map=source.key_map,
     )
     session.add(clone)

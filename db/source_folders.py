@@ -95,6 +95,9 @@ def queue_source_change(session: Session, project_id: int, folder: str, *, dry_r
                         expected_dropped: int | None, created_by: str) -> Job:
     """A SOURCE_CHANGE job (jobs/source_change.py); a real change needs the dry run's count of dropped samples."""
     project = get_project(session, project_id)
+    if project.source_table is not None:
+        raise Invalid(f"{project.name!r} lists its images from table {project.source_table['table']}: its image "
+                      "folder stays where the table's paths are. Use Sync from table instead.")
     if folder == project.source_volume:
         raise Invalid(f"{folder} is already the project's image folder: use Rescan folder to look for changes.")
     if not dry_run and expected_dropped is None:

@@ -13,6 +13,7 @@ from jobs.models.config import ModelConfig
 from volumes.base import Volumes
 from volumes.images import DEFAULT_MAX_BYTES
 from volumes.thumbnail_cache import ThumbnailCache
+from volumes.table_sources import TableLister
 
 
 class JobCancelled(Exception):
@@ -32,6 +33,7 @@ class JobConfig:
     max_decode_bytes: int = DEFAULT_MAX_BYTES
     spark_min_samples: int = 0
     spark_partition_samples: int = 2000
+    tables: TableLister | None = None  # the SQL warehouse that lists table sources; None: none configured
 
 
 @dataclass

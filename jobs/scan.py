@@ -1,5 +1,6 @@
 """SCAN: walk a project's source folder, add one sample per image file not yet in the project, and mark the samples
-whose file is gone as missing (unmarked when it comes back); nothing is deleted (db/source_folders.py)."""
+whose file is gone as missing (unmarked when it comes back); nothing is deleted (db/source_folders.py). A project
+made from a table lists the table instead (jobs/table_sync.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from db import projects, samples, source_folders
+from jobs import table_sync
 from jobs.context import JobContext
 from volumes.base import Entry
 from volumes.images import IMAGE_EXTENSIONS
@@ -35,6 +37,8 @@ def _batches(files: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     project = await ctx.db.read(projects.get_project, ctx.project_id)
+    if project.source_table is not None:
+        return await table_sync.run(ctx, project)
     root = parse(project.source_volume)
     batches = _batches(ctx.volumes.walk_files(root), BATCH)
     seen = added = 0

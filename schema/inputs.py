@@ -22,6 +22,21 @@ InProject = Annotated[strawberry.ID | None, strawberry.argument(
                 "label never lands in the wrong project.")]
 
 
+@strawberry.input(description="One condition of a table source's filter: the column equals the value (sent to the "
+                          "warehouse as a statement parameter, never inside the SQL).")
+class TableFilterInput:
+    column: str
+    value: str
+
+
+@strawberry.input(description="A Unity Catalog table whose column lists the project's images as /Volumes/... paths.")
+class SourceTableInput:
+    table: str = strawberry.field(description="catalog.schema.table")
+    column: str = strawberry.field(description="The column holding the image paths.")
+    filter: list[TableFilterInput] | None = strawberry.field(
+        default_factory=list, description="Rows are listed when every pair holds (at most 10).")
+
+
 @strawberry.input
 class CreateProjectInput:
     name: str
@@ -29,7 +44,11 @@ class CreateProjectInput:
     task_type: TaskType
     classes: list[str]
     multi_label: bool | None = False
-    source_volume: str
+    source_volume: str = strawberry.field(description="The image folder; for a table project, every listed path "
+                                                      "must be inside it (others are refused and counted).")
+    source_table: SourceTableInput | None = strawberry.field(
+        default=None, description="List the images from this table instead of walking sourceVolume (needs "
+                                  "DATABRICKS_WAREHOUSE_ID).")
 
 
 @strawberry.input

@@ -46,6 +46,24 @@ class ModelSettings:
                                         for k, v in (stored.get("labelMap") or {}).items()])
 
 
+@strawberry.type(description="One condition of a table source's filter: the column equals the value.")
+class TableFilter:
+    column: str
+    value: str
+
+
+@strawberry.type(description="The Unity Catalog table a project's images are listed from.")
+class SourceTable:
+    table: str
+    column: str
+    filter: list[TableFilter]
+
+    @staticmethod
+    def of(stored: dict) -> SourceTable:
+        return SourceTable(table=stored["table"], column=stored["column"],
+                           filter=[TableFilter(column=c, value=v) for c, v in stored.get("filter") or []])
+
+
 @strawberry.type
 class Project:
     id: strawberry.ID
@@ -57,6 +75,8 @@ class Project:
     )
     multi_label: bool
     source_volume: str
+    source_table: SourceTable | None = strawberry.field(description="Where a table project's images are listed "
+                                                                    "from (null: its folder is walked).")
     version: int
     created_by: str
     created_at: datetime
@@ -69,7 +89,8 @@ class Project:
     def of(p: models.Project) -> Project:
         return Project(
             id=strawberry.ID(str(p.id)), name=p.name, description=p.description, task_type=TaskType(p.task_type),
-            classes=list(p.classes), multi_label=p.multi_label, source_volume=p.source_volume, version=p.version,
+            classes=list(p.classes), multi_label=p.multi_label, source_volume=p.source_volume,
+            source_table=SourceTable.of(p.source_table) if p.source_table else None, version=p.version,
             created_by=p.created_by, created_at=p.created_at, _parent_id=p.parent_id, _root_id=p.root_id or p.id,
             _model_settings=p.model_settings, _consensus=p.consensus,
         )

@@ -60,7 +60,8 @@ TARGET = "dev"
 DEPLOYER = "dep@example.com"
 # What the deployer passes to `databricks bundle deploy` (BUNDLE_VAR_* or --var), as README.md's steps do.
 BUNDLE_VARS = {"source_volume": "main.vision.images", "export_volume": "main.vision.exports",
-               "lakebase_project_id": "cvx", "lakebase_database_id": "db-cvx", "serving_endpoint_name": "detector"}
+               "lakebase_project_id": "cvx", "lakebase_database_id": "db-cvx", "serving_endpoint_name": "detector",
+               "sql_warehouse_id": "wh-cvx"}
 SAMPLES = 10_000  # app.yml sends jobs on projects this big (JOB_RUNNER_MIN_ITEMS) to the worker job
 JOB_ID = 9100
 
@@ -133,6 +134,8 @@ def app_environment(src: Path, app: dict[str, Any]) -> dict[str, str]:
             env[item["name"]] = resource["uc_securable"]["securable_full_name"]
         elif "serving_endpoint" in resource:
             env[item["name"]] = resource["serving_endpoint"]["name"]
+        elif "sql_warehouse" in resource:  # a SQL warehouse: its id
+            env[item["name"]] = resource["sql_warehouse"]["id"]
         elif "postgres" in resource:  # a Lakebase database: the endpoint of its branch
             env[item["name"]] = f"{resource['postgres']['branch']}/endpoints/primary"
         else:

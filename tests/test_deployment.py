@@ -231,7 +231,7 @@ def worker_env_problems(app_yml: dict[str, Any], app: dict[str, Any], job: dict[
             continue
         resource = by_name.get(item["valueFrom"], {})
         source = (resource.get("uc_securable", {}).get("securable_full_name")
-                  or resource.get("serving_endpoint", {}).get("name"))
+                  or resource.get("serving_endpoint", {}).get("name") or resource.get("sql_warehouse", {}).get("id"))
         if source is None:
             problems.append(f"worker job: cannot tell which value {name} (valueFrom {item['valueFrom']!r}) has")
         elif str(env[name]) != str(source):
@@ -386,6 +386,16 @@ def test_export_volume_is_writable_and_source_volume_readable(app_yml: dict[str,
     source = by_name[value_from["SOURCE_VOLUME"]]["uc_securable"]
     assert (export["securable_type"], export["permission"]) == ("VOLUME", "WRITE_VOLUME")
     assert (source["securable_type"], source["permission"]) == ("VOLUME", "READ_VOLUME")
+
+
+def test_table_projects_use_the_apps_sql_warehouse(app_yml: dict[str, Any], bundle: Bundle) -> None:
+    """DATABRICKS_WAREHOUSE_ID is the sql_warehouse resource's id, which the app's service principal may use; the
+    worker job gets the same warehouse."""
+    by_name = {r["name"]: r for r in the_app(bundle)["resources"]}
+    value_from = {e["name"]: e["valueFrom"] for e in app_yml["env"] if "valueFrom" in e}
+    warehouse = by_name[value_from["DATABRICKS_WAREHOUSE_ID"]]["sql_warehouse"]
+    assert warehouse["permission"] == "CAN_USE"
+    assert worker_env(the_worker(bundle))["DATABRICKS_WAREHOUSE_ID"] == warehouse["id"]
 
 
 def test_the_app_may_read_who_manages_it(bundle: Bundle) -> None:

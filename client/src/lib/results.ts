@@ -12,6 +12,7 @@ const WORDS: Record<string, string> = {
   annotationsDropped: 'labels dropped', newImages: 'new images',
   maxDistance: 'bits apart at most', hashed: 'images hashed', groups: 'groups of near-duplicates',
   samplesInGroups: 'images in them',
+  rowsRead: 'rows read', refused: 'refused (outside the folder or not images)',
 };
 const NAMED: Record<string, string> = { model: 'model', from: 'from', to: 'to', format: 'format', path: 'written to',
                                         sourceVolume: 'folder',
