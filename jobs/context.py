@@ -12,8 +12,8 @@ from jobs.formats import Limits
 from jobs.models.config import ModelConfig
 from volumes.base import Volumes
 from volumes.images import DEFAULT_MAX_BYTES
-from volumes.thumbnail_cache import ThumbnailCache
 from volumes.table_sources import TableLister
+from volumes.thumbnail_cache import ThumbnailCache
 
 
 class JobCancelled(Exception):
