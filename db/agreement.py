@@ -15,6 +15,7 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -62,23 +63,80 @@ def match_boxes(a: Sequence[Labelled], b: Sequence[Labelled], threshold: float) 
         return []
     iou = iou_matrix(np.array([x[1] for x in a], dtype=float), np.array([x[1] for x in b], dtype=float))
     same = np.array([x[0] for x in a], dtype=object)[:, None] == np.array([x[0] for x in b], dtype=object)[None, :]
-    allowed = same & (iou >= threshold)
+    return _assign(same & (iou >= threshold), iou)
+
+
+def _assign(allowed: np.ndarray, iou: np.ndarray) -> list[tuple[int, int]]:
+    """The optimal matching where `allowed`: the most matches first (a weight above any total IoU), then the
+    largest total IoU. Where no box has two candidates, the candidates are the matching (no solver needed)."""
     if not allowed.any():
         return []
-    # the most matches first (a weight above any total IoU), then the largest total IoU among them
-    weight = np.where(allowed, len(a) + len(b) + iou, 0.0)
+    if allowed.sum(axis=0).max() <= 1 and allowed.sum(axis=1).max() <= 1:
+        rows, cols = np.nonzero(allowed)
+        return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
+    weight = np.where(allowed, allowed.shape[0] + allowed.shape[1] + iou, 0.0)
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j]]
 
 
-def _pair_detection(a: Sequence[Labelled], b: Sequence[Labelled], threshold: float, sums: Sums) -> float:
-    matched = match_boxes(a, b, threshold)
-    for i, _ in matched:
-        sums["class_num" + SEP + a[i][0]] += 2
-    for label, _ in itertools.chain(a, b):
-        sums["class_den" + SEP + label] += 1
-    total = len(a) + len(b)
-    return 1.0 if total == 0 else 2 * len(matched) / total
+def _detection(ordered: Sequence[Submission], threshold: float, sums: Sums
+               ) -> tuple[dict[tuple[str, str], float], list[Labelled], dict[str, float]]:
+    """Pair scores, consensus and each labeller's score against it, from one IoU matrix of all the image's boxes.
+    The consensus clusters boxes joined by the pairs' matches; a cluster drawn by more than half of the labellers
+    is kept, its boxes averaged. A labeller matches the consensus once per kept cluster they drew in."""
+    owner = [k for k, s in enumerate(ordered) for _ in s.items]
+    items = [item for s in ordered for item in s.items]
+    box_list = [cast(Box, box) for _, box in items]  # detection: every item has its box
+    start = [0]
+    for s in ordered:
+        start.append(start[-1] + len(s.items))
+    for label, _ in items:
+        sums["class_den" + SEP + label] += len(ordered) - 1  # each box counts once in each of its pairs
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    pairs: dict[tuple[str, str], float] = {}
+    if items:
+        boxes = np.array(box_list, dtype=float)
+        codes = {label: n for n, label in enumerate(dict.fromkeys(label for label, _ in items))}
+        labels = np.array([codes[label] for label, _ in items])
+        iou = iou_matrix(boxes, boxes)
+        allowed = (iou >= threshold) & (labels[:, None] == labels[None, :])
+    for (ka, a), (kb, b) in itertools.combinations(enumerate(ordered), 2):
+        total = len(a.items) + len(b.items)
+        matched: list[tuple[int, int]] = []
+        if a.items and b.items:
+            ra, rb = slice(start[ka], start[ka + 1]), slice(start[kb], start[kb + 1])
+            matched = _assign(allowed[ra, rb], iou[ra, rb])
+        for i, j in matched:
+            sums["class_num" + SEP + a.items[i][0]] += 2
+            parent[root(start[ka] + i)] = root(start[kb] + j)
+        pairs[(a.user, b.user)] = 1.0 if total == 0 else 2 * len(matched) / total
+    clusters: dict[int, list[int]] = {}
+    for i in range(len(items)):
+        clusters.setdefault(root(i), []).append(i)
+    half = len(ordered) / 2
+    consensus: list[Labelled] = []
+    hits = [0] * len(ordered)
+    for members in sorted(clusters.values()):
+        drew = {owner[i] for i in members}
+        if len(drew) > half:
+            n = len(members)
+            drawn = [box_list[i] for i in members]
+            consensus.append((items[members[0]][0], (sum(b[0] for b in drawn) / n, sum(b[1] for b in drawn) / n,
+                                                     sum(b[2] for b in drawn) / n, sum(b[3] for b in drawn) / n)))
+            for k in drew:
+                hits[k] += 1
+    vs_consensus = {}
+    for k, s in enumerate(ordered):
+        total = len(s.items) + len(consensus)
+        vs_consensus[s.user] = 1.0 if total == 0 else 2 * hits[k] / total
+    return pairs, consensus, vs_consensus
 
 
 def _pair_classification(a: Sequence[Labelled], b: Sequence[Labelled], sums: Sums) -> float:
@@ -121,30 +179,14 @@ def alpha_of(coincidence: Mapping[tuple[str, str], float]) -> float | None:
     return 1.0 - (n - 1) * disagree / expected
 
 
-def consensus_of(task: str, subs: Sequence[Submission], threshold: float, multi_label: bool) -> list[Labelled] | None:
-    """Majority labels; for boxes, clusters of matching boxes (one per labeller, IoU >= threshold to the cluster's
-    mean, labellers taken in name order) kept when more than half of the labellers drew them, averaged."""
+def majority_labels(subs: Sequence[Submission], multi_label: bool) -> list[Labelled] | None:
+    """The labels more than half of the labellers chose; None for a single-label image without exactly one."""
     half = len(subs) / 2
-    if task == "CLASSIFICATION":
-        votes = Counter(label for s in subs for label in {x[0] for x in s.items})
-        chosen = sorted(label for label, n in votes.items() if n > half)
-        if not multi_label and len(chosen) != 1:
-            return None
-        return [(label, None) for label in chosen]
-    clusters: list[tuple[str, list[Box]]] = []
-    for s in sorted(subs, key=lambda s: s.user):
-        means: list[Labelled] = [(label, _mean(boxes)) for label, boxes in clusters]
-        pairs = match_boxes(list(s.items), means, threshold)
-        taken = {i for i, _ in pairs}
-        for i, j in pairs:
-            clusters[j][1].append(s.items[i][1])  # type: ignore[arg-type]
-        clusters += [(label, [box]) for i, (label, box) in enumerate(s.items) if i not in taken and box]
-    return [(label, _mean(boxes)) for label, boxes in clusters if len(boxes) > half]
-
-
-def _mean(boxes: Sequence[Box]) -> Box:
-    m = np.mean(np.array(boxes, dtype=float), axis=0)
-    return (float(m[0]), float(m[1]), float(m[2]), float(m[3]))
+    votes = Counter(label for s in subs for label in {x[0] for x in s.items})
+    chosen = sorted(label for label, n in votes.items() if n > half)
+    if not multi_label and len(chosen) != 1:
+        return None
+    return [(label, None) for label in chosen]
 
 
 def image_agreement(task: str, subs: Sequence[Submission], *, iou_threshold: float, multi_label: bool,
@@ -154,31 +196,27 @@ def image_agreement(task: str, subs: Sequence[Submission], *, iou_threshold: flo
     class_num/class_den per class, image_sum/image_n, day_sum/day_n, and coinc (alpha's coincidences)."""
     sums: Sums = defaultdict(float)
     ordered = sorted(subs, key=lambda s: s.user)
-
-    def pair(a: Submission, b: Submission, into: Sums) -> float:
-        if task == "CLASSIFICATION":
-            return _pair_classification(a.items, b.items, into)
-        return _pair_detection(a.items, b.items, iou_threshold, into)
-
-    pairs: dict[tuple[str, str], float] = {}
-    for a, b in itertools.combinations(ordered, 2):
-        score = pair(a, b, sums)
-        pairs[(a.user, b.user)] = score
-        key = a.user + SEP + b.user
+    consensus: list[Labelled] | None
+    if task == "CLASSIFICATION":
+        pairs = {(a.user, b.user): _pair_classification(a.items, b.items, sums)
+                 for a, b in itertools.combinations(ordered, 2)}
+        consensus = majority_labels(ordered, multi_label)
+        vs_consensus: dict[str, float] = {}
+        if consensus is not None:
+            vs_consensus = {s.user: _pair_classification(s.items, consensus, defaultdict(float)) for s in ordered}
+    else:
+        pairs, consensus, vs_consensus = _detection(ordered, iou_threshold, sums)
+    for (a_user, b_user), score in pairs.items():
+        key = a_user + SEP + b_user
         sums["pair_sum" + SEP + key] += score
         sums["pair_n" + SEP + key] += 1
-        for u in (a.user, b.user):
+        for u in (a_user, b_user):
             sums["user_sum" + SEP + u] += score
             sums["user_n" + SEP + u] += 1
     score = sum(pairs.values()) / len(pairs) if pairs else 1.0
-    consensus = consensus_of(task, ordered, iou_threshold, multi_label)
-    vs_consensus: dict[str, float] = {}
-    if consensus is not None:
-        reference = Submission("", tuple(consensus))
-        for s in ordered:
-            vs_consensus[s.user] = pair(s, reference, defaultdict(float))
-            sums["cons_sum" + SEP + s.user] += vs_consensus[s.user]
-            sums["cons_n" + SEP + s.user] += 1
+    for user, against in vs_consensus.items():
+        sums["cons_sum" + SEP + user] += against
+        sums["cons_n" + SEP + user] += 1
     sums["image_sum"] += score
     sums["image_n"] += 1
     sums["day_sum" + SEP + day] += score

@@ -17,10 +17,10 @@ from db.agreement import (
     Submission,
     alpha_of,
     coincidences,
-    consensus_of,
     figures,
     image_agreement,
     iou_matrix,
+    majority_labels,
     match_boxes,
     set_key,
 )
@@ -82,7 +82,7 @@ def test_classification_majority_and_exact_match() -> None:
     assert result.consensus == [("cat", None)]
     assert result.vs_consensus == {"a": 1.0, "b": 1.0, "c": 0.0}
     three_ways = [_cls("a", "cat"), _cls("b", "dog"), _cls("c", "bird")]
-    assert consensus_of("CLASSIFICATION", three_ways, 0.5, multi_label=False) is None
+    assert majority_labels(three_ways, multi_label=False) is None
 
 
 def test_alpha_by_hand() -> None:
