@@ -12,7 +12,7 @@ MODULES = ["bench.backbone", "bench.gallery_filters", "bench.thumbnails", "bench
            "bench.box_tools",
            "bench.datasets", "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.security",
            "bench.label_model", "bench.label_api_model", "bench.budget", "bench.hostile_imports", "bench.sdk",
-           "bench.workers", "bench.project_sweeps", "bench.quality"]
+           "bench.workers", "bench.project_sweeps", "bench.quality", "bench.consensus"]
 
 
 def machine_speed() -> float:

@@ -12,7 +12,8 @@ from db.engine import dialect_of, emit, rowcount
 from db.errors import Conflict, Invalid, NotFound
 from db.models import Job, Project, ProjectMember, utcnow
 
-KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE", "DUPLICATES")
+KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE", "DUPLICATES",
+         "AGREEMENT")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_ATTEMPTS = 3
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -62,8 +62,9 @@ def _items(records: Sequence[AnnotationRecord]) -> list[list[Any]]:
 
 
 def as_submission(user: str, items: Sequence[Sequence[Any]]) -> agreement.Submission:
-    return agreement.Submission(user, tuple((str(i[0]), (float(i[1]), float(i[2]), float(i[3]), float(i[4]))
-                                             if len(i) == 5 else None) for i in items))
+    """Stored items (JSON numbers: floats already) as db.agreement reads them."""
+    return agreement.Submission(user, tuple((i[0], tuple(i[1:5]) if len(i) == 5 else None)
+                                            for i in items))
 
 
 def as_annotations(row: Submission, kind: str) -> list[Annotation]:
@@ -239,6 +240,65 @@ def bump_totals(session: Session, project_id: int, deltas: Mapping[str, float]) 
     rows = [{"project_id": project_id, "key": k, "total": v} for k, v in sorted(deltas.items()) if abs(v) > 1e-12]
     if rows:
         session.connection().execute(_UPSERT_TOTALS[dialect_of(session)], rows)
+
+
+def recompute_batch(session: Session, project_id: int, after: int, limit: int) -> tuple[int | None, int]:
+    """Recompute the agreement of the project's next `limit` samples after id `after` (their rows locked on
+    PostgreSQL, as a save locks its sample), moving the totals by the difference as a save does, and keeping each
+    image's labels and its adjudication: after a change of thresholds, or to repair figures. Returns the last
+    sample id read (None at the end) and how many images have an agreement."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"Project {project_id} does not exist.")
+    settings = ConsensusSettings.of(project.consensus)
+    stmt = (select(Sample.id).where(Sample.project_id == project_id, Sample.id > after).order_by(Sample.id)
+            .limit(limit))
+    if dialect_of(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    ids = list(session.scalars(stmt))
+    if not ids:
+        return None, 0
+    subs: dict[int, list[agreement.Submission]] = {}
+    for sid, user, items in session.execute(
+            select(Submission.sample_id, Submission.user, Submission.items)
+            .where(Submission.sample_id.in_(ids), Submission.submitted_at.is_not(None))):
+        subs.setdefault(sid, []).append(as_submission(user, items))
+    rows = {r.sample_id: r for r in session.scalars(select(SampleAgreement).where(SampleAgreement.sample_id.in_(ids)))}
+    deltas: dict[str, float] = {}
+    inserts, updates = [], []
+    now = utcnow()
+    for sid, raters in subs.items():
+        if len(raters) < max(2, settings.needed(project_id, sid)):
+            continue
+        if settings.models_as_labellers:
+            raters += _model_submissions(session, sid)
+        row = rows.get(sid)
+        day = (row.updated_at if row is not None else now).date().isoformat()
+        result = agreement.image_agreement(project.task_type, raters, iou_threshold=settings.iou_threshold,
+                                           multi_label=project.multi_label, day=day)
+        for key, value in result.sums.items():
+            deltas[key] = deltas.get(key, 0.0) + value
+        state = ("AGREED" if result.consensus is not None and result.score >= settings.agreement_threshold
+                 else "ADJUDICATE")
+        detail = {"pairs": [[a, b, v] for (a, b), v in result.pairs.items()], "vsConsensus": result.vs_consensus,
+                  "sums": result.sums}
+        values = {"sample_id": sid, "score": result.score, "raters": len(raters), "detail": detail}
+        if row is None:
+            inserts.append({**values, "project_id": project_id, "state": state, "updated_at": now})
+        else:
+            for key, value in row.detail.get("sums", {}).items():
+                deltas[key] = deltas.get(key, 0.0) - value
+            updates.append({**values, "state": "ADJUDICATED" if row.state == "ADJUDICATED" else state})
+    table = SampleAgreement.__table__
+    if inserts:
+        session.execute(table.insert(), inserts)
+    if updates:
+        session.execute(table.update().where(table.c.sample_id == bindparam("b_sample_id")).values(
+            score=bindparam("score"), raters=bindparam("raters"), detail=bindparam("detail"),
+            state=bindparam("state")), [{**u, "b_sample_id": u.pop("sample_id")} for u in updates])
+    bump_totals(session, project_id, deltas)
+    emit(session, f"project:{project_id}")
+    return ids[-1], len(inserts) + len(updates)
 
 
 # -- adjudication -------------------------------------------------------------------------------------------------

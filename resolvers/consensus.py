@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from sqlalchemy.orm import Session
 
+from db import jobs as job_rows
 from db import models
 from db import projects as project_rows
 from db import submissions as submission_rows
@@ -16,6 +17,7 @@ from schema.consensus import AdjudicationItem, AdjudicationPage, ConsensusSettin
 from schema.context import Info
 from schema.ids import parse_id
 from schema.inputs import AnnotationInput, InProject
+from schema.jobs import Job
 from schema.projects import Project
 from schema.samples import Sample
 
@@ -80,6 +82,15 @@ class ConsensusMutations:
             return project
 
         return Project.of(await info.context.db.write(change))
+
+    @strawberry.mutation(description="Recomputes every image's agreement with the project's current thresholds as "
+                                     "an AGREEMENT job (batches of samples, one transaction each); labels and "
+                                     "adjudications are kept. Owners.")
+    async def recompute_agreement(self, info: Info, project_id: strawberry.ID) -> Job:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "owner")
+        return Job.of(await info.context.db.write(job_rows.queue_for_project, pid, "AGREEMENT", {},
+                                                  info.context.user.name))
 
     @strawberry.mutation(description="Decides an image's labels from its submissions: pick (a labeller whose "
                                      "submission wins) or annotations (the final labels, edited). Recorded in its "

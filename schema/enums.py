@@ -35,6 +35,7 @@ class JobKind(Enum):
     DRAFTS = "DRAFTS"
     SOURCE_CHANGE = "SOURCE_CHANGE"
     DUPLICATES = "DUPLICATES"
+    AGREEMENT = "AGREEMENT"
 
 
 @strawberry.enum

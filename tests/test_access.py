@@ -185,6 +185,7 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "findDuplicates": ("mutation($p: ID!){ findDuplicates(projectId: $p){ id } }", {"p": _PROJECT}),
     "setConsensusSettings": ("mutation($p: ID!){ setConsensusSettings(projectId: $p, input: {overlap: 3}){ id } }",
                              {"p": _PROJECT}),
+    "recomputeAgreement": ("mutation($p: ID!){ recomputeAgreement(projectId: $p){ id } }", {"p": _PROJECT}),
     "adjudicationQueue": ("query($p: ID!){ adjudicationQueue(projectId: $p){ totalCount } }", {"p": _PROJECT}),
     "adjudicateSample": ('mutation($s: ID!){ adjudicateSample(sampleId: $s, pick: "bob"){ id } }', {"s": _SAMPLE}),
 }

@@ -11,6 +11,7 @@ import pytest
 from settings import Settings
 from tests.conftest import make_images
 from tests.team import Caller, Team, team_app
+from tests.waiting import until_ended
 
 SETTINGS = """mutation($p: ID!, $i: ConsensusSettingsInput!){ setConsensusSettings(projectId: $p, input: $i){
   consensus { overlap fraction iouThreshold agreementThreshold modelsAsLabellers } } }"""
@@ -155,3 +156,23 @@ def test_settings_out_of_range_are_named(team: Team, values: dict[str, object], 
     pid = root.project("Settings")
     error = root.raw(SETTINGS, p=pid, i=values)["errors"][0]
     assert error["extensions"]["code"] == "VALIDATION" and field in error["message"]
+
+
+def test_new_thresholds_recomputed_by_a_job_move_images_in_and_out_of_adjudication(team: Team) -> None:
+    pid, (s1, s2, *_rest) = _project(team, overlap=2)
+    bob, dave, carol, alice = team["bob"], team["dave"], team["carol"], team["alice"]
+    for sid, shift in ((s1, 0.0), (s2, 0.06)):  # s2: IoU of the two boxes 0.54
+        bob(SAVE, s=sid, a=[_box("cat", 0.1)], v=1)
+        dave(SAVE, s=sid, a=[_box("cat", 0.1 + shift)], v=1)
+    before = carol(AGREEMENT, p=pid)["project"]["stats"]["agreement"]
+    assert (before["score"], before["waiting"]) == (1.0, 0)
+    alice(SETTINGS, p=pid, i={"overlap": 2, "iouThreshold": 0.6, "agreementThreshold": 0.6})
+    job = alice("mutation($p: ID!){ recomputeAgreement(projectId: $p){ id kind } }", p=pid)["recomputeAgreement"]
+    assert job["kind"] == "AGREEMENT"
+    ended = until_ended(lambda: alice("query($j: ID!){ job(id: $j){ status } }", j=job["id"])["job"], 20.0)
+    assert ended["status"] == "SUCCEEDED"
+    after = carol(AGREEMENT, p=pid)["project"]["stats"]["agreement"]
+    assert after["images"] == 2 and after["score"] == pytest.approx(0.5) and after["waiting"] == 1
+    assert [i["sample"]["id"] for i in carol(QUEUE, p=pid)["adjudicationQueue"]["items"]] == [s2]
+    assert {(m["a"], m["b"]): (m["score"], m["images"]) for m in after["matrix"]} == {("bob", "dave"): (0.5, 2)}
+    assert carol(SAMPLE, s=s2)["sample"]["status"] == "LABELED"  # the labels formed at the time are kept
