@@ -34,6 +34,7 @@ from db.sample_state import SampleState
 WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
 PLAN_BATCH = 2_000  # samples whose state and annotations are read at once
 SAME = 1e-9
+_NO_DELTAS: counters.Deltas = Counter()  # what a planned change holds once its deltas are summed
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Outcome:
     samples_skipped: int = 0
     samples_created: int = 0
     sizes: dict[int, tuple[int, int]] = field(default_factory=dict)  # image sizes the file tells, not yet known
+    deltas: counters.Deltas = field(default_factory=Counter)  # every planned change's counter deltas, summed
 
     def counters(self) -> dict[str, int]:
         return {"samplesTouched": self.samples_touched, "annotationsCreated": self.annotations_created,
@@ -250,6 +252,8 @@ def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: li
                                      no_objects=None if options.drafts_by else False,
                                      labelled_now=not options.drafts_by)
     change.kept = []  # an import never reads it back; keeping it would hold every old annotation of the project
+    out.deltas.update(change.deltas)  # summed as planned: 100,000 small counters are not kept until apply
+    change.deltas = _NO_DELTAS
     changes.append(change)
     out.samples_touched += 1
     out.annotations_created += len(add)
@@ -395,10 +399,11 @@ def _roomy_cache(conn: Connection) -> Iterator[None]:
 
 
 def apply(session: Session, project_id: int, changes: Sequence[label_plans.Change],
-          to_create: Sequence[tuple[str, str]], sizes: dict[int, tuple[int, int]] | None = None, *,
-          drafts: bool = False) -> None:
-    """Write every planned change in the caller's transaction, in a few batched statements. With drafts, the
-    import stored a model's drafts (history: "draft" rows, and "clear_draft" for the drafts they replace)."""
+          to_create: Sequence[tuple[str, str]], out: Outcome, *, drafts: bool = False) -> None:
+    """Write every planned change in the caller's transaction, in a few batched statements (out: the plan's image
+    sizes and summed counter deltas). With drafts, the import stored a model's drafts (history: "draft" rows, and
+    "clear_draft" for the drafts they replace)."""
+    sizes, deltas = out.sizes, out.deltas
     if sizes:
         t = Sample.__table__
         session.connection().execute(
@@ -436,8 +441,5 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
         _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
             (project_id, sid, added, None, None, label, None if box is None else dumps(box).decode(), user, when)
             for sid, add in per_sample for label, _, box, *_ in add))
-    total: counters.Deltas = Counter()
-    for c in changes:
-        total.update(c.deltas)
-    counters.bump(session, project_id, total)
+    counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")

@@ -103,14 +103,14 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     def pass_two(session: Any) -> imports.Outcome:
         if imports.fingerprint(session, project_id, lock=True) == seen:
             # nothing moved: pass 1's plan holds
-            imports.apply(session, project_id, changes, create, out.sizes, drafts=bool(drafts_by))
+            imports.apply(session, project_id, changes, create, out, drafts=bool(drafts_by))
             outcome: imports.Outcome = out
             return outcome
         again, fresh, create_now = imports.plan(session, project_id, parsed.items, options, ctx.created_by,
                                                 file_exists, lock=True)
         if again.errors:  # someone changed the project between the passes
             raise again.failure()
-        imports.apply(session, project_id, fresh, create_now, again.sizes, drafts=bool(drafts_by))
+        imports.apply(session, project_id, fresh, create_now, again, drafts=bool(drafts_by))
         return again
 
     out = await ctx.db.write(pass_two)

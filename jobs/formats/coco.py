@@ -4,6 +4,8 @@ Writing: 1-based category ids in class order; classification labels as annotatio
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, NamedTuple
 
@@ -183,28 +185,50 @@ def read(fp: BinaryIO, limits: Limits) -> Parsed:
     return reader.finish()
 
 
-def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
-    category = {c: i for i, c in enumerate(snapshot.classes, start=1)}
-    images: list[dict[str, Any]] = []
-    annotations: list[dict[str, Any]] = []
+ENCODE_BATCH = 20_000  # entries turned into JSON at once: a million annotations never exist as dicts together
+
+
+def _array(entries: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    """A JSON array, encoded a batch of entries at a time."""
+    yield b"["
+    first = True
+    while batch := list(itertools.islice(entries, ENCODE_BATCH)):
+        if not first:
+            yield b","
+        yield orjson.dumps(batch)[1:-1]
+        first = False
+    yield b"]"
+
+
+def _images(snapshot: ExportSnapshot) -> Iterator[dict[str, Any]]:
     for image_id, s in enumerate(snapshot.samples, start=1):
-        images.append({"id": image_id, "file_name": s.filename, "width": s.width, "height": s.height})
+        yield {"id": image_id, "file_name": s.filename, "width": s.width, "height": s.height}
+
+
+def _annotations(snapshot: ExportSnapshot, category: dict[str, int]) -> Iterator[dict[str, Any]]:
+    n = 0
+    for image_id, s in enumerate(snapshot.samples, start=1):
         width, height = s.width, s.height
         for label, _, box, *_ in s.annotations:  # a million of them: unpacked, not read by attribute
-            ann: dict[str, Any] = {"id": len(annotations) + 1, "image_id": image_id, "category_id": category[label],
-                                   "iscrowd": 0}
+            n += 1
+            ann: dict[str, Any] = {"id": n, "image_id": image_id, "category_id": category[label], "iscrowd": 0}
             if box:
                 x, y, w, h = box
                 pw, ph = w * width, h * height
                 ann["bbox"] = [x * width, y * height, pw, ph]
                 ann["area"] = pw * ph
-            annotations.append(ann)
-    return orjson.dumps({
+            yield ann
+
+
+def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
+    """The COCO file: info, licenses, images, annotations, categories, in that order."""
+    category = {c: i for i, c in enumerate(snapshot.classes, start=1)}
+    head = orjson.dumps({
         "info": {"description": f"{snapshot.name} v{snapshot.version}", "version": str(snapshot.version),
                  "year": datetime.now(UTC).year, "contributor": exported_by,
                  "date_created": datetime.now(UTC).isoformat(timespec="seconds")},
         "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": i, "name": c, "supercategory": ""} for c, i in category.items()],
     })
+    categories = orjson.dumps([{"id": i, "name": c, "supercategory": ""} for c, i in category.items()])
+    return b"".join([head[:-1], b',"images":', *_array(_images(snapshot)), b',"annotations":',
+                     *_array(_annotations(snapshot, category)), b',"categories":', categories, b"}"])
