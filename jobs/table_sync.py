@@ -57,7 +57,8 @@ async def run(ctx: JobContext, project: Project) -> dict[str, Any]:
                     examples.append({"path": shown(raw), "reason": verdict})
             elif verdict[0] not in found:
                 found.add(verdict[0])
-                files.append(verdict)
+                if verdict[0] not in known:  # a sync rewrites nothing it already has
+                    files.append(verdict)
         added += await ctx.db.write(samples.insert_new, project.id, files)
         rows += len(chunk)
         await ctx.progress(rows)
