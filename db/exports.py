@@ -65,8 +65,8 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height).where(
-        *_exported(project_id, accepted_only)).order_by(Sample.id)).all()
+    rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height,
+                                  Sample.split).where(*_exported(project_id, accepted_only)).order_by(Sample.id)).all()
     anns: dict[int, list[AnnotationRecord]] = {}
     for sid, label, kind, x, y, w, h in _confirmed_rows(session, project_id):
         box = (x, y, w, h) if x is not None else None  # the four are set together (a BBOX row) or not at all
@@ -75,7 +75,7 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
             anns[sid] = [record]
         else:
             held.append(record)
-    samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []))
-               for sid, filename, path, width, height in rows]
+    samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []), split)
+               for sid, filename, path, width, height, split in rows]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
                           project.multi_label, project.source_volume, samples)

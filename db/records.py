@@ -5,6 +5,7 @@ Boxes are normalised (x, y, w, h) of the displayed image throughout, as in the d
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ class ExportSample:
     width: int
     height: int
     annotations: list[AnnotationRecord]
+    split: str | None = None  # TRAIN | VALIDATION | TEST (db.splits)
+
+
+# A split as file names and fields spell it (YOLO's data.yaml keys, VOC's ImageSets, COCO's instances_<split>.json).
+SPLIT_NAMES = {"TRAIN": "train", "VALIDATION": "val", "TEST": "test"}
 
 
 @dataclass
@@ -120,3 +126,11 @@ class ExportSnapshot:
     multi_label: bool
     source_volume: str
     samples: list[ExportSample]
+
+    @property
+    def has_splits(self) -> bool:
+        return any(s.split is not None for s in self.samples)
+
+    def of_split(self, split: str) -> ExportSnapshot:
+        """The same project with only the samples of one split."""
+        return dataclasses.replace(self, samples=[s for s in self.samples if s.split == split])

@@ -37,6 +37,7 @@ class SampleFilter:
     geometry: GeometryFilter | None = None  # quality filters on box geometry (db.geometry)
     duplicates_of: int | None = None  # a sample and its near-duplicate group (db.duplicates)
     has_duplicates: bool | None = None  # samples in a near-duplicate group (True) or in none (False)
+    split: str | None = None  # TRAIN | VALIDATION | TEST (db.splits)
 
 
 def find_sample(session: Session, sample_id: int) -> Sample | None:
@@ -123,6 +124,8 @@ def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, bef
         group = select(Sample.duplicate_group).where(Sample.id == f.duplicates_of,
                                                      Sample.project_id == project_id).scalar_subquery()
         cond.append(or_(Sample.id == f.duplicates_of, Sample.duplicate_group == group))
+    if f.split is not None:
+        cond.append(Sample.split == f.split)
     return and_(*cond)
 
 
@@ -217,7 +220,7 @@ def from_counters(session: Session, project_id: int, f: SampleFilter) -> int | N
     labeller and a review belong to LABELED samples only (db.labels.plan_change, db.reviews)."""
     given = {name for name in ("status", "label", "filename", "labeled_by", "max_confidence", "review_status",
                                "labeled_after", "labeled_before", "not_labeled_by", "duplicates_of",
-                               "has_duplicates")
+                               "has_duplicates", "split")
              if getattr(f, name) not in (None, "")}
     if f.geometry is not None and not f.geometry.empty:
         given.add("geometry")

@@ -34,7 +34,7 @@ def run_state(life_cycle: str, result: str | None, message: str) -> RunState:
 
 
 # listings and SQL transactions: a cluster would only add its start-up
-LOCAL_ONLY = ("SCAN", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE")
+LOCAL_ONLY = ("SCAN", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE", "SPLITS")
 
 
 APP_TAG = "cv-explorer-app"  # the bundle's worker job carries it, with the app's name as its value

@@ -17,7 +17,7 @@ import orjson
 from db import exports
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
-from db.records import ExportSnapshot
+from db.records import SPLIT_NAMES, ExportSnapshot
 from jobs.context import JobContext
 from jobs.formats import coco as coco_format
 from jobs.formats import csv_labels, jsonl, reference, voc, yolo
@@ -42,7 +42,16 @@ def metadata(snap: ExportSnapshot, fmt: str, user: str, now: datetime, with_imag
             "task_type": snap.task_type, "class_list": snap.classes, "source_volume": snap.source_volume,
             "image_count": len(snap.samples), "annotation_count": sum(len(s.annotations) for s in snap.samples),
             "exported_at": now.isoformat(timespec="milliseconds"), "exported_by": user, "format": fmt,
-            "multiLabel": snap.multi_label, "includeImages": with_images, "acceptedOnly": accepted_only}
+            "multiLabel": snap.multi_label, "includeImages": with_images, "acceptedOnly": accepted_only,
+            **({"splits": split_counts(snap)} if snap.has_splits else {})}
+
+
+def split_counts(snap: ExportSnapshot) -> dict[str, int]:
+    """Images per split; `unassigned` counts images added since the splits were assigned (assign them again)."""
+    counts = dict.fromkeys([*SPLIT_NAMES.values(), "unassigned"], 0)
+    for s in snap.samples:
+        counts[SPLIT_NAMES[s.split] if s.split else "unassigned"] += 1
+    return counts
 
 
 def reference_metadata(snap: ExportSnapshot, folder: VolumePath) -> dict[str, Any]:
@@ -89,12 +98,17 @@ def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool) -> Iter
         yield from reference.files(snap, user)
     elif fmt == "COCO":
         yield "annotations.json", coco_format.document(snap, user)
+        for split, name in SPLIT_NAMES.items():  # with splits, one file per split as well
+            part = snap.of_split(split)
+            if part.samples:
+                yield f"instances_{name}.json", coco_format.document(part, user)
     elif fmt == "CSV":
         yield "labels.csv", b"".join(csv_labels.rows(snap))
     elif fmt == "JSONL":
         yield "annotations.jsonl", b"".join(jsonl.lines(snap))
     elif fmt == "YOLO":
         yield from yolo.label_files(snap)
+        yield from yolo.split_lists(snap)
         yield "classes.txt", ("\n".join(snap.classes) + "\n").encode()
         yield "data.yaml", yolo.data_yaml(snap, with_images)
     elif fmt == "PASCAL_VOC":

@@ -17,7 +17,18 @@ from db import jobs as job_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.errors import DatabaseUnavailable, DomainError
-from jobs import agreement, class_rename, draft_sweep, duplicates, exporter, importer, preannotate, scan, source_change
+from jobs import (
+    agreement,
+    class_rename,
+    draft_sweep,
+    duplicates,
+    exporter,
+    importer,
+    preannotate,
+    scan,
+    source_change,
+    splits,
+)
 from jobs.context import JobCancelled, JobConfig, JobContext
 from jobs.databricks_runs import DatabricksRuns
 from volumes.base import Volumes
@@ -28,7 +39,7 @@ Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPORT": exporter.run,
                                  "PREANNOTATE": preannotate.run, "RENAME_CLASS": class_rename.run,
                                  "DRAFTS": draft_sweep.run, "SOURCE_CHANGE": source_change.run,
-                                 "DUPLICATES": duplicates.run, "AGREEMENT": agreement.run}
+                                 "DUPLICATES": duplicates.run, "AGREEMENT": agreement.run, "SPLITS": splits.run}
 
 
 class JobRunner:

@@ -24,7 +24,8 @@ Confirmed = Annotated[int, strawberry.argument(
 def _filter(f: SampleFilterInput | None) -> sample_rows.SampleFilter:
     f = f or SampleFilterInput()
     return sample_filter(f.status, f.label, f.filename, f.labeled_by, f.max_confidence, f.review_status,
-                         geometry=f.geometry, duplicates_of=f.duplicates_of, has_duplicates=f.has_duplicates)
+                         geometry=f.geometry, duplicates_of=f.duplicates_of, has_duplicates=f.has_duplicates,
+                         split=f.split)
 
 
 async def _sweep(info: Info, project_id: strawberry.ID, f: SampleFilterInput | None, *, accept: bool,

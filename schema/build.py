@@ -28,6 +28,7 @@ from resolvers.reviews import ReviewMutations, ReviewQueries
 from resolvers.samples import SampleQueries
 from resolvers.shares import ShareMutations, ShareQueries
 from resolvers.source_folders import SourceFolderMutations, SourceFolderQueries
+from resolvers.splits import SplitMutations
 from resolvers.stats import StatsSubscriptions
 from resolvers.users import UserQueries
 from resolvers.volumes import VolumeQueries
@@ -44,7 +45,7 @@ Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, Volume
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
-                                       DuplicateMutations, ConsensusMutations))
+                                       DuplicateMutations, ConsensusMutations, SplitMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from schema.enums import ReviewStatus, SampleStatus
+from schema.enums import ReviewStatus, SampleStatus, Split
 from schema.geometry import GeometryFilter
 
 
@@ -21,6 +21,7 @@ class SampleFilterInput:
     geometry: GeometryFilter | None = None
     duplicates_of: strawberry.ID | None = None
     has_duplicates: bool | None = None
+    split: Split | None = None
 
 
 @strawberry.type(description="Model drafts a project-wide action would resolve: on how many samples, how many "

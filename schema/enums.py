@@ -36,6 +36,14 @@ class JobKind(Enum):
     SOURCE_CHANGE = "SOURCE_CHANGE"
     DUPLICATES = "DUPLICATES"
     AGREEMENT = "AGREEMENT"
+    SPLITS = "SPLITS"
+
+
+@strawberry.enum(description="Where a sample goes when a model is trained on the project (assignSplits).")
+class Split(Enum):
+    TRAIN = "TRAIN"
+    VALIDATION = "VALIDATION"
+    TEST = "TEST"
 
 
 @strawberry.enum

@@ -17,6 +17,7 @@ from schema.enums import (
     ReviewStatus,
     SampleOrder,
     SampleStatus,
+    Split,
     TaskType,
 )
 from schema.geometry import GeometryFilter
@@ -146,19 +147,20 @@ class Project:
                                   "maxConfidence keeps samples whose least confident draft is at most that; "
                                   "orderBy LEAST_CONFIDENT is for active learning. reviewStatus keeps samples "
                                   "in that review state. duplicatesOf keeps a sample and its near-duplicate group; "
-                                  "hasDuplicates the samples in a group (true) or in none (false).")
+                                  "hasDuplicates the samples in a group (true) or in none (false); split the "
+                                  "samples of one split.")
     async def samples(
         self, info: Info, status: SampleStatus | None = None, label: str | None = None,
         filename: str | None = None, labeled_by: str | None = None, first: int | None = 50, after: str | None = None,
         before: str | None = None, max_confidence: float | None = None, order_by: SampleOrder | None = SampleOrder.ID,
         review_status: ReviewStatus | None = None, geometry: GeometryFilter | None = None,
-        duplicates_of: strawberry.ID | None = None, has_duplicates: bool | None = None,
+        duplicates_of: strawberry.ID | None = None, has_duplicates: bool | None = None, split: Split | None = None,
     ) -> SampleConnection:
         return await sample_page(info, int(self.id), status=status, label=label, filename=filename,
                                  labeled_by=labeled_by, first=50 if first is None else first, after=after,
                                  before=before, max_confidence=max_confidence, order=order_by,
                                  review_status=review_status, geometry=geometry, duplicates_of=duplicates_of,
-                                 has_duplicates=has_duplicates)
+                                 has_duplicates=has_duplicates, split=split)
 
     @strawberry.field(description="1-based place of the sample among the matching samples in id order; "
                                   "0 when it does not match the filters.")

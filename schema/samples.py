@@ -18,6 +18,7 @@ from schema.enums import (
     ReviewStatus,
     SampleOrder,
     SampleStatus,
+    Split,
 )
 from schema.geometry import GeometryFilter
 from schema.ids import lookup_id, parse_cursor, parse_id
@@ -82,6 +83,7 @@ class Sample:
     duplicate_group: strawberry.ID | None = strawberry.field(
         default=None, description="Its near-duplicate group (the group's first sample id; the DUPLICATES job finds "
                                   "them); null when it has no near-duplicate. Project.samples(duplicatesOf) lists it.")
+    split: Split | None = strawberry.field(default=None, description="Its split (assignSplits); null until assigned.")
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
 
     @staticmethod
@@ -95,6 +97,7 @@ class Sample:
             review_status=ReviewStatus(s.review_status), reviewed_by=s.reviewed_by, reviewed_at=s.reviewed_at,
             review_comment=s.review_comment, missing=s.missing_since is not None,
             duplicate_group=None if s.duplicate_group is None else strawberry.ID(str(s.duplicate_group)),
+            split=None if s.split is None else Split(s.split),
             _annotations=annotations,
         )
 
@@ -213,10 +216,10 @@ async def sample_page(
     max_confidence: float | None = None, order: SampleOrder | None = None, review_status: ReviewStatus | None = None,
     labeled_after: datetime | None = None, labeled_before: datetime | None = None, not_labeled_by: str | None = None,
     geometry: GeometryFilter | None = None, duplicates_of: strawberry.ID | None = None,
-    has_duplicates: bool | None = None,
+    has_duplicates: bool | None = None, split: Split | None = None,
 ) -> SampleConnection:
     f = sample_filter(status, label, filename, labeled_by, max_confidence, review_status, labeled_after,
-                      labeled_before, not_labeled_by, geometry, duplicates_of, has_duplicates)
+                      labeled_before, not_labeled_by, geometry, duplicates_of, has_duplicates, split)
     backwards = before is not None
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
@@ -237,7 +240,7 @@ def sample_filter(status: SampleStatus | None, label: str | None, filename: str 
                   review_status: ReviewStatus | None = None, labeled_after: datetime | None = None,
                   labeled_before: datetime | None = None, not_labeled_by: str | None = None,
                   geometry: GeometryFilter | None = None, duplicates_of: strawberry.ID | None = None,
-                  has_duplicates: bool | None = None) -> sample_rows.SampleFilter:
+                  has_duplicates: bool | None = None, split: Split | None = None) -> sample_rows.SampleFilter:
     return sample_rows.SampleFilter(status=status.value if status else None, label=label, filename=filename,
                                     labeled_by=labeled_by, max_confidence=max_confidence,
                                     review_status=review_status.value if review_status else None,
@@ -245,7 +248,7 @@ def sample_filter(status: SampleStatus | None, label: str | None, filename: str 
                                     not_labeled_by=not_labeled_by,
                                     geometry=geometry.to_row() if geometry is not None else None,
                                     duplicates_of=None if duplicates_of is None else parse_id(duplicates_of, "Sample"),
-                                    has_duplicates=has_duplicates)
+                                    has_duplicates=has_duplicates, split=split.value if split else None)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from db.records import AnnotationRecord, ExportSnapshot, ImportItem, RowError, RowErrors
+from db.records import SPLIT_NAMES, AnnotationRecord, ExportSnapshot, ImportItem, RowError, RowErrors
 from jobs.formats import Limits, Parsed, values
 from jobs.formats.reading import lines as read_lines
 
@@ -97,4 +97,7 @@ def lines(snapshot: ExportSnapshot) -> Iterator[bytes]:
                              "bbox_json": dict(zip("xywh", a.box, strict=True))})
             else:
                 anns.append({"label": a.label, "ann_type": "classification"})
-        yield orjson.dumps({"filename": s.filename, "annotations": anns}) + b"\n"
+        line: dict[str, Any] = {"filename": s.filename, "annotations": anns}
+        if s.split is not None:
+            line["split"] = SPLIT_NAMES[s.split]
+        yield orjson.dumps(line) + b"\n"

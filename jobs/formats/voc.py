@@ -1,5 +1,6 @@
 """Pascal VOC: Annotations/<name>.xml per image (1-based pixel corners, as the VOC devkit reads them) and
-ImageSets/Main/trainval.txt. Sub-folders in filenames become `__` so every image has one flat name."""
+ImageSets/Main/trainval.txt (with splits: train.txt, val.txt and test.txt too, trainval.txt being train and val).
+Sub-folders in filenames become `__` so every image has one flat name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from xml.sax.saxutils import escape
 
-from db.records import ExportSample, ExportSnapshot
+from db.records import SPLIT_NAMES, ExportSample, ExportSnapshot
 
 MAX_FLAT_BYTES = 200
 
@@ -47,9 +48,18 @@ def _xml(s: ExportSample, folder: str) -> bytes:
 
 
 def files(snapshot: ExportSnapshot) -> Iterator[tuple[str, bytes]]:
-    names = []
+    names: dict[str | None, list[str]] = {}
     for s in snapshot.samples:
         stem = str(PurePosixPath(flat_name(s.filename)).with_suffix(""))
-        names.append(stem)
+        names.setdefault(s.split, []).append(stem)
         yield f"Annotations/{stem}.xml", _xml(s, "JPEGImages")
-    yield "ImageSets/Main/trainval.txt", ("\n".join(names) + "\n").encode()
+    if not snapshot.has_splits:
+        yield "ImageSets/Main/trainval.txt", _listing(names.get(None, []))
+        return
+    for split, name in SPLIT_NAMES.items():
+        yield f"ImageSets/Main/{name}.txt", _listing(names.get(split, []))
+    yield "ImageSets/Main/trainval.txt", _listing(names.get("TRAIN", []) + names.get("VALIDATION", []))
+
+
+def _listing(stems: list[str]) -> bytes:
+    return "".join(f"{stem}\n" for stem in stems).encode()

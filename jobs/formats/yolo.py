@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from db.errors import TooLarge
-from db.records import ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
+from db.records import SPLIT_NAMES, ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
 from jobs.formats import Limits, Parsed, values, zip_reader
 from jobs.formats.reading import Budget, lines
 
@@ -155,9 +155,22 @@ def label_files(snapshot: ExportSnapshot) -> Iterator[tuple[str, bytes]]:
         yield f"labels/{stem}.txt", ("\n".join(rows) + ("\n" if rows else "")).encode()
 
 
+def split_lists(snapshot: ExportSnapshot) -> Iterator[tuple[str, bytes]]:
+    """train.txt, val.txt and test.txt listing each split's images (relative to data.yaml's path), when the
+    project has splits and that split has images."""
+    for split, name in SPLIT_NAMES.items():
+        part = [f"./images/{s.filename}" for s in snapshot.samples if s.split == split]
+        if part and snapshot.has_splits:
+            yield f"{name}.txt", ("\n".join(part) + "\n").encode()
+
+
 def data_yaml(snapshot: ExportSnapshot, with_images: bool) -> bytes:
+    """With splits, train/val/test name the split lists; without, every image is both train and val."""
     doc: dict[str, Any] = {"path": ".", "nc": len(snapshot.classes), "names": list(snapshot.classes)}
-    if with_images:
+    if snapshot.has_splits:
+        for name, _ in split_lists(snapshot):
+            doc[name.removesuffix(".txt")] = name
+    elif with_images:
         doc["train"] = "images"
         doc["val"] = "images"
     text: str = yaml.safe_dump(doc, sort_keys=False)

@@ -1,5 +1,6 @@
-"""Near-duplicates in Chromium: Find duplicates… (F) runs the job, the gallery's duplicates filter and a tile's group
-badge narrow the grid, and K keeps the selected image of a group and skips the others."""
+"""Near-duplicates and splits in Chromium: Find duplicates… (F) runs the job, the gallery's duplicates filter and a
+tile's group badge narrow the grid, K keeps the selected image of a group and skips the others; Splits… (T) deals the
+images and the split filter shows one split."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.e2e.conftest import Api, shot
 pytestmark = pytest.mark.e2e
 
 
-async def test_find_a_group_and_keep_one(page: Page, server: tuple[str, Path], api: Api) -> None:
+async def test_find_a_group_keep_one_then_split(page: Page, server: tuple[str, Path], api: Api) -> None:
     base, images = server  # besides fourteen plain images of one colour each and a broken one
     rocket = Image.fromarray(data.rocket())
     rocket.save(images / "rocket.jpg", quality=92)
@@ -55,3 +56,22 @@ async def test_find_a_group_and_keep_one(page: Page, server: tuple[str, Path], a
     await page.keyboard.press("Escape")  # the group
     await expect(group).to_have_count(0)
     await expect(tiles).to_have_count(2)
+
+    await page.get_by_label("duplicates filter").select_option("")
+    await page.keyboard.press("t")
+    dialog = page.get_by_role("dialog", name="Train, validation and test splits")
+    await page.keyboard.type("50")  # the train field is selected on opening
+    await dialog.get_by_label("Validation %").fill("25")
+    await dialog.get_by_label("Test %").fill("20")
+    await dialog.get_by_label("Test %").press("Enter")
+    await expect(dialog.get_by_role("alert")).to_have_text("The three add up to 95%, not 100%.")
+    await dialog.get_by_label("Test %").fill("25")
+    await shot(page, "splits-dialog-1024")
+    await dialog.get_by_label("Test %").press("Enter")
+    await expect(page.locator(".job.succeeded")).to_contain_text("18 assigned", timeout=20_000)
+    await page.get_by_label("split filter").select_option("TEST")
+    await expect(tiles.first.locator(".split")).to_have_text("test")
+    count = await tiles.count()
+    assert 3 <= count <= 6, count  # a quarter of 18, rounded by strata and the group of two
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    await shot(page, "splits-filter-1440")

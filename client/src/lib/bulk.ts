@@ -49,7 +49,7 @@ export async function clearDrafts(ids: string[]): Promise<number> {
 /** The gallery's filters as the API's SampleFilterInput (empty ones left out). */
 export interface GalleryFilter { status?: string; label?: string; filename?: string; labeledBy?: string;
                                  maxConfidence?: number; reviewStatus?: string; geometry?: GeometryInput;
-                                 duplicatesOf?: string; hasDuplicates?: boolean }
+                                 duplicatesOf?: string; hasDuplicates?: boolean; split?: string }
 
 export interface DraftTally { samples: number; drafts: number }
 

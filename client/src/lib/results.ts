@@ -13,6 +13,8 @@ const WORDS: Record<string, string> = {
   maxDistance: 'bits apart at most', hashed: 'images hashed', groups: 'groups of near-duplicates',
   samplesInGroups: 'images in them',
   rowsRead: 'rows read', refused: 'refused (outside the folder or not images)',
+  train: 'train', validation: 'validation', test: 'test', assigned: 'assigned',
+  moved: 'moved to their group’s split',
 };
 const NAMED: Record<string, string> = { model: 'model', from: 'from', to: 'to', format: 'format', path: 'written to',
                                         sourceVolume: 'folder',
