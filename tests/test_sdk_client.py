@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -223,3 +224,40 @@ async def test_the_async_client_iterates_saves_waits_and_watches(sdk: SdkServer)
         assert seen[-1] == "SUCCEEDED"
         assert (await job.wait(progress=False)).result["annotationsCreated"] == 1
         assert (await cvx.sample(saved.id)).version == saved.version
+
+
+async def test_the_async_client_creates_updates_clones_and_accepts_drafts(sdk: SdkServer) -> None:
+    async with cvexplorer.AsyncClient(sdk.url, token=sdk.token) as cvx:
+        p = await cvx.create_project("AsyncMade", sdk.folder("asyncmade", 3), ["car"])
+        assert (p.name, p.classes, p.task_type) == ("AsyncMade", ["car"], "DETECTION")
+        samples = [s async for s in cvx.samples(p)]
+        assert len(samples) == 3  # wait=True: the scan had finished
+        assert (await cvx.update_classes(p, ["car", "bike"])).classes == ["car", "bike"]
+        await cvx.upload_predictions(p, [{"filename": s.filename, "label": "bike", "x": 0.1, "y": 0.1, "w": 0.2,
+                                          "h": 0.2, "confidence": 0.8} for s in samples[:2]], as_drafts_of="m",
+                                     progress=False)
+        assert await cvx.accept_drafts(samples[:2]) == 2
+        accepted = await cvx.sample(samples[0].id)
+        assert accepted.status == "LABELED"
+        assert [(a.label, a.is_draft) for a in accepted.annotations] == [("bike", False)]
+        clone = await cvx.clone(p)
+        assert (clone.version, clone.root_id, clone.classes) == (2, p.id, ["car", "bike"])
+        assert len([s async for s in cvx.samples(clone)]) == 3
+
+
+def test_a_spark_dataframe_of_pixel_corners_goes_in_as_drafts(sdk: SdkServer, spark: Any) -> None:
+    cvx, p = _project(sdk, "SparkRows", 3)
+    names = [s.filename for s in cvx.samples(p)]
+    df = spark.createDataFrame(
+        [(names[0], "car", 10.0, 20.0, 60.0, 70.0, 0.9, 200, 100), (names[0], "person", 0.0, 0.0, 100.0, 50.0, 0.4,
+                                                                      200, 100),
+         (names[1], "car", 50.0, 0.0, 100.0, 25.0, 0.75, 100, 50)],
+        ["filename", "label", "x1", "y1", "x2", "y2", "confidence", "width", "height"])
+    job = cvx.upload_predictions(p, df, box_format="xyxy", pixels=True, as_drafts_of="spark", progress=False)
+    assert job.status == "SUCCEEDED" and job.result["annotationsCreated"] == 3
+    first = next(cvx.samples(p, filename=names[0]))
+    assert [(a.label, a.box, a.confidence, a.is_draft, a.created_by) for a in first.annotations] == [
+        ("car", Box(0.05, 0.2, 0.25, 0.5), 0.9, True, "model:spark"),
+        ("person", Box(0.0, 0.0, 0.5, 0.5), 0.4, True, "model:spark")]
+    second = next(cvx.samples(p, filename=names[1]))
+    assert [(a.label, a.box) for a in second.annotations] == [("car", Box(0.5, 0.0, 0.5, 0.5))]

@@ -60,6 +60,25 @@ def _save_variables(sample: Any, annotations: Sequence[Any], expected_version: i
     return out
 
 
+def _ids(things: Sequence[Any]) -> list[str]:
+    return [_id(t) for t in things]
+
+
+def _create_variables(name: str, folder: str, classes: Sequence[str], task: str, multi_label: bool,
+                      description: str) -> dict[str, Any]:
+    return {"input": {"name": name, "sourceVolume": folder, "classes": list(classes), "taskType": task,
+                      "multiLabel": multi_label, "description": description}}
+
+
+def _classes_variables(project: Any, classes: Sequence[str]) -> dict[str, Any]:
+    return {"id": _id(project), "input": {"classes": list(classes)}}
+
+
+def _scan_of(jobs: list[Job]) -> Job | None:
+    """A new project's scan among its jobs (the newest one)."""
+    return next((j for j in jobs if j.kind == "SCAN"), None)
+
+
 def _pick_project(projects: list[Project], key: str) -> Project:
     named = [p for p in projects if p.name == key]
     if len(named) == 1:
@@ -189,20 +208,17 @@ class Client(_Base):
     def create_project(self, name: str, folder: str, classes: Sequence[str], *, task: str = "DETECTION",
                        multi_label: bool = False, description: str = "", wait: bool = True) -> Project:
         """A project on a volume folder; with wait, returns once its scan has added the folder's images."""
-        project = Project.of(self.http.graphql("CreateProject", input={
-            "name": name, "sourceVolume": folder, "classes": list(classes), "taskType": task,
-            "multiLabel": multi_label, "description": description})["createProject"])
-        if wait:
-            scans = [j for j in self.jobs(project) if j.kind == "SCAN"]
-            if scans:
-                self.wait(scans[-1], progress=False)
+        project = Project.of(self.http.graphql("CreateProject", **_create_variables(
+            name, folder, classes, task, multi_label, description))["createProject"])
+        scan = _scan_of(self.jobs(project)) if wait else None
+        if scan is not None:
+            self.wait(scan, progress=False)
         return project
 
     def update_classes(self, project: Any, classes: Sequence[str]) -> Project:
         """Sets the project's classes (order matters: keys 1-9, colours, export ids). Removing a class in use is
         refused (renames go through the app's renameClass)."""
-        return Project.of(self.http.graphql("UpdateProject", id=_id(project), input={"classes": list(classes)})[
-            "updateProject"])
+        return Project.of(self.http.graphql("UpdateProject", **_classes_variables(project, classes))["updateProject"])
 
     def clone(self, project: Any) -> Project:
         """A new version of the project: same classes and samples, no annotations."""
@@ -282,7 +298,8 @@ class Client(_Base):
             "skipSample"])
 
     def accept_drafts(self, samples: Sequence[Any]) -> int:
-        return self.http.graphql("AcceptDrafts", sampleIds=[_id(s) for s in samples])["acceptDrafts"]
+        """Makes the samples' drafts (a model's predictions) your labels; how many drafts were accepted."""
+        return self.http.graphql("AcceptDrafts", sampleIds=_ids(samples))["acceptDrafts"]
 
     # -- imports ----------------------------------------------------------------------------------------
 
@@ -411,8 +428,8 @@ class Client(_Base):
 
 
 class AsyncClient(_Base):
-    """Client on an event loop: `async with AsyncClient(url, token=...) as cvx:`. It has the calls a pipeline
-    waits on (iteration, saves, claims, imports, jobs, exports, live updates); the rest are on Client."""
+    """Client on an event loop: `async with AsyncClient(url, token=...) as cvx:`, with Client's calls awaited (the
+    iterators are async iterators); each call sends the same document and reads the answer as Client does."""
 
     def __init__(self, url: str | None = None, *, token: str | None = None, timeout: float = 60.0,
                  auth: Auth | None = None, databricks_config: Any = None, verify: bool | str = True) -> None:
@@ -444,6 +461,22 @@ class AsyncClient(_Base):
                 raise NotFound(f"Project {key} does not exist.")
             return Project.of(found)
         return _pick_project(await self.projects(), key)
+
+    async def create_project(self, name: str, folder: str, classes: Sequence[str], *, task: str = "DETECTION",
+                             multi_label: bool = False, description: str = "", wait: bool = True) -> Project:
+        project = Project.of((await self.http.graphql("CreateProject", **_create_variables(
+            name, folder, classes, task, multi_label, description)))["createProject"])
+        scan = _scan_of(await self.jobs(project)) if wait else None
+        if scan is not None:
+            await self.wait(scan, progress=False)
+        return project
+
+    async def update_classes(self, project: Any, classes: Sequence[str]) -> Project:
+        return Project.of((await self.http.graphql("UpdateProject", **_classes_variables(project, classes)))[
+            "updateProject"])
+
+    async def clone(self, project: Any) -> Project:
+        return Project.of((await self.http.graphql("CloneProject", id=_id(project)))["cloneProject"])
 
     async def stats(self, project: Any) -> ProjectStats:
         found = (await self.http.graphql("ProjectStats", id=_id(project)))["project"]
@@ -510,6 +543,9 @@ class AsyncClient(_Base):
     async def skip(self, sample: Any, *, expected_version: int | None = None) -> Sample:
         return Sample.of((await self.http.graphql("SkipSample", sampleId=_id(sample),
                                                   expectedVersion=expected_version))["skipSample"])
+
+    async def accept_drafts(self, samples: Sequence[Any]) -> int:
+        return (await self.http.graphql("AcceptDrafts", sampleIds=_ids(samples)))["acceptDrafts"]
 
     async def import_file(self, project: Any, file: str | os.PathLike[str] | IO[bytes], format: str = "JSONL", *,
                           name: str | None = None, as_drafts_of: str | None = None, on_existing: str = "REPLACE",
