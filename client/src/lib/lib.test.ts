@@ -106,6 +106,8 @@ describe('roles and review', async () => {
   it('routes to the review view', () => {
     expect(parseRoute('#/projects/4/review')).toEqual({ name: 'review', id: '4' });
     expect(href({ name: 'review', id: '4' })).toBe('#/projects/4/review');
+    expect(parseRoute('#/projects/4/review/adjudication')).toEqual({ name: 'review', id: '4', adjudication: true });
+    expect(href({ name: 'review', id: '4', adjudication: true })).toBe('#/projects/4/review/adjudication');
   });
 });
 

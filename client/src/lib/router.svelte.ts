@@ -1,12 +1,12 @@
 // A hash router: #/ projects, #/new create, #/projects/:id dashboard, #/projects/:id/label[/:sampleId] labelling,
-// #/projects/:id/review reviewing, #/jobs, #/admin.
+// #/projects/:id/review reviewing (/adjudication: the images whose labellers disagree), #/jobs, #/admin.
 
 export type Route =
   | { name: 'projects' }
   | { name: 'new' }
   | { name: 'project'; id: string }
   | { name: 'label'; id: string; sampleId: string | null }
-  | { name: 'review'; id: string }
+  | { name: 'review'; id: string; adjudication?: boolean }
   | { name: 'jobs' }
   | { name: 'admin' }
   | { name: 'notFound'; path: string };
@@ -19,8 +19,9 @@ export function parseRoute(hash: string): Route {
   if (path === '/admin') return { name: 'admin' };
   const m = path.match(/^\/projects\/([^/]+)\/?$/);
   if (m) return { name: 'project', id: decodeURIComponent(m[1]) };
-  const r = path.match(/^\/projects\/([^/]+)\/review\/?$/);
-  if (r) return { name: 'review', id: decodeURIComponent(r[1]) };
+  const r = path.match(/^\/projects\/([^/]+)\/review(\/adjudication)?\/?$/);
+  if (r) return r[2] ? { name: 'review', id: decodeURIComponent(r[1]), adjudication: true }
+    : { name: 'review', id: decodeURIComponent(r[1]) };
   const l = path.match(/^\/projects\/([^/]+)\/label(?:\/([^/]+))?\/?$/);
   if (l) return { name: 'label', id: decodeURIComponent(l[1]), sampleId: l[2] ? decodeURIComponent(l[2]) : null };
   return { name: 'notFound', path };
@@ -33,7 +34,7 @@ export function href(route: Route): string {
     case 'project': return `#/projects/${encodeURIComponent(route.id)}`;
     case 'label': return `#/projects/${encodeURIComponent(route.id)}/label` +
       (route.sampleId ? `/${encodeURIComponent(route.sampleId)}` : '');
-    case 'review': return `#/projects/${encodeURIComponent(route.id)}/review`;
+    case 'review': return `#/projects/${encodeURIComponent(route.id)}/review${route.adjudication ? '/adjudication' : ''}`;
     case 'jobs': return '#/jobs';
     case 'admin': return '#/admin';
     default: return '#/';
