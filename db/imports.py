@@ -133,7 +133,6 @@ def _same(existing: Sequence[Row[Any]], new: Sequence[AnnotationRecord]) -> bool
 
 
 _S, _A = Sample.__table__, Annotation.__table__
-_STATE = select(*(_S.c[c] for c in SAMPLE_STATE))
 _EXISTING = select(*(_A.c[c] for c in ("sample_id", *ANNOTATION_READ))).order_by(_A.c.id)
 
 
@@ -212,14 +211,25 @@ def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int,
     """The state and the annotations (oldest first) of a batch of samples."""
     if not ids:
         return {}, {}
-    stmt = _STATE.where(_S.c.id.in_(ids))
-    if lock and dialect_of(session) == "postgresql":
-        stmt = stmt.with_for_update()
-    states = {r.id: SampleState.of_columns(r._mapping) for r in session.execute(stmt)}
+    states = _states(session, ids, lock)
     existing: dict[int, list[Row[Any]]] = {}
     for a in session.execute(_EXISTING.where(_A.c.sample_id.in_(ids))):
         existing.setdefault(a.sample_id, []).append(a)
     return states, existing
+
+
+_STATE_SQL = f"SELECT {', '.join(SAMPLE_STATE)} FROM samples WHERE "
+
+
+def _states(session: Session, ids: list[int], lock: bool) -> dict[int, SampleState]:
+    """A batch of samples' states straight from the driver (compiling SQLAlchemy's IN list and building its rows
+    cost more than the read); with lock, PostgreSQL holds the rows."""
+    driver: Any = session.connection().connection.driver_connection
+    if dialect_of(session) == "postgresql":
+        rows = driver.execute(_STATE_SQL + "id = ANY(%s)" + (" FOR UPDATE" if lock else ""), (ids,))
+        return {r[0]: SampleState.of_columns(dict(zip(SAMPLE_STATE, r, strict=True))) for r in rows}
+    rows = driver.execute(_STATE_SQL + f"id IN ({', '.join('?' * len(ids))})", ids)
+    return {r[0]: SampleState.of_columns(labels_sqlite.sample_columns(r)) for r in rows}
 
 
 def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: list[Row[Any]],

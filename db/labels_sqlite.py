@@ -41,17 +41,23 @@ def _read_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def sample_columns(row: Sequence[Any]) -> dict[str, Any]:
+    """A samples row of the SAMPLE_STATE columns, in the types SQLAlchemy reads them as."""
+    sample = dict(zip(SAMPLE_STATE, row, strict=True))
+    for c in DATETIMES:
+        sample[c] = _read_time(sample[c])
+    for c in _BOOLEANS:
+        sample[c] = bool(sample[c])
+    return sample
+
+
 def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]] | None:
     """(sample columns, project rules, annotations as column dicts), or None if the sample does not exist."""
     row = conn.execute(LOAD, (sample_id,)).fetchone()
     if row is None:
         return None
     n = len(SAMPLE_STATE)
-    sample = dict(zip(SAMPLE_STATE, row[:n], strict=True))
-    for c in DATETIMES:
-        sample[c] = _read_time(sample[c])
-    for c in _BOOLEANS:
-        sample[c] = bool(sample[c])
+    sample = sample_columns(row[:n])
     project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": bool(row[n + 2])}
     annotations = []
     for a in conn.execute(ANNOTATIONS, (sample_id,)):
