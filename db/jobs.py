@@ -13,7 +13,7 @@ from db.errors import Conflict, Invalid, NotFound
 from db.models import Job, Project, ProjectMember, utcnow
 
 KINDS = ("SCAN", "IMPORT", "EXPORT", "PREANNOTATE", "RENAME_CLASS", "DRAFTS", "SOURCE_CHANGE", "DUPLICATES",
-         "AGREEMENT", "SPLITS")
+         "AGREEMENT", "SPLITS", "EVALUATE")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_ATTEMPTS = 3
 

@@ -22,6 +22,7 @@ from jobs import (
     class_rename,
     draft_sweep,
     duplicates,
+    evaluate,
     exporter,
     importer,
     preannotate,
@@ -39,7 +40,8 @@ Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
 HANDLERS: dict[str, Handler] = {"SCAN": scan.run, "IMPORT": importer.run, "EXPORT": exporter.run,
                                  "PREANNOTATE": preannotate.run, "RENAME_CLASS": class_rename.run,
                                  "DRAFTS": draft_sweep.run, "SOURCE_CHANGE": source_change.run,
-                                 "DUPLICATES": duplicates.run, "AGREEMENT": agreement.run, "SPLITS": splits.run}
+                                 "DUPLICATES": duplicates.run, "AGREEMENT": agreement.run, "SPLITS": splits.run,
+                                 "EVALUATE": evaluate.run}
 
 
 class JobRunner:

@@ -16,6 +16,7 @@ from resolvers.consensus import ConsensusMutations, ConsensusQueries
 from resolvers.datasets import DatasetMutations
 from resolvers.drafts import DraftMutations, DraftQueries
 from resolvers.duplicates import DuplicateMutations
+from resolvers.evaluation import EvaluationMutations, EvaluationQueries
 from resolvers.folder_counts import FolderCountQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.key_maps import KeyMapMutations, KeyMapQueries
@@ -41,11 +42,12 @@ from schema.prepare import Prepare
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
                                  DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries,
-                                 FolderCountQueries, ConsensusQueries))
+                                 FolderCountQueries, ConsensusQueries, EvaluationQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
-                                       DuplicateMutations, ConsensusMutations, SplitMutations))
+                                       DuplicateMutations, ConsensusMutations, SplitMutations,
+                                       EvaluationMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
 
 class Schema(strawberry.Schema):

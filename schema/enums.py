@@ -37,6 +37,7 @@ class JobKind(Enum):
     DUPLICATES = "DUPLICATES"
     AGREEMENT = "AGREEMENT"
     SPLITS = "SPLITS"
+    EVALUATE = "EVALUATE"
 
 
 @strawberry.enum(description="Where a sample goes when a model is trained on the project (assignSplits).")

@@ -188,6 +188,8 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "recomputeAgreement": ("mutation($p: ID!){ recomputeAgreement(projectId: $p){ id } }", {"p": _PROJECT}),
     "adjudicationQueue": ("query($p: ID!){ adjudicationQueue(projectId: $p){ totalCount } }", {"p": _PROJECT}),
     "adjudicateSample": ('mutation($s: ID!){ adjudicateSample(sampleId: $s, pick: "bob"){ id } }', {"s": _SAMPLE}),
+    "evaluateModel": ("mutation($p: ID!){ evaluateModel(projectId: $p){ id } }", {"p": _PROJECT}),
+    "modelEvaluation": ("query($p: ID!){ modelEvaluation(projectId: $p){ id } }", {"p": _PROJECT}),
     "assignSplits": ("mutation($p: ID!){ assignSplits(projectId: $p, train: 0.8, validation: 0.1, test: 0.1){ id } }",
                      {"p": _PROJECT}),
 }
