@@ -18,6 +18,7 @@ from volumes.paths import VolumePath, parse, relative_to, shown
 from volumes.table_sources import TableSource
 
 EXAMPLES = 5  # refused paths named in the result
+MAX_ROWS = 10_000_000  # a sync holds the listed paths in memory (about 200 bytes each): 2 GB at most
 
 
 def accepted(raw: str, folder: VolumePath) -> tuple[str, str] | str:
@@ -61,6 +62,10 @@ async def run(ctx: JobContext, project: Project) -> dict[str, Any]:
                     files.append(verdict)
         added += await ctx.db.write(samples.insert_new, project.id, files)
         rows += len(chunk)
+        if rows > MAX_ROWS:
+            raise Invalid(f"{source.name} lists more than {MAX_ROWS:,} paths: filter it (or point the project at a "
+                          f"view of fewer rows). The {added:,} new images read so far were added; nothing was "
+                          "marked missing.")
         await ctx.progress(rows)
     vanished = [sid for path, (sid, missing) in known.items() if not missing and path not in found]
     back = [sid for path, (sid, missing) in known.items() if missing and path in found]

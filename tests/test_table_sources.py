@@ -15,6 +15,7 @@ from databricks.sdk.service.sql import StatementParameterListItem
 from starlette.testclient import TestClient
 
 from db.errors import Invalid, NotFound, Unavailable
+from jobs import table_sync
 from server import create_app
 from settings import Settings
 from tests.conftest import gql, gql_error, make_images, wait_for_job
@@ -199,7 +200,8 @@ def test_a_project_from_a_table_syncs_incrementally(table_app: tuple[TestClient,
     assert moved["extensions"]["code"] == "VALIDATION" and "Sync from table" in moved["message"]
 
 
-def test_a_failing_table_fails_the_job_in_the_warehouses_words(table_app: tuple[TestClient, SqlWarehouses]) -> None:
+def test_a_failing_table_fails_the_job_in_the_warehouses_words(table_app: tuple[TestClient, SqlWarehouses],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     client, warehouse = table_app
     project = _create(client, table="main.vision.missing")
     [job] = gql(client, JOBS, p=project["id"])["jobs"]
@@ -213,6 +215,15 @@ def test_a_failing_table_fails_the_job_in_the_warehouses_words(table_app: tuple[
                                            "filter": [{"column": "split", "value": "x' OR '1'='1"}]}})
     [job] = gql(client, JOBS, p=other["createProject"]["id"])["jobs"]
     assert wait_for_job(client, job["id"])["result"]["samplesAdded"] == 0
+    # too many rows: the sync stops saying so, keeps what it added and marks nothing missing
+    monkeypatch.setattr(table_sync, "MAX_ROWS", 3)
+    warehouse.add_table(TABLE, {"image_path": "STRING", "split": "STRING"}, _rows([f"{i}.jpg" for i in range(6)]))
+    big = gql(client, CREATE, input={"name": "Big", "taskType": "DETECTION", "classes": ["cat"],
+                                     "sourceVolume": FOLDER, "sourceTable": {"table": TABLE, "column": "image_path"}})
+    [job] = gql(client, JOBS, p=big["createProject"]["id"])["jobs"]
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "FAILED" and "lists more than 3 paths" in done["error"]
+    assert "The 4 new images read so far were added" in done["error"]  # the first chunk of 4
 
 
 def test_malformed_table_sources_are_validation(table_app: tuple[TestClient, SqlWarehouses]) -> None:
