@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import dialect_of
 from db.errors import Invalid, NotFound
-from db.models import Project, Sample
+from db.models import Project, Sample, Submission
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot
 
 
@@ -58,8 +58,11 @@ def _confirmed_rows(session: Session, project_id: int) -> Iterator[tuple[Any, ..
         yield from copy.rows()
 
 
-def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> ExportSnapshot:
-    """accepted_only: only the labelled samples a reviewer accepted (and not changed since)."""
+def snapshot(session: Session, project_id: int, accepted_only: bool = False,
+             every_submission: bool = False) -> ExportSnapshot:
+    """accepted_only: only the labelled samples a reviewer accepted (and not changed since). every_submission
+    (consensus labelling): each image's submissions instead of its labels, every annotation with its labeller
+    (created_by); an image labelled once keeps its labels, with its labeller."""
     if dialect_of(session) == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     project = session.get(Project, project_id)
@@ -75,7 +78,33 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False) -> 
             anns[sid] = [record]
         else:
             held.append(record)
+    if every_submission:
+        anns = _by_labeller(session, project_id, anns)
     samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []), split)
                for sid, filename, path, width, height, split in rows]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
                           project.multi_label, project.source_volume, samples)
+
+
+def _by_labeller(session: Session, project_id: int, labels: dict[int, list[AnnotationRecord]]
+                 ) -> dict[int, list[AnnotationRecord]]:
+    """Each image's submissions as annotations created by their labeller, in labeller order; images without
+    submissions keep their labels, created by the image's labeller."""
+    kind = "CLASSIFICATION" if session.scalar(select(Project.task_type).where(Project.id == project_id)) \
+        == "CLASSIFICATION" else "BBOX"
+    out: dict[int, list[AnnotationRecord]] = {}
+    subs = session.execute(select(Submission.sample_id, Submission.user, Submission.items).where(
+        Submission.project_id == project_id, Submission.submitted_at.is_not(None))
+        .order_by(Submission.sample_id, Submission.user))
+    for sid, user, items in subs:
+        out.setdefault(sid, []).extend(
+            AnnotationRecord(i[0], kind, tuple(i[1:5]) if len(i) == 5 else None, None, False, user) for i in items)
+    once = [sid for sid in labels if sid not in out]
+    labellers: dict[int, str | None] = {}
+    for start in range(0, len(once), 10_000):  # bounded IN lists
+        labellers.update({sid: by for sid, by in session.execute(
+            select(Sample.id, Sample.labeled_by).where(Sample.id.in_(once[start:start + 10_000])))})
+    for sid, records in labels.items():
+        if sid not in out:
+            out[sid] = [r._replace(created_by=labellers.get(sid)) for r in records]
+    return out

@@ -126,6 +126,7 @@ class ExportSnapshot:
     multi_label: bool
     source_volume: str
     samples: list[ExportSample]
+    annotators: bool = False  # every annotation names its labeller (created_by): an everySubmission export
 
     @property
     def has_splits(self) -> bool:

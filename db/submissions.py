@@ -38,6 +38,7 @@ from db.overlap import ConsensusSettings
 from db.records import AnnotationRecord
 
 CONSENSUS_ACTOR = "consensus"
+WAITING = "waiting"  # the total that counts the images waiting for adjudication
 NEEDS_WORK = label_rows.NEEDS_WORK
 CANDIDATES = 50  # samples read per claim; those of them that need fewer labellers (fraction < 1) are passed over
 
@@ -202,11 +203,11 @@ def update_agreement(session: Session, project: Project, sample: Sample, subs: S
     deltas = dict(result.sums)
     for key, value in old.items():
         deltas[key] = deltas.get(key, 0.0) - value
-    bump_totals(session, project.id, deltas)
     adjudicated = row is not None and row.state == "ADJUDICATED"
     state = ("ADJUDICATED" if adjudicated else
              "AGREED" if result.consensus is not None and result.score >= settings.agreement_threshold
              else "ADJUDICATE")
+    deltas[WAITING] = deltas.get(WAITING, 0.0) + _waiting(state) - _waiting(row.state if row is not None else None)
     detail = {"pairs": [[a, b, s] for (a, b), s in result.pairs.items()], "vsConsensus": result.vs_consensus,
               "sums": result.sums}
     if row is None:
@@ -216,11 +217,16 @@ def update_agreement(session: Session, project: Project, sample: Sample, subs: S
         row.score, row.state, row.raters, row.detail, row.updated_at = (result.score, state, len(raters), detail,
                                                                         now)
     session.flush()
+    bump_totals(session, project.id, deltas)
     if not adjudicated and result.consensus is not None:
         kind = "CLASSIFICATION" if project.task_type == "CLASSIFICATION" else "BBOX"
         label_rows.replace_labels(session, sample.id, [AnnotationRecord(label, kind, box)
                                                        for label, box in result.consensus],
                                   CONSENSUS_ACTOR, action="consensus")
+
+
+def _waiting(state: str | None) -> int:
+    return 1 if state == "ADJUDICATE" else 0
 
 
 _TOTAL = AgreementTotal.__table__
@@ -288,7 +294,9 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
         else:
             for key, value in row.detail.get("sums", {}).items():
                 deltas[key] = deltas.get(key, 0.0) - value
-            updates.append({**values, "state": "ADJUDICATED" if row.state == "ADJUDICATED" else state})
+            state = "ADJUDICATED" if row.state == "ADJUDICATED" else state
+            updates.append({**values, "state": state})
+        deltas[WAITING] = deltas.get(WAITING, 0.0) + _waiting(state) - _waiting(row.state if row else None)
     table = SampleAgreement.__table__
     if inserts:
         session.execute(table.insert(), inserts)
@@ -358,6 +366,7 @@ def adjudicate(session: Session, sample_id: int, user: str, *, records: Sequence
         row = SampleAgreement(sample_id=sample_id, project_id=project.id, score=0.0, raters=len(subs),
                               detail={"pairs": [], "vsConsensus": {}, "sums": {}}, state="ADJUDICATED")
         session.add(row)
+    bump_totals(session, project.id, {WAITING: -_waiting(row.state)})
     row.state, row.updated_at = "ADJUDICATED", utcnow()
     session.flush()
     label_rows.replace_labels(session, sample_id, records or [], user, action="adjudicate", changed_anyway=True)
@@ -387,8 +396,10 @@ def adjudication_queue(session: Session, project_id: int, first: int, after: tup
 
 
 def queue_length(session: Session, project_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(SampleAgreement).where(
-        SampleAgreement.project_id == project_id, SampleAgreement.state == "ADJUDICATE")) or 0
+    """Images waiting for adjudication: one total, kept with the states (no count over the queue)."""
+    found = session.scalar(select(AgreementTotal.total).where(AgreementTotal.project_id == project_id,
+                                                              AgreementTotal.key == WAITING))
+    return round(found or 0)
 
 
 def totals(session: Session, project_id: int) -> dict[str, float]:

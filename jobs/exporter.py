@@ -131,7 +131,9 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     with_images = bool(p.get("includeImages", True)) and fmt != "REFERENCE"
     destination = parse(p["destination"])
     accepted_only = bool(p.get("acceptedOnly"))
-    snap = await ctx.db.read(exports.snapshot, ctx.project_id, accepted_only)
+    every_submission = bool(p.get("everySubmission"))
+    snap = await ctx.db.read(exports.snapshot, ctx.project_id, accepted_only, every_submission)
+    snap.annotators = every_submission
     if fmt in DETECTION_ONLY and snap.task_type != "DETECTION":
         raise Invalid(f"{fmt} export is for detection projects; use COCO, CSV or JSONL for classification.")
     if not snap.samples:  # checked when the job was asked for too; labels may have been removed since
@@ -150,6 +152,8 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     try:
         await _write(ctx, snap, fmt, with_images, work)
         meta = metadata(snap, fmt, ctx.created_by, now, with_images, accepted_only)
+        if every_submission:
+            meta["everySubmission"] = True
         if fmt == "REFERENCE":
             meta.update(reference_metadata(snap, folder))
         await asyncio.to_thread(ctx.volumes.write, work.child("metadata.json"),  # last: it marks a finished export

@@ -21,6 +21,8 @@ from schema.jobs import Job
 from volumes.base import Volumes
 from volumes.paths import VolumePath, parse
 
+EVERY_SUBMISSION_FORMATS = ("COCO", "JSONL")
+
 
 def _exists(volumes: Volumes, path: VolumePath) -> None:
     """The import source must be a file (or, for YOLO, a folder) inside a volume: NOT_FOUND / VALIDATION now."""
@@ -72,8 +74,12 @@ class DatasetMutations:
         await require(info, pid, "owner")
         folder = await writable_folder(info, pid, input.destination)
         await info.context.db.read(exports.check_something_to_export, pid, bool(input.accepted_only))
+        if input.every_submission and input.format.value not in EVERY_SUBMISSION_FORMATS:
+            raise Invalid("everySubmission exports are COCO or JSONL (their annotations carry an annotator).",
+                          field="everySubmission")
         params = {"format": input.format.value, "destination": folder.text,
-                  "includeImages": input.include_images is not False, "acceptedOnly": bool(input.accepted_only)}
+                  "includeImages": input.include_images is not False, "acceptedOnly": bool(input.accepted_only),
+                  "everySubmission": bool(input.every_submission)}
         job = await info.context.db.write(job_rows.queue_for_project, pid, "EXPORT", params, info.context.user.name)
         return Job.of(job)
 

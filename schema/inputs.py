@@ -95,6 +95,9 @@ class ExportInput:
     include_images: bool | None = True
     accepted_only: bool | None = strawberry.field(default=False, description="Only samples a reviewer accepted "
                                                                             "(and not changed since).")
+    every_submission: bool | None = strawberry.field(
+        default=False, description="Consensus labelling: instead of each image's labels (its consensus), every "
+                                   "labeller's submission, each annotation with its `annotator`. COCO and JSONL only.")
 
 
 @strawberry.input

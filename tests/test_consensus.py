@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from settings import Settings
@@ -176,3 +177,30 @@ def test_new_thresholds_recomputed_by_a_job_move_images_in_and_out_of_adjudicati
     assert [i["sample"]["id"] for i in carol(QUEUE, p=pid)["adjudicationQueue"]["items"]] == [s2]
     assert {(m["a"], m["b"]): (m["score"], m["images"]) for m in after["matrix"]} == {("bob", "dave"): (0.5, 2)}
     assert carol(SAMPLE, s=s2)["sample"]["status"] == "LABELED"  # the labels formed at the time are kept
+
+
+EXPORT = """mutation($p: ID!, $f: ExportFormat!, $all: Boolean){ exportDataset(projectId: $p, input: {format: $f,
+  destination: "/Volumes/test/cvx/exports", includeImages: false, everySubmission: $all}){ id } }"""
+
+
+def _exported(team: Team, settings: Settings, pid: str, fmt: str, every: bool) -> Path:
+    root = team["root"]  # exports go to a shared volume: an instance admin's
+    job = root(EXPORT, p=pid, f=fmt, all=every)["exportDataset"]
+    done = until_ended(lambda: root("query($j: ID!){ job(id: $j){ status result error } }", j=job["id"])["job"])
+    assert done["status"] == "SUCCEEDED", done
+    return settings.volume_mounts["/Volumes/test/cvx/exports"] / done["result"]["path"].rpartition("/")[2]
+
+
+def test_exports_carry_the_consensus_or_every_submission_with_its_labeller(team: Team, settings: Settings) -> None:
+    pid, (s1, *_rest) = _project(team, overlap=2)
+    team["bob"](SAVE, s=s1, a=[_box("cat", 0.1), _box("dog", 0.6)], v=1)
+    team["dave"](SAVE, s=s1, a=[_box("cat", 0.1)], v=1)
+    consensus = orjson.loads((_exported(team, settings, pid, "COCO", False) / "annotations.json").read_bytes())
+    assert [a.get("annotator") for a in consensus["annotations"]] == [None]  # the cat both drew
+    every = orjson.loads((_exported(team, settings, pid, "COCO", True) / "annotations.json").read_bytes())
+    assert [(a["annotator"], a["category_id"]) for a in every["annotations"]] == [("bob", 1), ("bob", 2), ("dave", 1)]
+    lines = (_exported(team, settings, pid, "JSONL", True) / "annotations.jsonl").read_bytes().splitlines()
+    assert [[(a["label"], a["annotator"]) for a in orjson.loads(line)["annotations"]] for line in lines] == [
+        [("cat", "bob"), ("dog", "bob"), ("cat", "dave")]]
+    refused = team["root"].raw(EXPORT, p=pid, f="YOLO", all=True)["errors"][0]
+    assert refused["extensions"]["code"] == "VALIDATION" and "COCO or JSONL" in refused["message"]

@@ -207,11 +207,14 @@ def _images(snapshot: ExportSnapshot) -> Iterator[dict[str, Any]]:
 
 def _annotations(snapshot: ExportSnapshot, category: dict[str, int]) -> Iterator[dict[str, Any]]:
     n = 0
+    annotators = snapshot.annotators
     for image_id, s in enumerate(snapshot.samples, start=1):
         width, height = s.width, s.height
-        for label, _, box, *_ in s.annotations:  # a million of them: unpacked, not read by attribute
+        for label, _, box, _, _, by in s.annotations:  # a million of them: unpacked, not read by attribute
             n += 1
             ann: dict[str, Any] = {"id": n, "image_id": image_id, "category_id": category[label], "iscrowd": 0}
+            if annotators:
+                ann["annotator"] = by
             if box:
                 x, y, w, h = box
                 pw, ph = w * width, h * height

@@ -90,13 +90,15 @@ def read(fp: io.BufferedReader, limits: Limits) -> Parsed:
 
 def lines(snapshot: ExportSnapshot) -> Iterator[bytes]:
     for s in snapshot.samples:
-        anns = []
+        anns: list[dict[str, Any]] = []
         for a in s.annotations:
             if a.kind == "BBOX" and a.box:
                 anns.append({"label": a.label, "ann_type": "bbox",
                              "bbox_json": dict(zip("xywh", a.box, strict=True))})
             else:
                 anns.append({"label": a.label, "ann_type": "classification"})
+            if snapshot.annotators:
+                anns[-1]["annotator"] = a.created_by
         line: dict[str, Any] = {"filename": s.filename, "annotations": anns}
         if s.split is not None:
             line["split"] = SPLIT_NAMES[s.split]
