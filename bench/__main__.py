@@ -10,7 +10,8 @@ from bench.figures import Figure, print_table
 
 MODULES = ["bench.backbone", "bench.gallery_filters", "bench.thumbnails", "bench.labelling", "bench.client",
            "bench.box_tools",
-           "bench.datasets", "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources",
+           "bench.import_phases", "bench.datasets",  # the phases first: bench.datasets removes the file after it
+           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources",
            "bench.security",
            "bench.label_model", "bench.label_api_model", "bench.budget", "bench.hostile_imports", "bench.sdk",
            "bench.workers", "bench.project_sweeps", "bench.quality", "bench.consensus", "bench.spark_prelabel"]
