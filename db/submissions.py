@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,11 +41,6 @@ CONSENSUS_ACTOR = "consensus"
 WAITING = "waiting"  # the total that counts the images waiting for adjudication
 NEEDS_WORK = label_rows.NEEDS_WORK
 CANDIDATES = 50  # samples read per claim; those of them that need fewer labellers (fraction < 1) are passed over
-
-
-def settings_of(session: Session, project_id: int) -> ConsensusSettings:
-    stored = session.scalar(select(Project.consensus).where(Project.id == project_id))
-    return ConsensusSettings.of(stored)
 
 
 def takes_submissions(session: Session, sample_id: int) -> bool:
@@ -406,7 +401,3 @@ def totals(session: Session, project_id: int) -> dict[str, float]:
     rows = session.execute(select(AgreementTotal.key, AgreementTotal.total)
                            .where(AgreementTotal.project_id == project_id))
     return {key: total for key, total in rows}
-
-
-def reset_totals(session: Session, project_id: int) -> None:
-    session.execute(delete(AgreementTotal).where(AgreementTotal.project_id == project_id))
