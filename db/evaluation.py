@@ -19,7 +19,8 @@ class EvaluationData(NamedTuple):
     task_type: str
     classes: list[str]
     samples: list[Any]  # (id, width, height) of every labelled image whose file is there
-    annotations: list[Any]  # (sample_id, label, x, y, w, h, confidence, is_draft) of those images
+    annotations: list[Any]  # (sample_id, label, x, y, w, h, confidence, is_draft) of the project (-1: no box;
+    #                        no confidence: 1); those of other images are the caller's to drop
 
 
 def _labelled(project_id: int) -> list[ColumnElement[bool]]:
@@ -60,11 +61,11 @@ def queue_evaluation(session: Session, project_id: int, model: str | None, creat
 
 
 _ROWS = text("""
-SELECT a.sample_id, a.label, a.x, a.y, a.w, a.h, a.confidence, a.is_draft
+SELECT a.sample_id, a.label, COALESCE(a.x, -1), COALESCE(a.y, -1), COALESCE(a.w, -1), COALESCE(a.h, -1),
+       COALESCE(a.confidence, 1), a.is_draft
   FROM annotations a
  WHERE a.project_id = :p AND (a.is_draft = :no OR a.created_by = :model)
- ORDER BY a.sample_id, a.id
-""")  # every row of the project: the caller keeps those of labelled images (one index range, no join)
+""")  # every row of the project (one index range, no join): jobs.evaluate keeps those of labelled images
 
 
 def evaluation_data(session: Session, project_id: int, model: str) -> EvaluationData:
@@ -73,9 +74,10 @@ def evaluation_data(session: Session, project_id: int, model: str) -> Evaluation
         raise NotFound(f"Project {project_id} does not exist.")
     samples = session.execute(select(Sample.id, Sample.width, Sample.height).where(*_labelled(project_id))
                               .order_by(Sample.id)).all()
-    wanted = {s[0] for s in samples}
-    rows = [r for r in session.execute(_ROWS, {"p": project_id, "no": False, "model": model}) if r[0] in wanted]
-    return EvaluationData(project.task_type, list(project.classes), list(samples), rows)
+    compiled = _ROWS.bindparams(p=project_id, no=False, model=model).compile(session.connection())
+    params = tuple(compiled.params[k] for k in compiled.positiontup or ()) if compiled.positional else compiled.params
+    rows = session.connection().exec_driver_sql(str(compiled), params).fetchall()  # plain driver tuples
+    return EvaluationData(project.task_type, list(project.classes), list(samples), list(rows))
 
 
 def latest_evaluation(session: Session, project_id: int) -> Job | None:

@@ -15,43 +15,51 @@ from jobs.context import JobContext
 from jobs.evaluation import Boxes, classification, detection, summary
 
 
-def _boxes(rows: list[Any], index: dict[int, int], size: dict[int, tuple[float, float]], cls: dict[str, int],
-           draft: bool) -> Boxes:
-    """The rows' boxes in pixels (of images whose size is known; unknown sizes count as 1x1: area ranges other than
-    "all" then see them as small)."""
-    keep = [r for r in rows if bool(r[7]) == draft and r[2] is not None and r[1] in cls]
-    w = np.array([size[r[0]][0] for r in keep], dtype=np.float64)
-    h = np.array([size[r[0]][1] for r in keep], dtype=np.float64)
-    xywh = np.array([r[2:6] for r in keep], dtype=np.float64).reshape(-1, 4) * np.c_[w, h, w, h]
-    score = np.array([r[6] if r[6] is not None else 1.0 for r in keep], dtype=np.float64)
-    return Boxes(np.array([index[r[0]] for r in keep], dtype=np.int64),
-                 np.array([cls[r[1]] for r in keep], dtype=np.int64), xywh, score)
+def _columns(data: EvaluationData) -> dict[str, np.ndarray]:
+    """The rows of labelled images as numpy columns: image index, class index (-1: not a project class), box,
+    confidence, draft."""
+    ids = np.array([s[0] for s in data.samples], dtype=np.int64)
+    if not data.annotations:
+        return {"image": np.empty(0, np.int64), "cls": np.empty(0, np.int64), "box": np.empty((0, 4)),
+                "score": np.empty(0), "draft": np.empty(0, bool)}
+    sid, label, x, y, w, h, confidence, draft = zip(*data.annotations, strict=True)
+    sample = np.array(sid, dtype=np.int64)
+    image = np.searchsorted(ids, sample)
+    labelled = (image < ids.size) & (ids[np.minimum(image, ids.size - 1)] == sample)
+    names, which = np.unique(np.array(label, dtype=object).astype(str), return_inverse=True)
+    lookup = {c: k for k, c in enumerate(data.classes)}
+    cls = np.array([lookup.get(str(n), -1) for n in names], dtype=np.int64)[which.ravel()]
+    keep = labelled & (cls >= 0)
+    box = np.column_stack([np.array(v, dtype=np.float64) for v in (x, y, w, h)])
+    return {"image": image[keep], "cls": cls[keep], "box": box[keep],
+            "score": np.array(confidence, dtype=np.float64)[keep], "draft": np.array(draft, dtype=bool)[keep]}
+
+
+def _boxes(c: dict[str, np.ndarray], size: np.ndarray, draft: bool) -> Boxes:
+    """Boxes in pixels (images of unknown size count as 1x1: the area ranges other than "all" see them as small)."""
+    keep = (c["draft"] == draft) & (c["box"][:, 0] >= 0)
+    image = c["image"][keep]
+    wh = size[image]
+    return Boxes(image, c["cls"][keep], c["box"][keep] * np.c_[wh, wh], c["score"][keep])
 
 
 def evaluate(data: EvaluationData) -> dict[str, Any]:
     """On a worker thread: the metrics of the task."""
-    cls = {c: k for k, c in enumerate(data.classes)}
-    index = {s[0]: i for i, s in enumerate(data.samples)}
-    predicted_images = len({r[0] for r in data.annotations if r[7]})
-    counts = {"images": len(data.samples), "imagesWithPredictions": predicted_images,
-              "labels": sum(1 for r in data.annotations if not r[7]),
-              "predictions": sum(1 for r in data.annotations if r[7])}
+    c = _columns(data)
+    counts = {"images": len(data.samples), "imagesWithPredictions": int(np.unique(c["image"][c["draft"]]).size),
+              "labels": int((~c["draft"]).sum()), "predictions": int(c["draft"].sum())}
     if data.task_type == "DETECTION":
-        size = {s[0]: (float(s[1] or 1), float(s[2] or 1)) for s in data.samples}
-        gt = _boxes(data.annotations, index, size, cls, False)
-        dt = _boxes(data.annotations, index, size, cls, True)
+        size = np.array([(float(s[1] or 1), float(s[2] or 1)) for s in data.samples], dtype=np.float64).reshape(-1, 2)
+        gt, dt = _boxes(c, size, False), _boxes(c, size, True)
         return {**counts, **summary(detection(gt, dt, len(data.classes)), data.classes)}
-    truth = np.full(len(data.samples), -1, dtype=np.int64)
-    best = np.full(len(data.samples), -1, dtype=np.int64)
-    score = np.full(len(data.samples), -np.inf)
-    for sid, label, *_, confidence, is_draft in data.annotations:
-        i, k = index[sid], cls.get(label)
-        if k is None:
-            continue
-        if not is_draft:
-            truth[i] = k if truth[i] < 0 else truth[i]  # a multi-label image counts by its first label
-        elif (confidence if confidence is not None else 1.0) > score[i]:
-            best[i], score[i] = k, confidence if confidence is not None else 1.0
+    n = len(data.samples)
+    truth = np.full(n, -1, dtype=np.int64)
+    human = np.flatnonzero(~c["draft"])[::-1]  # a multi-label image counts by its first label: written last wins
+    truth[c["image"][human]] = c["cls"][human]
+    best = np.full(n, -1, dtype=np.int64)
+    drafts = np.flatnonzero(c["draft"])
+    drafts = drafts[np.argsort(c["score"][drafts], kind="stable")]  # the most confident written last
+    best[c["image"][drafts]] = c["cls"][drafts]
     labelled = truth >= 0
     return {**counts, **classification(truth[labelled], best[labelled], len(data.classes), data.classes)}
 
