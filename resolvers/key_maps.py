@@ -1,15 +1,17 @@
-"""Class keys and labelling settings: the owner's default key map, each user's own key map and after-save choice,
-and adding a class while labelling."""
+"""Keys and labelling settings: the owner's default key map, each user's own key map and after-save choice, the
+labelSettingsChanged subscription, and adding a class while labelling."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 
 from db import key_maps
 from db import projects as project_rows
+from resolvers.still_allowed import StillAllowed
 from schema.access import require
 from schema.context import Info
 from schema.ids import parse_id
@@ -22,25 +24,44 @@ class AfterSave(Enum):
     NEEDS_WORK = "NEEDS_WORK"
 
 
-@strawberry.type(description="A class and its key: a digit or a lower-case letter, optionally 'Shift+' before it; "
-                             "'' = no key.")
+KEY_FORM = ("A key is a digit or a lower-case letter, a named key (Enter, Escape, Tab, Backspace, Delete, Insert, "
+            "Home, End, PageUp, PageDown, ArrowLeft/Right/Up/Down, F1-F12) or one punctuation mark as typed "
+            "(?, +, [ …), after 'Ctrl+', 'Alt+' and 'Shift+' in that order (Shift+ not before a punctuation mark).")
+
+LabelAction = strawberry.enum(
+    cast(type[Enum], Enum("LabelAction", {a["action"]: strawberry.enum_value(a["action"], description=a["what"])
+                                          for a in key_maps.ACTIONS})),
+    description="A labelling action that has keys (besides the class keys and the 'none' key).")
+
+
+@strawberry.type(description=f"A class and its key ('' = no key). {KEY_FORM}")
 class ClassKey:
     name: str
     key: str
 
 
-@strawberry.type(description="Which key picks which class, and the 'none of these / no objects' key (null: "
-                             "unchanged from the layer below). Classes not named keep the key of the layer below.")
+@strawberry.type(description=f"An action and its keys ([] = none). {KEY_FORM}")
+class ActionKeys:
+    action: LabelAction  # type: ignore[valid-type]
+    keys: list[str]
+
+
+@strawberry.type(description="Which key picks which class, the 'none of these / no objects' key (null: unchanged "
+                             "from the layer below) and the keys of the other labelling actions. Classes and actions "
+                             "not named keep the keys of the layer below.")
 class KeyMap:
     classes: list[ClassKey]
     none: str | None
+    actions: list[ActionKeys]
 
     @staticmethod
     def of(stored: dict[str, Any] | None) -> KeyMap | None:
         if stored is None:
             return None
         return KeyMap(classes=[ClassKey(name=n, key=k) for n, k in stored.get("classes", {}).items()],
-                      none=stored.get("none"))
+                      none=stored.get("none"),
+                      actions=[ActionKeys(action=LabelAction[a], keys=keys)  # type: ignore[misc]
+                               for a, keys in stored.get("actions", {}).items() if a in key_maps.ACTION_NAMES])
 
 
 @strawberry.input
@@ -49,10 +70,19 @@ class ClassKeyInput:
     key: str
 
 
-@strawberry.input(description="A key map: keys as in ClassKey; each key given to one action only.")
+@strawberry.input
+class ActionKeysInput:
+    action: LabelAction  # type: ignore[valid-type]
+    keys: list[str]
+
+
+@strawberry.input(description="A key map: keys as in ClassKey. One key does one thing: a key given here that another "
+                              "action keeps (in this map or below it) is refused, as are keys the browser or the app "
+                              "keeps (Space pans, Ctrl+W closes the tab…).")
 class KeyMapInput:
     classes: list[ClassKeyInput]
     none: str | None = None
+    actions: list[ActionKeysInput] | None = None
 
 
 @strawberry.type(description="The key maps in force for the caller in a project (the built-in defaults, then the "
@@ -68,9 +98,12 @@ class LabelSettings:
                              after_save=AfterSave(s.after_save))
 
 
-async def _clean(info: Info, project_id: int, key_map: KeyMapInput) -> dict[str, Any]:
+async def _clean(info: Info, project_id: int, key_map: KeyMapInput, *, over_owner: bool) -> dict[str, Any]:
+    """The map checked against the project's classes and what lies below it (the owner's map under a user's)."""
     project = await info.context.db.read(project_rows.get_project, project_id)
-    return key_maps.clean_key_map(project.classes, [(c.name, c.key) for c in key_map.classes], key_map.none)
+    return key_maps.clean_key_map(project.classes, [(c.name, c.key) for c in key_map.classes], key_map.none,
+                                  [(a.action.value, a.keys) for a in key_map.actions or []],
+                                  [project.key_map] if over_owner else [])
 
 
 @strawberry.type
@@ -84,13 +117,13 @@ class KeyMapQueries:
 
 @strawberry.type
 class KeyMapMutations:
-    @strawberry.mutation(description="The project's default class keys for everyone (null: the built-in 1-9, "
-                                     "Shift+1-9 and E). Owners.")
+    @strawberry.mutation(description="The project's default keys for everyone (null: the built-in 1-9, "
+                                     "Shift+1-9 and E for the classes and 'none', and LabelAction's keys). Owners.")
     async def set_project_key_map(self, info: Info, project_id: strawberry.ID,
                                   key_map: KeyMapInput | None = None) -> Project:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
-        clean = None if key_map is None else await _clean(info, pid, key_map)
+        clean = None if key_map is None else await _clean(info, pid, key_map, over_owner=False)
         return Project.of(await info.context.db.write(key_maps.set_project_key_map, pid, clean))
 
     @strawberry.mutation(description="The caller's own labelling settings in the project: their key map over the "
@@ -101,7 +134,7 @@ class KeyMapMutations:
                                     ) -> LabelSettings:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "viewer")
-        clean = None if key_map is None else await _clean(info, pid, key_map)
+        clean = None if key_map is None else await _clean(info, pid, key_map, over_owner=True)
         return LabelSettings.of(await info.context.db.write(
             key_maps.set_my_settings, pid, info.context.user.id, key_map=clean, clear_key_map=clear_key_map,
             after_save=after_save.value if after_save else None))
@@ -112,3 +145,23 @@ class KeyMapMutations:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "owner")
         return Project.of(await info.context.db.write(key_maps.add_class, pid, name))
+
+
+@strawberry.type
+class KeyMapSubscriptions:
+    @strawberry.subscription(description="Emits the caller's labelling settings in the project each time the owner's "
+                                         "key map or the caller's own settings change (from another tab too), so open "
+                                         "labelling views use the new keys at once. Viewers and up.")
+    async def label_settings_changed(self, info: Info, project_id: strawberry.ID
+                                     ) -> AsyncGenerator[LabelSettings, None]:
+        pid = parse_id(project_id, "Project")
+        await require(info, pid, "viewer")
+        allowed = StillAllowed(info, lambda access: access.project(pid, "viewer"))
+        me = info.context.user.id
+        async with info.context.services.broker.subscribe(f"keys:{pid}") as events:
+            while True:
+                whose = await events.get()  # None: the owner's map, else the user whose own settings changed
+                if whose is not None and whose != me:
+                    continue
+                await allowed()
+                yield LabelSettings.of(await info.context.db.read(key_maps.get_settings, pid, me))

@@ -19,7 +19,7 @@ from resolvers.duplicates import DuplicateMutations
 from resolvers.evaluation import EvaluationMutations, EvaluationQueries
 from resolvers.folder_counts import FolderCountQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
-from resolvers.key_maps import KeyMapMutations, KeyMapQueries
+from resolvers.key_maps import KeyMapMutations, KeyMapQueries, KeyMapSubscriptions
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
 from resolvers.models import ModelMutations, ModelQueries
@@ -48,7 +48,8 @@ Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutatio
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
                                        DuplicateMutations, ConsensusMutations, SplitMutations,
                                        EvaluationMutations))
-Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions))
+Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions,
+                                            KeyMapSubscriptions))
 
 class Schema(strawberry.Schema):
     """Expected (domain and validation) errors are answers, not incidents: only the unexpected are logged. Costly

@@ -34,7 +34,8 @@ LIST_SIZES = {
     "Query.volumeShares": 200,
     "Project.versions": 20, "Project.members": 50, "ProjectStats.perUser": 50, "ProjectStats.perClass": 100,
     "ProjectStats.velocity": 30, "Sample.annotations": 20, "Sample.history": 50, "ModelSettings.labelMap": 100,
-    "KeyMap.classes": 100, "Instance.tableCounts": 20, "SourceTable.filter": 10,
+    "KeyMap.classes": 100, "KeyMap.actions": 40, "ActionKeys.keys": 4, "Instance.tableCounts": 20,
+    "SourceTable.filter": 10,
     "Sample.submissions": 10, "Submission.annotations": 20, "ImageAgreement.pairs": 45,
     "ImageAgreement.vsConsensus": 10, "Agreement.perLabeller": 50, "Agreement.perClass": 100,
     "Agreement.matrix": 1225, "Agreement.overTime": 366

@@ -164,6 +164,8 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
                             {"p": _PROJECT}),
     "projectStats": ("subscription($p: ID!){ projectStats(projectId: $p){ total } }", {"p": _PROJECT}),
     "sampleChanged": ("subscription($p: ID!){ sampleChanged(projectId: $p){ id } }", {"p": _PROJECT}),
+    "labelSettingsChanged": ("subscription($p: ID!){ labelSettingsChanged(projectId: $p){ afterSave } }",
+                             {"p": _PROJECT}),
     "jobProgress": ("subscription($j: ID!){ jobProgress(jobId: $j){ id } }", {"j": _JOB}),
     "revokeApiToken": ("mutation($t: ID!){ revokeApiToken(id: $t){ id } }", {"t": _TOKEN}),
     "volumeShares": ("query($u: ID!){ volumeShares(userId: $u){ id } }", {"u": _USER}),

@@ -6,7 +6,7 @@ import { hitTest, screenRect } from './hit';
 import { PointerTool, type ToolHost } from './tools';
 import { carry, fit, fromDevice, toDevice, toImage, toScreen, zoomAt, pan, type View } from './view';
 import { commandFor, isTyping } from '../label/keys';
-import { bindingOf, defaultBindings, keyLabel, keyMapOf, resolveBindings } from '../label/bindings';
+import { bindingOf, defaultBindings, keyLabel, keyMapOf, resolveBindings, resolveHeld } from '../label/bindings';
 
 const close = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThan(1e-9);
 const closeRect = (a: { x: number; y: number; w: number; h: number } | null, b: { x: number; y: number; w: number; h: number }) => {
@@ -335,7 +335,9 @@ describe('keys', () => {
     expect(d.classKeys[19]).toBe(''); // past 18: only by remapping
     expect(commandFor({ key: '!', code: 'Digit1', shiftKey: true }, false, d)).toEqual({ kind: 'class', index: 9 });
     expect(bindingOf({ key: 'Q', code: 'KeyQ', shiftKey: true })).toBe('Shift+q');
-    expect(bindingOf({ key: 'ArrowLeft', code: 'ArrowLeft' })).toBeNull();
+    expect(bindingOf({ key: 'ArrowLeft', code: 'ArrowLeft' })).toBe('ArrowLeft');
+    expect(bindingOf({ key: '?', code: 'Slash', shiftKey: true })).toBe('?'); // punctuation as typed
+    expect(bindingOf({ key: 'Shift', code: 'ShiftLeft', shiftKey: true })).toBeNull();
     expect(keyLabel('Shift+q')).toBe('⇧Q');
     const owner = { classes: { c19: 'q', c0: '2' }, none: 'Shift+0' };
     const mine = { classes: { c5: 'q' }, none: null };
@@ -347,9 +349,42 @@ describe('keys', () => {
     expect(b.noneKey).toBe('Shift+0');
     expect(commandFor({ key: 'q', code: 'KeyQ' }, false, b)).toEqual({ kind: 'class', index: 5 });
     const ownerOnly = resolveBindings(classes, [owner]);
-    const diff = keyMapOf(classes, b.classKeys, b.noneKey, ownerOnly);
+    const diff = keyMapOf(classes, resolveHeld(classes, [owner, mine]), resolveHeld(classes, [owner]));
     expect(resolveBindings(classes, [owner, diff]).classKeys).toEqual(b.classKeys);
+    expect(ownerOnly.classKeys[19]).toBe('q');
     expect(resolveBindings(classes, [{ classes: { c1: 'not a key' } }]).classKeys[1]).toBe('2');
+  });
+
+  it('remaps every action: a key taken from whatever else could act at that moment, nudges share the arrows', () => {
+    const classes = ['cat', 'dog'];
+    const owner = { classes: { cat: 's' }, actions: { SKIP: ['w'], UNDO: ['Ctrl+u'] } };
+    const mine = { classes: {}, actions: { NUDGE_LEFT: ['j'], SAVE_NEXT: ['Enter', 'k'], HELP: ['Ctrl+s'] } };
+    const b = resolveBindings(classes, [owner, mine]);
+    expect(commandFor({ key: 's', code: 'KeyS' }, false, b)).toEqual({ kind: 'class', index: 0 });
+    expect(commandFor({ key: 'w', code: 'KeyW' }, false, b)).toEqual({ kind: 'skip' });
+    expect(commandFor({ key: 'u', code: 'KeyU', ctrlKey: true }, false, b)).toEqual({ kind: 'undo' });
+    expect(commandFor({ key: 'z', code: 'KeyZ', ctrlKey: true }, false, b)).toBeNull(); // undo moved away
+    expect(commandFor({ key: 'k', code: 'KeyK' }, false, b)).toEqual({ kind: 'saveNext' });
+    expect(commandFor({ key: '?', code: 'Slash' }, false, b)).toBeNull();
+    expect(commandFor({ key: 's', code: 'KeyS', ctrlKey: true }, false, b)).toEqual({ kind: 'help' });
+    // J nudges only with boxes selected; the left arrow still browses without a selection, and does nothing with one
+    expect(commandFor({ key: 'j', code: 'KeyJ' }, true, b)).toEqual({ kind: 'nudge', dx: -1, dy: 0 });
+    expect(commandFor({ key: 'j', code: 'KeyJ' }, false, b)).toBeNull();
+    expect(commandFor({ key: 'ArrowLeft' }, false, b)).toEqual({ kind: 'prev' });
+    expect(commandFor({ key: 'ArrowLeft' }, true, b)).toBeNull();
+    // a nudge given an arrow keeps previous / next image on it (they never act at the same moment)
+    const arrows = resolveBindings(classes, [{ classes: {}, actions: { NUDGE_UP: ['ArrowRight'] } }]);
+    expect(arrows.actionKeys.NEXT).toEqual(['ArrowRight']);
+    expect(arrows.actionKeys.NUDGE_RIGHT).toEqual([]);
+    expect(commandFor({ key: 'ArrowRight' }, true, arrows)).toEqual({ kind: 'nudge', dx: 0, dy: -1 });
+    // the key editor writes what differs from the layer below, the keys it took from others too
+    const held = resolveHeld(classes, [owner]);
+    const edited = new Map(held);
+    edited.set('FIT', ['n']);
+    edited.set('NEXT_NEEDING_WORK', []);
+    expect(keyMapOf(classes, edited, held)).toEqual({ classes: {}, actions: { NEXT_NEEDING_WORK: [], FIT: ['n'] } });
+    expect(keyLabel('Ctrl+Shift+z')).toBe('Ctrl+⇧Z');
+    expect(keyLabel('ArrowLeft')).toBe('←');
   });
 
   it('knows when focus is in a text field', () => {
