@@ -60,7 +60,7 @@ class KeyMap:
             return None
         return KeyMap(classes=[ClassKey(name=n, key=k) for n, k in stored.get("classes", {}).items()],
                       none=stored.get("none"),
-                      actions=[ActionKeys(action=LabelAction[a], keys=keys)  # type: ignore[misc]
+                      actions=[ActionKeys(action=LabelAction[a], keys=keys)
                                for a, keys in stored.get("actions", {}).items() if a in key_maps.ACTION_NAMES])
 
 
@@ -102,7 +102,7 @@ async def _clean(info: Info, project_id: int, key_map: KeyMapInput, *, over_owne
     """The map checked against the project's classes and what lies below it (the owner's map under a user's)."""
     project = await info.context.db.read(project_rows.get_project, project_id)
     return key_maps.clean_key_map(project.classes, [(c.name, c.key) for c in key_map.classes], key_map.none,
-                                  [(a.action.value, a.keys) for a in key_map.actions or []],
+                                  [(cast(Enum, a.action).name, a.keys) for a in key_map.actions or []],
                                   [project.key_map] if over_owner else [])
 
 

@@ -103,6 +103,7 @@ async def test_boxes_multi_select_keys_zoom_and_new_class(browser: Browser, serv
     await page.get_by_label("key for c2").click()
     await page.keyboard.press("q")
     await page.get_by_role("button", name="Save as my keys").click()
+    await expect(page.get_by_role("dialog", name="Keys")).to_have_count(0)  # closed: keys go to the view again
     await expect(page.get_by_role("button", name="Q c2")).to_be_visible()
     await page.keyboard.press("q")
     await expect(page.get_by_label("drawing convention")).to_contain_text("Draw: c2")
