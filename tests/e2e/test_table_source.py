@@ -79,3 +79,14 @@ async def test_a_project_from_a_table_and_a_sync(page: Page, table_server: tuple
     await expect(page.get_by_role("button", name="Sync from table")).to_be_visible()
     await expect(page.get_by_role("button", name="Rescan folder")).to_have_count(0)
     await shot(page, "table-source-synced-1024")
+
+    rows.append({"path": f"{FOLDER}/street/00.jpg", "split": "train"})  # back in the table
+    await page.get_by_role("button", name="Settings…").click()
+    dialog = page.get_by_role("dialog", name="Project settings")
+    section = dialog.get_by_role("region", name="Images from a table")
+    await expect(section).to_contain_text("Listed from main.vision.frames, column path, rows where split = train")
+    await section.scroll_into_view_if_needed()
+    await shot(page, "table-source-settings-1024")
+    await section.get_by_role("button", name="Sync from table").click()
+    await expect(dialog).to_have_count(0)
+    await expect(page.locator(".job")).to_contain_text("0 added · 0 missing · 1 found again", timeout=20_000)
