@@ -76,7 +76,12 @@ def evaluation_data(session: Session, project_id: int, model: str) -> Evaluation
                               .order_by(Sample.id)).all()
     compiled = _ROWS.bindparams(p=project_id, no=False, model=model).compile(session.connection())
     params = tuple(compiled.params[k] for k in compiled.positiontup or ()) if compiled.positional else compiled.params
-    rows = session.connection().exec_driver_sql(str(compiled), params).fetchall()  # plain driver tuples
+    cursor = session.connection().connection.cursor()  # the driver's own tuples: no Row per annotation
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     return EvaluationData(project.task_type, list(project.classes), list(samples), list(rows))
 
 
