@@ -277,32 +277,87 @@ async def replace_drafts(db: Database, sample_id: int, drafts: Sequence[Annotati
 
 async def replace_drafts_many(db: Database, drafts: Mapping[int, Sequence[AnnotationRecord]], author: str
                               ) -> dict[int, str]:
-    """Many samples' model drafts replaced as replace_drafts does, in one transaction: a bulk write that, run again
-    (a retried Spark task), replaces what it stored instead of adding to it. A sample whose drafts are refused (a box
-    outside the image) or that is gone is left as it was; returns {sample id: why} for those."""
+    """Many samples' model drafts replaced as replace_drafts does, in one transaction of a few bulk statements: run
+    again (a retried Spark task), it replaces what it stored instead of adding to it. A sample whose drafts are
+    refused (a box outside the image) or that is gone is left as it was; returns {sample id: why} for those."""
     refused: dict[int, str] = {}
 
     def plan(s: Session) -> list[Change]:
         refused.clear()
+        loaded = _load_many(s, sorted(drafts))
         changes = []
         for sample_id in sorted(drafts):
+            if sample_id not in loaded:
+                refused[sample_id] = f"Sample {sample_id} does not exist."
+                continue
+            one = loaded[sample_id]
             try:
-                loaded = _load(s, sample_id)
-                clean = validate(loaded.project, [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author)
-                                                  for a in drafts[sample_id]])
-            except (Invalid, NotFound) as exc:
+                clean = validate(one.project, [AnnotationRecord(a.label, a.kind, a.box, a.confidence, True, author)
+                                               for a in drafts[sample_id]])
+            except Invalid as exc:
                 refused[sample_id] = exc.message
                 continue
-            old = [a for a in loaded.annotations if a.is_draft and a.created_by == author]
+            old = [a for a in one.annotations if a.is_draft and a.created_by == author]
             events: list[EventRow] = [("clear_draft", a.label, box_of(a), None, None) for a in old]
             events += [("draft", None, None, a.label, box_of(a)) for a in clean]
-            change = plan_change(loaded, author, expected_version=None, remove=old, add=clean, events=events)
+            change = plan_change(one, author, expected_version=None, remove=old, add=clean, events=events)
             if change.writes:
                 changes.append(change)
         return changes
 
-    await _run(db, plan)
+    if drafts:
+        await db.write(_plan_and_apply_bulk, plan)
     return refused
+
+
+def _load_many(session: Session, sample_ids: Sequence[int]) -> dict[int, Loaded]:
+    """What _load reads, for many samples in two statements (their rows held on PostgreSQL)."""
+    conn = session.connection()
+    stmt = (select(*(_S.c[c] for c in SAMPLE_STATE), _P.c.task_type, _P.c.classes, _P.c.multi_label)
+            .join_from(_S, _P, _P.c.id == _S.c.project_id).where(_S.c.id.in_(sample_ids)).order_by(_S.c.id))
+    if dialect_of(session) == "postgresql":
+        stmt = stmt.with_for_update(of=_S)
+    rows = conn.execute(stmt).all()
+    annotations: dict[int, list[Annotation]] = {}
+    for a in conn.execute(select(_A).where(_A.c.sample_id.in_(sample_ids)).order_by(_A.c.id)):
+        annotations.setdefault(a.sample_id, []).append(Annotation(**a._mapping))
+    projects: dict[int, Project] = {}
+    out = {}
+    for row in rows:
+        v = row._mapping
+        project = projects.get(v["project_id"]) or projects.setdefault(v["project_id"], Project(
+            id=v["project_id"], task_type=v["task_type"], classes=v["classes"], multi_label=v["multi_label"]))
+        out[v["id"]] = Loaded(project, SampleState.of_columns(v), annotations.get(v["id"], []))
+    return out
+
+
+def _plan_and_apply_bulk(session: Session, plan: Callable[[Session], list[Change]]) -> None:
+    """Apply many changes planned from rows read under the lock, each kind of statement once for all of them."""
+    changes = plan(session)
+    if not changes:
+        return
+    conn = session.connection()
+    conn.execute(_UPDATE_SAMPLE, [{"w_id": c.sample.id, "w_version": c.read_version,
+                                   **{f"v_{col}": getattr(c.sample, col) for col in SAMPLE_WRITES}}
+                                  for c in changes])
+    removed = [i for c in changes for i in c.remove_ids]
+    if removed:
+        conn.execute(_DELETE_ANNOTATIONS, {"ids": removed})
+    added = [row for c in changes for row in _added_rows(c)]
+    if added:
+        conn.execute(insert(_A), added)
+    events = [{"project_id": c.project_id, "sample_id": c.sample.id, "action": action, "label_before": lb,
+               "box_before": bb, "label_after": la, "box_after": ba, "actor": c.user, "at": c.now}
+              for c in changes for action, lb, bb, la, ba in c.events]
+    if events:
+        conn.execute(insert(_E), events)
+    deltas: dict[int, counters.Deltas] = {}
+    for c in changes:
+        emit(session, f"samples:{c.project_id}", c.sample.id)
+        deltas.setdefault(c.project_id, Counter()).update(c.deltas)
+    for project_id, d in deltas.items():  # last: counter rows are the contended ones
+        emit(session, f"project:{project_id}")
+        counters.bump(session, project_id, d)
 
 
 async def resolve_drafts(db: Database, sample_ids: Sequence[int], user: str, *, accept: bool) -> int:
