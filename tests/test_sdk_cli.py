@@ -85,4 +85,9 @@ def test_the_console_script_reads_the_environment_and_watches_stats(sdk: SdkServ
             assert json.loads(watch.stdout.readline())["labeled"] == 1
         finally:
             watch.send_signal(signal.SIGINT)
+            try:
+                watch.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                watch.kill()
+                pytest.fail("Ctrl-C did not end `stats --watch` within 20 s")
     assert watch.returncode == 130

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,6 +118,7 @@ def _run(args: argparse.Namespace, cvx: Client, out: _Out) -> int:
             s = cvx.stats(project)
             out.emit(s.as_dict(), _stats_line(s))
         else:
+            _end_at_once_on_ctrl_c()
             for s in cvx.watch_stats(project):
                 out.emit(s.as_dict(), _stats_line(s))
     elif args.command == "jobs":
@@ -125,6 +129,17 @@ def _run(args: argparse.Namespace, cvx: Client, out: _Out) -> int:
             jobs = cvx.jobs(cvx.project(args.project) if args.project else None, args.first)
             out.emit([j.as_dict() for j in jobs], "\n".join(_job_line(j) for j in jobs))
     return 0
+
+
+def _end_at_once_on_ctrl_c() -> None:
+    """A watch only reads, so Ctrl-C ends the process at once (exit 130) rather than unwinding through the websocket
+    library, which an interrupt at the wrong moment can leave with a lock held and its close waiting for ever."""
+    def end(_signum: int, _frame: Any) -> None:
+        sys.stdout.flush()
+        os._exit(130)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, end)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
