@@ -37,17 +37,18 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-# The API suite mostly waits (databases, sockets, timers) and the browser suite mostly computes: run side by side,
-# each in its own pytest process, with each one's output shown whole when it ends.
+# The API suite mostly waits (databases, sockets, timers, servers it starts) and the browser suite mostly computes:
+# run side by side, each in its own pytest process, with each one's output shown whole when it ends. The API suite
+# is spread over three workers (pytest-xdist, a test file to a worker); the slowest tests are listed at the end.
 test: setup client lint test-client
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-py test-e2e
 
 test-py: setup
-	$(PY) -m pytest -m "not e2e"
+	$(PY) -m pytest -m "not e2e" -n 3 --dist loadfile --durations=15
 
 # Browser tests run in their own pytest process (Playwright's event loop must not share one with the others).
 test-e2e: setup client
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -m e2e --durations=15
 
 test-client: $(CLIENT_STAMP)
 	cd client && npm test --silent
