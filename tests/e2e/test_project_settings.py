@@ -38,7 +38,7 @@ async def test_an_owner_edits_the_project_and_its_classes(page: Page, server: tu
 
     # Name and description: a taken name is the server's CONFLICT, shown as it says it; Enter saves.
     await name.fill("Taken")
-    await dialog.get_by_role("button", name="Save").click()
+    await dialog.get_by_role("button", name="Save", exact=True).click()
     await expect(dialog.get_by_role("alert")).to_contain_text("A project named 'Taken' already exists.")
     await expect(name).to_have_attribute("aria-invalid", "true")
     await expect(name).to_be_focused()
