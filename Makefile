@@ -44,7 +44,7 @@ test: setup client lint test-client
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-py test-e2e
 
 test-py: setup
-	$(PY) -m pytest -m "not e2e" -n 3 --dist loadfile --durations=15
+	$(PY) -m pytest -m "not e2e" -n 3 --dist loadfile --max-worker-restart=0 --durations=15
 
 # Browser tests run in their own pytest process (Playwright's event loop must not share one with the others).
 test-e2e: setup client
