@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 CLIENT_STAMP := client/node_modules/.installed
 CLIENT_SRC := $(shell find client/src client/index.html client/vite.config.ts client/package.json -type f 2>/dev/null)
 
-.PHONY: run test test-py test-e2e test-client lint bench setup client schema requirements demo clean
+.PHONY: run test test-py test-e2e test-client lint bench setup client schema requirements demo screenshots clean
 
 run: setup client
 	$(PY) server.py migrate
@@ -65,6 +65,10 @@ requirements: setup
 
 demo: setup
 	$(PY) server.py demo
+
+# The README's pictures (resources/screenshots/), from the demo in Debian's Chromium.
+screenshots: setup client
+	$(PY) resources/screenshots.py
 
 clean:
 	rm -rf $(VENV) client/node_modules client/dist data
