@@ -23,7 +23,8 @@ class Figure:
 
     def row(self) -> tuple[str, str, str, str]:
         sign = ">=" if self.higher_is_better else "<"
-        return (self.name, f"{self.value:,.1f} {self.unit}", f"{sign} {self.target:,.0f} {self.unit}",
+        target = f"{self.target:,.0f}" if float(self.target).is_integer() else f"{self.target:,.1f}"  # 1.5 x, not 2 x
+        return (self.name, f"{self.value:,.1f} {self.unit}", f"{sign} {target} {self.unit}",
                 "ok" if self.ok else "MISSED")
 
 

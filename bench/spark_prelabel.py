@@ -29,7 +29,7 @@ from tests.spark_session import local_spark
 from tests.waiting import until_ended
 
 WORK = Path(__file__).resolve().parent / ".work" / "spark_prelabel"
-SPARK_IMAGES, ONE_PROCESS_IMAGES, PARTITION = 100_000, 20_000, 5_000
+SPARK_IMAGES, ONE_PROCESS_IMAGES, PARTITION = 100_000, 10_000, 5_000
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
