@@ -283,6 +283,23 @@ class SampleAgreement(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class LabelErrorSuspect(Base):
+    """An image whose labels the latest evaluated model disagrees with (jobs.label_errors), and a reviewer's verdict:
+    a judged image is not raised again while its labels (labels_key) stay the same."""
+
+    __tablename__ = "label_error_suspects"
+    __table_args__ = (Index("ix_label_error_suspects_queue", "project_id", "verdict", "score", "sample_id"),)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Id)
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(320))
+    labels_key: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[str | None] = mapped_column(String(20))  # CONFIRMED_ERROR | NOT_AN_ERROR; None: waiting
+    judged_by: Mapped[str | None] = mapped_column(String(320))
+    judged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class AgreementTotal(Base):
     """A project's agreement sums (db.agreement.ImageAgreement.sums added over its images), kept in step with every
     submission so its figures cost one read."""

@@ -1,6 +1,7 @@
 """EVALUATE: score one model's drafts on a project's labelled images against the human labels (jobs.evaluation) and
 store the result as the job's result: COCO AP, per-class precision, recall and F1, PR curves and a confusion matrix
-for detection; accuracy, per-class precision, recall and F1 and a confusion matrix for classification."""
+for detection; accuracy, per-class precision, recall and F1 and a confusion matrix for classification. It also ranks
+the likely label errors (jobs.label_errors) into the review queue (db.label_errors)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 import numpy as np
 
 from db import evaluation as evaluation_rows
+from db import label_errors as suspect_rows
 from db.evaluation import EvaluationData
+from db.label_errors import Found
 from jobs.context import JobContext
 from jobs.evaluation import Boxes, classification, detection, summary
+from jobs.label_errors import Suspect, classification_suspects, detection_suspects, labels_key
 
 
 def _columns(data: EvaluationData) -> dict[str, np.ndarray]:
@@ -43,19 +47,50 @@ def _boxes(c: dict[str, np.ndarray], size: np.ndarray, draft: bool) -> Boxes:
     return Boxes(image, c["cls"][keep], c["box"][keep] * np.c_[wh, wh], c["score"][keep])
 
 
+def _sizes(data: EvaluationData) -> np.ndarray:
+    return np.array([(float(s[1] or 1), float(s[2] or 1)) for s in data.samples], dtype=np.float64).reshape(-1, 2)
+
+
+def _truth(c: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Each image's class for classification (-1: none; a multi-label image counts by its first label)."""
+    truth = np.full(n, -1, dtype=np.int64)
+    human = np.flatnonzero(~c["draft"])[::-1]  # written last wins
+    truth[c["image"][human]] = c["cls"][human]
+    return truth
+
+
+def likely_errors(data: EvaluationData) -> list[Found]:
+    """On a worker thread: the images whose labels the model disagrees with (jobs.label_errors), with the
+    fingerprint of their human labels."""
+    c = _columns(data)
+    found: list[Suspect]
+    if data.task_type == "DETECTION":
+        size = _sizes(data)
+        found = detection_suspects(_boxes(c, size, False), _boxes(c, size, True), data.classes)
+    else:
+        d = c["draft"]
+        found = classification_suspects(_truth(c, len(data.samples)), c["image"][d], c["cls"][d], c["score"][d],
+                                        data.classes)
+    ids = {int(data.samples[s.image][0]) for s in found}
+    rows: dict[int, list[tuple[object, ...]]] = {i: [] for i in ids}
+    for r in data.annotations:
+        if not r[7] and r[0] in rows:
+            rows[r[0]].append(r[1:6])
+    return [Found(int(data.samples[s.image][0]), s.score, s.reason, labels_key(rows[int(data.samples[s.image][0])]))
+            for s in found]
+
+
 def evaluate(data: EvaluationData) -> dict[str, Any]:
     """On a worker thread: the metrics of the task."""
     c = _columns(data)
     counts = {"images": len(data.samples), "imagesWithPredictions": int(np.unique(c["image"][c["draft"]]).size),
               "labels": int((~c["draft"]).sum()), "predictions": int(c["draft"].sum())}
     if data.task_type == "DETECTION":
-        size = np.array([(float(s[1] or 1), float(s[2] or 1)) for s in data.samples], dtype=np.float64).reshape(-1, 2)
+        size = _sizes(data)
         gt, dt = _boxes(c, size, False), _boxes(c, size, True)
         return {**counts, **summary(detection(gt, dt, len(data.classes)), data.classes)}
     n = len(data.samples)
-    truth = np.full(n, -1, dtype=np.int64)
-    human = np.flatnonzero(~c["draft"])[::-1]  # a multi-label image counts by its first label: written last wins
-    truth[c["image"][human]] = c["cls"][human]
+    truth = _truth(c, n)
     best = np.full(n, -1, dtype=np.int64)
     drafts = np.flatnonzero(c["draft"])
     drafts = drafts[np.argsort(c["score"][drafts], kind="stable")]  # the most confident written last
@@ -67,9 +102,12 @@ def evaluate(data: EvaluationData) -> dict[str, Any]:
 async def run(ctx: JobContext) -> dict[str, Any]:
     assert ctx.project_id is not None
     model = str(ctx.params["model"])
-    await ctx.progress(0, 2, force=True)
+    await ctx.progress(0, 3, force=True)
     data = await ctx.db.read(evaluation_rows.evaluation_data, ctx.project_id, model)
-    await ctx.progress(1, 2, force=True)
+    await ctx.progress(1, 3, force=True)
     result = await asyncio.to_thread(evaluate, data)
-    await ctx.progress(2, 2, force=True)
-    return {"model": model, **result}
+    await ctx.progress(2, 3, force=True)
+    found = await asyncio.to_thread(likely_errors, data)
+    waiting = await ctx.db.write(suspect_rows.store_suspects, ctx.project_id, model, found)
+    await ctx.progress(3, 3, force=True)
+    return {"model": model, **result, "likelyErrors": waiting}

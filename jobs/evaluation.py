@@ -162,18 +162,34 @@ def _accumulate(precision: Floats, recall: Floats, t: int, a: int, dt: Boxes, or
         recall[t, k, a] = rc[-1]
 
 
-def confusion(gt: Boxes, dt: Boxes, n_classes: int) -> Ints:
-    """Rows: the true class, then "background" (a prediction no truth box overlaps at IoU 0.5); columns: the
-    predicted class, then "missed" (a truth box no prediction found). Matching ignores classes: each prediction, most
-    confident first, takes the free truth box it overlaps most in its image."""
+def match_any_class(gt: Boxes, dt: Boxes) -> tuple[Ints, Ints]:
+    """The matching the confusion matrix counts: each prediction, most confident first, takes the free truth box it
+    overlaps most (IoU >= CONFUSION_IOU) in its image, whatever the classes. Returns the predictions' order (indices
+    into dt) and, in that order, each one's matched truth index (-1: none)."""
     o = np.lexsort((np.arange(dt.image.size), -dt.score, dt.image))
-    d_img, d_cls, d_box = dt.image[o], dt.cls[o], dt.xywh[o]
+    d_img, d_box = dt.image[o], dt.xywh[o]
     p_dt, p_gt = _pairs(gt.image, d_img)
     iou = _iou(d_box[p_dt], gt.xywh[p_gt])
     near = iou >= CONFUSION_IOU
     p_dt, p_gt, iou = p_dt[near], p_gt[near], iou[near]
     order, bounds = _by_rank(_rank_within(d_img), p_dt, iou)
-    match = _greedy(order, bounds, p_dt, p_gt, d_img.size, gt.image.size, np.ones(iou.size, dtype=bool))
+    return o, _greedy(order, bounds, p_dt, p_gt, d_img.size, gt.image.size, np.ones(iou.size, dtype=bool))
+
+
+def best_overlap(gt: Boxes, dt: Boxes) -> Floats:
+    """Each truth box's highest IoU with any prediction in its image (0 when none)."""
+    p_dt, p_gt = _pairs(dt.image, gt.image)
+    best = np.zeros(gt.image.size)
+    np.maximum.at(best, p_dt, _iou(gt.xywh[p_dt], dt.xywh[p_gt]))
+    return best
+
+
+def confusion(gt: Boxes, dt: Boxes, n_classes: int) -> Ints:
+    """Rows: the true class, then "background" (a prediction no truth box overlaps at IoU 0.5); columns: the
+    predicted class, then "missed" (a truth box no prediction found). Matching ignores classes: each prediction, most
+    confident first, takes the free truth box it overlaps most in its image."""
+    o, match = match_any_class(gt, dt)
+    d_cls = dt.cls[o]
     m = np.zeros((n_classes + 1, n_classes + 1), dtype=np.int64)
     hit = match >= 0
     np.add.at(m, (gt.cls[match[hit]], d_cls[hit]), 1)

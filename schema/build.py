@@ -20,6 +20,7 @@ from resolvers.evaluation import EvaluationMutations, EvaluationQueries
 from resolvers.folder_counts import FolderCountQueries
 from resolvers.jobs import JobMutations, JobQueries, JobSubscriptions
 from resolvers.key_maps import KeyMapMutations, KeyMapQueries, KeyMapSubscriptions
+from resolvers.label_errors import LabelErrorMutations, LabelErrorQueries
 from resolvers.labels import LabelMutations, LabelSubscriptions
 from resolvers.members import MemberMutations, MemberQueries
 from resolvers.models import ModelMutations, ModelQueries
@@ -42,12 +43,12 @@ from schema.prepare import Prepare
 Query = merge_types("Query", (UserQueries, ProjectQueries, SampleQueries, VolumeQueries, JobQueries, AdminQueries,
                                  ModelQueries, MemberQueries, ReviewQueries, AccountQueries, ShareQueries,
                                  DraftQueries, PastExportQueries, KeyMapQueries, SourceFolderQueries,
-                                 FolderCountQueries, ConsensusQueries, EvaluationQueries))
+                                 FolderCountQueries, ConsensusQueries, EvaluationQueries, LabelErrorQueries))
 Mutation = merge_types("Mutation", (ProjectMutations, LabelMutations, JobMutations, DatasetMutations,
                                        ModelMutations, MemberMutations, ReviewMutations, AccountMutations,
                                        ShareMutations, DraftMutations, KeyMapMutations, SourceFolderMutations,
                                        DuplicateMutations, ConsensusMutations, SplitMutations,
-                                       EvaluationMutations))
+                                       EvaluationMutations, LabelErrorMutations))
 Subscription = merge_types("Subscription", (StatsSubscriptions, LabelSubscriptions, JobSubscriptions,
                                             KeyMapSubscriptions))
 

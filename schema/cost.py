@@ -43,12 +43,13 @@ LIST_SIZES = {
 # A `first` that is null or left out pages by the field's default; browse without `first` lists everything.
 UNPAGED = {"Query.browse": 1000}
 # sized by the `first` of the field above them
-PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries", "AdjudicationPage.items"}
+PAGED_LISTS = {"SampleConnection.edges", "VolumeListing.entries", "AdjudicationPage.items", "LabelErrorPage.items"}
 # Fields whose resolver runs a query of its own each time it appears (not batched with its siblings): counting
 # or positioning within a project's samples, or reading a folder or a model's status over the network.
 WEIGHTS = {"SampleConnection.totalCount": 50, "SampleConnection.totalEstimate": 50, "Project.samplePosition": 50,
            "Project.sampleAt": 50,
-           "Project.samples": 10, "Query.reviewQueue": 10, "Query.browse": 10, "Query.modelStatus": 50}
+           "Project.samples": 10, "Query.reviewQueue": 10, "Query.likelyLabelErrors": 10, "Query.browse": 10,
+           "Query.modelStatus": 50}
 DEFAULT_LIST_SIZE = 100  # a list field missing from LIST_SIZES (a test keeps every list of this schema listed)
 
 

@@ -47,6 +47,12 @@ class Split(Enum):
     TEST = "TEST"
 
 
+@strawberry.enum(description="A reviewer's verdict on a likely label error (judgeLabelError).")
+class LabelErrorVerdict(Enum):
+    CONFIRMED_ERROR = "CONFIRMED_ERROR"
+    NOT_AN_ERROR = "NOT_AN_ERROR"
+
+
 @strawberry.enum
 class JobStatus(Enum):
     QUEUED = "QUEUED"

@@ -192,6 +192,9 @@ OPERATIONS: dict[str, tuple[str, dict[str, str]]] = {
     "adjudicateSample": ('mutation($s: ID!){ adjudicateSample(sampleId: $s, pick: "bob"){ id } }', {"s": _SAMPLE}),
     "evaluateModel": ("mutation($p: ID!){ evaluateModel(projectId: $p){ id } }", {"p": _PROJECT}),
     "modelEvaluation": ("query($p: ID!){ modelEvaluation(projectId: $p){ id } }", {"p": _PROJECT}),
+    "likelyLabelErrors": ("query($p: ID!){ likelyLabelErrors(projectId: $p){ totalCount } }", {"p": _PROJECT}),
+    "judgeLabelError": ("mutation($s: ID!){ judgeLabelError(sampleId: $s, verdict: NOT_AN_ERROR){ reason } }",
+                        {"s": _SAMPLE}),
     "assignSplits": ("mutation($p: ID!){ assignSplits(projectId: $p, train: 0.8, validation: 0.1, test: 0.1){ id } }",
                      {"p": _PROJECT}),
 }
