@@ -108,6 +108,8 @@ describe('roles and review', async () => {
     expect(href({ name: 'review', id: '4' })).toBe('#/projects/4/review');
     expect(parseRoute('#/projects/4/review/adjudication')).toEqual({ name: 'review', id: '4', adjudication: true });
     expect(href({ name: 'review', id: '4', adjudication: true })).toBe('#/projects/4/review/adjudication');
+    expect(parseRoute('#/projects/4/review/errors')).toEqual({ name: 'review', id: '4', errors: true });
+    expect(href({ name: 'review', id: '4', errors: true })).toBe('#/projects/4/review/errors');
   });
 });
 

@@ -1,12 +1,13 @@
 // A hash router: #/ projects, #/new create, #/projects/:id dashboard, #/projects/:id/label[/:sampleId] labelling,
-// #/projects/:id/review reviewing (/adjudication: the images whose labellers disagree), #/jobs, #/admin.
+// #/projects/:id/review reviewing (/adjudication: the images whose labellers disagree; /errors: the likely label
+// errors a model evaluation ranked), #/jobs, #/admin.
 
 export type Route =
   | { name: 'projects' }
   | { name: 'new' }
   | { name: 'project'; id: string }
   | { name: 'label'; id: string; sampleId: string | null }
-  | { name: 'review'; id: string; adjudication?: boolean }
+  | { name: 'review'; id: string; adjudication?: boolean; errors?: boolean }
   | { name: 'jobs' }
   | { name: 'admin' }
   | { name: 'notFound'; path: string };
@@ -19,8 +20,9 @@ export function parseRoute(hash: string): Route {
   if (path === '/admin') return { name: 'admin' };
   const m = path.match(/^\/projects\/([^/]+)\/?$/);
   if (m) return { name: 'project', id: decodeURIComponent(m[1]) };
-  const r = path.match(/^\/projects\/([^/]+)\/review(\/adjudication)?\/?$/);
-  if (r) return r[2] ? { name: 'review', id: decodeURIComponent(r[1]), adjudication: true }
+  const r = path.match(/^\/projects\/([^/]+)\/review(\/adjudication|\/errors)?\/?$/);
+  if (r) return r[2] === '/adjudication' ? { name: 'review', id: decodeURIComponent(r[1]), adjudication: true }
+    : r[2] === '/errors' ? { name: 'review', id: decodeURIComponent(r[1]), errors: true }
     : { name: 'review', id: decodeURIComponent(r[1]) };
   const l = path.match(/^\/projects\/([^/]+)\/label(?:\/([^/]+))?\/?$/);
   if (l) return { name: 'label', id: decodeURIComponent(l[1]), sampleId: l[2] ? decodeURIComponent(l[2]) : null };
@@ -34,7 +36,8 @@ export function href(route: Route): string {
     case 'project': return `#/projects/${encodeURIComponent(route.id)}`;
     case 'label': return `#/projects/${encodeURIComponent(route.id)}/label` +
       (route.sampleId ? `/${encodeURIComponent(route.sampleId)}` : '');
-    case 'review': return `#/projects/${encodeURIComponent(route.id)}/review${route.adjudication ? '/adjudication' : ''}`;
+    case 'review': return `#/projects/${encodeURIComponent(route.id)}/review` +
+      (route.adjudication ? '/adjudication' : route.errors ? '/errors' : '');
     case 'jobs': return '#/jobs';
     case 'admin': return '#/admin';
     default: return '#/';
