@@ -16,7 +16,7 @@ from db.evaluation import EvaluationData
 from db.label_errors import Found
 from jobs.context import JobContext
 from jobs.evaluation import Boxes, classification, detection, summary
-from jobs.label_errors import Suspect, classification_suspects, detection_suspects, labels_key
+from jobs.label_errors import Suspect, classification_suspects, detection_suspects, labels_keys
 
 
 def _columns(data: EvaluationData) -> dict[str, np.ndarray]:
@@ -71,13 +71,22 @@ def likely_errors(data: EvaluationData) -> list[Found]:
         d = c["draft"]
         found = classification_suspects(_truth(c, len(data.samples)), c["image"][d], c["cls"][d], c["score"][d],
                                         data.classes)
-    ids = {int(data.samples[s.image][0]) for s in found}
-    rows: dict[int, list[tuple[object, ...]]] = {i: [] for i in ids}
-    for r in data.annotations:
-        if not r[7] and r[0] in rows:
-            rows[r[0]].append(r[1:6])
-    return [Found(int(data.samples[s.image][0]), s.score, s.reason, labels_key(rows[int(data.samples[s.image][0])]))
-            for s in found]
+    keys = _human_keys(data)
+    return [Found(int(data.samples[s.image][0]), s.score, s.reason, keys[s.image]) for s in found]
+
+
+def _human_keys(data: EvaluationData) -> list[str]:
+    """The fingerprint of each labelled image's human labels (every label, also those of no project class)."""
+    ids = np.array([s[0] for s in data.samples], dtype=np.int64)
+    human = [r for r in data.annotations if not r[7]]
+    if not human or not ids.size:
+        return labels_keys(np.empty(0, np.int64), [], np.empty((0, 4)), ids.size)
+    sid, label, x, y, w, h = (list(c) for c in zip(*(r[:6] for r in human), strict=True))
+    sample = np.array(sid, dtype=np.int64)
+    image = np.searchsorted(ids, sample)
+    here = (image < ids.size) & (ids[np.minimum(image, ids.size - 1)] == sample)
+    box = np.column_stack([np.array(v, dtype=np.float64) for v in (x, y, w, h)])
+    return labels_keys(image[here], [n for n, k in zip(label, here.tolist(), strict=True) if k], box[here], ids.size)
 
 
 def evaluate(data: EvaluationData) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import hashlib
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from jobs.evaluation import Boxes, Floats, Ints, best_overlap, match_any_class
 
@@ -23,32 +24,46 @@ class Suspect(NamedTuple):
     reason: str
 
 
-def _keep_strongest(found: dict[int, Suspect], s: Suspect) -> None:
-    if s.score >= MIN_SCORE and (s.image not in found or s.score > found[s.image].score):
-        found[s.image] = s
+def _strongest(image: Ints, score: Floats) -> Ints:
+    """Indices of each image's highest score at or above MIN_SCORE (the first of equals), strongest first."""
+    keep = np.flatnonzero(score >= MIN_SCORE)
+    order = keep[np.lexsort((-score[keep], image[keep]))]
+    first = order[np.r_[True, image[order][1:] != image[order][:-1]]] if order.size else order
+    return first[np.lexsort((image[first], -score[first]))]
 
 
 def detection_suspects(gt: Boxes, dt: Boxes, classes: list[str]) -> list[Suspect]:
     """Images with drafts, by their strongest disagreement (an image without any draft was not seen by the model)."""
-    found: dict[int, Suspect] = {}
     o, match = match_any_class(gt, dt)
-    for i, m in zip(o.tolist(), match.tolist(), strict=True):
-        image, cls, conf = int(dt.image[i]), classes[dt.cls[i]], float(dt.score[i])
-        if m < 0:
-            _keep_strongest(found, Suspect(image, conf, f"Confident box nobody drew: {cls} at {conf:.2f}"))
-        elif gt.cls[m] != dt.cls[i]:
-            _keep_strongest(found, Suspect(image, conf, f"Class flip: drawn {classes[gt.cls[m]]}, the model says "
-                                                        f"{cls} at {conf:.2f}"))
+    flip = match >= 0
+    flip[flip] = gt.cls[match[flip]] != dt.cls[o[flip]]
+    ghost = match < 0
     seen = np.zeros(int(max(gt.image.max(initial=-1), dt.image.max(initial=-1))) + 1, dtype=bool)
     seen[dt.image] = True
     matched = np.zeros(gt.image.size, dtype=bool)
     matched[match[match >= 0]] = True
-    overlap = best_overlap(gt, dt)
-    for k in np.flatnonzero(~matched & seen[gt.image]).tolist():
-        _keep_strongest(found, Suspect(int(gt.image[k]), 1.0 - float(overlap[k]),
-                                       f"Drawn box the model does not support: {classes[gt.cls[k]]} (best overlap "
-                                       f"{overlap[k]:.2f})"))
-    return sorted(found.values(), key=lambda s: (-s.score, s.image))
+    unsupported = np.flatnonzero(~matched & seen[gt.image])
+    overlap = best_overlap(gt, dt)[unsupported]
+    # candidates: 0 a box nobody drew (draft index), 1 a class flip (draft, truth), 2 an unsupported box (truth)
+    kind = np.r_[np.zeros(int(ghost.sum()), np.int64), np.ones(int(flip.sum()), np.int64),
+                 np.full(unsupported.size, 2, np.int64)]
+    draft = np.r_[o[ghost], o[flip], np.full(unsupported.size, -1, np.int64)]
+    truth = np.r_[np.full(int(ghost.sum()), -1, np.int64), match[flip], unsupported]
+    image = np.r_[dt.image[o[ghost]], dt.image[o[flip]], gt.image[unsupported]]
+    score = np.r_[dt.score[o[ghost]], dt.score[o[flip]], 1.0 - overlap]
+    best_overlaps = np.r_[np.zeros(int(ghost.sum() + flip.sum())), overlap]
+    found = []
+    for i in _strongest(image, score).tolist():
+        if kind[i] == 0:
+            reason = f"Confident box nobody drew: {classes[dt.cls[draft[i]]]} at {score[i]:.2f}"
+        elif kind[i] == 1:
+            reason = (f"Class flip: drawn {classes[gt.cls[truth[i]]]}, the model says {classes[dt.cls[draft[i]]]} "
+                      f"at {score[i]:.2f}")
+        else:
+            reason = (f"Drawn box the model does not support: {classes[gt.cls[truth[i]]]} (best overlap "
+                      f"{best_overlaps[i]:.2f})")
+        found.append(Suspect(int(image[i]), float(score[i]), reason))
+    return found
 
 
 def classification_suspects(truth: Ints, image: Ints, cls: Ints, score: Floats, classes: list[str]) -> list[Suspect]:
@@ -63,18 +78,38 @@ def classification_suspects(truth: Ints, image: Ints, cls: Ints, score: Floats, 
     top_p = np.zeros(truth.size)
     order = np.argsort(score, kind="stable")  # the most confident written last
     top_cls[image[order]], top_p[image[order]] = cls[order], score[order]
-    found: dict[int, Suspect] = {}
-    for i in np.flatnonzero((top_cls >= 0) & (1.0 - given >= MIN_SCORE)).tolist():
+    images = np.flatnonzero(top_cls >= 0)
+    found = []
+    for i in images[_strongest(images, 1.0 - given[images])].tolist():
         t, c = classes[truth[i]], int(top_cls[i])
         if c != truth[i] and top_p[i] > given[i]:
             reason = f"Class flip: labelled {t}, the model says {classes[c]} at {top_p[i]:.2f}"
         else:
             reason = f"The model gives the labelled {t} a low probability: {given[i]:.2f}"
-        _keep_strongest(found, Suspect(i, 1.0 - float(given[i]), reason))
-    return sorted(found.values(), key=lambda s: (-s.score, s.image))
+        found.append(Suspect(i, 1.0 - float(given[i]), reason))
+    return found
 
 
-def labels_key(rows: list[tuple[object, ...]]) -> str:
-    """A fingerprint of an image's human labels (label, x, y, w, h rows): a verdict holds while it is unchanged."""
-    text = repr(sorted((str(r[0]), *(round(float(v), 6) for v in r[1:5])) for r in rows))  # type: ignore[arg-type]
-    return hashlib.sha1(text.encode()).hexdigest()
+def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser: a well-spread 64-bit hash of each value."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def labels_keys(image: Ints, label: list[str], box: Floats, n_images: int) -> list[str]:
+    """A fingerprint of each image's human labels (rows: image index, label, x, y, w, h; -1 without a box): the sum
+    of the rows' 64-bit hashes and their count, so the order of rows does not matter. A verdict holds while it is
+    unchanged."""
+    names, which = np.unique(np.array(label, dtype=object).astype(str), return_inverse=True)
+    name_hash = np.array([int.from_bytes(hashlib.sha1(n.encode()).digest()[:8], "little") for n in names.tolist()],
+                         dtype=np.uint64)
+    h = name_hash[which.ravel()] if names.size else np.empty(0, np.uint64)
+    for k in range(4):
+        h = _mix(h ^ np.round(box[:, k] * 1e6).astype(np.int64).view(np.uint64))
+    total = np.zeros(n_images, dtype=np.uint64)
+    np.add.at(total, image, h)
+    count = np.bincount(image, minlength=n_images)
+    return [f"{t:016x}{c:08x}" for t, c in zip(total.tolist(), count.tolist(), strict=True)]

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from db import labels
 from db.records import AnnotationRecord
 from jobs.evaluation import Boxes
-from jobs.label_errors import classification_suspects, detection_suspects, labels_key
+from jobs.label_errors import classification_suspects, detection_suspects, labels_keys
 from tests.conftest import create_project, gql, gql_error, make_images, wait_for_job
 
 CLASSES = ["cat", "dog"]
@@ -54,9 +54,14 @@ def test_classification_scores_the_labelled_class_probability() -> None:
 
 
 def test_the_labels_key_ignores_order_and_notices_changes() -> None:
+    def key(rows: list[tuple[str, float, float, float, float]]) -> str:
+        return labels_keys(np.zeros(len(rows), np.int64), [r[0] for r in rows],
+                           np.array([r[1:] for r in rows], dtype=np.float64).reshape(-1, 4), 1)[0]
+
     a, b = ("cat", 0.1, 0.2, 0.3, 0.4), ("dog", 0.5, 0.5, 0.1, 0.1)
-    assert labels_key([a, b]) == labels_key([b, a])
-    assert labels_key([a]) != labels_key([a, b]) != labels_key([("cat", 0.1, 0.2, 0.3, 0.5), b])
+    assert key([a, b]) == key([b, a])
+    assert len({key([]), key([a]), key([a, b]), key([a, a, b]), key([("cat", 0.1, 0.2, 0.3, 0.5), b]),
+                key([("dog", 0.1, 0.2, 0.3, 0.4), b])}) == 6
 
 
 EVALUATE = "mutation($p: ID!){ evaluateModel(projectId: $p){ id } }"
