@@ -59,10 +59,10 @@ def _truth(c: dict[str, np.ndarray], n: int) -> np.ndarray:
     return truth
 
 
-def likely_errors(data: EvaluationData) -> list[Found]:
+def likely_errors(data: EvaluationData, columns: dict[str, np.ndarray] | None = None) -> list[Found]:
     """On a worker thread: the images whose labels the model disagrees with (jobs.label_errors), with the
-    fingerprint of their human labels."""
-    c = _columns(data)
+    fingerprint of their human labels. `columns`: the evaluation's (_columns), when already made."""
+    c = _columns(data) if columns is None else columns
     found: list[Suspect]
     if data.task_type == "DETECTION":
         size = _sizes(data)
@@ -89,9 +89,9 @@ def _human_keys(data: EvaluationData) -> list[str]:
     return labels_keys(image[here], [n for n, k in zip(label, here.tolist(), strict=True) if k], box[here], ids.size)
 
 
-def evaluate(data: EvaluationData) -> dict[str, Any]:
+def evaluate(data: EvaluationData, columns: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """On a worker thread: the metrics of the task."""
-    c = _columns(data)
+    c = _columns(data) if columns is None else columns
     counts = {"images": len(data.samples), "imagesWithPredictions": int(np.unique(c["image"][c["draft"]]).size),
               "labels": int((~c["draft"]).sum()), "predictions": int(c["draft"].sum())}
     if data.task_type == "DETECTION":
@@ -114,9 +114,10 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     await ctx.progress(0, 3, force=True)
     data = await ctx.db.read(evaluation_rows.evaluation_data, ctx.project_id, model)
     await ctx.progress(1, 3, force=True)
-    result = await asyncio.to_thread(evaluate, data)
+    columns = await asyncio.to_thread(_columns, data)
+    result = await asyncio.to_thread(evaluate, data, columns)
     await ctx.progress(2, 3, force=True)
-    found = await asyncio.to_thread(likely_errors, data)
+    found = await asyncio.to_thread(likely_errors, data, columns)
     waiting = await ctx.db.write(suspect_rows.store_suspects, ctx.project_id, model, found)
     await ctx.progress(3, 3, force=True)
     return {"model": model, **result, "likelyErrors": waiting}
