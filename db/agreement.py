@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 SEP = "\x1f"  # joins two names in a sum's key (a pair of labellers, a pair of label sets)
 Box = tuple[float, float, float, float]
@@ -74,6 +73,8 @@ def _assign(allowed: np.ndarray, iou: np.ndarray) -> list[tuple[int, int]]:
     if allowed.sum(axis=0).max() <= 1 and allowed.sum(axis=1).max() <= 1:
         rows, cols = np.nonzero(allowed)
         return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
+    from scipy.optimize import linear_sum_assignment  # here: importing scipy adds about a second to a server's start
+
     weight = np.where(allowed, allowed.shape[0] + allowed.shape[1] + iou, 0.0)
     rows, cols = linear_sum_assignment(weight, maximize=True)
     return [(int(i), int(j)) for i, j in zip(rows, cols, strict=True) if allowed[i, j]]
