@@ -18,6 +18,7 @@ from schema.context import Info
 from schema.ids import parse_id
 from schema.inputs import AnnotationInput, InProject
 from schema.jobs import Job
+from schema.paging import score_cursor
 from schema.projects import Project
 from schema.samples import Sample
 
@@ -26,16 +27,6 @@ MAX_PAGE = 200
 
 def _cursor(score: float, sample_id: int) -> str:
     return f"{score!r}:{sample_id}"
-
-
-def _after(cursor: str | None) -> tuple[float, int] | None:
-    if cursor is None:
-        return None
-    score, _, sid = cursor.partition(":")
-    try:
-        return float(score), int(sid)
-    except ValueError:
-        raise Invalid(f"after: {cursor!r} is not a cursor of this queue.", field="after") from None
 
 
 @strawberry.type
@@ -49,7 +40,7 @@ class ConsensusQueries:
         size = 20 if first is None else first
         if not 0 <= size <= MAX_PAGE:
             raise Invalid(f"first must be between 0 and {MAX_PAGE}.", field="first")
-        key = _after(after)
+        key = score_cursor(after)
 
         def page(s: Session) -> tuple[list[submission_rows.QueueEntry], int]:
             return (submission_rows.adjudication_queue(s, pid, size + 1, key),

@@ -12,18 +12,9 @@ from schema.context import Info
 from schema.enums import LabelErrorVerdict
 from schema.ids import parse_id
 from schema.label_errors import LabelError, LabelErrorPage
+from schema.paging import score_cursor
 
 MAX_PAGE = 200
-
-
-def _after(cursor: str | None) -> tuple[float, int] | None:
-    if cursor is None:
-        return None
-    score, _, sid = cursor.partition(":")
-    try:
-        return float(score), int(sid)
-    except ValueError:
-        raise Invalid(f"after: {cursor!r} is not a cursor of this queue.", field="after") from None
 
 
 @strawberry.type
@@ -38,7 +29,7 @@ class LabelErrorQueries:
         size = 20 if first is None else first
         if not 0 <= size <= MAX_PAGE:
             raise Invalid(f"first must be between 0 and {MAX_PAGE}.", field="first")
-        key = _after(after)
+        key = score_cursor(after)
 
         def page(s: Session) -> tuple[list[LabelError], int]:
             rows = label_errors.queue(s, pid, size + 1, key)
