@@ -14,9 +14,10 @@ from db import counters
 from db import labels as label_rows
 from db import submissions as submission_rows
 from db.engine import dialect_of, emit
-from db.errors import Conflict, Forbidden, Invalid, NotFound
+from db.errors import Conflict, Forbidden, Invalid
 from db.models import AnnotationEvent, Project, Sample, utcnow
 from db.overlap import ConsensusSettings
+from db.samples import get_sample
 
 REVIEW_STATUSES = ("NONE", "ACCEPTED", "REJECTED")
 MAX_COMMENT = 2000
@@ -29,12 +30,7 @@ def review_sample(session: Session, sample_id: int, reviewer: str, *, accept: bo
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT:
         raise Invalid(f"A review comment is at most {MAX_COMMENT} characters.", field="comment")
-    stmt = select(Sample).where(Sample.id == sample_id)
-    if dialect_of(session) == "postgresql":
-        stmt = stmt.with_for_update()
-    sample = session.scalar(stmt)
-    if sample is None:
-        raise NotFound(f"Sample {sample_id} does not exist.")
+    sample = get_sample(session, sample_id, for_update=True)
     if expected_version is not None and expected_version != sample.version:
         who = f" by {sample.updated_by}" if sample.updated_by else ""
         raise Conflict(f"Sample {sample.id} was changed{who} since you loaded it (you have version "

@@ -36,6 +36,7 @@ from db.models import (
 )
 from db.overlap import ConsensusSettings
 from db.records import AnnotationRecord
+from db.samples import get_sample
 
 CONSENSUS_ACTOR = "consensus"
 WAITING = "waiting"  # the total that counts the images waiting for adjudication
@@ -123,16 +124,6 @@ class Submitted:
     kind: str
 
 
-def _locked_sample(session: Session, sample_id: int) -> Sample:
-    stmt = select(Sample).where(Sample.id == sample_id)
-    if dialect_of(session) == "postgresql":
-        stmt = stmt.with_for_update()
-    sample = session.scalar(stmt)
-    if sample is None:
-        raise NotFound(f"Sample {sample_id} does not exist.")
-    return sample
-
-
 def submit(session: Session, sample_id: int, records: Sequence[AnnotationRecord], user: str, *,
            allow_empty: bool, expected_version: int | None) -> Submitted:
     """Replace the caller's own submission of the image (no one else's). expectedVersion is the image's version as
@@ -140,7 +131,7 @@ def submit(session: Session, sample_id: int, records: Sequence[AnnotationRecord]
     that completes the image's overlap forms its consensus (update_agreement)."""
     if not records and not allow_empty:
         raise Invalid("An empty save needs allowEmpty: true (it records that the image has no objects).")
-    sample = _locked_sample(session, sample_id)
+    sample = get_sample(session, sample_id, for_update=True)
     project = session.get(Project, sample.project_id)
     assert project is not None  # the foreign key
     check_version(sample, expected_version)
@@ -340,7 +331,7 @@ def adjudicate(session: Session, sample_id: int, user: str, *, records: Sequence
     """A reviewer's decision on an image with submissions: one labeller's submission (`pick`) or the labels they
     edited (`records`) become its labels, recorded in its history as an adjudication; the image leaves the queue and
     later submissions no longer change its labels."""
-    sample = _locked_sample(session, sample_id)
+    sample = get_sample(session, sample_id, for_update=True)
     check_version(sample, expected_version)
     subs = submissions_of(session, sample_id)
     if not subs:
