@@ -9,7 +9,6 @@ from db import jobs as job_rows
 from db import models
 from db import projects as project_rows
 from db import submissions as submission_rows
-from db.errors import Invalid
 from db.overlap import checked
 from resolvers.labels import records_of
 from schema.access import require, require_sample
@@ -18,11 +17,9 @@ from schema.context import Info
 from schema.ids import parse_id
 from schema.inputs import AnnotationInput, InProject
 from schema.jobs import Job
-from schema.paging import score_cursor
+from schema.paging import ranked_page
 from schema.projects import Project
 from schema.samples import Sample
-
-MAX_PAGE = 200
 
 
 def _cursor(score: float, sample_id: int) -> str:
@@ -37,10 +34,7 @@ class ConsensusQueries:
                                  after: str | None = None) -> AdjudicationPage:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "reviewer")
-        size = 20 if first is None else first
-        if not 0 <= size <= MAX_PAGE:
-            raise Invalid(f"first must be between 0 and {MAX_PAGE}.", field="first")
-        key = score_cursor(after)
+        size, key = ranked_page(first, after)
 
         def page(s: Session) -> tuple[list[submission_rows.QueueEntry], int]:
             return (submission_rows.adjudication_queue(s, pid, size + 1, key),

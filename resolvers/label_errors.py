@@ -6,15 +6,12 @@ import strawberry
 from sqlalchemy.orm import Session
 
 from db import label_errors
-from db.errors import Invalid
 from schema.access import require, require_sample
 from schema.context import Info
 from schema.enums import LabelErrorVerdict
 from schema.ids import parse_id
 from schema.label_errors import LabelError, LabelErrorPage
-from schema.paging import score_cursor
-
-MAX_PAGE = 200
+from schema.paging import ranked_page
 
 
 @strawberry.type
@@ -26,10 +23,7 @@ class LabelErrorQueries:
                                   after: str | None = None) -> LabelErrorPage:
         pid = parse_id(project_id, "Project")
         await require(info, pid, "reviewer")
-        size = 20 if first is None else first
-        if not 0 <= size <= MAX_PAGE:
-            raise Invalid(f"first must be between 0 and {MAX_PAGE}.", field="first")
-        key = score_cursor(after)
+        size, key = ranked_page(first, after)
 
         def page(s: Session) -> tuple[list[LabelError], int]:
             rows = label_errors.queue(s, pid, size + 1, key)

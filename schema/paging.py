@@ -15,6 +15,14 @@ class PageInfo:
     start_cursor: str | None = None
 
 
+def ranked_page(first: int | None, after: str | None, most: int = 200) -> tuple[int, tuple[float, int] | None]:
+    """A ranked queue's page size (20 unless given, 0 to `most`) and the keyset of its `after` cursor."""
+    size = 20 if first is None else first
+    if not 0 <= size <= most:
+        raise Invalid(f"first must be between 0 and {most}.", field="first")
+    return size, score_cursor(after)
+
+
 def score_cursor(cursor: str | None) -> tuple[float, int] | None:
     """A ranked queue's `after` cursor, "<score>:<sample id>", as its keyset; None for the first page."""
     if cursor is None:
