@@ -98,6 +98,14 @@ def test_the_hash_is_imagehash_phash_and_survives_resizing() -> None:
     assert _distance(hashes[0], hashes[2]) > 20
 
 
+def test_single_colour_images_hash_alike_on_any_cpu() -> None:
+    """Their non-DC coefficients are rounding noise, whose signs vary with the CPU's kernels: rounded away, each
+    hashes to the DC bit alone (the highest, so the signed value is the smallest int64); black has no bit at all."""
+    flat = [_thumb(Image.new("RGB", (320, 240), c)) for c in [(37, 91, 120), (250, 10, 200), (255, 255, 255)]]
+    assert {thumbnail_hash(t) for t in flat} == {np.iinfo(np.int64).min}
+    assert thumbnail_hash(_thumb(Image.new("RGB", (320, 240)))) == 0
+
+
 def _pictures(folder: Path) -> None:
     """Three pictures, a resized copy and a brighter re-encoded copy of the first, an identical copy of the second,
     and a file that is no image."""

@@ -1,6 +1,6 @@
 """Perceptual hashes (64-bit DCT pHash) of thumbnails, in a few lines of Pillow and numpy: the same bits as imagehash's
 `phash` (grey 32x32 LANCZOS, the 8x8 lowest frequencies of a 2-D DCT-II, each above their median), without its SciPy
-and PyWavelets dependencies."""
+and PyWavelets dependencies. Single-colour images all hash alike: they are near-duplicates of one another."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ _BITS = np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)
 
 def hash_pixels(grey: np.ndarray) -> int:
     """The pHash of a 32x32 grey image as a signed 64-bit integer (the first coefficient is the highest bit)."""
-    low = _DCT @ grey.astype(np.float64) @ _DCT.T
+    # Rounded: a featureless (single-colour) image has only rounding noise in its non-DC coefficients, whose signs
+    # differ between CPUs' matrix kernels; rounded away, every such image hashes to the DC bit alone, everywhere.
+    low = np.round(_DCT @ grey.astype(np.float64) @ _DCT.T, 6)
     bits = (low > np.median(low)).ravel()
     return int(np.bitwise_or.reduce(_BITS[bits], initial=np.uint64(0)).astype(np.uint64).view(np.int64))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from playwright.async_api import Page, expect
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_find_a_group_keep_one_then_split(page: Page, server: tuple[str, Path], api: Api) -> None:
-    base, images = server  # besides fourteen plain images of one colour each and a broken one
+    base, images = server  # besides a broken file, fourteen plain images: made noise here (plain ones all hash alike)
+    for i, plain in enumerate(sorted(images.glob("street/*.jpg"))):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (240, 320, 3), dtype=np.uint8)).save(plain)
     rocket = Image.fromarray(data.rocket())
     rocket.save(images / "rocket.jpg", quality=92)
     rocket.resize((320, 200)).save(images / "rocket_small.jpg", quality=80)
