@@ -467,7 +467,6 @@ def worker_app() -> Starlette:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     HeaderDeadline.seconds = settings.request_header_timeout_seconds  # uvicorn takes the class by name here
     return _tuned(create_app(settings))
-    return 0
 
 
 if __name__ == "__main__":

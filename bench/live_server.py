@@ -17,6 +17,8 @@ from typing import IO
 
 import httpx
 
+from bench.server_forks import ForkedServer, forked_server
+
 ROOT = Path(__file__).resolve().parents[1]
 # The server's log line for an error it did not expect (masked to a request id, or a crashed job), and uvicorn's for
 # an exception that escaped the app: the test suite fails on any of them (tests/conftest.py).
@@ -31,16 +33,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(env: dict[str, str], timeout: float = 60.0, procs: list[subprocess.Popen] | None = None
-                ) -> Iterator[str]:
-    """The server's base URL while it runs; `procs`, if given, receives its process (for memory readings)."""
+def live_server(env: dict[str, str], timeout: float = 60.0, procs: list[subprocess.Popen] | None = None,
+                forked: bool = False) -> Iterator[str]:
+    """The server's base URL while it runs; `procs`, if given, receives its process (for memory readings).
+    `forked`: forked from a process that has imported the server already (bench.server_forks), a faster start."""
     port = free_port()
     full_env = {**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "server.py", "serve"], cwd=ROOT, env=full_env, stderr=subprocess.PIPE)
+    proc: subprocess.Popen | ForkedServer = forked_server(full_env) if forked else subprocess.Popen(
+        [sys.executable, "server.py", "serve"], cwd=ROOT, env=full_env, stderr=subprocess.PIPE)
     relay = threading.Thread(target=_relay, args=(proc.stderr,), daemon=True)
     relay.start()
     base = f"http://127.0.0.1:{port}"
-    if procs is not None:
+    if procs is not None and isinstance(proc, subprocess.Popen):
         procs.append(proc)
     try:
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.live_server import live_server
@@ -23,14 +24,31 @@ DIST = Path(__file__).resolve().parents[2] / "client" / "dist" / "index.html"
 SHOTS = Path(os.environ.get("CVX_SCREENSHOTS", "/tmp/cvx-screens"))
 
 
-@pytest.fixture
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run on the session's event loop, where the one Chromium of the session lives."""
+    for item in items:
+        if item.get_closest_marker("e2e") and pytest_asyncio.is_async_test(item):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
+    """One Chromium for the session; each test works in browser contexts of its own (own cookies and storage)."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (.ci/run does it)"
     assert DIST.exists(), "the client is not built: make client"
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         await b.close()
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _no_context_left_open(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test that opened contexts of its own and failed before closing them leaves none to the next test."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            await context.close()
 
 
 @pytest.fixture
@@ -42,7 +60,7 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     mounts = f"/Volumes/team/vision/images={images};/Volumes/team/vision/exports={tmp_path / 'exports'}"
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "VOLUME_MOUNTS": mounts,
            "MODEL_URL_ALLOW": "127.0.0.1"}  # the tests' model backends listen on loopback
-    with live_server(env) as base:
+    with live_server(env, forked=True) as base:
         yield base, images
 
 
@@ -86,7 +104,7 @@ def api(server: tuple[str, Path]) -> Iterator[Api]:
     client.http.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser) -> AsyncIterator[Page]:
     """A 1280x720 page that fails the test on any uncaught script error."""
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
@@ -98,7 +116,7 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     assert errors == [], errors
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def pages(browser: Browser) -> AsyncIterator[list[Page]]:
     """Pages in separate browser contexts (separate cookies: separate people); any script error fails the test."""
     contexts, errors = [], []

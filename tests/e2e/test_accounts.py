@@ -30,7 +30,7 @@ def accounts_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, ht
     tokens = add_users(database_url, {"root": True}, PASSWORD)
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "AUTH_MODE": "token",
            "VOLUME_MOUNTS": f"/Volumes/team/vision/images={tmp_path / 'images'}"}
-    with live_server(env) as base, httpx.Client(base_url=base, timeout=30,
+    with live_server(env, forked=True) as base, httpx.Client(base_url=base, timeout=30,
                                                  headers={"Authorization": f"Bearer {tokens['root']}"}) as root:
         yield base, root
 

@@ -26,7 +26,7 @@ async def test_an_admin_shares_a_folder_with_a_user_and_takes_it_back(page: Page
     tokens = add_users(database_url, {"root": True, "alice": False}, PASSWORD)
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "AUTH_MODE": "token",
            "VOLUME_MOUNTS": f"/Volumes/team/vision/images={tmp_path / 'images'}"}
-    with live_server(env) as base, httpx.Client(base_url=base, timeout=30,
+    with live_server(env, forked=True) as base, httpx.Client(base_url=base, timeout=30,
                                                  headers={"Authorization": f"Bearer {tokens['alice']}"}) as alice:
         def alice_browses() -> str:
             body = alice.post("/graphql", json=BROWSE).json()

@@ -33,7 +33,7 @@ def table_server(database_url: str, tmp_path: Path, databricks: DatabricksEmulat
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "VOLUME_MOUNTS": f"{FOLDER}={images}",
            "DATABRICKS_HOST": databricks.url, "DATABRICKS_TOKEN": databricks.token,
            "DATABRICKS_WAREHOUSE_ID": "wh-e2e", "DATABRICKS_CONFIG_FILE": os.environ["DATABRICKS_CONFIG_FILE"]}
-    with live_server(env) as base:
+    with live_server(env, forked=True) as base:
         yield base, warehouse
 
 

@@ -42,7 +42,7 @@ def team_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[s
     tokens = add_users(database_url, {"root": True, "alice": False, "bob": False, "carol": False}, PASSWORD)
     env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "AUTH_MODE": "token",
            "VOLUME_MOUNTS": f"/Volumes/team/vision/images={images}"}
-    with live_server(env) as base:
+    with live_server(env, forked=True) as base:
         apis = {name: Api(base, token) for name, token in tokens.items()}
         yield base, apis
         for api in apis.values():
