@@ -17,11 +17,12 @@ from skimage import data as skdata
 from bench.figures import Figure
 from db import projects
 from db.engine import Database
-from db.evaluation import evaluation_data
+from db.evaluation import EvaluationData, evaluation_data
 from db.migrate import upgrade
+from jobs import gc_pause
 from jobs.duplicate_groups import as_unsigned, groups
 from jobs.duplicates import GALLERY_THUMB, thumbnail
-from jobs.evaluate import evaluate, likely_errors
+from jobs.evaluate import as_columns, evaluate, likely_errors
 from volumes.image_hash import thumbnail_hash
 from volumes.local import LocalVolumes
 from volumes.thumbnail_cache import ThumbnailCache
@@ -145,6 +146,13 @@ def _eval_project(url: str, path: Path) -> int:
     return pid
 
 
+async def _read(db: Database, pid: int, into: list[EvaluationData]) -> None:
+    """The job's read, as the job awaits it. The data is not the run's result: on Python 3.11 the end of
+    `asyncio.run` formats the repr of its task's result (restoring the SIGINT handler builds an error message naming
+    the old handler, which holds the task), 11 s for two million rows, which the job never pays."""
+    into.append(await db.read(evaluation_data, pid, "model:bench"))
+
+
 def evaluation_figures() -> list[Figure]:
     """The EVALUATE job's work on SQLite: reading the labelled images, labels and drafts, then the metrics."""
     folder = WORK / "evaluation"
@@ -156,12 +164,15 @@ def evaluation_figures() -> list[Figure]:
     db = Database(url)
     try:
         t0 = time.perf_counter()
-        data = asyncio.run(db.read(evaluation_data, pid, "model:bench"))
+        into: list[EvaluationData] = []
+        asyncio.run(_read(db, pid, into))
+        data = into[0]
         read = time.perf_counter() - t0
-        result = evaluate(data)
+        columns = gc_pause.call(as_columns, data)  # as the job runs them: the collector paused
+        result = gc_pause.call(evaluate, data, columns)
         total = time.perf_counter() - t0
         t1 = time.perf_counter()
-        suspects = likely_errors(data)
+        suspects = gc_pause.call(likely_errors, data, columns)
         ranking = time.perf_counter() - t1
     finally:
         asyncio.run(db.dispose())

@@ -6,6 +6,7 @@ the likely label errors (jobs.label_errors) into the review queue (db.label_erro
 from __future__ import annotations
 
 import asyncio
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -14,29 +15,33 @@ from db import evaluation as evaluation_rows
 from db import label_errors as suspect_rows
 from db.evaluation import EvaluationData
 from db.label_errors import Found
+from jobs import gc_pause
 from jobs.context import JobContext
 from jobs.evaluation import Boxes, classification, detection, summary
 from jobs.label_errors import Suspect, classification_suspects, detection_suspects, labels_keys
 
 
-def _columns(data: EvaluationData) -> dict[str, np.ndarray]:
+def _column(rows: list[Any], k: int, dtype: Any) -> np.ndarray:
+    return np.fromiter(map(itemgetter(k), rows), dtype=dtype, count=len(rows))
+
+
+def as_columns(data: EvaluationData) -> dict[str, np.ndarray]:
     """The rows of labelled images as numpy columns: image index, class index (-1: not a project class), box,
-    confidence, draft."""
+    confidence, draft. Column by column from the rows: no tuple of millions is built."""
     ids = np.array([s[0] for s in data.samples], dtype=np.int64)
-    if not data.annotations:
-        return {"image": np.empty(0, np.int64), "cls": np.empty(0, np.int64), "box": np.empty((0, 4)),
-                "score": np.empty(0), "draft": np.empty(0, bool)}
-    sid, label, x, y, w, h, confidence, draft = zip(*data.annotations, strict=True)
-    sample = np.array(sid, dtype=np.int64)
+    rows = data.annotations
+    sample = _column(rows, 0, np.int64)
     image = np.searchsorted(ids, sample)
-    labelled = (image < ids.size) & (ids[np.minimum(image, ids.size - 1)] == sample)
-    names, which = np.unique(np.array(label, dtype=object).astype(str), return_inverse=True)
+    labelled = (image < ids.size) & (ids[np.minimum(image, ids.size - 1)] == sample) if ids.size else \
+        np.zeros(len(rows), dtype=bool)
+    names: dict[str, int] = {}  # each distinct label's code, in order of appearance
+    code = np.fromiter((names.setdefault(r[1], len(names)) for r in rows), dtype=np.int64, count=len(rows))
     lookup = {c: k for k, c in enumerate(data.classes)}
-    cls = np.array([lookup.get(str(n), -1) for n in names], dtype=np.int64)[which.ravel()]
+    cls = np.array([lookup.get(str(n), -1) for n in names], dtype=np.int64)[code]
     keep = labelled & (cls >= 0)
-    box = np.column_stack([np.array(v, dtype=np.float64) for v in (x, y, w, h)])
+    box = np.column_stack([_column(rows, k, np.float64) for k in (2, 3, 4, 5)]).reshape(-1, 4)
     return {"image": image[keep], "cls": cls[keep], "box": box[keep],
-            "score": np.array(confidence, dtype=np.float64)[keep], "draft": np.array(draft, dtype=bool)[keep]}
+            "score": _column(rows, 6, np.float64)[keep], "draft": _column(rows, 7, bool)[keep]}
 
 
 def _boxes(c: dict[str, np.ndarray], size: np.ndarray, draft: bool) -> Boxes:
@@ -61,8 +66,8 @@ def _truth(c: dict[str, np.ndarray], n: int) -> np.ndarray:
 
 def likely_errors(data: EvaluationData, columns: dict[str, np.ndarray] | None = None) -> list[Found]:
     """On a worker thread: the images whose labels the model disagrees with (jobs.label_errors), with the
-    fingerprint of their human labels. `columns`: the evaluation's (_columns), when already made."""
-    c = _columns(data) if columns is None else columns
+    fingerprint of their human labels. `columns`: the evaluation's (as_columns), when already made."""
+    c = as_columns(data) if columns is None else columns
     found: list[Suspect]
     if data.task_type == "DETECTION":
         size = _sizes(data)
@@ -81,17 +86,17 @@ def _human_keys(data: EvaluationData) -> list[str]:
     human = [r for r in data.annotations if not r[7]]
     if not human or not ids.size:
         return labels_keys(np.empty(0, np.int64), [], np.empty((0, 4)), ids.size)
-    sid, label, x, y, w, h = (list(c) for c in zip(*(r[:6] for r in human), strict=True))
-    sample = np.array(sid, dtype=np.int64)
+    sample = _column(human, 0, np.int64)
     image = np.searchsorted(ids, sample)
     here = (image < ids.size) & (ids[np.minimum(image, ids.size - 1)] == sample)
-    box = np.column_stack([np.array(v, dtype=np.float64) for v in (x, y, w, h)])
-    return labels_keys(image[here], [n for n, k in zip(label, here.tolist(), strict=True) if k], box[here], ids.size)
+    box = np.column_stack([_column(human, k, np.float64) for k in (2, 3, 4, 5)])
+    return labels_keys(image[here], [r[1] for r, k in zip(human, here.tolist(), strict=True) if k], box[here],
+                       ids.size)
 
 
 def evaluate(data: EvaluationData, columns: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """On a worker thread: the metrics of the task."""
-    c = _columns(data) if columns is None else columns
+    c = as_columns(data) if columns is None else columns
     counts = {"images": len(data.samples), "imagesWithPredictions": int(np.unique(c["image"][c["draft"]]).size),
               "labels": int((~c["draft"]).sum()), "predictions": int(c["draft"].sum())}
     if data.task_type == "DETECTION":
@@ -114,10 +119,10 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     await ctx.progress(0, 3, force=True)
     data = await ctx.db.read(evaluation_rows.evaluation_data, ctx.project_id, model)
     await ctx.progress(1, 3, force=True)
-    columns = await asyncio.to_thread(_columns, data)
-    result = await asyncio.to_thread(evaluate, data, columns)
+    columns = await asyncio.to_thread(gc_pause.call, as_columns, data)
+    result = await asyncio.to_thread(gc_pause.call, evaluate, data, columns)
     await ctx.progress(2, 3, force=True)
-    found = await asyncio.to_thread(likely_errors, data, columns)
+    found = await asyncio.to_thread(gc_pause.call, likely_errors, data, columns)
     waiting = await ctx.db.write(suspect_rows.store_suspects, ctx.project_id, model, found)
     await ctx.progress(3, 3, force=True)
     return {"model": model, **result, "likelyErrors": waiting}

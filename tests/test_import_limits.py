@@ -472,6 +472,7 @@ def test_the_collector_is_paused_while_imports_parse_and_back_on_after_the_last(
         assert not gc.isenabled()  # it was off before: left off
     finally:
         gc.enable()
+    assert gc_pause.call(gc.isenabled) is False and gc.isenabled()  # a model evaluation's array work, likewise
 
 
 def test_a_zip64_end_record_is_found_past_a_prepended_stub(folder: Path) -> None:
