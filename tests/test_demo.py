@@ -9,8 +9,11 @@ from PIL import Image, ImageOps
 from starlette.testclient import TestClient
 
 from jobs.demo import CLASSIFICATION_NAME, DETECTION_NAME, seed_demo
+from jobs.duplicates import GALLERY_THUMB, group_members
 from tests.conftest import gql
 from volumes.demo_images import DEMO_CLASSES, write_demo_images
+from volumes.image_hash import thumbnail_hash
+from volumes.images import render_thumbnail
 
 
 def test_demo_images_are_deterministic_and_boxes_fit(tmp_path: Path) -> None:
@@ -27,6 +30,20 @@ def test_demo_images_are_deterministic_and_boxes_fit(tmp_path: Path) -> None:
             assert label in DEMO_CLASSES and x >= 0 and y >= 0 and w > 0 and h > 0
             assert x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
     assert Image.open(tmp_path / "a" / a[1].relative_path).getexif().get(0x0112) == 6
+
+
+def test_the_demo_has_near_duplicates_to_find(tmp_path: Path) -> None:
+    """Every twentieth image is a smaller re-encoded copy of an earlier one: within the default 5 bits of it."""
+    images = write_demo_images(tmp_path, count=20)
+    hashes = []
+    for item in images:
+        with open(tmp_path / item.relative_path, "rb") as fp:
+            hashes.append(thumbnail_hash(render_thumbnail(fp, GALLERY_THUMB, 10**8).data))
+    groups: dict[int, set[str]] = {}
+    for member, group in group_members(list(range(20)), hashes, 5):
+        groups.setdefault(group, set()).add(images[member].relative_path)
+    assert {"scenes/scene_014.jpg", "scenes/scene_014_small.jpg"} in groups.values()
+    assert images[19].objects == images[14].objects
 
 
 def test_seed_demo_twice_makes_two_scanned_projects(client: TestClient, images_dir: Path) -> None:

@@ -98,11 +98,20 @@ def _scene(labels: list[str], photos: dict[str, Image.Image], rng: random.Random
 
 
 def write_demo_images(folder: Path, count: int = 60, seed: int = 7) -> list[DemoImage]:
-    """Write `count` JPEGs under folder (sub-folders by theme, one with a rotated EXIF orientation)."""
+    """Write `count` JPEGs under folder (sub-folders by theme, one with a rotated EXIF orientation, and every
+    twentieth a smaller re-encoded copy of an earlier image: a near-duplicate)."""
     rng = random.Random(seed)
     photos = {name: _photo(name) for name in {*(s for s, _ in _OBJECTS.values()), *_BACKGROUNDS}}
     out: list[DemoImage] = []
     for i in range(count):
+        if i % 20 == 19:  # a smaller, re-encoded copy of an earlier image: near-duplicates for Find duplicates to find
+            original = out[i - 5]
+            with Image.open(folder / original.relative_path) as src:
+                im = src.resize((src.width * 3 // 4, src.height * 3 // 4), Image.Resampling.LANCZOS)
+            rel = original.relative_path.replace(".jpg", "_small.jpg")
+            im.save(folder / rel, "JPEG", quality=75)
+            out.append(DemoImage(rel, im.width, im.height, original.objects))
+            continue
         if i % 3 == 0:
             label = DEMO_CLASSES[(i // 3) % len(DEMO_CLASSES)]
             im, objects = _photo_variant(label, photos, rng)
