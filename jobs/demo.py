@@ -1,4 +1,5 @@
-"""Seeds the demo: writes the demo photos into the demo volume and creates a detection and a classification project."""
+"""Seeds the demo: writes the demo photos (and the labels and predictions files of jobs.demo_files) into the demo
+volume and creates a detection and a classification project."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from db import jobs as job_rows
 from db import projects as project_rows
+from jobs.demo_files import write_demo_files
 from jobs.runner import JobRunner
 from volumes.demo_images import DEMO_CLASSES, write_demo_images
 
@@ -20,7 +22,8 @@ MARKER = ".cv-explorer-demo"
 async def seed_demo(runner: JobRunner, *, volume: str, folder: Path, user: str, count: int = 60) -> list[str]:
     """Idempotent: images are written once, projects created once, and each is scanned to completion."""
     if not (folder / MARKER).exists():
-        await asyncio.to_thread(write_demo_images, folder, count)
+        images = await asyncio.to_thread(write_demo_images, folder, count)
+        await asyncio.to_thread(write_demo_files, folder, images)
         (folder / MARKER).write_text("demo images written by `python server.py demo`\n")
     specs = [
         (DETECTION_NAME, "DETECTION", list(DEMO_CLASSES), False,

@@ -9,8 +9,9 @@ from PIL import Image, ImageOps
 from starlette.testclient import TestClient
 
 from jobs.demo import CLASSIFICATION_NAME, DETECTION_NAME, seed_demo
+from jobs.demo_files import LABELS, PREDICTIONS
 from jobs.duplicates import GALLERY_THUMB, group_members
-from tests.conftest import gql
+from tests.conftest import gql, wait_for_job
 from volumes.demo_images import DEMO_CLASSES, write_demo_images
 from volumes.image_hash import thumbnail_hash
 from volumes.images import render_thumbnail
@@ -56,6 +57,28 @@ def test_seed_demo_twice_makes_two_scanned_projects(client: TestClient, images_d
     projects = gql(client, "{ projects { name taskType multiLabel stats { total } } }")["projects"]
     assert {(p["name"], p["taskType"], p["multiLabel"], p["stats"]["total"]) for p in projects} == {
         (DETECTION_NAME, "DETECTION", False, 6), (CLASSIFICATION_NAME, "CLASSIFICATION", True, 6)}
+
+
+IMPORT = """mutation($p: ID!, $path: String!, $m: String){ importAnnotations(projectId: $p, input: {path: $path,
+  format: JSONL, asDraftsOf: $m}){ id } }"""
+
+
+def test_the_demos_labels_and_predictions_import_and_evaluate(client: TestClient, images_dir: Path) -> None:
+    """The README's walk-through: the demo's labels, then its stand-in detector's predictions as drafts, then
+    Evaluate model, which scores them and raises likely errors."""
+    runner = client.app.state.services.runner
+    client.portal.call(lambda: seed_demo(runner, volume="/Volumes/test/cvx/images", folder=images_dir, user="alice",
+                                         count=24))
+    pid = next(p["id"] for p in gql(client, "{ projects { id name } }")["projects"] if p["name"] == DETECTION_NAME)
+    for path, model in [(LABELS, None), (PREDICTIONS, "demo-detector")]:
+        job = gql(client, IMPORT, p=pid, path=f"/Volumes/test/cvx/images/{path}", m=model)["importAnnotations"]
+        assert wait_for_job(client, job["id"])["status"] == "SUCCEEDED"
+    job = gql(client, "mutation($p: ID!){ evaluateModel(projectId: $p){ id } }", p=pid)["evaluateModel"]
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "SUCCEEDED", done
+    r = done["result"]
+    assert (r["model"], r["images"], r["imagesWithPredictions"]) == ("model:demo-detector", 16, 16)
+    assert 0.3 < r["ap50"] < 1 and r["likelyErrors"] > 0, r
 
 
 def test_seed_demo_false_makes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -63,3 +63,32 @@ async def test_pick_paths_export_a_reference_snapshot_and_see_it_listed(page: Pa
     await expect(entry).to_have_count(1)
     await expect(entry).to_contain_text(re.compile(r"Reference snapshot\s+· v1 · 3 images\s+· 3 labels\s+· local"))
     await shot(page, "export-past-1440")
+
+
+async def test_import_a_models_predictions_as_drafts_with_i(page: Page, server: tuple[str, Path], api: Api) -> None:
+    """I opens the import; "a model's predictions" stores the file's boxes as that model's drafts, confidences kept,
+    and asks for the model's name first."""
+    base, images = server
+    line = {"filename": "street/00.jpg", "annotations": [{"label": "car", "ann_type": "bbox", "confidence": 0.8,
+                                                          "bbox_json": {"x": 0.1, "y": 0.1, "w": 0.3, "h": 0.2}}]}
+    (images / "predictions.jsonl").write_text(json.dumps(line) + "\n")
+    project = api.project("Street", "DETECTION", ["car", "person"])
+    await page.set_viewport_size({"width": 1024, "height": 768})
+    await page.goto(f"{base}/#/projects/{project['id']}")
+    await expect(page.get_by_role("button", name="Import…")).to_be_visible()
+    await page.keyboard.press("i")
+    dialog = page.get_by_role("dialog", name="Import annotations")
+    await dialog.get_by_label("format").select_option("JSONL")
+    await dialog.get_by_label("a path in a volume").check()
+    await dialog.get_by_label("volume path").fill("/Volumes/team/vision/images/predictions.jsonl")
+    await dialog.get_by_label("a model's predictions").check()
+    await dialog.get_by_role("button", name="Import", exact=True).click()
+    await expect(dialog.get_by_role("alert")).to_have_text("Name the model whose predictions these are.")
+    await dialog.get_by_label("model name").fill("detector")
+    await expect(dialog.get_by_role("alert")).to_have_count(0)  # answered: the message goes
+    await shot(page, "import-predictions-1024")
+    await dialog.get_by_role("button", name="Import", exact=True).click()
+    await expect(page.locator(".job")).to_contain_text(re.compile(r"import\s+succeeded"), timeout=20_000)
+    sample = next(s for s in api.samples(project["id"]) if s["filename"] == "street/00.jpg")
+    assert sample["status"] == "PRE_LABELED"
+    assert [(a["label"], a["isDraft"]) for a in sample["annotations"]] == [("car", True)]
