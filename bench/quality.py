@@ -15,11 +15,10 @@ from PIL import Image
 from skimage import data as skdata
 
 from bench.figures import Figure
-from db import projects
+from db import gc_pause, projects
 from db.engine import Database
 from db.evaluation import EvaluationData, evaluation_data
 from db.migrate import upgrade
-from jobs import gc_pause
 from jobs.duplicate_groups import as_unsigned, groups
 from jobs.duplicates import GALLERY_THUMB, thumbnail
 from jobs.evaluate import as_columns, evaluate, likely_errors

@@ -18,8 +18,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import agreement
+from db import agreement, gc_pause
 from db import labels as label_rows
+from db.agreement_batch import Stored, batch_agreement
 from db.engine import dialect_of, emit
 from db.errors import Invalid, NotFound
 from db.label_plans import check_version, validate
@@ -164,13 +165,18 @@ def submit(session: Session, sample_id: int, records: Sequence[AnnotationRecord]
 
 
 def _model_submissions(session: Session, sample_id: int) -> list[agreement.Submission]:
+    return [as_submission(author, items) for author, items in _model_items(session, sample_id)]
+
+
+def _model_items(session: Session, sample_id: int) -> list[Stored]:
+    """The image's model drafts as submissions, one per model, items as stored."""
     drafts = session.execute(select(Annotation.created_by, Annotation.label, Annotation.x, Annotation.y, Annotation.w,
                                     Annotation.h).where(Annotation.sample_id == sample_id,
                                                         Annotation.is_draft.is_(True)).order_by(Annotation.id))
     by_model: dict[str, list[list[Any]]] = {}
     for author, label, *box in drafts:
         by_model.setdefault(author, []).append([label, *box] if box[0] is not None else [label])
-    return [as_submission(author, items) for author, items in by_model.items()]
+    return list(by_model.items())
 
 
 def update_agreement(session: Session, project: Project, sample: Sample, subs: Sequence[Submission]) -> None:
@@ -238,11 +244,11 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
     """Recompute the agreement of the project's next `limit` samples after id `after` (their rows locked on
     PostgreSQL, as a save locks its sample), moving the totals by the difference as a save does, and keeping each
     image's labels and its adjudication: after a change of thresholds, or to repair figures. Returns the last
-    sample id read (None at the end) and how many images have an agreement."""
+    sample id read (None at the end) and how many images have an agreement. The batch is computed at once
+    (db.agreement_batch), the collector paused meanwhile (its submissions are many small objects, no cycles)."""
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    settings = ConsensusSettings.of(project.consensus)
     stmt = (select(Sample.id).where(Sample.project_id == project_id, Sample.id > after).order_by(Sample.id)
             .limit(limit))
     if dialect_of(session) == "postgresql":
@@ -250,49 +256,65 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
     ids = list(session.scalars(stmt))
     if not ids:
         return None, 0
-    subs: dict[int, list[agreement.Submission]] = {}
-    for sid, user, items in session.execute(
-            select(Submission.sample_id, Submission.user, Submission.items)
-            .where(Submission.sample_id.in_(ids), Submission.submitted_at.is_not(None))):
-        subs.setdefault(sid, []).append(as_submission(user, items))
-    rows = {r.sample_id: r for r in session.scalars(select(SampleAgreement).where(SampleAgreement.sample_id.in_(ids)))}
-    deltas: dict[str, float] = {}
-    inserts, updates = [], []
+    with gc_pause.paused():
+        done = _recompute(session, project, ids)
+    emit(session, f"project:{project_id}")
+    return ids[-1], done
+
+
+def _recompute(session: Session, project: Project, ids: list[int]) -> int:
+    settings = ConsensusSettings.of(project.consensus)
+    batch = (select(Sample.id).where(Sample.project_id == project.id, Sample.id >= ids[0], Sample.id <= ids[-1])
+             .scalar_subquery())  # the same samples as `ids`, without 2,000 parameters
+    conn = session.connection()
+    subs: dict[int, list[Stored]] = {}
+    for sid, user, items in conn.execute(select(Submission.sample_id, Submission.user, Submission.items)
+                                         .where(Submission.sample_id.in_(batch),
+                                                Submission.submitted_at.is_not(None))).all():
+        subs.setdefault(sid, []).append((user, items))
+    rows = {r.sample_id: r for r in conn.execute(
+        select(SampleAgreement.sample_id, SampleAgreement.state, SampleAgreement.updated_at, SampleAgreement.detail)
+        .where(SampleAgreement.sample_id.in_(batch))).all()}
     now = utcnow()
+    today = now.date().isoformat()
+    images, days, found = [], [], []
     for sid, raters in subs.items():
-        if len(raters) < max(2, settings.needed(project_id, sid)):
+        if len(raters) < max(2, settings.needed(project.id, sid)):
             continue
         if settings.models_as_labellers:
-            raters += _model_submissions(session, sid)
+            raters += _model_items(session, sid)
         row = rows.get(sid)
-        day = (row.updated_at if row is not None else now).date().isoformat()
-        result = agreement.image_agreement(project.task_type, raters, iou_threshold=settings.iou_threshold,
-                                           multi_label=project.multi_label, day=day)
-        for key, value in result.sums.items():
-            deltas[key] = deltas.get(key, 0.0) + value
-        state = ("AGREED" if result.consensus is not None and result.score >= settings.agreement_threshold
-                 else "ADJUDICATE")
-        detail = {"pairs": [[a, b, v] for (a, b), v in result.pairs.items()], "vsConsensus": result.vs_consensus,
-                  "sums": result.sums}
-        values = {"sample_id": sid, "score": result.score, "raters": len(raters), "detail": detail}
+        images.append(raters)
+        days.append(row.updated_at.date().isoformat() if row is not None else today)
+        found.append((sid, row))
+    result = batch_agreement(project.task_type, images, iou_threshold=settings.iou_threshold,
+                             multi_label=project.multi_label, days=days)
+    deltas = result.moved([row.detail.get("sums", {}) if row is not None else None for _, row in found])
+    inserts, updates = [], []
+    waiting = 0
+    for n, (sid, row) in enumerate(found):
+        score = result.scores[n]
+        state = "AGREED" if result.agreed[n] and score >= settings.agreement_threshold else "ADJUDICATE"
+        detail = {"pairs": result.pairs[n], "vsConsensus": result.vs_consensus[n], "sums": result.sums[n]}
         if row is None:
-            inserts.append({**values, "project_id": project_id, "state": state, "updated_at": now})
+            inserts.append({"sample_id": sid, "score": score, "raters": len(images[n]), "detail": detail,
+                            "project_id": project.id, "state": state, "updated_at": now})
         else:
-            for key, value in row.detail.get("sums", {}).items():
-                deltas[key] = deltas.get(key, 0.0) - value
             state = "ADJUDICATED" if row.state == "ADJUDICATED" else state
-            updates.append({**values, "state": state})
-        deltas[WAITING] = deltas.get(WAITING, 0.0) + _waiting(state) - _waiting(row.state if row else None)
+            updates.append({"b_sample_id": sid, "score": score, "raters": len(images[n]), "detail": detail,
+                            "state": state})
+        waiting += _waiting(state) - _waiting(row.state if row is not None else None)
+    if found:
+        deltas[WAITING] = deltas.get(WAITING, 0.0) + waiting
     table = SampleAgreement.__table__
     if inserts:
-        session.execute(table.insert(), inserts)
+        conn.execute(table.insert(), inserts)
     if updates:
-        session.execute(table.update().where(table.c.sample_id == bindparam("b_sample_id")).values(
+        conn.execute(table.update().where(table.c.sample_id == bindparam("b_sample_id")).values(
             score=bindparam("score"), raters=bindparam("raters"), detail=bindparam("detail"),
-            state=bindparam("state")), [{**u, "b_sample_id": u.pop("sample_id")} for u in updates])
-    bump_totals(session, project_id, deltas)
-    emit(session, f"project:{project_id}")
-    return ids[-1], len(inserts) + len(updates)
+            state=bindparam("state")), updates)
+    bump_totals(session, project.id, deltas)
+    return len(inserts) + len(updates)
 
 
 # -- adjudication -------------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from db import evaluation as evaluation_rows
+from db import gc_pause
 from db import label_errors as suspect_rows
 from db.evaluation import EvaluationData
 from db.label_errors import Found
-from jobs import gc_pause
 from jobs.context import JobContext
 from jobs.evaluation import Boxes, classification, detection, summary
 from jobs.label_errors import Suspect, classification_suspects, detection_suspects, labels_keys

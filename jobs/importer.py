@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from db import imports, projects
+from db import gc_pause, imports, projects
 from db.errors import Invalid, NotFound, TooLarge
-from jobs import gc_pause
 from jobs.context import JobContext
 from jobs.formats import Limits, Parsed, coco, jsonl, yolo
 from jobs.formats.reading import Budget, metered

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections import Counter
 
 import krippendorff
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from db.agreement import (
+    ImageAgreement,
     Submission,
     alpha_of,
     coincidences,
@@ -24,6 +26,7 @@ from db.agreement import (
     match_boxes,
     set_key,
 )
+from db.agreement_batch import batch_agreement
 
 
 def _cls(user: str, *labels: str) -> Submission:
@@ -179,3 +182,66 @@ def test_sums_subtract_back_to_nothing() -> None:
     once = Counter(_totals([subs], "DETECTION"))
     once.subtract(_totals([subs], "DETECTION"))
     assert all(abs(v) < 1e-12 for v in once.values())
+
+
+def _stored(subs: list[Submission]) -> list[tuple[str, list[list[object]]]]:
+    return [(s.user, [[label, *box] if box else [label] for label, box in s.items]) for s in subs]
+
+
+def _random_image(rng: random.Random, task: str) -> list[Submission]:
+    """2-5 labellers (in any order); detection: 0-12 boxes each around a few shared spots (many overlaps, some
+    boxes with two candidates), of few classes; classification: one label each, or a set of them."""
+    users = rng.sample("abcdefg", rng.randint(2, 5))
+    if task == "CLASSIFICATION":
+        return [_cls(u, *rng.sample(["cat", "dog", "bird"], rng.randint(0, 2))) for u in users]
+    spots = [(rng.random() * 0.7, rng.random() * 0.7, 0.05 + rng.random() * 0.2, 0.05 + rng.random() * 0.2)
+             for _ in range(rng.randint(1, 4))]
+    subs = []
+    for u in users:
+        boxes = []
+        for _ in range(rng.randint(0, 12)):
+            x, y, w, h = rng.choice(spots)
+            jitter = rng.choice([0.0, 0.02, 0.1, 0.3])
+            boxes.append((rng.choice(["cat", "cat", "dog"]), x + rng.uniform(-jitter, jitter) * w,
+                          y + rng.uniform(-jitter, jitter) * h, w * (1 + rng.uniform(-jitter, jitter)), h))
+        subs.append(_det(u, *boxes))
+    return subs
+
+
+def _same(ours: ImageAgreement, theirs: ImageAgreement) -> None:
+    assert ours.score == pytest.approx(theirs.score)
+    assert list(ours.pairs) == list(theirs.pairs)
+    assert ours.pairs == pytest.approx(theirs.pairs)
+    assert ours.vs_consensus == pytest.approx(theirs.vs_consensus)
+    assert ours.sums == pytest.approx(theirs.sums)
+    if theirs.consensus is None:
+        assert ours.consensus is None
+        return
+    assert ours.consensus is not None
+    assert [label for label, _ in ours.consensus] == [label for label, _ in theirs.consensus]
+    assert [box for _, box in ours.consensus] == [pytest.approx(box) for _, box in theirs.consensus]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.randoms(use_true_random=False), st.sampled_from(["DETECTION", "CLASSIFICATION", "MULTI"]),
+       st.sampled_from([0.3, 0.5]))
+def test_batch_agreement_equals_image_agreement(rng: random.Random, kind: str, threshold: float) -> None:
+    task = "DETECTION" if kind == "DETECTION" else "CLASSIFICATION"
+    images = [_random_image(rng, task) for _ in range(rng.randint(1, 25))]
+    days = [rng.choice(["2026-12-06", "2026-12-07"]) for _ in images]
+    batch = batch_agreement(task, [_stored(subs) for subs in images], iou_threshold=threshold,
+                            multi_label=kind == "MULTI", days=days)
+    expected = [image_agreement(task, subs, iou_threshold=threshold, multi_label=kind == "MULTI", day=day)
+                for subs, day in zip(images, days, strict=True)]
+    for n, theirs in enumerate(expected):
+        _same(batch.image(n), theirs)
+        assert batch.agreed[n] == (theirs.consensus is not None)
+        assert batch.pairs[n] == [[a, b, s] for (a, b), s in theirs.pairs.items()]
+    old = [None if n % 3 == 0 else expected[(n + 1) % len(expected)].sums for n in range(len(expected))]
+    moved: dict[str, float] = {}
+    for theirs, before in zip(expected, old, strict=True):
+        for key, value in theirs.sums.items():
+            moved[key] = moved.get(key, 0.0) + value
+        for key, value in (before or {}).items():
+            moved[key] = moved.get(key, 0.0) - value
+    assert batch.moved(old) == moved  # the same floats: added in the same order

@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from db import imports
+from db import gc_pause, imports
 from db.engine import Database
 from db.errors import DomainError, Invalid, TooLarge
 from db.models import Job, utcnow
-from jobs import gc_pause, importer
+from jobs import importer
 from jobs.formats import Limits, Parsed, jsonl
 from jobs.formats.reading import Budget, metered
 from server import create_app
