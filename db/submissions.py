@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import agreement, gc_pause
+from db import agreement, agreement_rows, gc_pause
 from db import labels as label_rows
 from db.agreement_batch import Stored, batch_agreement
 from db.engine import dialect_of, emit
@@ -264,17 +264,19 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
 
 def _recompute(session: Session, project: Project, ids: list[int]) -> int:
     settings = ConsensusSettings.of(project.consensus)
-    batch = (select(Sample.id).where(Sample.project_id == project.id, Sample.id >= ids[0], Sample.id <= ids[-1])
+    first, last = ids[0], ids[-1]
+    batch = (select(Sample.id).where(Sample.project_id == project.id, Sample.id >= first, Sample.id <= last)
              .scalar_subquery())  # the same samples as `ids`, without 2,000 parameters
     conn = session.connection()
     subs: dict[int, list[Stored]] = {}
-    for sid, user, items in conn.execute(select(Submission.sample_id, Submission.user, Submission.items)
-                                         .where(Submission.sample_id.in_(batch),
-                                                Submission.submitted_at.is_not(None))).all():
+    for sid, user, items in conn.execute(
+            select(Submission.sample_id, Submission.user, Submission.items)
+            .where(Submission.sample_id.between(first, last), Submission.sample_id.in_(batch),
+                   Submission.submitted_at.is_not(None))).all():
         subs.setdefault(sid, []).append((user, items))
     rows = {r.sample_id: r for r in conn.execute(
         select(SampleAgreement.sample_id, SampleAgreement.state, SampleAgreement.updated_at, SampleAgreement.detail)
-        .where(SampleAgreement.sample_id.in_(batch))).all()}
+        .where(SampleAgreement.sample_id.between(first, last), SampleAgreement.sample_id.in_(batch))).all()}
     now = utcnow()
     today = now.date().isoformat()
     images, days, found = [], [], []
@@ -290,29 +292,20 @@ def _recompute(session: Session, project: Project, ids: list[int]) -> int:
     result = batch_agreement(project.task_type, images, iou_threshold=settings.iou_threshold,
                              multi_label=project.multi_label, days=days)
     deltas = result.moved([row.detail.get("sums", {}) if row is not None else None for _, row in found])
-    inserts, updates = [], []
+    inserts: list[agreement_rows.Row] = []
+    updates: list[agreement_rows.Row] = []
     waiting = 0
     for n, (sid, row) in enumerate(found):
         score = result.scores[n]
         state = "AGREED" if result.agreed[n] and score >= settings.agreement_threshold else "ADJUDICATE"
+        if row is not None and row.state == "ADJUDICATED":
+            state = "ADJUDICATED"
         detail = {"pairs": result.pairs[n], "vsConsensus": result.vs_consensus[n], "sums": result.sums[n]}
-        if row is None:
-            inserts.append({"sample_id": sid, "score": score, "raters": len(images[n]), "detail": detail,
-                            "project_id": project.id, "state": state, "updated_at": now})
-        else:
-            state = "ADJUDICATED" if row.state == "ADJUDICATED" else state
-            updates.append({"b_sample_id": sid, "score": score, "raters": len(images[n]), "detail": detail,
-                            "state": state})
+        (inserts if row is None else updates).append((sid, score, state, len(images[n]), detail))
         waiting += _waiting(state) - _waiting(row.state if row is not None else None)
     if found:
         deltas[WAITING] = deltas.get(WAITING, 0.0) + waiting
-    table = SampleAgreement.__table__
-    if inserts:
-        conn.execute(table.insert(), inserts)
-    if updates:
-        conn.execute(table.update().where(table.c.sample_id == bindparam("b_sample_id")).values(
-            score=bindparam("score"), raters=bindparam("raters"), detail=bindparam("detail"),
-            state=bindparam("state")), updates)
+    agreement_rows.write(session, project.id, now, inserts, updates)
     bump_totals(session, project.id, deltas)
     return len(inserts) + len(updates)
 

@@ -1,0 +1,48 @@
+"""A batch of images' agreement rows (sample_agreements) written with the driver, not a statement per row through
+the ORM: on PostgreSQL the new rows by COPY and the others by the driver's executemany (pipelined), on SQLite both
+by executemany. Each detail is serialised as the JSON column serialises it (orjson)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from db.engine import dialect_of
+from db.models import SampleAgreement
+
+Row = tuple[int, float, str, int, dict[str, Any]]  # sample_id, score, state, raters, detail
+
+_COLUMNS = "sample_id, score, state, raters, detail, project_id, updated_at"
+_PG_COPY = f"COPY sample_agreements ({_COLUMNS}) FROM STDIN"
+_PG_UPDATE = "UPDATE sample_agreements SET score = %s, state = %s, raters = %s, detail = %s WHERE sample_id = %s"
+_SQLITE_INSERT = f"INSERT INTO sample_agreements ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_UPDATE = "UPDATE sample_agreements SET score = ?, state = ?, raters = ?, detail = ? WHERE sample_id = ?"
+
+
+def _json(detail: dict[str, Any]) -> str:
+    return orjson.dumps(detail).decode()
+
+
+def write(session: Session, project_id: int, now: datetime, inserts: Sequence[Row], updates: Sequence[Row]) -> None:
+    """Insert the new rows (updated at `now`) and update the others' score, state, raters and detail."""
+    conn = session.connection()
+    postgres = dialect_of(session) == "postgresql"
+    if inserts and postgres:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
+            for sid, score, state, raters, detail in inserts:
+                copy.write_row((sid, score, state, raters, _json(detail), project_id, now))
+    elif inserts:
+        stamp = SampleAgreement.__table__.c.updated_at.type.bind_processor(conn.dialect)
+        at = stamp(now) if stamp is not None else now
+        conn.exec_driver_sql(_SQLITE_INSERT, [(sid, score, state, raters, _json(detail), project_id, at)
+                                              for sid, score, state, raters, detail in inserts])
+    if updates:
+        conn.exec_driver_sql(_PG_UPDATE if postgres else _SQLITE_UPDATE,
+                             [(score, state, raters, _json(detail), sid)
+                              for sid, score, state, raters, detail in updates])
