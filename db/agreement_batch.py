@@ -83,6 +83,7 @@ def batch_agreement(task: str, images: Sequence[Sequence[Stored]], *, iou_thresh
 
 def _one_by_one(task: str, images: Sequence[Sequence[Stored]], threshold: float, multi_label: bool,
                 days: Sequence[str]) -> BatchAgreement:
+    """image_agreement image by image, its results in a BatchAgreement."""
     results = [image_agreement(task, [Submission(u, tuple((i[0], tuple(i[1:5]) if len(i) == 5 else None)
                                                           for i in items)) for u, items in subs],
                                iou_threshold=threshold, multi_label=multi_label, day=day)
@@ -146,6 +147,10 @@ class _Detection:
         self.x2, self.y2, self.area = self.x + w, self.y + h, w * h
         self.owner = np.repeat(np.arange(len(subs)), self.size)  # submission of each box
         self.image = self.sub_image[self.owner]
+        # the pairs of labellers of each image, in image_agreement's order
+        self.pa, self.pb = _after(np.arange(len(subs)) + 1, np.repeat(self.first_sub + self.per_image, self.per_image))
+        self.n_pairs = self.per_image * (self.per_image - 1) // 2
+        self.pair_start = np.cumsum(self.n_pairs) - self.n_pairs
 
     def _candidates(self) -> tuple[Ints, Ints]:
         """Boxes (i < j) of the same image and class, drawn by different labellers, with IoU >= the threshold,
@@ -183,7 +188,7 @@ class _Detection:
 
     def _matches(self) -> tuple[Ints, Ints]:
         """The optimal one-to-one matching of each pair of labellers: the candidates themselves where no box has
-        two of them in that pair, else _assign on the pair's boxes (as image_agreement calls it)."""
+        two of them in that pair (as in _assign), else the pair's matching by _solve."""
         i, j = self._candidates()
         oi, oj = self.owner[i], self.owner[j]
         pair = self._pair_of(oi, oj)
@@ -223,15 +228,12 @@ class _Detection:
         return i[at], j[at]
 
     def result(self) -> BatchAgreement:
+        """Pair scores, consensus, scores against it and sums of every image (image_agreement's _detection)."""
         from scipy.sparse import coo_matrix  # here: importing scipy adds about a second to a server's start
         from scipy.sparse.csgraph import connected_components
 
         n_img, n_subs, n_box = len(self.per_image), len(self.size), len(self.cls)
-        # pairs of labellers of each image, in image_agreement's order
-        self.pa, self.pb = _after(np.arange(n_subs) + 1, np.repeat(self.first_sub + self.per_image, self.per_image))
-        n_pairs = self.per_image * (self.per_image - 1) // 2
-        self.pair_start = np.cumsum(n_pairs) - n_pairs
-        pa, pb = self.pa, self.pb
+        pa, pb, n_pairs = self.pa, self.pb, self.n_pairs
         mi, mj = self._matches()
         matched = np.bincount(self._pair_of(self.owner[mi], self.owner[mj]), minlength=len(pa))
         total = self.size[pa] + self.size[pb]

@@ -38,7 +38,8 @@ def write(session: Session, project_id: int, now: datetime, inserts: Sequence[Ro
             for sid, score, state, raters, detail in inserts:
                 copy.write_row((sid, score, state, raters, _json(detail), project_id, now))
     elif inserts:
-        stamp = SampleAgreement.__table__.c.updated_at.type.bind_processor(conn.dialect)
+        column = SampleAgreement.__table__.c.updated_at.type.dialect_impl(conn.dialect)
+        stamp = column.bind_processor(conn.dialect)  # the text SQLAlchemy stores a datetime as
         at = stamp(now) if stamp is not None else now
         conn.exec_driver_sql(_SQLITE_INSERT, [(sid, score, state, raters, _json(detail), project_id, at)
                                               for sid, score, state, raters, detail in inserts])

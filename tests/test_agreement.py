@@ -190,7 +190,7 @@ def _stored(subs: list[Submission]) -> list[tuple[str, list[list[object]]]]:
 
 def _random_image(rng: random.Random, task: str) -> list[Submission]:
     """2-5 labellers (in any order); detection: 0-12 boxes each around a few shared spots (many overlaps, some
-    boxes with two candidates), of few classes; classification: one label each, or a set of them."""
+    boxes with two candidates, some drawn twice alike), of few classes; classification: 0-2 labels each."""
     users = rng.sample("abcdefg", rng.randint(2, 5))
     if task == "CLASSIFICATION":
         return [_cls(u, *rng.sample(["cat", "dog", "bird"], rng.randint(0, 2))) for u in users]
@@ -245,3 +245,17 @@ def test_batch_agreement_equals_image_agreement(rng: random.Random, kind: str, t
         for key, value in (before or {}).items():
             moved[key] = moved.get(key, 0.0) - value
     assert batch.moved(old) == moved  # the same floats: added in the same order
+
+
+def test_batch_agreement_solves_a_box_with_two_candidates() -> None:
+    # the greedy trap of test_matching_maximises_total_iou_not_greedy, drawn by a third labeller too
+    a = _det("a", ("x", 0.0, 0.0, 0.5, 0.5), ("x", 0.0, 0.1, 0.5, 0.5))
+    b = _det("b", ("x", 0.02, 0.0, 0.5, 0.5), ("x", 0.12, 0.0, 0.5, 0.5))
+    c = _det("c", ("x", 0.0, 0.05, 0.5, 0.5))
+    images = [[c, a, b], [a, b]]
+    batch = batch_agreement("DETECTION", [_stored(subs) for subs in images], iou_threshold=0.5, multi_label=False,
+                            days=["d", "d"])
+    for n, subs in enumerate(images):
+        expected = image_agreement("DETECTION", subs, iou_threshold=0.5, multi_label=False, day="d")
+        assert batch.image(n) == expected  # the same floats
+    assert batch.pairs[1] == [["a", "b", 1.0]]

@@ -1,16 +1,25 @@
 """Consensus labelling through the API: overlap settings, claims per labeller, submissions nobody else sees, the
-consensus as the image's labels, agreement in projectStats, and adjudication by reviewers."""
+consensus as the image's labels, agreement in projectStats, and adjudication by reviewers; and the AGREEMENT job's
+batch recompute (db.submissions.recompute_batch) against image_agreement, image by image."""
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
+from db import submissions
+from db.agreement import image_agreement
+from db.engine import Database
+from db.models import Project, SampleAgreement, Submission, utcnow
 from settings import Settings
-from tests.conftest import make_images
+from tests.conftest import make_images, seed_project
 from tests.team import Caller, Team, team_app
 from tests.waiting import until_ended
 
@@ -204,3 +213,46 @@ def test_exports_carry_the_consensus_or_every_submission_with_its_labeller(team:
         [("cat", "bob"), ("dog", "bob"), ("cat", "dave")]]
     refused = team["root"].raw(EXPORT, p=pid, f="YOLO", all=True)["errors"][0]
     assert refused["extensions"]["code"] == "VALIDATION" and "COCO or JSONL" in refused["message"]
+
+
+async def test_a_recompute_stores_every_image_as_image_agreement_computes_it(db: Database) -> None:
+    pid, ids = await seed_project(db, 6)
+    rng = random.Random(5)
+    drawn = {sid: {u: [[rng.choice(["cat", "dog"]), 0.1 + rng.random() * 0.02 + 0.3 * (k % 2), 0.1 + 0.3 * (k // 2),
+                        0.2, 0.2] for k in range(rng.randint(0, 4))] for u in ("ann", "bob", "cy")} for sid in ids[:5]}
+    del drawn[ids[4]]["cy"]  # two of the three labellers: not complete, no agreement
+
+    def prepare(s: Session) -> None:
+        project = s.get(Project, pid)
+        assert project is not None
+        project.consensus = {"overlap": 3, "fraction": 1.0, "iou_threshold": 0.5, "agreement_threshold": 0.9,
+                             "models_as_labellers": False}
+        s.execute(Submission.__table__.insert(), [
+            {"project_id": pid, "sample_id": sid, "user": u, "items": items, "no_objects": not items, "version": 1,
+             "submitted_at": utcnow(), "lease_expires_at": None}
+            for sid, by in drawn.items() for u, items in by.items()])
+
+    def stored(s: Session) -> tuple[dict[int, tuple[float, str, int, dict[str, object]]], dict[str, float], object]:
+        rows = {r.sample_id: (r.score, r.state, r.raters, r.detail) for r in s.scalars(select(SampleAgreement))}
+        return rows, submissions.totals(s, pid), s.execute(text("SELECT updated_at FROM sample_agreements")).scalar()
+
+    await db.write(prepare)
+    for _ in range(2):  # rows inserted, then updated
+        assert await db.write(submissions.recompute_batch, pid, 0, 10) == (ids[-1], 4)
+        rows, totals, stamp = await db.read(stored)
+        assert sorted(rows) == ids[:4]
+        sums: dict[str, float] = {}
+        day = utcnow().date().isoformat()
+        for sid in ids[:4]:
+            expected = image_agreement("DETECTION", [submissions.as_submission(u, items) for u, items in
+                                                     drawn[sid].items()], iou_threshold=0.5, multi_label=False, day=day)
+            state = "AGREED" if expected.score >= 0.9 else "ADJUDICATE"
+            detail = {"pairs": [[a, b, v] for (a, b), v in expected.pairs.items()],
+                      "vsConsensus": expected.vs_consensus, "sums": expected.sums}
+            assert rows[sid] == (expected.score, state, 3, detail)
+            for key, value in expected.sums.items():
+                sums[key] = sums.get(key, 0.0) + value
+        sums["waiting"] = sum(1.0 for row in rows.values() if row[1] == "ADJUDICATE")
+        assert totals == pytest.approx({k: v for k, v in sums.items() if abs(v) > 1e-12})
+        if isinstance(stamp, str):  # SQLite: the text SQLAlchemy stores a datetime as
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stamp), stamp
