@@ -1,6 +1,7 @@
 """A batch of images' agreement rows (sample_agreements) written with the driver, not a statement per row through
-the ORM: on PostgreSQL the new rows by COPY and the others by the driver's executemany (pipelined), on SQLite both
-by executemany. Each detail is serialised as the JSON column serialises it (orjson)."""
+the ORM: on PostgreSQL the new rows by COPY (its text written here: a float's repr reads back as the same float)
+and the others by the driver's executemany (pipelined), on SQLite both by executemany. Each detail is serialised as
+the JSON column serialises it (orjson)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def _json(detail: dict[str, Any]) -> str:
     return orjson.dumps(detail).decode()
 
 
+def _copy_text(value: str) -> str:
+    """A value in COPY's text format: compact JSON has no tab or line break of its own, only backslashes."""
+    return value.replace("\\", "\\\\")
+
+
 def write(session: Session, project_id: int, now: datetime, inserts: Sequence[Row], updates: Sequence[Row]) -> None:
     """Insert the new rows (updated at `now`) and update the others' score, state, raters and detail."""
     conn = session.connection()
@@ -34,9 +40,10 @@ def write(session: Session, project_id: int, now: datetime, inserts: Sequence[Ro
     if inserts and postgres:
         driver = conn.connection.driver_connection
         assert driver is not None
+        tail = f"\t{project_id}\t{now.isoformat()}\n"
         with driver.cursor() as cursor, cursor.copy(_PG_COPY) as copy:
-            for sid, score, state, raters, detail in inserts:
-                copy.write_row((sid, score, state, raters, _json(detail), project_id, now))
+            copy.write("".join(f"{sid}\t{score!r}\t{state}\t{raters}\t{_copy_text(_json(detail))}{tail}"
+                               for sid, score, state, raters, detail in inserts))
     elif inserts:
         column = SampleAgreement.__table__.c.updated_at.type.dialect_impl(conn.dialect)
         stamp = column.bind_processor(conn.dialect)  # the text SQLAlchemy stores a datetime as
