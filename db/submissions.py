@@ -272,7 +272,7 @@ def _recompute(session: Session, project: Project, ids: list[int]) -> int:
     for sid, user, items in conn.execute(
             select(Submission.sample_id, Submission.user, Submission.items)
             .where(Submission.sample_id.between(first, last), Submission.sample_id.in_(batch),
-                   Submission.submitted_at.is_not(None))).all():
+                   Submission.submitted_at.is_not(None)).order_by(Submission.sample_id)).all():
         subs.setdefault(sid, []).append((user, items))
     rows = {r.sample_id: r for r in conn.execute(
         select(SampleAgreement.sample_id, SampleAgreement.state, SampleAgreement.updated_at, SampleAgreement.detail)
