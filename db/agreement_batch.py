@@ -126,7 +126,8 @@ class _Detection:
         user = np.fromiter(map(code.__getitem__, users), dtype=np.int64, count=len(users))
         order = np.lexsort((user, self.sub_image))  # stable, as image_agreement's sort
         self.user = user[order]
-        subs = [subs[k] for k in order.tolist()]
+        if (np.diff(order) != 1).any():  # not stored in that order already
+            subs = [subs[k] for k in order.tolist()]
         self.first_sub = np.cumsum(self.per_image) - self.per_image
         self.rank = np.arange(len(subs)) - self.first_sub[self.sub_image]  # a labeller's place in their image
         twice = (self.user[1:] == self.user[:-1]) & (self.sub_image[1:] == self.sub_image[:-1])
