@@ -263,6 +263,7 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
 
 
 def _recompute(session: Session, project: Project, ids: list[int]) -> int:
+    """recompute_batch's work on its locked samples `ids` (consecutive in the project): how many it stored."""
     settings = ConsensusSettings.of(project.consensus)
     first, last = ids[0], ids[-1]
     batch = (select(Sample.id).where(Sample.project_id == project.id, Sample.id >= first, Sample.id <= last)
