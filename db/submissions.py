@@ -8,7 +8,7 @@ Each image's agreement (db.agreement) is stored with it and added to its project
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -240,12 +240,17 @@ def bump_totals(session: Session, project_id: int, deltas: Mapping[str, float]) 
         session.connection().execute(_UPSERT_TOTALS[dialect_of(session)], rows)
 
 
-def recompute_batch(session: Session, project_id: int, after: int, limit: int) -> tuple[int | None, int]:
+def recompute_batch(session: Session, project_id: int, after: int, limit: int, *,
+                    locked: Callable[[int], None] | None = None,
+                    before_totals: Callable[[], None] | None = None) -> tuple[int | None, int]:
     """Recompute the agreement of the project's next `limit` samples after id `after` (their rows locked on
     PostgreSQL, as a save locks its sample), moving the totals by the difference as a save does, and keeping each
     image's labels and its adjudication: after a change of thresholds, or to repair figures. Returns the last
     sample id read (None at the end) and how many images have an agreement. The batch is computed at once
-    (db.agreement_batch), the collector paused meanwhile (its submissions are many small objects, no cycles)."""
+    (db.agreement_batch), the collector paused meanwhile (its submissions are many small objects, no cycles).
+    `locked(last id)` is called once the batch's samples are locked (the next batch may start then), and
+    `before_totals()` just before the totals move (it may wait for the previous batch's commit, so that the totals
+    add the batches' changes in their order; it raises to abandon the batch)."""
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
@@ -256,13 +261,15 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int) -
     ids = list(session.scalars(stmt))
     if not ids:
         return None, 0
+    if locked is not None:
+        locked(ids[-1])
     with gc_pause.paused():
-        done = _recompute(session, project, ids)
+        done = _recompute(session, project, ids, before_totals)
     emit(session, f"project:{project_id}")
     return ids[-1], done
 
 
-def _recompute(session: Session, project: Project, ids: list[int]) -> int:
+def _recompute(session: Session, project: Project, ids: list[int], before_totals: Callable[[], None] | None) -> int:
     """recompute_batch's work on its locked samples `ids` (consecutive in the project): how many it stored."""
     settings = ConsensusSettings.of(project.consensus)
     first, last = ids[0], ids[-1]
@@ -307,6 +314,8 @@ def _recompute(session: Session, project: Project, ids: list[int]) -> int:
     if found:
         deltas[WAITING] = deltas.get(WAITING, 0.0) + waiting
     agreement_rows.write(session, project.id, now, inserts, updates)
+    if before_totals is not None:
+        before_totals()
     bump_totals(session, project.id, deltas)
     return len(inserts) + len(updates)
 

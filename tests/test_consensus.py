@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from db import submissions
+from db import agreement_rows, submissions
 from db.agreement import image_agreement
 from db.engine import Database
 from db.models import Project, SampleAgreement, Submission, utcnow
+from jobs import agreement as agreement_job
 from settings import Settings
 from tests.conftest import make_images, seed_project
 from tests.team import Caller, Team, team_app
@@ -256,3 +257,63 @@ async def test_a_recompute_stores_every_image_as_image_agreement_computes_it(db:
         assert totals == pytest.approx({k: v for k, v in sums.items() if abs(v) > 1e-12})
         if isinstance(stamp, str):  # SQLite: the text SQLAlchemy stores a datetime as
             assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stamp), stamp
+
+
+async def _three_labellers(db: Database, n: int) -> tuple[int, list[int]]:
+    pid, ids = await seed_project(db, n)
+    rng = random.Random(9)
+
+    def prepare(s: Session) -> None:
+        project = s.get(Project, pid)
+        assert project is not None
+        project.consensus = {"overlap": 3, "fraction": 1.0, "iou_threshold": 0.5, "agreement_threshold": 0.9,
+                             "models_as_labellers": False}
+        s.execute(Submission.__table__.insert(), [
+            {"project_id": pid, "sample_id": sid, "user": u, "no_objects": False, "version": 1,
+             "submitted_at": utcnow(), "lease_expires_at": None,
+             "items": [["cat", 0.1 + rng.random() * 0.05, 0.1 + 0.3 * k, 0.2, 0.2] for k in range(3)]}
+            for sid in ids for u in ("ann", "bob", "cy")])
+
+    await db.write(prepare)
+    return pid, ids
+
+
+def _rows_and_totals(s: Session) -> tuple[dict[int, tuple[float, str, int, object]], dict[str, float]]:
+    rows = {r.sample_id: (r.score, r.state, r.raters, r.detail) for r in s.scalars(select(SampleAgreement))}
+    project = s.scalars(select(Project.id)).one()
+    return rows, submissions.totals(s, project)
+
+
+async def test_the_job_in_batches_stores_what_one_batch_stores(db: Database, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    pid, ids = await _three_labellers(db, 9)
+    assert await db.write(submissions.recompute_batch, pid, 0, 100) == (ids[-1], 9)
+    whole = await db.read(_rows_and_totals)
+    monkeypatch.setattr(agreement_job, "BATCH", 2)  # batches overlap on PostgreSQL
+    for _ in range(2):  # rows updated, then inserted
+        assert await agreement_job.recompute_all(db, pid) == 9
+        rows, totals = await db.read(_rows_and_totals)
+        assert rows == whole[0] and totals == pytest.approx(whole[1])
+        await db.write(lambda s: s.execute(text("DELETE FROM sample_agreements")))
+        await db.write(lambda s: s.execute(text("DELETE FROM agreement_totals")))
+
+
+async def test_a_failed_batch_stops_the_job_and_the_batch_after_it_rolls_back(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid, ids = await _three_labellers(db, 6)
+    monkeypatch.setattr(agreement_job, "BATCH", 2)
+    real, calls = agreement_rows.write, []
+
+    def failing(session: Session, *args: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the second batch fails")
+        real(session, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agreement_rows, "write", failing)
+    with pytest.raises(RuntimeError, match="second batch"):
+        await agreement_job.recompute_all(db, pid)
+    rows, totals = await db.read(_rows_and_totals)
+    assert sorted(rows) == ids[:2]  # the first batch committed; the second failed, the third rolled back
+    assert len(calls) == (3 if db.is_postgres else 2)  # on PostgreSQL the third had started meanwhile
+    assert totals["image_n"] == 2.0
