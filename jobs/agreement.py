@@ -41,23 +41,23 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
 
 async def recompute_all(db: Database, project_id: int,
-                        batch_done: Callable[[int | None], Awaitable[None]] | None = None) -> int:
-    """Recompute every batch of the project's samples; `batch_done(last sample id read, None at the end)` after
-    each batch committed, in order. Returns how many images have an agreement."""
+                        batch_done: Callable[[int | None], Awaitable[None]] | None = None, batch: int = BATCH) -> int:
+    """Recompute every batch of `batch` of the project's samples; `batch_done(last sample id read, None at the end)`
+    after each batch committed, in order. Returns how many images have an agreement."""
     if not db.is_postgres:
         after: int | None = 0
         images = 0
         while after is not None:
-            after, done = await db.write(submissions.recompute_batch, project_id, after, BATCH)
+            after, done = await db.write(submissions.recompute_batch, project_id, after, batch)
             images += done
             if batch_done is not None:
                 await batch_done(after)
         return images
-    return await _overlapped(db, project_id, batch_done)
+    return await _overlapped(db, project_id, batch_done, batch)
 
 
 async def _overlapped(db: Database, project_id: int,
-                      batch_done: Callable[[int | None], Awaitable[None]] | None) -> int:
+                      batch_done: Callable[[int | None], Awaitable[None]] | None, size: int) -> int:
     loop = asyncio.get_running_loop()
     images = 0
     after: int | None = 0
@@ -74,7 +74,7 @@ async def _overlapped(db: Database, project_id: int,
                 if previous is not None:
                     previous.result()  # raises when the previous batch failed: this one rolls back
 
-            batch = asyncio.ensure_future(db.write(submissions.recompute_batch, project_id, after, BATCH,
+            batch = asyncio.ensure_future(db.write(submissions.recompute_batch, project_id, after, size,
                                                    locked=locked, before_totals=before_totals))
             committed = concurrent.futures.Future()
             batch.add_done_callback(functools.partial(_settle, committed))
