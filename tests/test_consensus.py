@@ -223,21 +223,11 @@ async def test_a_recompute_stores_every_image_as_image_agreement_computes_it(db:
                         0.2, 0.2] for k in range(rng.randint(0, 4))] for u in ("ann", "bob", "cy")} for sid in ids[:5]}
     del drawn[ids[4]]["cy"]  # two of the three labellers: not complete, no agreement
 
-    def prepare(s: Session) -> None:
-        project = s.get(Project, pid)
-        assert project is not None
-        project.consensus = {"overlap": 3, "fraction": 1.0, "iou_threshold": 0.5, "agreement_threshold": 0.9,
-                             "models_as_labellers": False}
-        s.execute(Submission.__table__.insert(), [
-            {"project_id": pid, "sample_id": sid, "user": u, "items": items, "no_objects": not items, "version": 1,
-             "submitted_at": utcnow(), "lease_expires_at": None}
-            for sid, by in drawn.items() for u, items in by.items()])
-
     def stored(s: Session) -> tuple[dict[int, tuple[float, str, int, dict[str, object]]], dict[str, float], object]:
         rows = {r.sample_id: (r.score, r.state, r.raters, r.detail) for r in s.scalars(select(SampleAgreement))}
         return rows, submissions.totals(s, pid), s.execute(text("SELECT updated_at FROM sample_agreements")).scalar()
 
-    await db.write(prepare)
+    await db.write(_submitted, pid, drawn)
     for _ in range(2):  # rows inserted, then updated
         assert await db.write(submissions.recompute_batch, pid, 0, 10) == (ids[-1], 4)
         rows, totals, stamp = await db.read(stored)
@@ -259,22 +249,25 @@ async def test_a_recompute_stores_every_image_as_image_agreement_computes_it(db:
             assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}", stamp), stamp
 
 
+def _submitted(s: Session, pid: int, drawn: dict[int, dict[str, list[list[object]]]]) -> None:
+    """Overlap 3 on the project, and each labeller's submitted items per sample, stored as a submission stores them."""
+    project = s.get(Project, pid)
+    assert project is not None
+    project.consensus = {"overlap": 3, "fraction": 1.0, "iou_threshold": 0.5, "agreement_threshold": 0.9,
+                         "models_as_labellers": False}
+    s.execute(Submission.__table__.insert(), [
+        {"project_id": pid, "sample_id": sid, "user": u, "items": items, "no_objects": not items, "version": 1,
+         "submitted_at": utcnow(), "lease_expires_at": None}
+        for sid, by in drawn.items() for u, items in by.items()])
+
+
 async def _three_labellers(db: Database, n: int) -> tuple[int, list[int]]:
     pid, ids = await seed_project(db, n)
     rng = random.Random(9)
-
-    def prepare(s: Session) -> None:
-        project = s.get(Project, pid)
-        assert project is not None
-        project.consensus = {"overlap": 3, "fraction": 1.0, "iou_threshold": 0.5, "agreement_threshold": 0.9,
-                             "models_as_labellers": False}
-        s.execute(Submission.__table__.insert(), [
-            {"project_id": pid, "sample_id": sid, "user": u, "no_objects": False, "version": 1,
-             "submitted_at": utcnow(), "lease_expires_at": None,
-             "items": [["cat", 0.1 + rng.random() * 0.05, 0.1 + 0.3 * k, 0.2, 0.2] for k in range(3)]}
-            for sid in ids for u in ("ann", "bob", "cy")])
-
-    await db.write(prepare)
+    drawn: dict[int, dict[str, list[list[object]]]] = {
+        sid: {u: [["cat", 0.1 + rng.random() * 0.05, 0.1 + 0.3 * k, 0.2, 0.2] for k in range(3)]
+              for u in ("ann", "bob", "cy")} for sid in ids}
+    await db.write(_submitted, pid, drawn)
     return pid, ids
 
 
