@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import IO
 
@@ -24,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def _preload() -> None:
     """What `serve` imports, imported once here (the lazy imports included) before any fork."""
     import alembic.command  # noqa: F401
-    import uvicorn
     import uvicorn.protocols.http.httptools_impl
     import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
 
@@ -65,6 +65,8 @@ def _become_server(env: dict[str, str], log: str) -> None:
     code = 1
     try:
         code = server.main(["serve"])
+    except BaseException:  # as the interpreter would: the traceback in the log, then exit 1
+        traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
