@@ -39,6 +39,7 @@ from db.label_plans import (
     validate,
 )
 from db.models import CONFIDENCE_KEY, Annotation, AnnotationEvent, Project, Sample, utcnow
+from db.overlap import takes_submissions
 from db.records import AnnotationRecord
 from db.sample_state import SampleState
 
@@ -208,17 +209,25 @@ def find_snapshot(session: Session, sample_id: int) -> Saved | None:
     return Saved(loaded.sample, loaded.annotations)  # type: ignore[arg-type]
 
 
+class TakesSubmissions(Exception):
+    """The sample's project has overlap and this image takes submissions: the save is its saver's own submission
+    (db.submissions.submit), not the image's labels. Raised before anything is written."""
+
+
 async def save_annotations(
     db: Database, sample_id: int, annotations: Sequence[AnnotationRecord], user: str, *, allow_empty: bool,
-    expected_version: int | None,
+    expected_version: int | None, submissions_apart: bool = False,
 ) -> Saved:
     """Replace every annotation of the sample (drafts included); an empty list with allow_empty means 'no objects'.
-    Saving what the sample already holds changes nothing (save_changes_nothing); a stale version is still CONFLICT."""
+    Saving what the sample already holds changes nothing (save_changes_nothing); a stale version is still CONFLICT.
+    `submissions_apart`: raise TakesSubmissions where the save would be a submission (asked in the save's own read)."""
     if not annotations and not allow_empty:
         raise Invalid("An empty save needs allowEmpty: true (it records that the image has no objects).")
 
     def plan(load: Loader) -> Change:
         loaded = load(sample_id)
+        if submissions_apart and takes_submissions(loaded.project.consensus, loaded.project.id, sample_id):
+            raise TakesSubmissions()
         clean = [AnnotationRecord(a.label, a.kind, a.box) for a in validate(loaded.project, annotations)]
         check_version(loaded.sample, expected_version)
         if save_changes_nothing(loaded, clean):
@@ -236,6 +245,7 @@ async def save_annotations(
 
 async def set_classification(
     db: Database, sample_id: int, labels: Sequence[str], user: str, *, expected_version: int | None,
+    submissions_apart: bool = False,
 ) -> Saved:
     """Replace the sample's labels: exactly one, or any number (none meaning 'none of these') if multi-label."""
     project = (await db.read(_load, sample_id)).project
@@ -244,7 +254,8 @@ async def set_classification(
     if not labels and not project.multi_label:
         raise Invalid("Give exactly one label (this project is not multi-label).")
     new = [AnnotationRecord(label, "CLASSIFICATION") for label in labels]
-    return await save_annotations(db, sample_id, new, user, allow_empty=True, expected_version=expected_version)
+    return await save_annotations(db, sample_id, new, user, allow_empty=True, expected_version=expected_version,
+                                  submissions_apart=submissions_apart)
 
 
 async def skip_sample(db: Database, sample_id: int, user: str, *, expected_version: int | None = None) -> Saved:

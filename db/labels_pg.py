@@ -20,7 +20,7 @@ LOAD = """
 SELECT s.id, s.project_id, s.path, s.filename, s.status, s.version, s.locked_by, s.lock_expires_at, s.width,
        s.height, s.labeled_by, s.labeled_at, s.skipped_by, s.updated_by, s.updated_at, s.no_objects,
        s.min_confidence, s.max_confidence, s.review_status, s.reviewed_by, s.reviewed_at, s.review_comment,
-       s.missing_since, s.duplicate_group, s.split, p.task_type, p.classes::text, p.multi_label,
+       s.missing_since, s.duplicate_group, s.split, p.task_type, p.classes::text, p.multi_label, p.consensus::text,
        (SELECT json_agg(json_build_array(a.id, a.label, a.kind, a.x, a.y, a.w, a.h, a.confidence, a.is_draft,
                                          a.created_by, a.created_at) ORDER BY a.id)::text
           FROM annotations a WHERE a.sample_id = s.id)
@@ -78,8 +78,9 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
         return None
     n = len(SAMPLE_STATE)
     sample = dict(zip(SAMPLE_STATE, row[:n], strict=True))
-    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": row[n + 2]}
-    annotations = [dict(zip(ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[n + 3] or "[]")]
+    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": row[n + 2],
+               "consensus": orjson.loads(row[n + 3]) if row[n + 3] is not None else None}
+    annotations = [dict(zip(ANNOTATION_READ, a, strict=True)) for a in orjson.loads(row[n + 4] or "[]")]
     for a in annotations:
         a["created_at"] = datetime.fromisoformat(a["created_at"]).astimezone(UTC)
     return sample, project, annotations

@@ -19,7 +19,7 @@ from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_jso
 DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
 _BOOLEANS = frozenset({"no_objects"})
 
-LOAD = (f"SELECT {', '.join(f's.{c}' for c in SAMPLE_STATE)}, p.task_type, p.classes, p.multi_label "
+LOAD = (f"SELECT {', '.join(f's.{c}' for c in SAMPLE_STATE)}, p.task_type, p.classes, p.multi_label, p.consensus "
         "FROM samples s JOIN projects p ON p.id = s.project_id WHERE s.id = ?")
 ANNOTATIONS = f"SELECT {', '.join(ANNOTATION_READ)} FROM annotations WHERE sample_id = ? ORDER BY id"
 UPDATE = (f"UPDATE samples SET {', '.join(f'{c} = ?' for c in SAMPLE_WRITES)} "
@@ -58,7 +58,8 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
         return None
     n = len(SAMPLE_STATE)
     sample = sample_columns(row[:n])
-    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": bool(row[n + 2])}
+    project = {"id": row[1], "task_type": row[n], "classes": orjson.loads(row[n + 1]), "multi_label": bool(row[n + 2]),
+               "consensus": orjson.loads(row[n + 3]) if row[n + 3] is not None else None}
     annotations = []
     for a in conn.execute(ANNOTATIONS, (sample_id,)):
         values = dict(zip(ANNOTATION_READ, a, strict=True))

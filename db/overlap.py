@@ -35,6 +35,12 @@ class ConsensusSettings:
         return self.overlap if sample_share(project_id, sample_id) < self.fraction else 1
 
 
+def takes_submissions(consensus: dict[str, Any] | None, project_id: int, sample_id: int) -> bool:
+    """Whether a save of this sample is its saver's own submission: the project has overlap and the image is one of
+    those labelled `overlap` times."""
+    return bool(consensus) and ConsensusSettings.of(consensus).needed(project_id, sample_id) > 1
+
+
 def sample_share(project_id: int, sample_id: int) -> float:
     """A number in [0, 1) fixed by the project and the sample (a hash, so the same images are chosen on every
     server and every run, and about `fraction` of them whatever their order)."""

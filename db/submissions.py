@@ -45,16 +45,6 @@ NEEDS_WORK = label_rows.NEEDS_WORK
 CANDIDATES = 50  # samples read per claim; those of them that need fewer labellers (fraction < 1) are passed over
 
 
-def takes_submissions(session: Session, sample_id: int) -> bool:
-    """Whether a save of this sample is its saver's own submission (its project has overlap and the image is one of
-    those labelled `overlap` times)."""
-    row = session.execute(select(Sample.project_id, Project.consensus).join(Project, Project.id == Sample.project_id)
-                          .where(Sample.id == sample_id)).first()
-    if row is None or not row.consensus:
-        return False
-    return ConsensusSettings.of(row.consensus).needed(row.project_id, sample_id) > 1
-
-
 def _items(records: Sequence[AnnotationRecord]) -> list[list[Any]]:
     return [[a.label, *a.box] if a.box else [a.label] for a in records]
 

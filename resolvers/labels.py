@@ -30,12 +30,10 @@ def records_of(annotations: list[AnnotationInput]) -> list[AnnotationRecord]:
     return [_new(a) for a in annotations]
 
 
-async def _submitted(info: Info, sample_id: int, records: list[AnnotationRecord], *, allow_empty: bool,
-                     expected_version: int | None) -> Sample | None:
-    """In a project with overlap, the save as the caller's own submission (the sample with their labels); None
-    where a save is the image's labels."""
-    if not await info.context.db.read(submission_rows.takes_submissions, sample_id):
-        return None
+async def _submit(info: Info, sample_id: int, records: list[AnnotationRecord], *, allow_empty: bool,
+                  expected_version: int | None) -> Sample:
+    """In a project with overlap, where the save said TakesSubmissions: the caller's own submission (the sample
+    with their labels)."""
     done = await info.context.db.write(submission_rows.submit, sample_id, records, info.context.user.name,
                                        allow_empty=allow_empty, expected_version=expected_version)
     return Sample.of(done.sample, submission_rows.as_annotations(done.submission, done.kind))
@@ -65,13 +63,13 @@ class LabelMutations:
     ) -> Sample:
         await require_sample(info, sample_id, "annotator", project_id)
         sid = parse_id(sample_id, "Sample")
-        records = [AnnotationRecord(label, "CLASSIFICATION") for label in labels]
-        submitted = await _submitted(info, sid, records, allow_empty=True, expected_version=expected_version)
-        if submitted is not None:
-            return submitted
-        return _sample(await label_rows.set_classification(
-            info.context.db, parse_id(sample_id, "Sample"), labels, info.context.user.name,
-            expected_version=expected_version))
+        try:
+            return _sample(await label_rows.set_classification(info.context.db, sid, labels, info.context.user.name,
+                                                               expected_version=expected_version,
+                                                               submissions_apart=True))
+        except label_rows.TakesSubmissions:
+            records = [AnnotationRecord(label, "CLASSIFICATION") for label in labels]
+            return await _submit(info, sid, records, allow_empty=True, expected_version=expected_version)
 
     @strawberry.mutation(description="Replaces all of the sample's annotations; an empty list needs allowEmpty.")
     async def save_annotations(
@@ -80,13 +78,14 @@ class LabelMutations:
     ) -> Sample:
         await require_sample(info, sample_id, "annotator", project_id)
         sid = parse_id(sample_id, "Sample")
-        submitted = await _submitted(info, sid, records_of(annotations), allow_empty=bool(allow_empty),
-                                     expected_version=expected_version)
-        if submitted is not None:
-            return submitted
-        return _sample(await label_rows.save_annotations(
-            info.context.db, parse_id(sample_id, "Sample"), [_new(a) for a in annotations], info.context.user.name,
-            allow_empty=bool(allow_empty), expected_version=expected_version))
+        records = records_of(annotations)
+        try:
+            return _sample(await label_rows.save_annotations(info.context.db, sid, records, info.context.user.name,
+                                                             allow_empty=bool(allow_empty),
+                                                             expected_version=expected_version,
+                                                             submissions_apart=True))
+        except label_rows.TakesSubmissions:
+            return await _submit(info, sid, records, allow_empty=bool(allow_empty), expected_version=expected_version)
 
     @strawberry.mutation
     async def skip_sample(self, info: Info, sample_id: strawberry.ID, expected_version: int | None = None,
