@@ -68,6 +68,7 @@ async def test_remapped_actions_reach_open_views_at_once(browser: Browser, serve
     await expect(other.get_by_role("button", name="Next to do —")).to_be_visible()
     await other.keyboard.press("w")
     await expect(other.locator(".file")).to_have_text(files[1])
+    await expect(page.locator(".badge.skipped")).to_be_visible()  # the first page saw it skipped (its live event)
     await other.keyboard.press("?")
     sheet = other.get_by_role("dialog", name="keyboard shortcuts")
     await expect(sheet.locator("tr[data-action=SKIP] kbd")).to_have_text("W")
