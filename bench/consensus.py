@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bench.figures import Figure
+from bench.scratch_databases import scratch_postgres
 from db import labels, projects, samples, submissions
 from db.engine import Database
 from db.migrate import upgrade
@@ -25,7 +25,6 @@ from db.records import AnnotationRecord
 from jobs.agreement import recompute_all
 
 WORK = Path(__file__).resolve().parent / ".work" / "consensus"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_NAME = "cvx_bench_consensus"
 N = 100_000
 USERS = ("ann", "bob", "cy")
@@ -152,14 +151,7 @@ def run() -> list[Figure]:
     sqlite_url = f"sqlite:///{WORK / 'consensus.db'}"
     upgrade(sqlite_url)
     figures = _figures("SQLite", asyncio.run(_measure(sqlite_url)))
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{PG_NAME}"')
-    pg_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_NAME}"
-    try:
+    with scratch_postgres(PG_NAME) as pg_url:
         upgrade(pg_url)
         figures += _figures("PostgreSQL", asyncio.run(_measure(pg_url)))
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
     return figures

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 from bench.figures import Figure, percentile
 from bench.live_server import live_server
+from bench.scratch_databases import PG_ADMIN
 from db import counters, projects
 from db import samples as sample_rows
 from db.engine import Database
@@ -27,7 +28,7 @@ from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work"
 PLANS = Path(__file__).resolve().parent / "plans" / "gallery_filters.md"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
 N = int(os.environ.get("CVX_BENCH_GALLERY_SAMPLES", "1000000"))
 DB_NAME = f"cvx_bench_gallery_filters_{N}_v1"  # built once and kept: the data's recipe is in _build
 REPEATS = 25

@@ -6,16 +6,12 @@ run through the import's and export's own functions in this process against a fr
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
-
-import psycopg
 
 from bench import datasets
 from bench.figures import Figure
-from bench.labelling import PG_ADMIN
+from bench.scratch_databases import scratch_database
 from db import exports, imports, migrate, projects
 from db import samples as sample_rows
 from db.engine import Database
@@ -25,23 +21,6 @@ from jobs.formats import coco as coco_format
 from volumes.local import LocalVolumes
 
 IMAGES, EXPORTS = "/Volumes/b/d/images", "/Volumes/b/d/exports"
-
-
-@contextmanager
-def _database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        path = datasets.WORK / "phases.db"
-        path.unlink(missing_ok=True)
-        yield f"sqlite:///{path}"
-        return
-    name = f"cvx_phases_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _run(backend: str) -> list[Figure]:
@@ -55,7 +34,7 @@ def _run(backend: str) -> list[Figure]:
                               higher_is_better=True))
         return result
 
-    with _database(backend) as url:
+    with scratch_database(backend, datasets.WORK / "phases.db") as url:
         migrate.upgrade(url)
         db = Database(url)
         volumes = LocalVolumes({IMAGES: datasets.WORK / "images", EXPORTS: datasets.WORK / "exports"})

@@ -7,22 +7,20 @@ import contextlib
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
-import psycopg
 import websockets
 
 from bench.figures import Figure, percentile
 from bench.http_load import post_latencies, post_rate
 from bench.live_server import live_server
+from bench.scratch_databases import scratch_database
 from tests.graphql_client import gql as post_gql
 
 WORK = Path(__file__).resolve().parent / ".work" / "labelling"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SAVE = """mutation($id: ID!, $a: [AnnotationInput!]!) {
   saveAnnotations(sampleId: $id, annotations: $a) { id version } }"""
 BOXES = [{"label": c, "kind": "BBOX", "box": {"x": 0.1 * i, "y": 0.1, "w": 0.2, "h": 0.3}}
@@ -30,19 +28,9 @@ BOXES = [{"label": c, "kind": "BBOX", "box": {"x": 0.1 * i, "y": 0.1, "w": 0.2, 
 STATS_SUB = "subscription($p: ID!){ projectStats(projectId: $p){ total labeled } }"
 
 
-@contextlib.contextmanager
 def _database(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{WORK / 'bench.db'}"
-        return
-    name = f"cvx_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new database of `backend` for this module's benchmarks (and those that share its SQLite file)."""
+    return scratch_database(backend, WORK / "bench.db")
 
 
 @contextlib.contextmanager

@@ -8,9 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
-import psycopg
-
 from bench.figures import Figure
+from bench.scratch_databases import scratch_postgres
 from db import labels, projects, samples
 from db.engine import Database
 from db.migrate import upgrade
@@ -18,7 +17,6 @@ from db.records import AnnotationRecord
 from jobs.draft_sweep import BATCH
 
 WORK = Path(__file__).resolve().parent / ".work" / "project_sweeps"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_NAME = "cvx_bench_project_sweeps"
 N = 5000
 
@@ -60,16 +58,9 @@ def run() -> list[Figure]:
     sqlite_url = f"sqlite:///{WORK / 'sweep.db'}"
     upgrade(sqlite_url)
     sqlite = asyncio.run(_sweep(sqlite_url))
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{PG_NAME}"')
-    pg_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_NAME}"
-    try:
+    with scratch_postgres(PG_NAME) as pg_url:
         upgrade(pg_url)
         pg = asyncio.run(_sweep(pg_url))
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
     return [Figure(f"accept all drafts of {N:,} images (DRAFTS job batches), SQLite", N / sqlite, "images/s", 500,
                    higher_is_better=True),
             Figure("... the same on PostgreSQL", N / pg, "images/s", 500, higher_is_better=True)]

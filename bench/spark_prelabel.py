@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 from starlette.testclient import TestClient
 
 from bench.figures import Figure
 from bench.preannotate import ModelServer
+from bench.scratch_databases import scratch_postgres
 from db.engine import Database
 from db.migrate import upgrade
 from jobs.models.egress import AllowList
@@ -30,7 +30,6 @@ from tests.waiting import until_ended
 
 WORK = Path(__file__).resolve().parent / ".work" / "spark_prelabel"
 SPARK_IMAGES, ONE_PROCESS_IMAGES, PARTITION = 100_000, 10_000, 5_000
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _serve(port: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
@@ -53,21 +52,9 @@ def model_process() -> Iterator[str]:
         process.join()
 
 
-@contextmanager
-def _database(name: str) -> Iterator[str]:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _prelabel(name: str, images: int, model: str, spark_min_samples: int) -> tuple[float, dict]:
     """Seconds for one pre-labelling job over a fresh project of `images` samples, and its result."""
-    with _database(f"cvx_bench_spark_{name}") as url:
+    with scratch_postgres(f"cvx_bench_spark_{name}") as url:
         return _timed(url, name, images, model, spark_min_samples)
 
 
