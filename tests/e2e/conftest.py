@@ -14,6 +14,9 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from bench.live_server import live_server
+from db import labels
+from db.engine import Database
+from db.records import AnnotationRecord
 from tests.conftest import make_images
 from tests.graphql_client import gql
 
@@ -62,6 +65,17 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
            "MODEL_URL_ALLOW": "127.0.0.1"}  # the tests' model backends listen on loopback
     with live_server(env, forked=True) as base:
         yield base, images
+
+
+async def model_drafts(database_url: str, drafts: dict[str, list[AnnotationRecord]], model: str = "model:yolo"
+                       ) -> None:
+    """Store each sample's drafts as the model's, as Pre-label on labelled images does (by sample id)."""
+    db = Database(database_url)
+    try:
+        for sid, records in drafts.items():
+            await labels.replace_drafts(db, int(sid), records, model)
+    finally:
+        await db.dispose()
 
 
 async def shot(page: Page, name: str) -> None:

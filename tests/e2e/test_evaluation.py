@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from db import labels
-from db.engine import Database
 from db.records import AnnotationRecord
-from tests.e2e.conftest import Api, shot
+from tests.e2e.conftest import Api, model_drafts, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +25,11 @@ async def test_evaluate_and_read_the_panel(page: Page, server: tuple[str, Path],
     labelled = [samples[f"street/{i:02}.jpg"] for i in range(6)]
     for n, sid in enumerate(labelled):
         api(SAVE, s=sid, l="car" if n % 3 else "person")
-    db = Database(database_url)
-    try:  # the model finds every car, calls one person a car and misses the small people on half the images
-        for n, sid in enumerate(labelled):
-            drafts = [AnnotationRecord("car", "BBOX", (0.11, 0.1, 0.4, 0.5), 0.9 - n / 20)]
-            if n % 2:
-                drafts.append(AnnotationRecord("person", "BBOX", (0.6, 0.52, 0.2, 0.3), 0.6))
-            await labels.replace_drafts(db, int(sid), drafts, "model:yolo")
-    finally:
-        await db.dispose()
+    # the model finds every car, calls one person a car and misses the small people on half the images
+    await model_drafts(database_url, {
+        sid: [AnnotationRecord("car", "BBOX", (0.11, 0.1, 0.4, 0.5), 0.9 - n / 20),
+              *([AnnotationRecord("person", "BBOX", (0.6, 0.52, 0.2, 0.3), 0.6)] if n % 2 else [])]
+        for n, sid in enumerate(labelled)})
 
     await page.set_viewport_size({"width": 1440, "height": 900})
     await page.goto(f"{base}/#/projects/{project['id']}")

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
-from db import labels
-from db.engine import Database
 from db.records import AnnotationRecord
-from tests.e2e.conftest import Api, shot
+from tests.e2e.conftest import Api, model_drafts, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -26,16 +24,12 @@ async def test_walk_the_likely_errors(page: Page, server: tuple[str, Path], api:
     labelled = [samples[f"street/{i:02}.jpg"] for i in range(3)]
     for sid in labelled:
         api(SAVE, s=sid)
-    db = Database(database_url)
-    try:  # 00 agrees, 01 is a class flip at 0.8, 02 has a confident person nobody drew at 0.95 (and the car)
-        drafts = [[AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.9)],
-                  [AnnotationRecord("person", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.8)],
-                  [AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.9),
-                   AnnotationRecord("person", "BBOX", (0.6, 0.5, 0.2, 0.3), 0.95)]]
-        for sid, d in zip(labelled, drafts, strict=True):
-            await labels.replace_drafts(db, int(sid), d, "model:yolo")
-    finally:
-        await db.dispose()
+    # 00 agrees, 01 is a class flip at 0.8, 02 has a confident person nobody drew at 0.95 (and the car)
+    drafts = [[AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.9)],
+              [AnnotationRecord("person", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.8)],
+              [AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.4, 0.5), 0.9),
+               AnnotationRecord("person", "BBOX", (0.6, 0.5, 0.2, 0.3), 0.95)]]
+    await model_drafts(database_url, dict(zip(labelled, drafts, strict=True)))
 
     await page.set_viewport_size({"width": 1440, "height": 900})
     await page.goto(f"{base}/#/projects/{project['id']}")
