@@ -403,14 +403,22 @@ def replace_labels(session: Session, sample_id: int, records: Sequence[Annotatio
                    action: str, changed_anyway: bool = False) -> None:
     """Replace the sample's labels (drafts too) inside the caller's unit of work, as one change recorded as
     `action` (a consensus, an adjudication) besides its per-label history; unchanged labels change nothing unless
-    `changed_anyway` (a decision worth its history row even when it keeps the labels)."""
-    loaded = _load(session, sample_id)
-    clean = [AnnotationRecord(a.label, a.kind, a.box) for a in validate(loaded.project, records)]
-    if not changed_anyway and save_changes_nothing(loaded, clean):
-        return
-    events = [*diff_events(loaded.annotations, clean), (action, None, None, None, None)]
-    _apply_all(session, [plan_change(loaded, actor, expected_version=None, remove=loaded.annotations, add=clean,
-                                     skipped=False, no_objects=not clean, labelled_now=True, events=events)])
+    `changed_anyway` (a decision worth its history row even when it keeps the labels). Read and written with a
+    save's own statements (db.labels_pg, db.labels_sqlite) on the unit of work's connection."""
+
+    def plan(load: Loader) -> Change:
+        loaded = load(sample_id)
+        clean = [AnnotationRecord(a.label, a.kind, a.box) for a in validate(loaded.project, records)]
+        if not changed_anyway and save_changes_nothing(loaded, clean):
+            return Change.nothing(loaded, actor)
+        events = [*diff_events(loaded.annotations, clean), (action, None, None, None, None)]
+        return plan_change(loaded, actor, expected_version=None, remove=loaded.annotations, add=clean,
+                           skipped=False, no_objects=not clean, labelled_now=True, events=events)
+
+    conn = session.connection().connection.driver_connection
+    _, events = _plan_and_write(labels_pg if dialect_of(session) == "postgresql" else labels_sqlite, conn, plan)
+    for topic, payload in events:
+        emit(session, topic, payload)
 
 
 def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,

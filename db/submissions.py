@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Text, and_, cast, exists, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import agreement, agreement_rows, gc_pause
+from db import agreement, agreement_rows, agreement_workers, gc_pause
 from db import labels as label_rows
-from db.agreement_batch import Stored, batch_agreement
+from db.agreement_batch import Stored
 from db.engine import dialect_of, emit
 from db.errors import Invalid, NotFound
 from db.label_plans import check_version, validate
@@ -212,32 +211,41 @@ def _waiting(state: str | None) -> int:
 
 
 _TOTAL = AgreementTotal.__table__
-
-
-def _upsert_totals(insert: Any) -> Any:
-    stmt = insert(_TOTAL)
-    return stmt.on_conflict_do_update(index_elements=[_TOTAL.c.project_id, _TOTAL.c.key],
-                                      set_={"total": _TOTAL.c.total + stmt.excluded.total})
-
-
-_UPSERT_TOTALS = {"postgresql": _upsert_totals(pg_insert), "sqlite": _upsert_totals(sqlite_insert)}
+_SQLITE_INSERT_TOTALS = sqlite_insert(_TOTAL)
+_SQLITE_UPSERT_TOTALS = _SQLITE_INSERT_TOTALS.on_conflict_do_update(
+    index_elements=[_TOTAL.c.project_id, _TOTAL.c.key],
+    set_={"total": _TOTAL.c.total + _SQLITE_INSERT_TOTALS.excluded.total})
+# PostgreSQL: one statement for every key (a save moves about thirty), in key order
+_PG_UPSERT_TOTALS = """
+INSERT INTO agreement_totals AS t (project_id, key, total)
+SELECT %(project_id)s, d.key, d.total FROM unnest(%(keys)s::text[], %(totals)s::float8[]) AS d(key, total)
+ ORDER BY d.key
+ON CONFLICT (project_id, key) DO UPDATE SET total = t.total + excluded.total
+"""
 
 
 def bump_totals(session: Session, project_id: int, deltas: Mapping[str, float]) -> None:
     """Add each delta to its total (a fixed key order avoids deadlocks between writers)."""
-    rows = [{"project_id": project_id, "key": k, "total": v} for k, v in sorted(deltas.items()) if abs(v) > 1e-12]
-    if rows:
-        session.connection().execute(_UPSERT_TOTALS[dialect_of(session)], rows)
+    moved = [(k, v) for k, v in sorted(deltas.items()) if abs(v) > 1e-12]
+    if not moved:
+        return
+    conn = session.connection()
+    if dialect_of(session) == "postgresql":
+        conn.exec_driver_sql(_PG_UPSERT_TOTALS, {"project_id": project_id, "keys": [k for k, _ in moved],
+                                                 "totals": [float(v) for _, v in moved]})
+    else:
+        conn.execute(_SQLITE_UPSERT_TOTALS, [{"project_id": project_id, "key": k, "total": v} for k, v in moved])
 
 
 def recompute_batch(session: Session, project_id: int, after: int, limit: int, *,
                     locked: Callable[[int], None] | None = None,
-                    before_totals: Callable[[], None] | None = None) -> tuple[int | None, int]:
+                    before_totals: Callable[[], None] | None = None,
+                    workers: agreement_workers.Workers | None = None) -> tuple[int | None, int]:
     """Recompute the agreement of the project's next `limit` samples after id `after` (their rows locked on
     PostgreSQL, as a save locks its sample), moving the totals by the difference as a save does, and keeping each
     image's labels and its adjudication: after a change of thresholds, or to repair figures. Returns the last
     sample id read (None at the end) and how many images have an agreement. The batch is computed at once
-    (db.agreement_batch), the collector paused meanwhile (its submissions are many small objects, no cycles).
+    (db.agreement_batch), by `workers` when given (part in their process), else here.
     `locked(last id)` is called once the batch's samples are locked (the next batch may start then), and
     `before_totals()` just before the totals move (it may wait for the previous batch's commit, so that the totals
     add the batches' changes in their order; it raises to abandon the batch)."""
@@ -254,21 +262,23 @@ def recompute_batch(session: Session, project_id: int, after: int, limit: int, *
     if locked is not None:
         locked(ids[-1])
     with gc_pause.paused():
-        done = _recompute(session, project, ids, before_totals)
+        done = _recompute(session, project, ids, before_totals,
+                          workers.compute if workers is not None else agreement_workers.compute)
     emit(session, f"project:{project_id}")
     return ids[-1], done
 
 
-def _recompute(session: Session, project: Project, ids: list[int], before_totals: Callable[[], None] | None) -> int:
+def _recompute(session: Session, project: Project, ids: list[int], before_totals: Callable[[], None] | None,
+               compute: Callable[[agreement_workers.Batch], agreement_workers.Computed]) -> int:
     """recompute_batch's work on its locked samples `ids` (consecutive in the project): how many it stored."""
     settings = ConsensusSettings.of(project.consensus)
     first, last = ids[0], ids[-1]
     batch = (select(Sample.id).where(Sample.project_id == project.id, Sample.id >= first, Sample.id <= last)
              .scalar_subquery())  # the same samples as `ids`, without 2,000 parameters
     conn = session.connection()
-    subs: dict[int, list[Stored]] = {}
-    for sid, user, items in conn.execute(
-            select(Submission.sample_id, Submission.user, Submission.items)
+    subs: dict[int, list[agreement_workers.Raw]] = {}
+    for sid, user, items in conn.execute(  # the items as stored, parsed where they are computed
+            select(Submission.sample_id, Submission.user, cast(Submission.items, Text))
             .where(Submission.sample_id.between(first, last), Submission.sample_id.in_(batch),
                    Submission.submitted_at.is_not(None)).order_by(Submission.sample_id)).all():
         subs.setdefault(sid, []).append((user, items))
@@ -277,7 +287,7 @@ def _recompute(session: Session, project: Project, ids: list[int], before_totals
         .where(SampleAgreement.sample_id.between(first, last), SampleAgreement.sample_id.in_(batch))).all()}
     now = utcnow()
     today = now.date().isoformat()
-    images, days, found = [], [], []
+    images, days, olds, found = [], [], [], []
     for sid, raters in subs.items():
         if len(raters) < max(2, settings.needed(project.id, sid)):
             continue
@@ -286,10 +296,11 @@ def _recompute(session: Session, project: Project, ids: list[int], before_totals
         row = rows.get(sid)
         images.append(raters)
         days.append(row.updated_at.date().isoformat() if row is not None else today)
+        olds.append(row.detail.get("sums", {}) if row is not None else None)
         found.append((sid, row))
-    result = batch_agreement(project.task_type, images, iou_threshold=settings.iou_threshold,
-                             multi_label=project.multi_label, days=days)
-    deltas = result.moved([row.detail.get("sums", {}) if row is not None else None for _, row in found])
+    result = compute(agreement_workers.Batch(project.task_type, images, days, olds,
+                                     settings.iou_threshold, project.multi_label))
+    deltas = result.deltas
     inserts: list[agreement_rows.Row] = []
     updates: list[agreement_rows.Row] = []
     waiting = 0
@@ -298,8 +309,7 @@ def _recompute(session: Session, project: Project, ids: list[int], before_totals
         state = "AGREED" if result.agreed[n] and score >= settings.agreement_threshold else "ADJUDICATE"
         if row is not None and row.state == "ADJUDICATED":
             state = "ADJUDICATED"
-        detail = {"pairs": result.pairs[n], "vsConsensus": result.vs_consensus[n], "sums": result.sums[n]}
-        (inserts if row is None else updates).append((sid, score, state, len(images[n]), detail))
+        (inserts if row is None else updates).append((sid, score, state, len(images[n]), result.details[n]))
         waiting += _waiting(state) - _waiting(row.state if row is not None else None)
     if found:
         deltas[WAITING] = deltas.get(WAITING, 0.0) + waiting

@@ -8,7 +8,10 @@ its rows' COPY, its commit). Their samples differ; the next batch moves the tota
 (the totals add the batches' changes in order, the same floats as one after the other) and gives up if this one
 failed. That wait cannot close a cycle of locks: once the next batch has started, this one only still needs the
 totals' rows, which every writer takes last, just before committing. SQLite has one writer: batches there go one
-after the other."""
+after the other.
+
+Each batch of 500 images or more is computed on two cores (db.agreement_workers): part in a worker process that
+lives for the job, part in the batch's own thread."""
 
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from db import agreement_workers, submissions
 from db import samples as sample_rows
-from db import submissions
 from db.engine import Database
 from jobs.context import JobContext
 
@@ -41,23 +44,31 @@ async def run(ctx: JobContext) -> dict[str, Any]:
 
 
 async def recompute_all(db: Database, project_id: int,
-                        batch_done: Callable[[int | None], Awaitable[None]] | None = None, batch: int = BATCH) -> int:
-    """Recompute every batch of `batch` of the project's samples; `batch_done(last sample id read, None at the end)`
-    after each batch committed, in order. Returns how many images have an agreement."""
-    if not db.is_postgres:
+                        batch_done: Callable[[int | None], Awaitable[None]] | None = None, batch: int = BATCH,
+                        workers: agreement_workers.Workers | None = None) -> int:
+    """Recompute every batch of `batch` of the project's samples, computed by `workers` (by default a worker process
+    beside this one, for the job's duration); `batch_done(last sample id read, None at the end)` after each batch
+    committed, in order. Returns how many images have an agreement."""
+    own = workers is None
+    workers = workers or agreement_workers.Workers()
+    try:
+        if db.is_postgres:
+            return await _overlapped(db, project_id, batch_done, batch, workers)
         after: int | None = 0
         images = 0
         while after is not None:
-            after, done = await db.write(submissions.recompute_batch, project_id, after, batch)
+            after, done = await db.write(submissions.recompute_batch, project_id, after, batch, workers=workers)
             images += done
             if batch_done is not None:
                 await batch_done(after)
         return images
-    return await _overlapped(db, project_id, batch_done, batch)
+    finally:
+        if own:
+            await asyncio.to_thread(workers.close)
 
 
-async def _overlapped(db: Database, project_id: int,
-                      batch_done: Callable[[int | None], Awaitable[None]] | None, size: int) -> int:
+async def _overlapped(db: Database, project_id: int, batch_done: Callable[[int | None], Awaitable[None]] | None,
+                      size: int, workers: agreement_workers.Workers) -> int:
     loop = asyncio.get_running_loop()
     images = 0
     after: int | None = 0
@@ -75,7 +86,7 @@ async def _overlapped(db: Database, project_id: int,
                     previous.result()  # raises when the previous batch failed: this one rolls back
 
             batch = asyncio.ensure_future(db.write(submissions.recompute_batch, project_id, after, size,
-                                                   locked=locked, before_totals=before_totals))
+                                                   locked=locked, before_totals=before_totals, workers=workers))
             committed = concurrent.futures.Future()
             batch.add_done_callback(functools.partial(_settle, committed))
             flight.append(batch)

@@ -4,6 +4,7 @@ package for alpha, a brute-force matcher for the optimal box matching."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from collections import Counter
@@ -26,6 +27,7 @@ from db.agreement import (
     match_boxes,
     set_key,
 )
+from db import agreement_workers
 from db.agreement_batch import batch_agreement
 
 
@@ -259,3 +261,35 @@ def test_batch_agreement_solves_a_box_with_two_candidates() -> None:
         expected = image_agreement("DETECTION", subs, iou_threshold=0.5, multi_label=False, day="d")
         assert batch.image(n) == expected  # the same floats
     assert batch.pairs[1] == [["a", "b", 1.0]]
+
+
+def test_a_batch_split_with_a_worker_process_stores_what_one_process_computes() -> None:
+    """The AGREEMENT job's batches, part in a worker process and part here (db.agreement_workers): the same
+    figures and detail per image, in input order, and the same change of the totals; items come as stored (JSON
+    text) or parsed; a batch the worker fails on raises here."""
+    rng = random.Random(12)
+    images = [_random_image(rng, "DETECTION") for _ in range(60)]
+    raw = [[(user, json.dumps(items) if n % 2 else items) for user, items in _stored(subs)]
+           for n, subs in enumerate(images)]
+    olds = [None if n % 4 else image_agreement("DETECTION", subs, iou_threshold=0.5, multi_label=False,
+                                               day="2026-12-06").sums for n, subs in enumerate(images)]
+    batch = agreement_workers.Batch("DETECTION", raw, ["2026-12-07"] * len(raw), olds, 0.5, False)
+    alone = agreement_workers.compute(batch)
+    workers = agreement_workers.Workers(least=2)
+    try:
+        assert workers.ready(wait=True)
+        shares = []
+        for _ in range(3):
+            split = workers.compute(batch)
+            shares.append(workers.share)
+            assert (split.scores, split.agreed) == (alone.scores, alone.agreed)
+            assert list(map(json.loads, split.details)) == list(map(json.loads, alone.details))  # the same floats
+            assert split.deltas == pytest.approx(alone.deltas)
+        assert all(0.2 <= share <= 0.8 for share in shares) and shares != [0.5] * 3  # measured, not fixed
+        bad = agreement_workers.Batch("DETECTION", [[("a", '[["cat", "x", 0, 1, 1]]'), ("b", "[]")]] * 4,
+                                      ["d"] * 4, [None] * 4, 0.5, False)
+        with pytest.raises(ValueError):
+            workers.compute(bad)
+        assert workers.compute(batch).scores == alone.scores  # the worker outlives a failed batch
+    finally:
+        workers.close()

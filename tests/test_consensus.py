@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from db import submissions
+from db import agreement_workers, submissions
 from db.agreement import image_agreement
 from db.engine import Database
 from db.models import Project, SampleAgreement, Submission, utcnow
@@ -277,19 +277,36 @@ def _rows_and_totals(s: Session) -> tuple[dict[int, tuple[float, str, int, objec
     return rows, submissions.totals(s, project)
 
 
-async def test_the_job_in_batches_stores_what_one_batch_stores(db: Database) -> None:
+@pytest.fixture(scope="module")
+def worker_process() -> Iterator[agreement_workers.Workers]:
+    """A worker process that takes part of every batch of two images or more (the job's own takes batches of 500
+    or more, once it has started)."""
+    workers = agreement_workers.Workers(least=2)
+    assert workers.ready(wait=True)
+    yield workers
+    workers.close()
+
+
+@pytest.fixture(params=["here", "with a worker process"])
+def workers(request: pytest.FixtureRequest) -> agreement_workers.Workers | None:
+    return request.getfixturevalue("worker_process") if request.param != "here" else None
+
+
+async def test_the_job_in_batches_stores_what_one_batch_stores(db: Database,
+                                                              workers: agreement_workers.Workers | None) -> None:
     pid, ids = await _three_labellers(db, 9)
     assert await db.write(submissions.recompute_batch, pid, 0, 100) == (ids[-1], 9)
     whole = await db.read(_rows_and_totals)
     for _ in range(2):  # rows updated, then inserted; batches of two overlap on PostgreSQL
-        assert await agreement_job.recompute_all(db, pid, batch=2) == 9
+        assert await agreement_job.recompute_all(db, pid, batch=2, workers=workers) == 9
         rows, totals = await db.read(_rows_and_totals)
         assert rows == whole[0] and totals == pytest.approx(whole[1])
         await db.write(lambda s: s.execute(text("DELETE FROM sample_agreements")))
         await db.write(lambda s: s.execute(text("DELETE FROM agreement_totals")))
 
 
-async def test_a_failed_batch_stops_the_job_and_the_batch_after_it_rolls_back(db: Database) -> None:
+async def test_a_failed_batch_stops_the_job_and_the_batch_after_it_rolls_back(
+        db: Database, workers: agreement_workers.Workers | None) -> None:
     """A stored submission gone bad (a coordinate that is text) fails the second batch of two images: the first
     batch stays committed, nothing of the second is stored, nor of the third (which may have started beside it on
     PostgreSQL); the totals are the first batch's alone."""
@@ -301,6 +318,6 @@ async def test_a_failed_batch_stops_the_job_and_the_batch_after_it_rolls_back(db
     await db.write(lambda s: s.execute(Submission.__table__.update().where(Submission.sample_id == ids[2]).values(
         items=[["cat", "x", 0.1, 0.2, 0.2]])))
     with pytest.raises(ValueError):
-        await agreement_job.recompute_all(db, pid, batch=2)
+        await agreement_job.recompute_all(db, pid, batch=2, workers=workers)
     rows, totals = await db.read(_rows_and_totals)
     assert sorted(rows) == ids[:2] and totals == pytest.approx(first[1])
