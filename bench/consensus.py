@@ -22,7 +22,7 @@ from db.engine import Database
 from db.migrate import upgrade
 from db.models import Sample, Submission, utcnow
 from db.records import AnnotationRecord
-from jobs.agreement import recompute_all
+from jobs.agreement import recompute_all, workers_for
 
 WORK = Path(__file__).resolve().parent / ".work" / "consensus"
 PG_NAME = "cvx_bench_consensus"
@@ -78,7 +78,8 @@ async def _seed(db: Database) -> int:
 async def _job(db: Database, pid: int) -> float:
     """Seconds for what the AGREEMENT job does (jobs.agreement.run, without its progress events)."""
     t0 = time.perf_counter()
-    images = await recompute_all(db, pid)
+    with workers_for(N) as workers:
+        images = await recompute_all(db, pid, workers=workers)
     assert images == N, images
     return time.perf_counter() - t0
 

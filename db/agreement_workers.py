@@ -118,6 +118,7 @@ class Workers:
         return True
 
     def close(self) -> None:
+        """Let the worker go without waiting for it (one still starting exits once it has)."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._ready = None

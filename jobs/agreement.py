@@ -10,15 +10,16 @@ failed. That wait cannot close a cycle of locks: once the next batch has started
 totals' rows, which every writer takes last, just before committing. SQLite has one writer: batches there go one
 after the other.
 
-Each batch of 500 images or more is computed on two cores (db.agreement_workers): part in a worker process that
-lives for the job, part in the batch's own thread."""
+In a project of 20,000 samples or more, each batch is computed on two cores (db.agreement_workers): part in a
+worker process that lives for the job, part in the batch's own thread."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from db import agreement_workers, submissions
@@ -27,6 +28,7 @@ from db.engine import Database
 from jobs.context import JobContext
 
 BATCH = 2000
+WORKERS_FROM = 20_000
 
 
 async def run(ctx: JobContext) -> dict[str, Any]:
@@ -40,35 +42,44 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         read = min(total, read + BATCH) if last is not None else total
         await ctx.progress(read, total)
 
-    return {"images": await recompute_all(ctx.db, ctx.project_id, batch_done)}
+    with workers_for(total) as workers:
+        return {"images": await recompute_all(ctx.db, ctx.project_id, batch_done, workers=workers)}
+
+
+@contextlib.contextmanager
+def workers_for(samples: int) -> Iterator[agreement_workers.Workers | None]:
+    """A worker process for a job over this many samples, let go after it: from WORKERS_FROM on (below, the job
+    takes about a second, less than starting the process costs)."""
+    if samples < WORKERS_FROM:
+        yield None
+        return
+    workers = agreement_workers.Workers()
+    try:
+        yield workers
+    finally:
+        workers.close()
 
 
 async def recompute_all(db: Database, project_id: int,
                         batch_done: Callable[[int | None], Awaitable[None]] | None = None, batch: int = BATCH,
                         workers: agreement_workers.Workers | None = None) -> int:
-    """Recompute every batch of `batch` of the project's samples, computed by `workers` (by default a worker process
-    beside this one, for the job's duration); `batch_done(last sample id read, None at the end)` after each batch
-    committed, in order. Returns how many images have an agreement."""
-    own = workers is None
-    workers = workers or agreement_workers.Workers()
-    try:
-        if db.is_postgres:
-            return await _overlapped(db, project_id, batch_done, batch, workers)
-        after: int | None = 0
-        images = 0
-        while after is not None:
-            after, done = await db.write(submissions.recompute_batch, project_id, after, batch, workers=workers)
-            images += done
-            if batch_done is not None:
-                await batch_done(after)
-        return images
-    finally:
-        if own:
-            await asyncio.to_thread(workers.close)
+    """Recompute every batch of `batch` of the project's samples, computed by `workers` when given (part in their
+    process), else here; `batch_done(last sample id read, None at the end)` after each batch committed, in order.
+    Returns how many images have an agreement."""
+    if db.is_postgres:
+        return await _overlapped(db, project_id, batch_done, batch, workers)
+    after: int | None = 0
+    images = 0
+    while after is not None:
+        after, done = await db.write(submissions.recompute_batch, project_id, after, batch, workers=workers)
+        images += done
+        if batch_done is not None:
+            await batch_done(after)
+    return images
 
 
 async def _overlapped(db: Database, project_id: int, batch_done: Callable[[int | None], Awaitable[None]] | None,
-                      size: int, workers: agreement_workers.Workers) -> int:
+                      size: int, workers: agreement_workers.Workers | None) -> int:
     loop = asyncio.get_running_loop()
     images = 0
     after: int | None = 0

@@ -321,3 +321,10 @@ async def test_a_failed_batch_stops_the_job_and_the_batch_after_it_rolls_back(
         await agreement_job.recompute_all(db, pid, batch=2, workers=workers)
     rows, totals = await db.read(_rows_and_totals)
     assert sorted(rows) == ids[:2] and totals == pytest.approx(first[1])
+
+
+def test_the_job_starts_a_worker_process_only_for_a_project_worth_it() -> None:
+    with agreement_job.workers_for(agreement_job.WORKERS_FROM - 1) as small:
+        assert small is None
+    with agreement_job.workers_for(agreement_job.WORKERS_FROM) as big:
+        assert isinstance(big, agreement_workers.Workers)
