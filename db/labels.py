@@ -15,10 +15,10 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import Select, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import counters, labels_pg, labels_sqlite
@@ -421,6 +421,14 @@ def replace_labels(session: Session, sample_id: int, records: Sequence[Annotatio
         emit(session, topic, payload)
 
 
+def own_lease_statement(project_id: int, user: str, now: datetime) -> Select[tuple[Sample]]:
+    """The caller's own unexpired lease on a sample that still needs work, lowest id first: read from the index of
+    leased rows (ix_samples_project_lease), not by walking the project."""
+    return (select(Sample).where(Sample.project_id == project_id, Sample.locked_by == user,
+                                 Sample.lock_expires_at > now, Sample.status.in_(NEEDS_WORK))
+            .order_by(Sample.id).limit(1))
+
+
 def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: float,
                least_confident: bool = False) -> Sample | None:
     """Lease the next sample that needs work (unlabelled, then pre-labelled, lowest id), or the caller's own.
@@ -431,9 +439,7 @@ def claim_next(session: Session, project_id: int, user: str, *, lease_seconds: f
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
     now = utcnow()
-    own = select(Sample).where(Sample.project_id == project_id, Sample.locked_by == user,
-                               Sample.lock_expires_at > now, Sample.status.in_(NEEDS_WORK)).order_by(Sample.id)
-    sample = session.scalar(own.limit(1))
+    sample = session.scalar(own_lease_statement(project_id, user, now))
     if sample is None:
         for status in (NEEDS_WORK[::-1] if least_confident else NEEDS_WORK):
             order = (CONFIDENCE_KEY, Sample.id) if least_confident else (Sample.id,)

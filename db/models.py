@@ -172,6 +172,9 @@ class Sample(Base):
         Index("ix_samples_project_review_id", "project_id", "review_status", "id"),
         Index("ix_samples_project_duplicate_group", "project_id", "duplicate_group", "id"),
         Index("ix_samples_project_split", "project_id", "split", "id"),
+        # a claim's look for the caller's own lease (db.labels.claim_next): leased rows only
+        Index("ix_samples_project_lease", "project_id", "locked_by", "id",
+              postgresql_where=text("locked_by IS NOT NULL"), sqlite_where=text("locked_by IS NOT NULL")),
         {"sqlite_autoincrement": True},  # ids are never reused: cursors and caches keyed by id stay valid
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)

@@ -16,7 +16,7 @@ from db import labels as label_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.geometry import GeometryFilter
-from db.models import Annotation, Sample
+from db.models import Annotation, Sample, utcnow
 from db.records import AnnotationRecord
 from db.samples import SampleFilter
 from tests.conftest import create_project, gql, make_images, seed_project
@@ -187,6 +187,25 @@ async def test_no_gallery_filter_plans_a_scan_of_the_annotations(db: Database) -
             for plan in _plans(s, pid, f, "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"):
                 scanned = "Seq Scan on annotations" in plan if postgres else "SCAN annotations" in plan
                 assert not scanned, f"{f}:\n{plan}"
+
+
+async def test_a_claim_finds_the_callers_own_lease_without_walking_the_project(db: Database) -> None:
+    """claimNextSample looks for the caller's own lease first: from the index of leased rows, not a scan of every
+    sample (670 ms at 10,000,000 samples on PostgreSQL before that index)."""
+    pid, _ = await seed_project(db, 0)
+    await db.write(_fill, pid, 20_000)
+    await db.write(lambda s: s.execute(text("UPDATE samples SET locked_by = 'u' || (id % 5), "
+                                            "lock_expires_at = '2100-01-01' WHERE id % 1000 = 0")))
+    if db.is_postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) samples")
+    with db.reading() as s:
+        compiled = label_rows.own_lease_statement(pid, "u3", utcnow()).compile(
+            s.bind, compile_kwargs={"render_postcompile": True})
+        params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positional else compiled.params
+        explain = "EXPLAIN" if db.is_postgres else "EXPLAIN QUERY PLAN"
+        plan = "\n".join(str(r[-1]) for r in s.connection().exec_driver_sql(f"{explain} {compiled}", params))
+    assert "ix_samples_project_lease" in plan, plan
 
 
 def test_the_total_comes_at_once_exact_or_estimated_and_then_exactly(client: TestClient, images_dir: Path,
