@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from db import agreement_workers
 from db.agreement import (
     ImageAgreement,
     Submission,
@@ -27,7 +28,6 @@ from db.agreement import (
     match_boxes,
     set_key,
 )
-from db import agreement_workers
 from db.agreement_batch import batch_agreement
 
 
