@@ -19,6 +19,16 @@ SAMPLES = """query($p: ID!){ project(id: $p){ samples(first: 10){ edges { node {
   annotations { label } } } } } }"""
 
 
+async def _dashboard(page: Page, base: str, pid: str) -> None:
+    """Open the project's dashboard before anyone saved (its agreement arrives live), and wait for its 4 thumbnails:
+    a first decode stores the image's size, and on PostgreSQL a claim passes over a row being written (SKIP LOCKED),
+    so a labeller starting meanwhile would be handed the second image first."""
+    await page.goto(f"{base}/#/projects/{pid}")
+    await expect(page.locator(".tile img")).to_have_count(4)
+    await page.wait_for_function("[...document.querySelectorAll('.tile img')].every(i => i.complete "
+                                 "&& i.naturalWidth > 0)")
+
+
 async def _label(page: Page, base: str, pid: str, keys: str) -> None:
     await page.goto(f"{base}/#/projects/{pid}/label")
     await page.wait_for_function("window.__cvxPaint && window.__cvxPaint.sampleId")
@@ -47,7 +57,7 @@ async def test_three_labellers_agreement_on_the_dashboard_and_adjudication(
     dashboard, bob, carol = pages
     for page, name in ((dashboard, "alice"), (bob, "bob"), (carol, "carol")):
         await sign_in(page, base, name)
-    await dashboard.goto(f"{base}/#/projects/{pid}")  # open before anyone saved: the matrix arrives live
+    await _dashboard(dashboard, base, pid)
     await _label(bob, base, pid, "12")  # the first image a car for everyone; the second: a person, but not for alice
     await _label(carol, base, pid, "12")
     before = {s["node"]["filename"]: s["node"] for s in api["root"](SAMPLES, p=pid)["project"]["samples"]["edges"]}
@@ -136,12 +146,7 @@ async def test_three_labellers_draw_boxes_agreement_consensus_box_and_adjudicati
     dashboard, bob, carol = pages
     for page, name in ((dashboard, "alice"), (bob, "bob"), (carol, "carol")):
         await sign_in(page, base, name)
-    await dashboard.goto(f"{base}/#/projects/{pid}")  # open before anyone saved: the matrix arrives live
-    # its thumbnails first: a first decode stores the image's size, and on PostgreSQL a claim skips a row being
-    # written (SKIP LOCKED), so a labeller starting meanwhile would be handed the second image first
-    await expect(dashboard.locator(".tile img")).to_have_count(4)
-    await dashboard.wait_for_function("[...document.querySelectorAll('.tile img')].every(i => i.complete "
-                                      "&& i.naturalWidth > 0)")
+    await _dashboard(dashboard, base, pid)
     for page, name in ((bob, "bob"), (carol, "carol")):
         await _draw(page, base, pid, images, [A_BOXES[name], B_BOXES[name]])
     before = _detections(api["root"], pid)
