@@ -421,7 +421,7 @@ def replace_labels(session: Session, sample_id: int, records: Sequence[Annotatio
         emit(session, topic, payload)
 
 
-def own_lease_statement(project_id: int, user: str, now: datetime) -> Select[tuple[Sample]]:
+def own_lease_statement(project_id: int, user: str, now: datetime) -> Select[Sample]:
     """The caller's own unexpired lease on a sample that still needs work, lowest id first: read from the index of
     leased rows (ix_samples_project_lease), not by walking the project."""
     return (select(Sample).where(Sample.project_id == project_id, Sample.locked_by == user,
