@@ -19,6 +19,24 @@ SAMPLES = """query($p: ID!){ project(id: $p){ samples(first: 10){ edges { node {
   annotations { label } } } } } }"""
 
 
+def _project_of_three(api: dict[str, Api], task: str) -> str:
+    """A project (classes car, person) scanned, owned by alice, bob and carol annotators; overlap 3, agreement
+    below 0.6 goes to adjudication."""
+    pid: str = api["root"]("""mutation($t: TaskType!){ createProject(input: {name: "Triple", taskType: $t,
+        classes: ["car", "person"], sourceVolume: "/Volumes/team/vision/images"}){ id } }""", t=task)[
+        "createProject"]["id"]
+    for name, role in (("alice", "OWNER"), ("bob", "ANNOTATOR"), ("carol", "ANNOTATOR")):
+        api["root"]("mutation($p: ID!, $u: String!, $r: ProjectRole!){ setProjectMember(projectId: $p, userName: $u, "
+                    "role: $r){ role } }", p=pid, u=name, r=role)
+    deadline = time.monotonic() + 20
+    while api["root"]("query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    api["alice"]("""mutation($p: ID!){ setConsensusSettings(projectId: $p, input: {overlap: 3, iouThreshold: 0.5,
+        agreementThreshold: 0.6}){ id } }""", p=pid)
+    return pid
+
+
 async def _dashboard(page: Page, base: str, pid: str) -> None:
     """Open the project's dashboard before anyone saved (its agreement arrives live), and wait for its 4 thumbnails:
     a first decode stores the image's size, and on PostgreSQL a claim passes over a row being written (SKIP LOCKED),
@@ -42,17 +60,7 @@ async def _label(page: Page, base: str, pid: str, keys: str) -> None:
 async def test_three_labellers_agreement_on_the_dashboard_and_adjudication(
         pages: list[Page], team_server: tuple[str, dict[str, Api]]) -> None:  # noqa: F811
     base, api = team_server
-    pid = api["root"]("""mutation{ createProject(input: {name: "Triple", taskType: CLASSIFICATION,
-        classes: ["car", "person"], sourceVolume: "/Volumes/team/vision/images"}){ id } }""")["createProject"]["id"]
-    for name, role in (("alice", "OWNER"), ("bob", "ANNOTATOR"), ("carol", "ANNOTATOR")):
-        api["root"]("mutation($p: ID!, $u: String!, $r: ProjectRole!){ setProjectMember(projectId: $p, userName: $u, "
-                    "role: $r){ role } }", p=pid, u=name, r=role)
-    deadline = time.monotonic() + 20
-    while api["root"]("query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    api["alice"]("""mutation($p: ID!){ setConsensusSettings(projectId: $p, input: {overlap: 3,
-        agreementThreshold: 0.6}){ id } }""", p=pid)
+    pid = _project_of_three(api, "CLASSIFICATION")
 
     dashboard, bob, carol = pages
     for page, name in ((dashboard, "alice"), (bob, "bob"), (carol, "carol")):
@@ -129,17 +137,7 @@ async def _draw(page: Page, base: str, pid: str, images: list[dict[str, Any]], b
 async def test_three_labellers_draw_boxes_agreement_consensus_box_and_adjudication_in_colours(
         pages: list[Page], team_server: tuple[str, dict[str, Api]]) -> None:  # noqa: F811
     base, api = team_server
-    pid = api["root"]("""mutation{ createProject(input: {name: "Boxes3", taskType: DETECTION,
-        classes: ["car", "person"], sourceVolume: "/Volumes/team/vision/images"}){ id } }""")["createProject"]["id"]
-    for name, role in (("alice", "OWNER"), ("bob", "ANNOTATOR"), ("carol", "ANNOTATOR")):
-        api["root"]("mutation($p: ID!, $u: String!, $r: ProjectRole!){ setProjectMember(projectId: $p, userName: $u, "
-                    "role: $r){ role } }", p=pid, u=name, r=role)
-    deadline = time.monotonic() + 20
-    while api["root"]("query($p: ID!){ jobs(projectId: $p){ status } }", p=pid)["jobs"][0]["status"] != "SUCCEEDED":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    api["alice"]("""mutation($p: ID!){ setConsensusSettings(projectId: $p, input: {overlap: 3, iouThreshold: 0.5,
-        agreementThreshold: 0.6}){ id } }""", p=pid)
+    pid = _project_of_three(api, "DETECTION")
     images = sorted(_detections(api["root"], pid).values(), key=lambda s: s["filename"])[:2]
     a_name, b_name = (i["filename"] for i in images)
 
