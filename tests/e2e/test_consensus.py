@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.e2e.conftest import shot
 from tests.e2e.test_box_tools import BOXES
@@ -47,6 +47,24 @@ async def _dashboard(page: Page, base: str, pid: str) -> None:
                                  "&& i.naturalWidth > 0)")
 
 
+async def _matrix_then_adjudication(dashboard: Page, shots: str, waiting: str) -> Locator:
+    """The dashboard's labeller-by-labeller matrix (3 rows) and its "1 to adjudicate" link, arrived live; then,
+    through the link, adjudication showing the image `waiting` with a checkbox per labeller. Its side panel."""
+    matrix = dashboard.get_by_role("table", name="labeller by labeller agreement")
+    await expect(matrix).to_be_visible()
+    await expect(matrix.locator("tbody tr")).to_have_count(3)
+    await expect(dashboard.get_by_role("link", name="1 to adjudicate")).to_be_visible()
+    for w, h in ((1440, 900), (1024, 768)):
+        await dashboard.set_viewport_size({"width": w, "height": h})
+        await shot(dashboard, f"{shots}-{w}")
+    await dashboard.get_by_role("link", name="1 to adjudicate").click()
+    await expect(dashboard.get_by_role("heading", name="Adjudication")).to_be_visible()
+    side = dashboard.get_by_role("complementary", name="adjudication")
+    await expect(side.get_by_text(waiting)).to_be_visible()
+    await expect(side.get_by_role("checkbox")).to_have_count(3)
+    return side
+
+
 async def _label(page: Page, base: str, pid: str, keys: str) -> None:
     await page.goto(f"{base}/#/projects/{pid}/label")
     await page.wait_for_function("window.__cvxPaint && window.__cvxPaint.sampleId")
@@ -76,19 +94,7 @@ async def test_three_labellers_agreement_on_the_dashboard_and_adjudication(
         "consensus", [{"label": "car"}])
     assert stored["street/01.jpg"]["annotations"] == [{"label": "person"}]
 
-    matrix = dashboard.get_by_role("table", name="labeller by labeller agreement")
-    await expect(matrix).to_be_visible()
-    await expect(matrix.locator("tbody tr")).to_have_count(3)
-    await expect(dashboard.get_by_role("link", name="1 to adjudicate")).to_be_visible()
-    for w, h in ((1440, 900), (1024, 768)):
-        await dashboard.set_viewport_size({"width": w, "height": h})
-        await shot(dashboard, f"consensus-dashboard-{w}")
-
-    await dashboard.get_by_role("link", name="1 to adjudicate").click()
-    await expect(dashboard.get_by_role("heading", name="Adjudication")).to_be_visible()
-    side = dashboard.get_by_role("complementary", name="adjudication")
-    await expect(side.get_by_text("street/01.jpg")).to_be_visible()
-    await expect(side.get_by_role("checkbox")).to_have_count(3)
+    side = await _matrix_then_adjudication(dashboard, "consensus-dashboard", "street/01.jpg")
     await dashboard.keyboard.press("2")  # hide bob
     await expect(side.get_by_role("checkbox", name="show bob")).not_to_be_checked()
     for w, h in ((1440, 900), (1024, 768)):
@@ -162,19 +168,7 @@ async def test_three_labellers_draw_boxes_agreement_consensus_box_and_adjudicati
     [kept] = b["annotations"]  # until decided: the majority's box (bob's and carol's, averaged)
     assert _close(kept["box"], ((0.51, 0.41), (0.9, 0.89))), kept
 
-    matrix = dashboard.get_by_role("table", name="labeller by labeller agreement")
-    await expect(matrix).to_be_visible()
-    await expect(matrix.locator("tbody tr")).to_have_count(3)
-    await expect(dashboard.get_by_role("link", name="1 to adjudicate")).to_be_visible()
-    for w, h in ((1440, 900), (1024, 768)):
-        await dashboard.set_viewport_size({"width": w, "height": h})
-        await shot(dashboard, f"consensus-detection-dashboard-{w}")
-
-    await dashboard.get_by_role("link", name="1 to adjudicate").click()
-    await expect(dashboard.get_by_role("heading", name="Adjudication")).to_be_visible()
-    side = dashboard.get_by_role("complementary", name="adjudication")
-    await expect(side.get_by_text(b_name)).to_be_visible()
-    await expect(side.get_by_role("checkbox")).to_have_count(3)
+    side = await _matrix_then_adjudication(dashboard, "consensus-detection-dashboard", b_name)
     drawn = dashboard.locator(".frame .box[data-user]")
     await expect(drawn).to_have_count(3)  # one box per labeller, each in the labeller's colour
     colours = {await d.get_attribute("data-user"): await d.evaluate("e => getComputedStyle(e).borderTopColor")
