@@ -4,7 +4,8 @@ WAL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, select
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import dialect_of
 from db.errors import Invalid, NotFound
+from db.export_columns import READ_CHUNK, AnnotationColumns
 from db.models import Project, Sample, Submission
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot
 
@@ -40,22 +42,28 @@ def check_something_to_export(session: Session, project_id: int, accepted_only: 
         raise nothing_to_export(project.name, accepted_only)
 
 
-_CONFIRMED = ("SELECT sample_id, label, kind, x, y, w, h FROM annotations WHERE project_id = {project} AND NOT "
-              "is_draft ORDER BY sample_id, id")
-_tuple_new = tuple.__new__
+_CONFIRMED = ("SELECT sample_id, label, kind, x, y, w, h FROM annotations{hint} WHERE sample_id BETWEEN {low} AND "
+              "{high} AND project_id = {project} AND NOT is_draft ORDER BY sample_id, id")
 
 
-def _confirmed_rows(session: Session, project_id: int) -> Iterator[tuple[Any, ...]]:
-    """The project's confirmed annotations as plain tuples, straight from the driver in the session's transaction:
-    PostgreSQL's COPY ... TO STDOUT (binary), SQLite's cursor (SQLAlchemy's rows cost more than the reading)."""
+def _confirmed_rows(session: Session, project_id: int, low: int, high: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The project's confirmed annotations on samples low..high, chunks of plain tuples straight from the driver in
+    the session's transaction: PostgreSQL's COPY ... TO STDOUT (binary); SQLite's cursor, along the sample index
+    (read in sample order, nothing to sort)."""
     driver = session.connection().connection.driver_connection
-    query = _CONFIRMED.format(project=int(project_id))
-    if dialect_of(session) == "sqlite":
-        yield from driver.execute(query)  # type: ignore[union-attr]
+    sqlite = dialect_of(session) == "sqlite"
+    query = _CONFIRMED.format(hint=" INDEXED BY ix_annotations_sample" if sqlite else "", low=int(low), high=int(high),
+                              project=int(project_id))
+    if sqlite:
+        cursor = driver.execute(query)  # type: ignore[union-attr]
+        while chunk := cursor.fetchmany(READ_CHUNK):
+            yield chunk
         return
     with driver.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:  # type: ignore[union-attr]
         copy.set_types(["int8", "varchar", "varchar", "float8", "float8", "float8", "float8"])
-        yield from copy.rows()
+        rows = copy.rows()
+        while chunk := list(itertools.islice(rows, READ_CHUNK)):
+            yield chunk
 
 
 def snapshot(session: Session, project_id: int, accepted_only: bool = False,
@@ -70,18 +78,13 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False,
         raise NotFound(f"Project {project_id} does not exist.")
     rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height,
                                   Sample.split).where(*_exported(project_id, accepted_only)).order_by(Sample.id)).all()
-    anns: dict[int, list[AnnotationRecord]] = {}
-    for sid, label, kind, x, y, w, h in _confirmed_rows(session, project_id):
-        box = (x, y, w, h) if x is not None else None  # the four are set together (a BBOX row) or not at all
-        record = _tuple_new(AnnotationRecord, (label, kind, box, None, False, None))  # no Python-level __new__
-        if (held := anns.get(sid)) is None:
-            anns[sid] = [record]
-        else:
-            held.append(record)
+    columns = AnnotationColumns.of_chunks(_confirmed_rows(session, project_id, rows[0][0], rows[-1][0]) if rows else [])
+    anns: Sequence[Sequence[AnnotationRecord]] = columns.spans([r[0] for r in rows])
     if every_submission:
-        anns = _by_labeller(session, project_id, anns)
-    samples = [ExportSample(sid, filename, path, width or 0, height or 0, anns.get(sid, []), split)
-               for sid, filename, path, width, height, split in rows]
+        by = _by_labeller(session, project_id, {r[0]: list(span) for r, span in zip(rows, anns, strict=True) if span})
+        anns = [by.get(r[0], []) for r in rows]
+    samples = [ExportSample(sid, filename, path, width or 0, height or 0, held, split)
+               for (sid, filename, path, width, height, split), held in zip(rows, anns, strict=True)]
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
                           project.multi_label, project.source_volume, samples)
 

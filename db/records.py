@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -106,7 +107,7 @@ class ExportSample:
     path: str  # volume path of the image
     width: int
     height: int
-    annotations: list[AnnotationRecord]
+    annotations: Sequence[AnnotationRecord]  # a ColumnSpan when read from the database (db.export_columns)
     split: str | None = None  # TRAIN | VALIDATION | TEST (db.splits)
 
 
