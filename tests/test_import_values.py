@@ -109,6 +109,37 @@ def test_coco_takes_well_typed_values() -> None:
     assert not parsed.errors and parsed.items[0].annotations[0].box == (0.1, 0.1, 0.25, 0.4)
 
 
+@pytest.mark.parametrize("order", [("images", "annotations", "categories"), ("categories", "images", "annotations"),
+                                   ("annotations", "categories", "images"), ("annotations", "images", "categories")])
+def test_coco_reads_the_same_items_in_any_member_order_with_int_or_float_boxes(order: tuple[str, ...]) -> None:
+    """The usual entry (its image read, a box of floats) is taken at once, the others through every check: both
+    ways give the same items, and an unknown category is the same row error."""
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 200 + i, "height": 100} for i in range(1, 5)]
+    boxes = [[20.5, 10.0, 50.0, 40.25], [0.0, 0.0, 1.0, 2.0], [3.5, 4.0, 5.0, 6.0]]
+    annotations = [{"id": k, "image_id": 1 + k % 4, "category_id": 3 + k % 2, "bbox": boxes[k % 3]}
+                   for k in range(12)] + [{"image_id": 2, "category_id": 9, "bbox": [1.0, 2.0, 3.0, 4.0]},
+                                          {"id": "x", "image_id": 3, "category_id": 3}]
+    document = {"images": images, "annotations": annotations,
+                "categories": [{"id": 3, "name": "cat"}, {"id": 4, "name": "dog"}]}
+
+    def parsed(doc: dict[str, Any]) -> tuple[list[Any], list[str]]:
+        out = coco.read(io.BytesIO(json.dumps({key: doc[key] for key in order}).encode()), LIMITS)
+        return [(i.filename, i.size, i.annotations) for i in out.items], _reasons(out)
+
+    with_floats = parsed(document)
+    as_ints = [{**a, "bbox": [int(v) for v in a["bbox"]]} if "bbox" in a and all(v == int(v) for v in a["bbox"])
+               else a for a in annotations]
+    assert parsed({**document, "annotations": as_ints}) == with_floats
+    items, reasons = with_floats
+    named_at_the_end = order == ("images", "annotations", "categories")  # else named as each entry is placed
+    assert reasons == ["category_id 9 is not in categories" if named_at_the_end
+                       else "annotations[12]: category_id 9 is not in categories"]
+    first = items[0][2]
+    assert first[0].box == pytest.approx((20.5 / 201, 10 / 100, 50 / 201, 40.25 / 100)) and first[0].label == "cat"
+    assert [len(i[2]) for i in items] == [3, 3, 4, 3]
+    assert items[2][2][-1].kind == "CLASSIFICATION" and items[2][2][-1].box is None
+
+
 @pytest.mark.parametrize(("change", "reason"), [
     ({"annotations__0__bbox": [True, 10, 100, 50]}, "annotations[0]: bbox[0] must be a number, not true"),
     ({"annotations__0__bbox": ["20", 10, 50, 40]}, "annotations[0]: bbox[0] must be a number, not a string"),

@@ -8,6 +8,7 @@ import itertools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from math import isfinite
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
@@ -15,11 +16,12 @@ import orjson
 
 from db.errors import Invalid
 from db.export_columns import ColumnSpan
-from db.records import ExportSample, ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
+from db.records import AnnotationRecord, ExportSample, ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
 from jobs.formats import Limits, Parsed, values
 from jobs.formats.json_stream import BadJson, JsonStream
 
 SECTIONS = ("images", "annotations", "categories")
+_tuple_new = tuple.__new__
 
 
 def _fail(message: str) -> Parsed:
@@ -88,7 +90,32 @@ class _Reader:
         self.items[image_id] = _Image(n, name, [], size)
 
     def annotation(self, k: int, a: Any) -> None:
-        self.limits.annotations(k + 1)
+        """An annotations[] entry; the usual one (whole ids, a box of four finite floats, its image already read)
+        is taken here at once, anything else by the checks of _annotation, which name what is wrong."""
+        if k >= self.limits.max_annotations:
+            self.limits.annotations(k + 1)
+        if type(a) is dict and self.items is not None:
+            image_id, category, bbox = a.get("image_id"), a.get("category_id"), a.get("bbox")
+            if type(image_id) is int and type(category) is int and type(a.get("id", 0)) is int and \
+                    type(bbox) is list and len(bbox) == 4:
+                x, y, w, h = bbox
+                if type(x) is float and type(y) is float and type(w) is float and type(h) is float and \
+                        isfinite(x + y + w + h) and (item := self.items.get(image_id)) is not None and \
+                        (size := self.sizes[image_id]) is not None:
+                    sw, sh = size
+                    box = (x / sw, y / sh, w / sw, h / sh)
+                    if self.names is None:
+                        self.relabel = True
+                        item.annotations.append((category, box))
+                        self.count += 1
+                        return
+                    if (label := self.names.get(category)) is not None:
+                        item.annotations.append(_tuple_new(AnnotationRecord, (label, "BBOX", box, None, False, None)))
+                        self.count += 1
+                        return
+        self._annotation(k, a)
+
+    def _annotation(self, k: int, a: Any) -> None:
         try:
             if type(a) is not dict:
                 raise ValueError(f"each annotation is an object, not {values.describe(a)}")
@@ -147,16 +174,24 @@ class _Reader:
         for item in self.items.values():
             annotations: Any = item.annotations
             if self.relabel:
-                annotations = []
-                for category, box in item.annotations:
-                    if (label := names.get(category)) is None:
-                        self.errors.add(RowError(item.row, item.filename,
-                                                 f"category_id {category} is not in categories"))
-                        self.count -= 1
-                    else:
-                        annotations.append(confirmed(label, box))
+                try:  # the categories known: every pair named at once
+                    annotations = [_tuple_new(AnnotationRecord, (names[c], "BBOX" if b else "CLASSIFICATION", b, None,
+                                                                 False, None)) for c, b in item.annotations]
+                except KeyError:
+                    annotations = self._named(item, names)
             items.append(ImportItem(item.row, item.filename, tuple(annotations), item.size))
         return Parsed(items, self.errors, self.count)
+
+    def _named(self, item: _Image, names: dict[int, str]) -> list[AnnotationRecord]:
+        """An image's (category id, box) pairs named, each unknown category an error."""
+        annotations = []
+        for category, box in item.annotations:
+            if (label := names.get(category)) is None:
+                self.errors.add(RowError(item.row, item.filename, f"category_id {category} is not in categories"))
+                self.count -= 1
+            else:
+                annotations.append(confirmed(label, box))
+        return annotations
 
 
 def read(fp: BinaryIO, limits: Limits) -> Parsed:
