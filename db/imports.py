@@ -137,10 +137,11 @@ _EXISTING = select(*(_A.c[c] for c in ("sample_id", *ANNOTATION_READ))).order_by
 
 
 def plan(session: Session, project_id: int, items: Sequence[ImportItem], options: Options, user: str,
-         file_exists: Callable[[str], bool], *, lock: bool = False) -> tuple[Outcome, list[label_plans.Change],
-                                                                               list[tuple[str, str]]]:
+         file_exists: Callable[[str], bool], *, lock: bool = False, count_only: bool = False
+         ) -> tuple[Outcome, list[label_plans.Change], list[tuple[str, str]]]:
     """Validate every item and plan every change; nothing is written. Returns the outcome (errors or counters),
-    the planned changes, and the (path, filename) pairs of samples CREATE would add."""
+    the planned changes, and the (path, filename) pairs of samples CREATE would add. count_only (a dry run): the
+    same checks and counters, without the changes themselves (no sample states are read, no change is planned)."""
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
@@ -197,21 +198,21 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
     out.sizes = {s.id: item.size for s, _, item in work if s.id and item.size and s.width is None}
     changes: list[label_plans.Change] = []
     for batch in _chunks(work, PLAN_BATCH):
-        states, existing = _read_batch(session, [s.id for s, _, _ in batch if s.id], lock)
+        states, existing = _read_batch(session, [s.id for s, _, _ in batch if s.id], lock, count_only)
         for sample, new, item in batch:
             _plan_one(project, states.get(sample.id, sample), existing.get(sample.id, []), new, item, options, user,
-                      out, changes)
+                      out, None if count_only else changes)
     if out.errors:
         return out, [], []
     return out, changes, to_create
 
 
-def _read_batch(session: Session, ids: list[int], lock: bool) -> tuple[dict[int, SampleState],
-                                                                           dict[int, list[Row[Any]]]]:
-    """The state and the annotations (oldest first) of a batch of samples."""
+def _read_batch(session: Session, ids: list[int], lock: bool, annotations_only: bool = False
+                ) -> tuple[dict[int, SampleState], dict[int, list[Row[Any]]]]:
+    """The state (unless annotations_only) and the annotations (oldest first) of a batch of samples."""
     if not ids:
         return {}, {}
-    states = _states(session, ids, lock)
+    states = {} if annotations_only else _states(session, ids, lock)
     existing: dict[int, list[Row[Any]]] = {}
     for a in session.execute(_EXISTING.where(_A.c.sample_id.in_(ids))):
         existing.setdefault(a.sample_id, []).append(a)
@@ -234,8 +235,8 @@ def _states(session: Session, ids: list[int], lock: bool) -> dict[int, SampleSta
 
 def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: list[Row[Any]],
               new: Sequence[AnnotationRecord], item: ImportItem, options: Options, user: str, out: Outcome,
-              changes: list[label_plans.Change]) -> None:
-    """Plan one sample's change into changes (or an error into out)."""
+              changes: list[label_plans.Change] | None) -> None:
+    """Plan one sample's change into changes (or an error into out); with changes None, only count it."""
     if options.on_existing == "SKIP" and old:
         out.samples_skipped += 1
         return
@@ -255,6 +256,11 @@ def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: li
             return
     if not remove and not add:
         return
+    out.samples_touched += 1
+    out.annotations_created += len(add)
+    out.annotations_replaced += len(remove)
+    if changes is None:
+        return
     # History of the removed rows is written by apply, from the database (see _delete): not kept here.
     # the rows read stand in for Annotation objects: plan_change reads only their columns
     change = label_plans.plan_change(label_plans.Loaded(project, sample, old), user,  # type: ignore[arg-type]
@@ -265,9 +271,6 @@ def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: li
     out.deltas.update(change.deltas)  # summed as planned: 100,000 small counters are not kept until apply
     change.deltas = _NO_DELTAS
     changes.append(change)
-    out.samples_touched += 1
-    out.annotations_created += len(add)
-    out.annotations_replaced += len(remove)
 
 
 ANNOTATION_COLUMNS = ("project_id", "sample_id", "label", "kind", "x", "y", "w", "h", "confidence", "is_draft",

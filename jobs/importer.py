@@ -87,16 +87,19 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     project_id = ctx.project_id
     assert project_id is not None, "an import job belongs to a project"
 
+    dry_run = bool(p.get("dryRun"))
+
     def pass_one(session: Any) -> tuple[Any, ...]:
         return (imports.fingerprint(session, project_id),
-                *imports.plan(session, project_id, parsed.items, options, ctx.created_by, file_exists))
+                *imports.plan(session, project_id, parsed.items, options, ctx.created_by, file_exists,
+                              count_only=dry_run))
 
     seen, out, changes, create = await ctx.db.read(pass_one)
     if out.errors or parsed.errors:  # every problem of the file at once, in file order
         out.errors = parsed.errors.merged(out.errors)
         raise out.failure()
     await ctx.progress(rows, 2 * rows, force=True)
-    if p.get("dryRun"):
+    if dry_run:
         return {**out.counters(), "dryRun": True}
 
     def pass_two(session: Any) -> imports.Outcome:
