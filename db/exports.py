@@ -4,13 +4,15 @@ WAL)."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+from psycopg import sql as pg_sql
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from db import binary_copy
 from db.engine import dialect_of
 from db.errors import Invalid, NotFound
 from db.export_columns import READ_CHUNK, AnnotationColumns
@@ -42,28 +44,42 @@ def check_something_to_export(session: Session, project_id: int, accepted_only: 
         raise nothing_to_export(project.name, accepted_only)
 
 
-_CONFIRMED = ("SELECT sample_id, label, kind, x, y, w, h FROM annotations{hint} WHERE sample_id BETWEEN {low} AND "
-              "{high} AND project_id = {project} AND NOT is_draft ORDER BY sample_id, id")
+_CONFIRMED = ("SELECT sample_id, label, kind, x, y, w, h FROM annotations INDEXED BY ix_annotations_sample WHERE "
+              "sample_id BETWEEN {low} AND {high} AND project_id = {project} AND NOT is_draft ORDER BY sample_id, id")
+_LABELS_PG = "SELECT DISTINCT label, kind FROM annotations WHERE project_id = %s AND NOT is_draft"
+# Every column fixed-width (labels and kinds by their index, no box as NaN), so COPY's binary rows are read by numpy.
+_CONFIRMED_PG = pg_sql.SQL(
+    "SELECT sample_id, array_position({}::text[], label::text) - 1, array_position({}::text[], kind::text) - 1, "
+    "coalesce(x, 'NaN'), coalesce(y, 'NaN'), coalesce(w, 'NaN'), coalesce(h, 'NaN') FROM annotations "
+    "WHERE sample_id BETWEEN {} AND {} AND project_id = {} AND NOT is_draft ORDER BY sample_id, id")
 
 
-def _confirmed_rows(session: Session, project_id: int, low: int, high: int) -> Iterator[Sequence[tuple[Any, ...]]]:
-    """The project's confirmed annotations on samples low..high, chunks of plain tuples straight from the driver in
-    the session's transaction: PostgreSQL's COPY ... TO STDOUT (binary); SQLite's cursor, along the sample index
-    (read in sample order, nothing to sort)."""
-    driver = session.connection().connection.driver_connection
-    sqlite = dialect_of(session) == "sqlite"
-    query = _CONFIRMED.format(hint=" INDEXED BY ix_annotations_sample" if sqlite else "", low=int(low), high=int(high),
-                              project=int(project_id))
-    if sqlite:
-        cursor = driver.execute(query)  # type: ignore[union-attr]
-        while chunk := cursor.fetchmany(READ_CHUNK):
-            yield chunk
-        return
-    with driver.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:  # type: ignore[union-attr]
-        copy.set_types(["int8", "varchar", "varchar", "float8", "float8", "float8", "float8"])
-        rows = copy.rows()
-        while chunk := list(itertools.islice(rows, READ_CHUNK)):
-            yield chunk
+def _confirmed(session: Session, project_id: int, low: int, high: int) -> AnnotationColumns:
+    """The project's confirmed annotations on samples low..high, in the session's transaction, straight from the
+    driver: SQLite's cursor along the sample index (in sample order, nothing to sort), a chunk at a time;
+    PostgreSQL's binary COPY ... TO STDOUT, parsed by numpy."""
+    driver: Any = session.connection().connection.driver_connection
+    if dialect_of(session) == "postgresql":
+        return _confirmed_pg(driver, project_id, low, high)
+    cursor = driver.execute(_CONFIRMED.format(low=int(low), high=int(high), project=int(project_id)))
+    return AnnotationColumns.of_chunks(iter(lambda: cursor.fetchmany(READ_CHUNK), []))
+
+
+def _confirmed_pg(driver: Any, project_id: int, low: int, high: int) -> AnnotationColumns:
+    pairs = driver.execute(_LABELS_PG, (project_id,)).fetchall()
+    labels, kinds = sorted({label for label, _ in pairs}), sorted({kind for _, kind in pairs})
+    query = _CONFIRMED_PG.format(*map(pg_sql.Literal, (labels, kinds, low, high, project_id))).as_string(driver)
+    with driver.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+        chunks = [(rows["sample_id"].astype(np.int64), rows["label"].astype(np.int32), rows["kind"].astype(np.int8),
+                   np.column_stack([rows[c].astype(np.float64) for c in "xywh"]))
+                  for rows in binary_copy.fixed_rows(copy, _ROW)]
+    if not chunks:
+        return AnnotationColumns.of_chunks([])
+    return AnnotationColumns(labels, kinds, *(np.concatenate(c) for c in zip(*chunks, strict=True)))
+
+
+_ROW = [("sample_id", ">i8"), ("label", ">i4"), ("kind", ">i4"), ("x", ">f8"), ("y", ">f8"), ("w", ">f8"),
+        ("h", ">f8")]
 
 
 def snapshot(session: Session, project_id: int, accepted_only: bool = False,
@@ -78,7 +94,7 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False,
         raise NotFound(f"Project {project_id} does not exist.")
     rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height,
                                   Sample.split).where(*_exported(project_id, accepted_only)).order_by(Sample.id)).all()
-    columns = AnnotationColumns.of_chunks(_confirmed_rows(session, project_id, rows[0][0], rows[-1][0]) if rows else [])
+    columns = _confirmed(session, project_id, rows[0][0], rows[-1][0]) if rows else AnnotationColumns.of_chunks([])
     anns: Sequence[Sequence[AnnotationRecord]] = columns.spans([r[0] for r in rows])
     if every_submission:
         by = _by_labeller(session, project_id, {r[0]: list(span) for r, span in zip(rows, anns, strict=True) if span})
