@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, MetaData, Row, Table, bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from db import bulk_validation, counters, label_plans, labels_sqlite
@@ -214,7 +215,11 @@ def _read_batch(session: Session, ids: list[int], lock: bool, annotations_only: 
         return {}, {}
     states = {} if annotations_only else _states(session, ids, lock)
     existing: dict[int, list[Row[Any]]] = {}
-    for a in session.execute(_EXISTING.where(_A.c.sample_id.in_(ids))):
+    if dialect_of(session) == "postgresql":  # one array parameter: 2,000 placeholders cost psycopg more to split
+        among = _A.c.sample_id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)))
+    else:
+        among = _A.c.sample_id.in_(ids)
+    for a in session.execute(_EXISTING.where(among)):
         existing.setdefault(a.sample_id, []).append(a)
     return states, existing
 
