@@ -410,11 +410,11 @@ class Settings:
     job_concurrency: int = var("JOB_CONCURRENCY", 2, "jobs run at once by this process", lo=1, hi=64)
     job_lease_seconds: float = var("JOB_LEASE_SECONDS", 30.0, "a job whose worker stops renewing its lease this long "
                                    "is resumed by another", lo=3, hi=3600)
-    spark_min_samples: int = var("SPARK_MIN_SAMPLES", 0, "pre-labelling of this many samples or more fans out over "
-                                 "Spark's executors where pyspark is at hand (a Databricks cluster, or the `spark` "
-                                 "extra); `0`: never", lo=0, hi=2**63)
+    spark_min_samples: int = var("SPARK_MIN_SAMPLES", 0, "pre-labelling, or an export's image copies and size reads, "
+                                 "of this many samples or more fans out over Spark's executors where pyspark is at "
+                                 "hand (a Databricks cluster, or the `spark` extra); `0`: never", lo=0, hi=2**63)
     spark_partition_samples: int = var("SPARK_PARTITION_SAMPLES", 2000, "samples per Spark partition: what one "
-                                       "executor task labels and writes in one transaction", lo=1, hi=10**7)
+                                       "executor task labels and writes in one transaction, or copies", lo=1, hi=10**7)
     migrate_on_start: bool = var("MIGRATE_ON_START", True, "run the Alembic migrations when `serve` starts")
     run_jobs: bool = var("RUN_JOBS", True, "run the in-process job worker")
     seed_demo: bool = var("SEED_DEMO", True, "`false`: `server.py demo` (so `make run`) creates no demo images or "

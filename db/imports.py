@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select, update
+from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -422,12 +422,7 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
     sizes and summed counter deltas). With drafts, the import stored a model's drafts (history: "draft" rows, and
     "clear_draft" for the drafts they replace)."""
     sizes, deltas = out.sizes, out.deltas
-    if sizes:
-        t = Sample.__table__
-        session.connection().execute(
-            update(t).where(t.c.id == bindparam("w_id"), t.c.width.is_(None))
-            .values(width=bindparam("v_w"), height=bindparam("v_h")),
-            [{"w_id": k, "v_w": w, "v_h": h} for k, (w, h) in sizes.items()])
+    sample_rows.record_sizes(session, sizes)
     if to_create:
         sample_rows.insert_new(session, project_id, to_create)
         created = {s.filename: s for s in session.scalars(select(Sample).where(

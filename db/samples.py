@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, func, literal, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, exists, false, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -301,9 +301,17 @@ def history_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[A
 
 def record_size(session: Session, sample_id: int, width: int, height: int) -> None:
     """Store the displayed size the first time an image is decoded (a no-op once known)."""
-    session.execute(
-        update(Sample).where(Sample.id == sample_id, Sample.width.is_(None)).values(width=width, height=height)
-    )
+    record_sizes(session, {sample_id: (width, height)})
+
+
+def record_sizes(session: Session, sizes: Mapping[int, tuple[int, int]]) -> None:
+    """record_size for many samples in one statement (executemany)."""
+    if sizes:
+        t = Sample.__table__
+        session.connection().execute(
+            update(t).where(t.c.id == bindparam("s_id"), t.c.width.is_(None))
+            .values(width=bindparam("s_w"), height=bindparam("s_h")),
+            [{"s_id": k, "s_w": w, "s_h": h} for k, (w, h) in sizes.items()])
 
 
 def ids_in_statuses(session: Session, project_id: int, statuses: Sequence[str], limit: int | None) -> list[int]:

@@ -18,6 +18,7 @@ from db import exports
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
 from db.records import SPLIT_NAMES, ExportSnapshot
+from jobs import spark_export, spark_fanout
 from jobs.context import JobContext
 from jobs.formats import coco as coco_format
 from jobs.formats import csv_labels, jsonl, reference, voc, yolo
@@ -115,8 +116,9 @@ def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool) -> Iter
         yield from voc.files(snap)
 
 
-def _image_name(fmt: str, filename: str) -> str:
-    return voc.flat_name(filename) if fmt == "PASCAL_VOC" else filename
+def _image_path(folder: VolumePath, fmt: str, filename: str) -> VolumePath:
+    """Where an export writes an image: under the format's image folder, by its name (VOC: flattened)."""
+    return parse(f"{folder.text}/{IMAGE_FOLDER[fmt]}/{voc.flat_name(filename) if fmt == 'PASCAL_VOC' else filename}")
 
 
 def _copy(volumes: Volumes, src: str, dest: VolumePath) -> None:
@@ -140,17 +142,26 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         raise exports.nothing_to_export(snap.name, accepted_only)
     total = len(snap.samples) * (2 if with_images else 1)
     await ctx.progress(0, total, force=True)
+    spark = spark_export.recipe_for(ctx) if fmt != "REFERENCE" and spark_fanout.wanted(ctx, len(snap.samples)) \
+        else None
     if fmt == "REFERENCE":  # normalised boxes need no pixel sizes: a million images are not opened
         await asyncio.to_thread(check_reference, snap)
-    else:
+    elif spark is None:
         snap, found = await asyncio.to_thread(_with_sizes, ctx.volumes, snap, ctx.config.max_pixels)
-        for sample_id, (w, h) in found.items():
-            await ctx.db.write(sample_rows.record_size, sample_id, w, h)
+        await ctx.db.write(sample_rows.record_sizes, found)
     now = datetime.now(UTC)
     folder = destination.child(folder_name(snap, now, ctx.job_id))
     work = await asyncio.to_thread(_started, ctx.volumes, folder, destination, f"export-job{ctx.job_id}")
     try:
-        await _write(ctx, snap, fmt, with_images, work)
+        done = partitions = 0
+        if spark is not None:  # the executors read the missing sizes and copy the images, then the labels follow
+            copy_to = {s.sample_id: _image_path(work, fmt, s.filename) for s in snap.samples} if with_images else None
+            executed = spark_export.items(snap, copy_to)
+            total = len(executed) + len(snap.samples)
+            snap, found, partitions = await spark_export.run(ctx, spark, snap, executed, total)
+            await ctx.db.write(sample_rows.record_sizes, found)
+            done = len(executed)
+        await _write(ctx, snap, fmt, with_images and spark is None, work, done, total)
         meta = metadata(snap, fmt, ctx.created_by, now, with_images, accepted_only)
         if every_submission:
             meta["everySubmission"] = True
@@ -165,7 +176,8 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         if isinstance(exc, DomainError):
             raise _failed(exc, destination) from exc
         raise
-    return {"path": folder.text, "format": fmt, "images": meta["image_count"], "annotations": meta["annotation_count"]}
+    return {"path": folder.text, "format": fmt, "images": meta["image_count"], "annotations": meta["annotation_count"],
+            **({"sparkPartitions": partitions} if partitions else {})}
 
 
 def _started(volumes: Volumes, folder: VolumePath, destination: VolumePath, scratch: str) -> VolumePath:
@@ -181,18 +193,17 @@ def _failed(exc: DomainError, destination: VolumePath) -> DomainError:
                      **exc.extensions)
 
 
-async def _write(ctx: JobContext, snap: ExportSnapshot, fmt: str, with_images: bool, folder: VolumePath) -> None:
-    """The format's files, then the images, into folder."""
-    total = len(snap.samples) * (2 if with_images else 1)
+async def _write(ctx: JobContext, snap: ExportSnapshot, fmt: str, with_images: bool, folder: VolumePath,
+                 done: int, total: int) -> None:
+    """The format's files, then the images, into folder; progress goes on from done, out of total."""
     for written, (name, data) in enumerate(_files(snap, fmt, ctx.created_by, with_images), start=1):
         await asyncio.to_thread(ctx.volumes.write, parse(f"{folder.text}/{name}"), data)
         if written % 500 == 0:
-            await ctx.progress(min(written, len(snap.samples)), total)
-    done = len(snap.samples)
+            await ctx.progress(done + min(written, len(snap.samples)), total)
+    done += len(snap.samples)
     await ctx.progress(done, total, force=True)
     if with_images:
         for s in snap.samples:
-            dest = parse(f"{folder.text}/{IMAGE_FOLDER[fmt]}/{_image_name(fmt, s.filename)}")
-            await asyncio.to_thread(_copy, ctx.volumes, s.path, dest)
+            await asyncio.to_thread(_copy, ctx.volumes, s.path, _image_path(folder, fmt, s.filename))
             done += 1
             await ctx.progress(done, total)

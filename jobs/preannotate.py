@@ -13,7 +13,7 @@ from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid, Unavailable
 from db.models import Project
-from jobs import spark_prelabel
+from jobs import spark_fanout, spark_prelabel
 from jobs.context import JobContext
 from jobs.models import ModelError
 from jobs.models.config import ModelConfig
@@ -45,7 +45,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     min_confidence = float(p.get("minConfidence", 0.5))
     ids = await ctx.db.read(sample_rows.ids_in_statuses, ctx.project_id, statuses, p.get("maxSamples"))
     author = effective_config(ctx.config.model, project.model_settings).author
-    recipe = spark_prelabel.recipe_for(ctx, min_confidence) if spark_prelabel.wanted(ctx, len(ids)) else None
+    recipe = spark_prelabel.recipe_for(ctx, min_confidence) if spark_fanout.wanted(ctx, len(ids)) else None
     if recipe is not None:
         await (await project_model(ctx.config.model, ctx.volumes, project)).backend.close()  # a bad setup fails here
         tally, partitions = await spark_prelabel.run(ctx, recipe, ids)

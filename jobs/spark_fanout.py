@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from jobs.context import JobContext
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 POLL_SECONDS = 0.25  # how often the driver looks at the finished count and the job's cancel flag
 
 
@@ -23,11 +24,17 @@ def available() -> bool:
     return importlib.util.find_spec("pyspark") is not None
 
 
-def partitions(items: Sequence[int], size: int) -> list[list[int]]:
+def wanted(ctx: JobContext, items: int) -> bool:
+    """Whether a job of this many items goes to Spark: SPARK_MIN_SAMPLES is set, reached, and pyspark is here."""
+    least = ctx.config.spark_min_samples
+    return bool(least) and items >= least and available()
+
+
+def partitions(items: Sequence[Item], size: int) -> list[list[Item]]:
     return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def _counted(task: Callable[[list[int]], T], finished: Any, chunk: list[int]) -> T:
+def _counted(task: Callable[[list[Item]], T], finished: Any, chunk: list[Item]) -> T:
     """On an executor: one partition's work, then its items added to the driver's count. Spark merges an
     accumulator's updates only from tasks that succeed, so a retried partition is counted once."""
     result = task(chunk)
@@ -35,14 +42,17 @@ def _counted(task: Callable[[list[int]], T], finished: Any, chunk: list[int]) ->
     return result
 
 
-async def fan_out(ctx: JobContext, chunks: list[list[int]], task: Callable[[list[int]], T]) -> list[T]:
+async def fan_out(ctx: JobContext, chunks: list[list[Item]], task: Callable[[list[Item]], T],
+                  job_total: int | None = None) -> list[T]:
     """task(chunk) for every chunk, one Spark partition each, on the active Spark context; the results in order.
-    `task` must pickle (a module-level function, or a functools.partial of one over picklable values)."""
+    `task` must pickle (a module-level function, or a functools.partial of one over picklable values). Progress
+    counts the items done, out of job_total when the partitions are only the job's first part."""
     from pyspark import SparkContext
 
     sc = SparkContext.getOrCreate()
     finished = sc.accumulator(0)
-    total = sum(len(c) for c in chunks)
+    items = sum(len(c) for c in chunks)
+    total = job_total if job_total is not None else items
     group = f"cvx-job-{ctx.job_id}-{uuid.uuid4().hex[:8]}"
     rdd = sc.parallelize(chunks, len(chunks)).map(functools.partial(_counted, task, finished))
 
@@ -60,5 +70,5 @@ async def fan_out(ctx: JobContext, chunks: list[list[int]], task: Callable[[list
         running.add_done_callback(lambda f: f.cancelled() or f.exception())  # the collect's failure is expected
         raise
     results = running.result()
-    await ctx.progress(total, total, force=True)
+    await ctx.progress(items, total, force=True)
     return results

@@ -51,12 +51,6 @@ def recipe_for(ctx: JobContext, min_confidence: float) -> Recipe | None:
     return recipe
 
 
-def wanted(ctx: JobContext, samples: int) -> bool:
-    """Whether this pre-labelling goes to Spark: SPARK_MIN_SAMPLES is set, reached, and pyspark is here."""
-    least = ctx.config.spark_min_samples
-    return bool(least) and samples >= least and spark_fanout.available()
-
-
 async def run(ctx: JobContext, recipe: Recipe, ids: list[int]) -> tuple[Tally, int]:
     """Every sample labelled on the executors; the summed tally and the number of partitions."""
     chunks = spark_fanout.partitions(ids, ctx.config.spark_partition_samples)
