@@ -14,7 +14,8 @@ MODULES = ["bench.backbone", "bench.gallery_filters", "bench.thumbnails", "bench
            "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources",
            "bench.security",
            "bench.label_model", "bench.label_api_model", "bench.budget", "bench.hostile_imports", "bench.sdk",
-           "bench.workers", "bench.project_sweeps", "bench.quality", "bench.consensus", "bench.spark_prelabel"]
+           "bench.workers", "bench.project_sweeps", "bench.quality", "bench.consensus", "bench.spark_prelabel",
+           "bench.spark_export"]
 
 
 def machine_speed() -> float:
