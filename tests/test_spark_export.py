@@ -17,14 +17,11 @@ from jobs import spark_export
 from server import create_app
 from settings import Settings
 from tests.conftest import create_project, gql, make_images, wait_for_job
+from tests.test_exports import BOX, EXPORT, EXPORTS
 from volumes.local import LocalVolumes
 
-EXPORT = """mutation($p: ID!, $i: ExportInput!){ exportDataset(projectId: $p, input: $i){ id } }"""
-EXPORTS = "/Volumes/test/cvx/exports"
 IMAGES = "/Volumes/test/cvx/images"
 SAMPLES = "query($p: ID!){ project(id: $p){ samples(first: 50){ edges { node { id filename width height } } } } }"
-BOX = """mutation($s: ID!){ saveAnnotations(sampleId: $s, annotations: [{label: "cat", kind: BBOX,
-  box: {x: 0.1, y: 0.2, w: 0.3, h: 0.4}}]){ id } }"""
 NAMES = [f"{folder}/{i:02}.jpg" for folder in ("a", "b") for i in range(6)]
 
 
