@@ -100,7 +100,7 @@ class RowErrors:
         return self.count
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExportSample:
     sample_id: int
     filename: str
