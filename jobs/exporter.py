@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from volumes.images import ImageError, read_info
 from volumes.paths import VolumePath, parse
 
 DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
+FILES_A_STEP = 500  # label files written between two progress reports (YOLO and VOC write one per image)
 IMAGE_FOLDER = {"COCO": "images", "CSV": "images", "JSONL": "images", "YOLO": "images", "PASCAL_VOC": "JPEGImages"}
 
 
@@ -94,15 +96,17 @@ def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
     return dataclasses.replace(snap, samples=samples), found
 
 
-def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool) -> Iterable[tuple[str, bytes]]:
+def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool
+           ) -> Iterator[tuple[str, bytes | Iterable[bytes]]]:
+    """The format's files: each a name and its bytes, or its pieces (written as they are made)."""
     if fmt == "REFERENCE":
         yield from reference.files(snap, user)
     elif fmt == "COCO":
-        yield "annotations.json", coco_format.document(snap, user)
+        yield "annotations.json", coco_format.parts(snap, user)
         for split, name in SPLIT_NAMES.items():  # with splits, one file per split as well
             part = snap.of_split(split)
             if part.samples:
-                yield f"instances_{name}.json", coco_format.document(part, user)
+                yield f"instances_{name}.json", coco_format.parts(part, user)
     elif fmt == "CSV":
         yield "labels.csv", b"".join(csv_labels.rows(snap))
     elif fmt == "JSONL":
@@ -119,6 +123,23 @@ def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool) -> Iter
 def _image_path(folder: VolumePath, fmt: str, filename: str) -> VolumePath:
     """Where an export writes an image: under the format's image folder, by its name (VOC: flattened)."""
     return parse(f"{folder.text}/{IMAGE_FOLDER[fmt]}/{voc.flat_name(filename) if fmt == 'PASCAL_VOC' else filename}")
+
+
+def _write_some(volumes: Volumes, folder: VolumePath, files: Iterator[tuple[str, bytes | Iterable[bytes]]],
+                most: int) -> int:
+    """Up to `most` of the format's files made and written, in a worker thread (making a big one takes seconds of
+    CPU, which must not hold up the event loop); how many."""
+    count = 0
+    for name, data in itertools.islice(files, most):
+        path = parse(f"{folder.text}/{name}")
+        if isinstance(data, bytes):
+            volumes.write(path, data)
+        else:
+            with volumes.writer(path) as fp:
+                for piece in data:
+                    fp.write(piece)
+        count += 1
+    return count
 
 
 def _copy(volumes: Volumes, src: str, dest: VolumePath) -> None:
@@ -196,10 +217,11 @@ def _failed(exc: DomainError, destination: VolumePath) -> DomainError:
 async def _write(ctx: JobContext, snap: ExportSnapshot, fmt: str, with_images: bool, folder: VolumePath,
                  done: int, total: int) -> None:
     """The format's files, then the images, into folder; progress goes on from done, out of total."""
-    for written, (name, data) in enumerate(_files(snap, fmt, ctx.created_by, with_images), start=1):
-        await asyncio.to_thread(ctx.volumes.write, parse(f"{folder.text}/{name}"), data)
-        if written % 500 == 0:
-            await ctx.progress(done + min(written, len(snap.samples)), total)
+    files = _files(snap, fmt, ctx.created_by, with_images)
+    written = 0
+    while count := await asyncio.to_thread(_write_some, ctx.volumes, folder, files, FILES_A_STEP):
+        written += count
+        await ctx.progress(done + min(written, len(snap.samples)), total)
     done += len(snap.samples)
     await ctx.progress(done, total, force=True)
     if with_images:

@@ -312,8 +312,9 @@ def _annotations(snapshot: ExportSnapshot, category: dict[str, int]) -> Iterator
     yield b"]"
 
 
-def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
-    """The COCO file: info, licenses, images, annotations, categories, in that order."""
+def parts(snapshot: ExportSnapshot, exported_by: str) -> Iterator[bytes]:
+    """The COCO file, a piece at a time (a million annotations are never one bytes object): info, licenses, images,
+    annotations, categories, in that order."""
     category = {c: i for i, c in enumerate(snapshot.classes, start=1)}
     head = orjson.dumps({
         "info": {"description": f"{snapshot.name} v{snapshot.version}", "version": str(snapshot.version),
@@ -321,6 +322,14 @@ def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
                  "date_created": datetime.now(UTC).isoformat(timespec="seconds")},
         "licenses": [],
     })
-    categories = orjson.dumps([{"id": i, "name": c, "supercategory": ""} for c, i in category.items()])
-    return b"".join([head[:-1], b',"images":', *_array(_images(snapshot)), b',"annotations":',
-                     *_annotations(snapshot, category), b',"categories":', categories, b"}"])
+    yield head[:-1] + b',"images":'
+    yield from _array(_images(snapshot))
+    yield b',"annotations":'
+    yield from _annotations(snapshot, category)
+    yield b',"categories":' + orjson.dumps([{"id": i, "name": c, "supercategory": ""} for c, i in category.items()])
+    yield b"}"
+
+
+def document(snapshot: ExportSnapshot, exported_by: str) -> bytes:
+    """The whole COCO file at once."""
+    return b"".join(parts(snapshot, exported_by))
