@@ -22,6 +22,9 @@ SKIPPED_BY = "skipped_by"
 ANNOTATIONS_BY = "annotations_by"
 CLASS = "class"
 SAMPLE_CLASS = "sample_class"  # samples with at least one confirmed box of the class: the gallery's label total
+# samples with a model draft's confidence (min_confidence set) and a confirmed box of the class: when none, the
+# gallery's "least confident first" with that label is the label's samples in id order (db.samples.driving)
+DRAFTED_CLASS = "drafted_class"
 LABELED_DAY = "labeled_day"
 ACCEPTED_BY = "accepted_by"  # labelled samples whose review accepted them, by labeller
 REJECTED_BY = "rejected_by"
@@ -101,6 +104,10 @@ def recount(session: Session, project_id: int) -> None:
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
         (SAMPLE_CLASS, select(Annotation.label, func.count(Annotation.sample_id.distinct())).where(
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
+        (DRAFTED_CLASS, select(Annotation.label, func.count(Annotation.sample_id.distinct()))
+         .join(s, s.id == Annotation.sample_id).where(
+            Annotation.project_id == project_id, Annotation.is_draft.is_(False), s.min_confidence.is_not(None))
+         .group_by(Annotation.label)),
         *((kind, select(s.labeled_by, func.count()).where(
             s.project_id == project_id, s.status == "LABELED", s.labeled_by.is_not(None), s.review_status == review)
             .group_by(s.labeled_by)) for kind, review in ((ACCEPTED_BY, "ACCEPTED"), (REJECTED_BY, "REJECTED"))),

@@ -238,6 +238,10 @@ def plan_change(
     confidences = [a.confidence for a in drafts if a.confidence is not None]
     new.min_confidence = min(confidences, default=None)
     new.max_confidence = max(confidences, default=None)
+    drafted_before = classes_before if old.min_confidence is not None else set()
+    drafted_after = classes_after if new.min_confidence is not None else set()
+    for label in drafted_before ^ drafted_after:
+        deltas[(counters.DRAFTED_CLASS, label)] += 1 if label in drafted_after else -1
     was_skipped = old.status == "SKIPPED" if skipped is None else skipped
     new.status = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
                             no_objects=new.no_objects)

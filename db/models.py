@@ -316,8 +316,8 @@ class AgreementTotal(Base):
 class ProjectCounter(Base):
     """Denormalised counts kept in step with every write, so stats never scan a million samples.
 
-    kind is one of: status, labeled_by, skipped_by, annotations_by, class, sample_class, labeled_day, accepted_by,
-    rejected_by (db.counters says what each counts).
+    kind is one of: status, labeled_by, skipped_by, annotations_by, class, sample_class, drafted_class, labeled_day,
+    accepted_by, rejected_by (db.counters says what each counts).
     """
 
     __tablename__ = "project_counters"

@@ -49,6 +49,7 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
                                             status: str, review: str) -> None:
     stored = _stored(old)
     before = _state(status, 3, review, "bob" if status == "LABELED" else None)
+    before.min_confidence = 0.5 if any(a.is_draft for a in stored) else None  # its drafts' confidence
     project = Project(id=1, task_type="DETECTION", classes=list(LABELS), multi_label=False)
     add = [AnnotationRecord(label, "BBOX", box, 0.5 if draft else None, draft, author)
            for label, box, draft, author in new]
@@ -84,6 +85,13 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
         want[(counters.SAMPLE_CLASS, label)] += 1
     for label in held_before - held_after:
         want[(counters.SAMPLE_CLASS, label)] -= 1
+    # ... and those held by a sample with a draft's confidence (least confident first with a label)
+    drafted_before = held_before if before.min_confidence is not None else set()
+    drafted_after = held_after if drafts else set()
+    for label in drafted_after - drafted_before:
+        want[(counters.DRAFTED_CLASS, label)] += 1
+    for label in drafted_before - drafted_after:
+        want[(counters.DRAFTED_CLASS, label)] -= 1
     assert +change.deltas == +want and -change.deltas == -want
 
 
