@@ -200,14 +200,15 @@ def _deep_after(variables: dict[str, object], least: bool) -> str:
 
 def _explain(db: Database, pid: int, f: sample_rows.SampleFilter, least: bool, deep: object) -> list[tuple[str, str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of the SQL behind one gallery request: the page, the deep page and the count."""
-    statements = [
-        ("first page", sample_rows.least_confident_statement(pid, f, limit=101) if least
-         else sample_rows.page_statement(pid, f, limit=101)),
-        ("deep page", sample_rows.least_confident_statement(pid, f, limit=101, after=deep) if least  # type: ignore
-         else sample_rows.page_statement(pid, f, limit=101, after=deep)),  # type: ignore[arg-type]
-    ]
     out = []
     with db.reading() as s:
+        how = sample_rows.driving(s, pid, f, least_confident=least)  # as db.samples.page* choose it
+        statements = [
+            ("first page", sample_rows.least_confident_statement(pid, f, limit=101, how=how) if least
+             else sample_rows.page_statement(pid, f, limit=101, how=how)),
+            ("deep page", sample_rows.least_confident_statement(pid, f, limit=101, after=deep, how=how)  # type: ignore
+             if least else sample_rows.page_statement(pid, f, limit=101, after=deep, how=how)),  # type: ignore
+        ]
         if sample_rows.from_counters(s, pid, f) is None:
             statements.append(("totalCount", sample_rows.count_statement(pid, f)))
         for what, stmt in statements:

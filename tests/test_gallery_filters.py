@@ -147,23 +147,26 @@ def _fill(s: Session, pid: int, n: int) -> None:
     counters.recount(s, pid)
 
 
+def _explained(s: Session, stmt: object, explain: str) -> str:
+    compiled = stmt.compile(s.bind)  # type: ignore[attr-defined]
+    params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positional else compiled.params
+    rows = s.connection().exec_driver_sql(f"{explain} {compiled}", params).all()
+    return "\n".join(str(r[-1]) for r in rows)
+
+
 def _plans(s: Session, pid: int, f: SampleFilter, explain: str) -> list[str]:
-    """The plans of the statements a gallery request runs: first page, deep pages in both orders, the total."""
-    statements = [sample_rows.page_statement(pid, f, limit=101), sample_rows.page_statement(pid, f, limit=101,
-                                                                                          after=15_000),
-                  sample_rows.least_confident_statement(pid, f, limit=101, after=(0.4, 1))]
+    """The plans of the statements a gallery request runs: first page, deep pages in both orders, the total (each
+    driven as the counters choose, as db.samples.page and page_least_confident do)."""
+    how, least = sample_rows.driving(s, pid, f), sample_rows.driving(s, pid, f, least_confident=True)
+    statements = [sample_rows.page_statement(pid, f, limit=101, how=how),
+                  sample_rows.page_statement(pid, f, limit=101, after=15_000, how=how),
+                  sample_rows.least_confident_statement(pid, f, limit=101, after=(0.4, 1), how=least)]
     # The total is read from the counters when they keep the filter. A geometry filter compares each sample's boxes
     # with each other: counting its matches reads every box of the project, which a sequential scan does best (its
     # total reaches the gallery as an estimate first); its pages probe the boxes of one sample at a time.
     if sample_rows.from_counters(s, pid, f) is None and f.geometry is None:
         statements.append(sample_rows.count_statement(pid, f))
-    out = []
-    for stmt in statements:
-        compiled = stmt.compile(s.bind)
-        params = tuple(compiled.params[k] for k in compiled.positiontup) if compiled.positional else compiled.params
-        rows = s.connection().exec_driver_sql(f"{explain} {compiled}", params).all()
-        out.append("\n".join(str(r[-1]) for r in rows))
-    return out
+    return [_explained(s, stmt, explain) for stmt in statements]
 
 
 async def test_no_gallery_filter_plans_a_scan_of_the_annotations(db: Database) -> None:
@@ -226,3 +229,136 @@ def test_the_total_comes_at_once_exact_or_estimated_and_then_exactly(client: Tes
         assert by_name["totalEstimate"] == {"count": 2, "exact": True}
     else:  # the planner's estimate, a non-negative number; the exact figure is totalCount's
         assert by_name["totalEstimate"]["exact"] is False and by_name["totalEstimate"]["count"] >= 0
+
+
+async def _drafted_and_undrafted_labels(db: Database) -> int:
+    """40 samples: cat boxes on samples that also carry model drafts (so counters.DRAFTED_CLASS counts cat), dog
+    boxes on drafted and undrafted samples until the drafts are cleared, car boxes only on samples never drafted."""
+    pid, ids = await seed_project(db, 40)
+    rng = random.Random(40)
+    for i, sid in enumerate(ids):
+        box = (0.1 * (i % 5), 0.1, 0.2, 0.2)
+        if i % 4 == 0:  # confirmed cat, then a model's drafts besides it (a mixed sample: PRE_LABELED)
+            await label_rows.save_annotations(db, sid, [AnnotationRecord("cat", "BBOX", box)], "u1", allow_empty=False,
+                                              expected_version=None)
+            await label_rows.replace_drafts(db, sid, [AnnotationRecord("dog", "BBOX", box, rng.random())], "model")
+        elif i % 4 == 1:  # car and dog, never drafted
+            await label_rows.save_annotations(db, sid, [AnnotationRecord("car", "BBOX", box),
+                                                        AnnotationRecord("dog", "BBOX", box)], "u2", allow_empty=False,
+                                              expected_version=None)
+        elif i % 4 == 2:  # drafts alone
+            await label_rows.replace_drafts(db, sid, [AnnotationRecord("car", "BBOX", box, rng.random())], "model")
+    # dog on a drafted sample, then its drafts cleared: the counter goes up and back down
+    await label_rows.save_annotations(db, ids[2], [AnnotationRecord("dog", "BBOX", (0.5, 0.5, 0.1, 0.1))], "u3",
+                                      allow_empty=False, expected_version=None)
+    await label_rows.replace_drafts(db, ids[2], [AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.2, 0.2), 0.3)],
+                                    "model")
+    await label_rows.resolve_drafts(db, [ids[2]], "u3", accept=False)
+    return pid
+
+
+def _walk(s: Session, statement: object, key: object) -> list[int]:
+    """Every sample of a keyset walk, four at a time: statement(after) -> SELECT, key(row) -> the next `after`."""
+    got: list[int] = []
+    after = None
+    while True:
+        rows = list(s.scalars(statement(after)))  # type: ignore[operator]
+        got += [r.id for r in rows[:4]]
+        if len(rows) <= 4:
+            return got
+        after = key(rows[3])  # type: ignore[operator]
+
+
+async def test_pages_driven_by_the_counters_return_what_the_planners_pages_return(db: Database) -> None:
+    """Least confident first with a label no drafted sample carries reads the label's samples in id order; a rare
+    label's ids are read first: same samples, same order, same totals as the statements the planner drives alone,
+    and as a plain reading of the rows."""
+    pid = await _drafted_and_undrafted_labels(db)
+
+    def recounted(s: Session) -> tuple[dict, dict]:
+        kept = counters.read(s, [pid])[pid]
+        counters.recount(s, pid)
+        return kept, counters.read(s, [pid])[pid]
+
+    kept, recount = await db.write(recounted)
+    assert kept == recount  # the drafted-class counter kept by every write is what a recount finds
+    assert kept[counters.DRAFTED_CLASS] == {"cat": 10}  # dog's went back to zero when its drafts were cleared
+
+    def check(s: Session) -> None:
+        pg = s.bind.dialect.name == "postgresql"
+        least_key = _least_confident_key
+        for label in ("cat", "dog", "car", "bus"):
+            for f in (SampleFilter(label=label), SampleFilter(label=label, filename="1"),
+                      SampleFilter(label=label, status="LABELED"), SampleFilter(label=label, status="PRE_LABELED")):
+                want = _expected(s, pid, f)
+                by_confidence = [r.id for r in sorted(want, key=least_key)]
+                how = sample_rows.driving(s, pid, f, least_confident=True)
+                assert how.undrafted == (label != "cat"), f
+                assert sample_rows.count(s, pid, f) == len(want), f
+                for forced in (sample_rows.Driving(), sample_rows.Driving(label_first=True, postgres=pg), how):
+                    assert _walk(s, lambda a, f=f, h=forced: sample_rows.page_statement(pid, f, limit=5, after=a,
+                                                                                       how=h),
+                                 lambda r: r.id) == [r.id for r in want], (f, forced)
+                    if forced.undrafted or label == "cat":  # "undrafted" is only right when the counter says so
+                        forced_least = forced
+                    else:
+                        forced_least = sample_rows.Driving(label_first=forced.label_first, postgres=pg,
+                                                           undrafted=True)
+                    assert _walk(s, lambda a, f=f, h=forced_least: sample_rows.least_confident_statement(
+                        pid, f, limit=5, after=a, how=h), least_key) == by_confidence, (f, forced_least)
+                got, key, more = [], None, True
+                while more:  # and as the gallery pages them, the driving chosen inside
+                    rows, more = sample_rows.page_least_confident(s, pid, f, first=3, after=key)
+                    got += [r.id for r in rows]
+                    key = least_key(rows[-1]) if rows else None
+                assert got == by_confidence, f
+                for after in ((0.5, 0), (sample_rows.NO_CONFIDENCE, 0), (3.0, 0)):  # cursors of either part
+                    rows = list(s.scalars(sample_rows.least_confident_statement(pid, f, limit=100, after=after,
+                                                                                how=how)))
+                    assert [r.id for r in rows] == [r.id for r in sorted(want, key=least_key)
+                                                    if least_key(r) > after], (f, after)
+
+    with db.reading() as s:
+        check(s)
+
+
+async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None:
+    """Least confident first with a label that no drafted sample carries must not walk the confidence index (2.9 s
+    at a million samples: every drafted sample probed, none matching); a rare label with a filename part must read
+    the label's ids first, not walk the samples by id (339 ms at ten million)."""
+    pid, _ = await seed_project(db, 0)
+    await db.write(_fill, pid, 20_000)
+
+    def rare(s: Session) -> None:  # a rare class: about 80 labelled samples carry a confirmed bus
+        s.execute(text(f"""INSERT INTO annotations (project_id, sample_id, label, kind, is_draft, created_by,
+                                                    created_at)
+                           SELECT project_id, id, 'bus', 'BBOX', false, 'u', '2026-12-07 00:00:00' FROM samples
+                           WHERE project_id = {pid} AND status = 'LABELED' AND id % 150 = 2"""))
+        counters.recount(s, pid)
+
+    await db.write(rare)
+    postgres = db.is_postgres
+    if postgres:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE) samples, annotations")
+    explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+    with db.reading() as s:
+        dog = SampleFilter(label="dog")
+        how = sample_rows.driving(s, pid, dog, least_confident=True)
+        assert how.undrafted and not how.label_first  # _fill's drafted samples carry drafts alone
+        for after in (None, (sample_rows.NO_CONFIDENCE, 15_000)):
+            plan = _explained(s, sample_rows.least_confident_statement(pid, dog, limit=101, after=after, how=how),
+                              explain)
+            assert "ix_samples_project_confidence" not in plan, plan
+            assert "ix_annotations_project_label" in plan, plan
+        bus = SampleFilter(label="bus", filename="cam1")
+        how = sample_rows.driving(s, pid, bus)
+        assert how.label_first
+        assert 0 < counters.read(s, [pid])[pid][counters.SAMPLE_CLASS]["bus"] <= 200  # under 1% of the project
+        for after in (None, 15_000):
+            plan = _explained(s, sample_rows.page_statement(pid, bus, limit=101, after=after, how=how), explain)
+            if postgres:  # the label's ids as one array first, then those samples by id
+                assert "InitPlan" in plan and "ix_annotations_project_label" in plan, plan
+                assert "Merge" not in plan and "ANY" in plan, plan
+            else:
+                assert "LIST SUBQUERY" in plan and "ix_annotations_project_label" in plan, plan
