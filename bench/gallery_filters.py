@@ -166,6 +166,12 @@ async def _build(name: str, n: int) -> None:
             FROM (SELECT sample_id, min(confidence) AS lo, max(confidence) AS hi FROM annotations
                   WHERE is_draft GROUP BY sample_id) a
             WHERE s.id = a.sample_id""")
+        c.execute("""
+            UPDATE samples SET nested_boxes = true WHERE id IN (
+              SELECT a.sample_id FROM annotations a
+                JOIN annotations b ON b.sample_id = a.sample_id AND b.label = a.label AND b.id <> a.id
+               WHERE a.kind = 'BBOX' AND b.kind = 'BBOX' AND NOT a.is_draft AND NOT b.is_draft
+                 AND a.x >= b.x AND a.y >= b.y AND a.x + a.w <= b.x + b.w AND a.y + a.h <= b.y + b.h)""")
     db = Database(_url(f"{name}_tmp"))
     await db.write(counters.recount, p.id)
     await db.dispose()

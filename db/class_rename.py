@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, case, delete, exists, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
-from db import counters
+from db import counters, geometry
 from db import jobs as job_rows
 from db.engine import dialect_of, emit, rowcount
 from db.errors import Invalid
@@ -99,6 +99,11 @@ def rename_class(session: Session, project_id: int, old: str, new: str, actor: s
     merged = new in project.classes
     collapse = merged and project.task_type == "CLASSIFICATION"
     changed, sample_ids = _relabel(session, project, old, new, actor, collapse=collapse)
+    if merged:  # boxes of the two classes are one class now: one may lie inside another
+        for i in range(0, len(sample_ids), 5000):
+            session.execute(update(Sample).where(Sample.id.in_(sample_ids[i:i + 5000]))
+                            .values(nested_boxes=geometry.nested_boxes())
+                            .execution_options(synchronize_session=False))
     project.classes = [c for c in project.classes if c != old] if merged else [
         new if c == old else c for c in project.classes]
     session.flush()

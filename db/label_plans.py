@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from db import counters
+from db.box_nesting import has_nested
 from db.errors import Conflict, Invalid
 from db.models import Annotation, Project, Sample, utcnow
 from db.records import AnnotationRecord, Box
@@ -238,6 +239,10 @@ def plan_change(
     confidences = [a.confidence for a in drafts if a.confidence is not None]
     new.min_confidence = min(confidences, default=None)
     new.max_confidence = max(confidences, default=None)
+    if any(not a.is_draft for a in remove) or any(not a.is_draft for a in add):  # the confirmed boxes changed
+        new.nested_boxes = has_nested((a.label, a.box) for a in remaining if not a.is_draft and a.kind == "BBOX")
+    else:
+        new.nested_boxes = bool(old.nested_boxes)  # (an import's new sample has not been stored yet: None)
     drafted_before = classes_before if old.min_confidence is not None else set()
     drafted_after = classes_after if new.min_confidence is not None else set()
     for label in drafted_before ^ drafted_after:

@@ -17,7 +17,7 @@ import orjson
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
 
 DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
-_BOOLEANS = frozenset({"no_objects"})
+_BOOLEANS = frozenset({"no_objects", "nested_boxes"})
 
 LOAD = (f"SELECT {', '.join(f's.{c}' for c in SAMPLE_STATE)}, p.task_type, p.classes, p.multi_label, p.consensus "
         "FROM samples s JOIN projects p ON p.id = s.project_id WHERE s.id = ?")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     literal_column,
     text,
@@ -175,6 +176,9 @@ class Sample(Base):
         # a claim's look for the caller's own lease (db.labels.claim_next): leased rows only
         Index("ix_samples_project_lease", "project_id", "locked_by", "id",
               postgresql_where=text("locked_by IS NOT NULL"), sqlite_where=text("locked_by IS NOT NULL")),
+        # the few samples with nested boxes of a class (db.geometry's nestedSameClass), in id order
+        Index("ix_samples_project_nested", "project_id", "id", postgresql_where=text("nested_boxes"),
+              sqlite_where=text("nested_boxes = 1")),
         {"sqlite_autoincrement": True},  # ids are never reused: cursors and caches keyed by id stay valid
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -203,6 +207,9 @@ class Sample(Base):
     image_hash: Mapped[int | None] = mapped_column(BigInteger)  # 64-bit pHash of the thumbnail, signed (db.duplicates)
     duplicate_group: Mapped[int | None] = mapped_column(BigInteger)  # first sample id of its near-duplicate group
     split: Mapped[str | None] = mapped_column(String(10))  # TRAIN | VALIDATION | TEST (db.splits); None: unassigned
+    # a confirmed box lies wholly inside another of its class (db.box_nesting): the geometry filter nestedSameClass,
+    # kept by the label writer (db.label_plans.plan_change) and by a class rename (db.class_rename)
+    nested_boxes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any

@@ -44,6 +44,7 @@ class SampleState:
     missing_since: datetime | None
     duplicate_group: int | None
     split: str | None
+    nested_boxes: bool
 
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:

@@ -11,13 +11,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from db import counters, reviews
+from db import class_rename, counters, geometry, imports, reviews
 from db import labels as label_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.geometry import GeometryFilter
 from db.models import Annotation, Sample, utcnow
-from db.records import AnnotationRecord
+from db.records import AnnotationRecord, ImportItem
 from db.samples import SampleFilter
 from tests.conftest import create_project, gql, make_images, seed_project
 
@@ -351,6 +351,11 @@ async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None
                               explain)
             assert "ix_samples_project_confidence" not in plan, plan
             assert "ix_annotations_project_label" in plan, plan
+        nested = SampleFilter(geometry=GeometryFilter(nested_same_class=True), label="dog")
+        for after in (None, 15_000):  # the flagged samples' index, not each dog image's boxes compared
+            plan = _explained(s, sample_rows.page_statement(pid, nested, limit=101, after=after,
+                                                            how=sample_rows.driving(s, pid, nested)), explain)
+            assert "ix_samples_project_nested" in plan and "ix_annotations_sample" not in plan, plan
         bus = SampleFilter(label="bus", filename="cam1")
         how = sample_rows.driving(s, pid, bus)
         assert how.label_first
@@ -362,3 +367,69 @@ async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None
                 assert "Merge" not in plan and "ANY" in plan, plan
             else:
                 assert "LIST SUBQUERY" in plan and "ix_annotations_project_label" in plan, plan
+
+
+NEST = [(0.1, 0.1, 0.6, 0.6), (0.2, 0.2, 0.2, 0.2), (0.5, 0.5, 0.4, 0.4), (0.3, 0.1, 0.4, 0.6)]
+
+
+async def test_every_writer_keeps_the_nested_boxes_flag(db: Database) -> None:
+    """Saves, drafts (one and many), accepting and clearing them, consensus, imports (replace and append) and a
+    class merge keep Sample.nested_boxes equal to what comparing the sample's boxes finds (the EXISTS the filter
+    ran before), and the gallery's nested filter, alone and with others, returns exactly those samples."""
+    pid, ids = await seed_project(db, 24)
+    rng = random.Random(19)
+
+    def boxes(n: int, draft: bool = False) -> list[AnnotationRecord]:
+        return [AnnotationRecord(rng.choice(("cat", "dog")), "BBOX", rng.choice(NEST), rng.random() if draft else None,
+                                 draft) for _ in range(n)]
+
+    for _ in range(120):
+        i = rng.randrange(len(ids))
+        sid, action = ids[i], rng.random()
+        if action < 0.3:
+            await label_rows.save_annotations(db, sid, boxes(rng.randrange(4)), "u1", allow_empty=True,
+                                              expected_version=None)
+        elif action < 0.45:
+            await label_rows.replace_drafts(db, sid, boxes(1 + rng.randrange(3), draft=True), "model")
+        elif action < 0.55:
+            await label_rows.resolve_drafts(db, [sid], "u2", accept=rng.random() < 0.7)
+        elif action < 0.65:
+            consensus = boxes(rng.randrange(4))
+            await db.write(lambda s, sid=sid, c=consensus: label_rows.replace_labels(s, sid, c, "u3",
+                                                                                     action="consensus"))
+        elif action < 0.75:
+            await label_rows.replace_drafts_many(db, {sid: boxes(2, draft=True)}, "model:m")
+        else:
+            item = ImportItem(1, f"{i:04}.jpg", tuple(boxes(1 + rng.randrange(3))))
+            options = imports.Options(on_existing=rng.choice(["REPLACE", "APPEND"]))
+
+            def imported(s: Session, item: ImportItem = item, options: imports.Options = options) -> None:
+                out, changes, create = imports.plan(s, pid, [item], options, "u4", lambda _: True)
+                assert not out.errors.count
+                imports.apply(s, pid, changes, create, out)
+
+            await db.write(imported)
+
+    def flags(s: Session) -> dict[int, bool]:
+        rows = s.execute(select(Sample.id, Sample.nested_boxes, geometry.nested_boxes())
+                         .where(Sample.project_id == pid)).all()
+        for sid, kept, found in rows:
+            assert bool(kept) == bool(found), sid
+        return {sid: bool(found) for sid, _, found in rows}
+
+    def gallery(s: Session) -> None:
+        nested = flags(s)
+        assert 0 < sum(nested.values()) < len(nested)
+        for f in (SampleFilter(), SampleFilter(label="cat"), SampleFilter(label="dog", status="LABELED"),
+                  SampleFilter(status="PRE_LABELED")):
+            with_geometry = SampleFilter(**{**f.__dict__, "geometry": GeometryFilter(nested_same_class=True)})
+            want = [r.id for r in _expected(s, pid, f) if nested[r.id]]
+            rows, _ = sample_rows.page(s, pid, with_geometry, first=100, after=None)
+            assert [r.id for r in rows] == want, f
+            assert sample_rows.count(s, pid, with_geometry) == len(want), f
+
+    with db.reading() as s:
+        gallery(s)
+    await db.write(lambda s: class_rename.rename_class(s, pid, "dog", "cat", "owner"))  # dog boxes become cats
+    with db.reading() as s:
+        gallery(s)

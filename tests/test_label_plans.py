@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from db import counters
+from db.box_nesting import has_nested
 from db.change_rows import SAMPLE_STATE
 from db.label_plans import Loaded, box_of, diff_events, plan_change, same_annotations, status_for
 from db.models import Annotation, Project
@@ -29,6 +30,12 @@ def _state(status: str, version: int, review: str, labeled_by: str | None) -> Sa
                   no_objects=False, review_status=review, labeled_by=labeled_by,
                   labeled_at=datetime(2026, 1, 1, tzinfo=UTC) if labeled_by else None)
     return SampleState.of_columns(values)
+
+
+def _nested(boxes: list) -> bool:
+    """One box wholly inside another of its class (the same box twice too): SQL's comparison, pair by pair."""
+    return any(i != j and la == lb and a[0] >= b[0] and a[1] >= b[1] and a[0] + a[2] <= b[0] + b[2]
+               and a[1] + a[3] <= b[1] + b[3] for i, (la, a) in enumerate(boxes) for j, (lb, b) in enumerate(boxes))
 
 
 def _stored(rows: list[tuple[str, tuple[float, ...], bool, str]]) -> list[Annotation]:
@@ -50,6 +57,7 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     stored = _stored(old)
     before = _state(status, 3, review, "bob" if status == "LABELED" else None)
     before.min_confidence = 0.5 if any(a.is_draft for a in stored) else None  # its drafts' confidence
+    before.nested_boxes = _nested([(a.label, box_of(a)) for a in stored if not a.is_draft])
     project = Project(id=1, task_type="DETECTION", classes=list(LABELS), multi_label=False)
     add = [AnnotationRecord(label, "BBOX", box, 0.5 if draft else None, draft, author)
            for label, box, draft, author in new]
@@ -68,6 +76,7 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     assert after.review_status == "NONE" and after.reviewed_by is None  # changed labels need a new review
     assert (after.labeled_by is not None) == (expected == "LABELED")
     assert after.min_confidence == (min(a.confidence for a in drafts) if drafts else None)
+    assert after.nested_boxes == _nested([(a.label, box_of(a)) for a in remaining if not a.is_draft])
     assert sorted(change.remove_ids) == sorted(a.id for a in remove)
     # counters move by exactly what left and what came: the sample's keys, and confirmed rows by author and class
     want: Counter[tuple[str, str]] = Counter()
@@ -109,3 +118,24 @@ def test_history_pairs_up_a_replacement_and_same_annotations_ignores_order(old: 
     assert sum(e[0] == "replace" for e in events) == min(changed)
     assert same_annotations(stored, add) == (before == after)
     assert same_annotations(stored, list(reversed(add))) == (before == after)
+
+
+box = st.tuples(*(st.sampled_from([0.0, 0.1, 0.25, 0.5]),) * 2, *(st.sampled_from([0.1, 0.25, 0.5]),) * 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(boxes=st.lists(st.tuples(st.sampled_from(LABELS), box), min_size=0, max_size=120))
+def test_nested_boxes_are_found_alike_by_the_loop_and_by_numpy(boxes: list) -> None:
+    """Many boxes of one class are compared by numpy, few by a loop: both find exactly the pairs SQL finds."""
+    assert has_nested(boxes) == _nested(boxes)
+    distinct = list(dict.fromkeys(boxes))  # no box twice: nesting only where one box really holds another
+    assert has_nested(distinct) == _nested(distinct)
+
+
+def test_many_boxes_of_one_class_none_inside_another() -> None:
+    grid = [("cat", (0.1 * (i % 10), 0.1 * (i // 10), 0.1, 0.1)) for i in range(100)]  # tiles: none holds another
+    overlapping = [("cat", (0.01 * i, 0.0, 0.5, 0.5 + 0.004 * i)) for i in range(100)]  # each further right, taller
+    assert not has_nested(grid) and not _nested(grid)
+    assert not has_nested(overlapping) and not _nested(overlapping)
+    assert has_nested([*overlapping, ("cat", (0.3, 0.1, 0.1, 0.1))])  # one inside the others
+    assert not has_nested([*overlapping, ("dog", (0.3, 0.1, 0.1, 0.1))])  # ... but of another class
