@@ -148,19 +148,18 @@ def _filtered(project_id: int, f: SampleFilter, *, after: int | None = None, bef
         cond.append(func.lower(Sample.filename).like(f"%{needle}%", escape="\\"))
     if f.label is not None:
         # "= false", not "IS false": only an operator lets ix_annotations_project_label's is_draft column serve
-        has_label = [Annotation.sample_id == Sample.id, Annotation.project_id == project_id,
-                     Annotation.label == f.label, Annotation.is_draft == false()]
+        of_label = [Annotation.project_id == project_id, Annotation.label == f.label, Annotation.is_draft == false()]
         if after is not None:
-            has_label.append(Annotation.sample_id > after)
+            of_label.append(Annotation.sample_id > after)
         if before is not None:
-            has_label.append(Annotation.sample_id < before)
+            of_label.append(Annotation.sample_id < before)
         if not how.label_first:
-            cond.append(exists().where(*has_label))
+            cond.append(exists().where(Annotation.sample_id == Sample.id, *of_label))
         elif how.postgres:
-            ids = select(Annotation.sample_id).where(*has_label[1:]).scalar_subquery()
+            ids = select(Annotation.sample_id).where(*of_label).scalar_subquery()
             cond.append(Sample.id == any_(func.array(ids)))  # ARRAY(subquery): evaluated once, before the scan
         else:
-            cond.append(Sample.id.in_(select(Annotation.sample_id).where(*has_label[1:])))
+            cond.append(Sample.id.in_(select(Annotation.sample_id).where(*of_label)))
     if f.geometry is not None:
         cond.extend(geometry_conditions(f.geometry, after=after, before=before))
     if f.has_duplicates is not None:
