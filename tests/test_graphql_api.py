@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,14 @@ def test_contract_names_and_types_match() -> None:
 
 
 def _count_statements(client: TestClient) -> list[str]:
+    """The statements the app sends from now on, but the job runner's on the jobs table: it looks for queued jobs
+    every two seconds whatever the requests do (one such look landing in a request's window failed a run)."""
     seen: list[str] = []
     engine = client.app.state.services.db.engine
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith("BEGIN"):
+        if not statement.startswith("BEGIN") and not re.search(r"\bjobs\b", statement):
             seen.append(statement)
 
     return seen
