@@ -4,7 +4,8 @@ WAL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,9 @@ from db import binary_copy
 from db.engine import dialect_of
 from db.errors import Invalid, NotFound
 from db.export_columns import READ_CHUNK, AnnotationColumns
+from db.export_samples import SampleTable
 from db.models import Project, Sample, Submission
-from db.records import AnnotationRecord, ExportSample, ExportSnapshot
+from db.records import AnnotationRecord, ExportSnapshot
 
 
 def nothing_to_export(name: str, accepted_only: bool) -> Invalid:
@@ -92,17 +94,28 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False,
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    rows = session.execute(select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height,
-                                  Sample.split).where(*_exported(project_id, accepted_only)).order_by(Sample.id)).all()
-    columns = _confirmed(session, project_id, rows[0][0], rows[-1][0]) if rows else AnnotationColumns.of_chunks([])
-    anns: Sequence[Sequence[AnnotationRecord]] = columns.spans([r[0] for r in rows])
+    samples = SampleTable.of_chunks(_exported_rows(session, project_id, accepted_only))
+    if len(samples):
+        samples = samples.spanning(_confirmed(session, project_id, int(samples.ids[0]), int(samples.ids[-1])))
     if every_submission:
-        by = _by_labeller(session, project_id, {r[0]: list(span) for r, span in zip(rows, anns, strict=True) if span})
-        anns = [by.get(r[0], []) for r in rows]
-    samples = [ExportSample(sid, filename, path, width or 0, height or 0, held, split)
-               for (sid, filename, path, width, height, split), held in zip(rows, anns, strict=True)]
+        by = _by_labeller(session, project_id, {s.sample_id: list(s.annotations) for s in samples if s.annotations})
+        samples = samples.with_labels([by.get(sid, []) for sid in samples.ids.tolist()])
     return ExportSnapshot(project.id, project.name, project.version, project.task_type, list(project.classes),
                           project.multi_label, project.source_volume, samples)
+
+
+def _exported_rows(session: Session, project_id: int, accepted_only: bool) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """The exported samples' (id, filename, path, width, height, split), in id order, chunks of plain tuples from
+    the driver in the session's transaction (five million SQLAlchemy rows would take GBs)."""
+    stmt = select(Sample.id, Sample.filename, Sample.path, Sample.width, Sample.height, Sample.split).where(
+        *_exported(project_id, accepted_only)).order_by(Sample.id)
+    sql = str(stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+    driver: Any = session.connection().connection.driver_connection
+    # PostgreSQL: a server-side cursor, so that the client library never holds the whole result
+    with (driver.cursor("export_samples") if dialect_of(session) == "postgresql" else closing(driver.cursor())) as cur:
+        cur.execute(sql)
+        while chunk := cur.fetchmany(READ_CHUNK):
+            yield chunk
 
 
 def _by_labeller(session: Session, project_id: int, labels: dict[int, list[AnnotationRecord]]

@@ -126,13 +126,21 @@ class ExportSnapshot:
     classes: list[str]
     multi_label: bool
     source_volume: str
-    samples: list[ExportSample]
+    samples: Sequence[ExportSample]  # a db.export_samples.SampleTable when read from the database
     annotators: bool = False  # every annotation names its labeller (created_by): an everySubmission export
 
     @property
     def has_splits(self) -> bool:
+        from db.export_samples import SampleTable  # (it builds ExportSamples: imported here, not at the top)
+
+        if isinstance(self.samples, SampleTable):
+            return any(s is not None for s in self.samples.splits)
         return any(s.split is not None for s in self.samples)
 
     def of_split(self, split: str) -> ExportSnapshot:
         """The same project with only the samples of one split."""
+        from db.export_samples import SampleTable
+
+        if isinstance(self.samples, SampleTable):
+            return dataclasses.replace(self, samples=self.samples.of_split(split))
         return dataclasses.replace(self, samples=[s for s in self.samples if s.split == split])

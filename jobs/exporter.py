@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from db import exports
+from db import export_samples, exports
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
 from db.records import SPLIT_NAMES, ExportSnapshot
@@ -43,7 +43,7 @@ def metadata(snap: ExportSnapshot, fmt: str, user: str, now: datetime, with_imag
     """The original tool's keys (pipelines read them), then this app's own."""
     return {"project_id": snap.project_id, "project_name": snap.name, "version": snap.version,
             "task_type": snap.task_type, "class_list": snap.classes, "source_volume": snap.source_volume,
-            "image_count": len(snap.samples), "annotation_count": sum(len(s.annotations) for s in snap.samples),
+            "image_count": len(snap.samples), "annotation_count": export_samples.annotation_count(snap.samples),
             "exported_at": now.isoformat(timespec="milliseconds"), "exported_by": user, "format": fmt,
             "multiLabel": snap.multi_label, "includeImages": with_images, "acceptedOnly": accepted_only,
             **({"splits": split_counts(snap)} if snap.has_splits else {})}
@@ -80,20 +80,16 @@ def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
                 ) -> tuple[ExportSnapshot, dict[int, tuple[int, int]]]:
     """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels)."""
     found: dict[int, tuple[int, int]] = {}
-    samples = []
-    for s in snap.samples:
-        if not s.width or not s.height:
-            try:
-                with volumes.open(parse(s.path)) as fp:
-                    info = read_info(fp, max_pixels)
-            except (ImageError, NotFound) as exc:
-                reason = exc.message if isinstance(exc, ImageError) else "the file is gone"
-                raise Invalid(f"{s.filename}: its size is needed for {snap.name}'s export and cannot be read "
-                              f"({reason}). Fix or remove the file, or skip the image, then export again.") from None
-            found[s.sample_id] = (info.width, info.height)
-            s = dataclasses.replace(s, width=info.width, height=info.height)
-        samples.append(s)
-    return dataclasses.replace(snap, samples=samples), found
+    for s in export_samples.unsized(snap.samples):
+        try:
+            with volumes.open(parse(s.path)) as fp:
+                info = read_info(fp, max_pixels)
+        except (ImageError, NotFound) as exc:
+            reason = exc.message if isinstance(exc, ImageError) else "the file is gone"
+            raise Invalid(f"{s.filename}: its size is needed for {snap.name}'s export and cannot be read "
+                          f"({reason}). Fix or remove the file, or skip the image, then export again.") from None
+        found[s.sample_id] = (info.width, info.height)
+    return dataclasses.replace(snap, samples=export_samples.with_sizes(snap.samples, found)), found
 
 
 def _files(snap: ExportSnapshot, fmt: str, user: str, with_images: bool

@@ -11,6 +11,7 @@ import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from db import export_samples
 from db.errors import DomainError, Invalid
 from db.records import ExportSnapshot
 from jobs import spark_fanout
@@ -70,9 +71,7 @@ async def run(ctx: JobContext, recipe: Recipe, snap: ExportSnapshot, work: list[
                       f"exported: {'; '.join(problems[:3])}{' …' if len(problems) > 3 else ''}. Fix or remove "
                       f"{'them' if len(problems) != 1 else 'it'} (or skip {'them' if len(problems) != 1 else 'it'}),"
                       " then export again.")
-    samples = [replace(s, width=found[s.sample_id][0], height=found[s.sample_id][1]) if s.sample_id in found else s
-               for s in snap.samples]
-    return replace(snap, samples=samples), found, len(chunks)
+    return replace(snap, samples=export_samples.with_sizes(snap.samples, found)), found, len(chunks)
 
 
 def partition(recipe: Recipe, chunk: list[Item]) -> tuple[dict[int, tuple[int, int]], list[str]]:

@@ -5,6 +5,7 @@ confirmed annotations, however the project's samples interleave with another pro
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -12,11 +13,12 @@ import orjson
 import pytest
 from sqlalchemy import insert
 
-from db import exports, projects
+from db import export_samples, exports, projects
 from db import samples as sample_rows
 from db.engine import Database
 from db.errors import Invalid
 from db.export_columns import AnnotationColumns, ColumnSpan
+from db.export_samples import SampleTable
 from db.models import Annotation, Sample
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot
 from jobs.formats import coco
@@ -138,4 +140,44 @@ async def test_the_snapshot_reads_only_exported_samples_confirmed_annotations(db
     snap = await db.read(exports.snapshot, pid)
     assert [s.sample_id for s in snap.samples] == list(expected)
     assert {s.sample_id: list(s.annotations) for s in snap.samples} == expected
-    assert all(isinstance(s.annotations, ColumnSpan) for s in snap.samples)
+    assert isinstance(snap.samples, SampleTable) and all(isinstance(s.annotations, ColumnSpan) for s in snap.samples)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_sample_table_reads_as_its_export_samples_and_encodes_the_same(seed: int) -> None:
+    rng = random.Random(seed)
+    labels = _random_labels(rng, 300)
+    rows = _rows(labels)
+    columns = AnnotationColumns.of_chunks([rows])
+    ids = sorted(rng.sample(range(1, 301), 200))
+    sample_rows = [(i, f"d/{i}.jpg", f"/V/d/{i}.jpg", rng.choice([None, 0, 640]), rng.choice([None, 480]),
+                    rng.choice(["TRAIN", "TEST", None])) for i in ids]
+    cut = rng.randrange(len(sample_rows))
+    table = SampleTable.of_chunks([sample_rows[:cut], sample_rows[cut:]]).spanning(columns)
+    plain = [ExportSample(i, name, path, w or 0, h or 0, [a._replace(created_by=None) for a in labels[i - 1]], split)
+             for i, name, path, w, h, split in sample_rows]
+    assert len(table) == len(plain) and [dataclasses.astuple(s) for s in table] == [
+        dataclasses.astuple(s) for s in plain]  # a span compares equal to the list of its records
+    assert table[7] == plain[7] and [s.sample_id for s in table[3:9]] == ids[3:9]
+    assert export_samples.annotation_count(table) == sum(len(s.annotations) for s in plain)
+    assert [s.sample_id for s in export_samples.unsized(table)] == [s.sample_id for s in plain
+                                                                     if not s.width or not s.height]
+    found = {s.sample_id: (rng.randint(1, 99), rng.randint(1, 99)) for s in export_samples.unsized(table)}
+    sized = export_samples.with_sizes(table, found)
+    assert list(sized) == export_samples.with_sizes(plain, found) and not list(export_samples.unsized(sized))
+
+    def snap(samples: Any) -> ExportSnapshot:
+        return ExportSnapshot(1, "P", 1, "DETECTION", CLASSES, False, "/V", samples)
+
+    assert _annotations_of(coco.document(snap(sized), "me")) == _reference_annotations(snap(list(sized)))
+    for split in ("TRAIN", "TEST"):
+        part = snap(sized).of_split(split)
+        assert isinstance(part.samples, SampleTable) and snap(sized).has_splits
+        assert list(part.samples) == [s for s in sized if s.split == split]
+        assert _annotations_of(coco.document(part, "me")) == _reference_annotations(snap(list(part.samples)))
+    by = [labels[i - 1] for i in ids]  # everySubmission: each image's records replace its span
+    named = snap(sized.with_labels(by))
+    named.annotators = True
+    assert [list(s.annotations) for s in named.samples] == by
+    assert _annotations_of(coco.document(named, "me")) == _reference_annotations(
+        dataclasses.replace(named, samples=list(named.samples)))

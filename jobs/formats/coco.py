@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from math import isfinite
 from typing import Any, BinaryIO, NamedTuple
@@ -15,7 +15,8 @@ import numpy as np
 import orjson
 
 from db.errors import Invalid
-from db.export_columns import ColumnSpan
+from db.export_columns import AnnotationColumns, ColumnSpan
+from db.export_samples import SampleTable
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
 from jobs.formats import Limits, Parsed, values
 from jobs.formats.json_stream import BadJson, JsonStream
@@ -244,22 +245,31 @@ def _images(snapshot: ExportSnapshot) -> Iterator[dict[str, Any]]:
         yield {"id": image_id, "file_name": s.filename, "width": s.width, "height": s.height}
 
 
-def _gathered(samples: list[ExportSample]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, list[Any] | None]:
+def _gathered(samples: Sequence[ExportSample]) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray,
+                                                         list[Any] | None]:
     """Every annotation of the samples, in order, as columns: the sample's position, the label (index into the
     names), the normalised box (NaN where none) and, for records that name one, the labeller."""
+    if isinstance(samples, SampleTable) and samples.labels is None:  # the columns as read: no Python per image
+        return _positions(samples.starts, samples.stops, samples.columns)
     spans = [s.annotations for s in samples]
-    lengths = np.array([len(a) for a in spans], dtype=np.int64)
-    where = np.repeat(np.arange(len(samples)), lengths)
     first = next((a for a in spans if a), None)
     if isinstance(first, ColumnSpan) and all(type(a) is ColumnSpan and a.columns is first.columns for a in spans):
-        starts = np.array([a.start for a in spans], dtype=np.int64)  # type: ignore[attr-defined]
-        pos = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-        return where, first.columns.labels, first.columns.label[pos], first.columns.box[pos], None
+        return _positions(np.array([a.start for a in spans], dtype=np.int64),  # type: ignore[attr-defined]
+                          np.array([a.stop for a in spans], dtype=np.int64), first.columns)  # type: ignore[attr-defined]
+    lengths = np.array([len(a) for a in spans], dtype=np.int64)
     names: dict[str, int] = {}
     records = [r for a in spans for r in a]
     label = np.array([names.setdefault(r[0], len(names)) for r in records], dtype=np.int32)
     box = np.array([r[2] or (math.nan,) * 4 for r in records], dtype=np.float64).reshape(-1, 4)
-    return where, list(names), label, box, [r[5] for r in records]
+    return np.repeat(np.arange(len(spans)), lengths), list(names), label, box, [r[5] for r in records]
+
+
+def _positions(starts: np.ndarray, stops: np.ndarray, columns: AnnotationColumns
+               ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, None]:
+    """The spans' annotations gathered from the columns, with each one's sample position."""
+    lengths = stops - starts
+    pos = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.repeat(np.arange(len(starts)), lengths), columns.labels, columns.label[pos], columns.box[pos], None
 
 
 def _numbers(values: np.ndarray) -> list[bytes]:
@@ -300,7 +310,9 @@ def _annotations(snapshot: ExportSnapshot, category: dict[str, int]) -> Iterator
         raise Invalid(f"Some annotations of {snapshot.name} carry the label {unknown[0]!r}, which is not one of its "
                       "classes: add the class back or relabel them, then export again.")
     category_of = np.array([category.get(n, 0) for n in names] or [0], dtype=np.int64)
-    size = np.array([(s.width, s.height) for s in snapshot.samples], dtype=np.float64).reshape(-1, 2)
+    samples = snapshot.samples
+    size = (np.column_stack([samples.widths, samples.heights]).astype(np.float64) if isinstance(samples, SampleTable)
+            else np.array([(s.width, s.height) for s in samples], dtype=np.float64).reshape(-1, 2))
     annotators = [b',"annotator":' + orjson.dumps(b) for b in by] if snapshot.annotators and by is not None else None
     yield b"["
     for a in range(0, len(where), ENCODE_BATCH):
