@@ -18,7 +18,7 @@ class SampleTable(Sequence[ExportSample]):
     """The samples of a snapshot, in id order; `labels`, when given, replaces each sample's annotation span (an
     everySubmission export's per-labeller records)."""
 
-    def __init__(self, ids: np.ndarray, filenames: list[str], paths: list[str], widths: np.ndarray,
+    def __init__(self, ids: np.ndarray, filenames: list[str], paths: list[str] | _UnderRoot, widths: np.ndarray,
                  heights: np.ndarray, splits: list[str | None], columns: AnnotationColumns, starts: np.ndarray,
                  stops: np.ndarray, labels: list[Sequence[AnnotationRecord]] | None = None) -> None:
         self.ids, self.filenames, self.paths, self.splits = ids, filenames, paths, splits
@@ -26,9 +26,9 @@ class SampleTable(Sequence[ExportSample]):
         self.columns, self.starts, self.stops, self.labels = columns, starts, stops, labels
 
     @classmethod
-    def of_chunks(cls, chunks: Iterable[Sequence[Sequence[Any]]]) -> SampleTable:
+    def of_chunks(cls, chunks: Iterable[Sequence[Sequence[Any]]], root: str) -> SampleTable:
         """From chunks of (id, filename, path, width, height, split) rows in id order, without annotations yet
-        (spanning gives them)."""
+        (spanning gives them). Paths that are all `root/filename` (a project made from a folder) are not kept."""
         ids: list[np.ndarray] = []
         sizes: list[np.ndarray] = []
         filenames: list[str] = []
@@ -43,7 +43,9 @@ class SampleTable(Sequence[ExportSample]):
         id_array = np.concatenate(ids) if ids else np.zeros(0, np.int64)
         size = np.concatenate(sizes) if sizes else np.zeros((0, 2), np.int32)
         none = np.zeros(len(id_array), np.int64)
-        return cls(id_array, filenames, paths, size[:, 0].copy(), size[:, 1].copy(), splits,
+        under = _UnderRoot(root, filenames)
+        kept: list[str] | _UnderRoot = under if all(p == q for p, q in zip(paths, under, strict=True)) else paths
+        return cls(id_array, filenames, kept, size[:, 0].copy(), size[:, 1].copy(), splits,
                    AnnotationColumns.of_chunks([]), none, none)
 
     def spanning(self, columns: AnnotationColumns) -> SampleTable:
@@ -80,7 +82,10 @@ class SampleTable(Sequence[ExportSample]):
     def take(self, rows: np.ndarray) -> SampleTable:
         """The samples at these positions, in that order."""
         pick = rows.tolist()
-        return SampleTable(self.ids[rows], [self.filenames[k] for k in pick], [self.paths[k] for k in pick],
+        filenames = [self.filenames[k] for k in pick]
+        paths = _UnderRoot(self.paths.root, filenames) if isinstance(self.paths, _UnderRoot) else [
+            self.paths[k] for k in pick]
+        return SampleTable(self.ids[rows], filenames, paths,
                            self.widths[rows], self.heights[rows], [self.splits[k] for k in pick], self.columns,
                            self.starts[rows], self.stops[rows],
                            None if self.labels is None else [self.labels[k] for k in pick])
@@ -106,6 +111,30 @@ class SampleTable(Sequence[ExportSample]):
         if self.labels is not None:
             return sum(len(a) for a in self.labels)
         return int((self.stops - self.starts).sum())
+
+
+class _UnderRoot(Sequence[str]):
+    """Paths that are `root/filename` for each filename: made when read, not kept."""
+
+    def __init__(self, root: str, filenames: list[str]) -> None:
+        self.root, self.filenames = root, filenames
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [f"{self.root}/{f}" for f in self.filenames[i]]
+        return f"{self.root}/{self.filenames[i]}"
+
+    def __iter__(self) -> Iterator[str]:
+        root = self.root
+        return (f"{root}/{f}" for f in self.filenames)
 
 
 def with_sizes(samples: Sequence[ExportSample], found: Mapping[int, tuple[int, int]]) -> Sequence[ExportSample]:

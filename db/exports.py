@@ -94,7 +94,7 @@ def snapshot(session: Session, project_id: int, accepted_only: bool = False,
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"Project {project_id} does not exist.")
-    samples = SampleTable.of_chunks(_exported_rows(session, project_id, accepted_only))
+    samples = SampleTable.of_chunks(_exported_rows(session, project_id, accepted_only), project.source_volume)
     if len(samples):
         samples = samples.spanning(_confirmed(session, project_id, int(samples.ids[0]), int(samples.ids[-1])))
     if every_submission:

@@ -152,12 +152,15 @@ def test_a_sample_table_reads_as_its_export_samples_and_encodes_the_same(seed: i
     ids = sorted(rng.sample(range(1, 301), 200))
     sample_rows = [(i, f"d/{i}.jpg", f"/V/d/{i}.jpg", rng.choice([None, 0, 640]), rng.choice([None, 480]),
                     rng.choice(["TRAIN", "TEST", None])) for i in ids]
+    if seed == 6:  # a table project's paths: not all under the root, so they are kept as read
+        sample_rows[0] = (*sample_rows[0][:2], "/Volumes/elsewhere/x.jpg", *sample_rows[0][3:])
     cut = rng.randrange(len(sample_rows))
-    table = SampleTable.of_chunks([sample_rows[:cut], sample_rows[cut:]]).spanning(columns)
+    table = SampleTable.of_chunks([sample_rows[:cut], sample_rows[cut:]], "/V").spanning(columns)
     plain = [ExportSample(i, name, path, w or 0, h or 0, [a._replace(created_by=None) for a in labels[i - 1]], split)
              for i, name, path, w, h, split in sample_rows]
     assert len(table) == len(plain) and [dataclasses.astuple(s) for s in table] == [
         dataclasses.astuple(s) for s in plain]  # a span compares equal to the list of its records
+    assert isinstance(table.paths, list) == (seed == 6) and list(table.paths) == [r[2] for r in sample_rows]
     assert table[7] == plain[7] and [s.sample_id for s in table[3:9]] == ids[3:9]
     assert export_samples.annotation_count(table) == sum(len(s.annotations) for s in plain)
     assert [s.sample_id for s in export_samples.unsized(table)] == [s.sample_id for s in plain

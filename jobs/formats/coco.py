@@ -268,8 +268,12 @@ def _positions(starts: np.ndarray, stops: np.ndarray, columns: AnnotationColumns
                ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, None]:
     """The spans' annotations gathered from the columns, with each one's sample position."""
     lengths = stops - starts
+    where = np.repeat(np.arange(len(starts)), lengths)
+    if len(starts) and (starts[1:] == stops[:-1]).all():  # one run of the columns (a whole project): views, no copy
+        run = slice(int(starts[0]), int(stops[-1]))
+        return where, columns.labels, columns.label[run], columns.box[run], None
     pos = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return np.repeat(np.arange(len(starts)), lengths), columns.labels, columns.label[pos], columns.box[pos], None
+    return where, columns.labels, columns.label[pos], columns.box[pos], None
 
 
 def _numbers(values: np.ndarray) -> list[bytes]:
