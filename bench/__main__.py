@@ -8,8 +8,8 @@ import time
 
 from bench.figures import Figure, print_table
 
-MODULES = ["bench.backbone", "bench.gallery_filters", "bench.thumbnails", "bench.labelling", "bench.client",
-           "bench.box_tools",
+MODULES = ["bench.backbone", "bench.gallery_filters", "bench.big_export", "bench.thumbnails", "bench.labelling",
+           "bench.client", "bench.box_tools",
            "bench.import_phases", "bench.datasets",  # the phases first: bench.datasets removes the file after it
            "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources",
            "bench.security",
