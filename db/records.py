@@ -131,16 +131,14 @@ class ExportSnapshot:
 
     @property
     def has_splits(self) -> bool:
-        from db.export_samples import SampleTable  # (it builds ExportSamples: imported here, not at the top)
-
-        if isinstance(self.samples, SampleTable):
-            return any(s is not None for s in self.samples.splits)
+        splits = getattr(self.samples, "splits", None)  # a SampleTable's split column
+        if splits is not None:
+            return any(s is not None for s in splits)
         return any(s.split is not None for s in self.samples)
 
     def of_split(self, split: str) -> ExportSnapshot:
         """The same project with only the samples of one split."""
-        from db.export_samples import SampleTable
-
-        if isinstance(self.samples, SampleTable):
-            return dataclasses.replace(self, samples=self.samples.of_split(split))
+        of_split = getattr(self.samples, "of_split", None)  # a SampleTable picks its rows
+        if of_split is not None:
+            return dataclasses.replace(self, samples=of_split(split))
         return dataclasses.replace(self, samples=[s for s in self.samples if s.split == split])
