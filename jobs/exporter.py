@@ -10,6 +10,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,8 @@ from volumes.paths import VolumePath, parse
 
 DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
 FILES_A_STEP = 500  # label files written between two progress reports (YOLO and VOC write one per image)
+COPY_STEP = 64  # images copied between two progress reports (and looks at a cancel)
+COPIES_IN_FLIGHT = 8
 IMAGE_FOLDER = {"COCO": "images", "CSV": "images", "JSONL": "images", "YOLO": "images", "PASCAL_VOC": "JPEGImages"}
 
 
@@ -138,6 +141,13 @@ def _write_some(volumes: Volumes, folder: VolumePath, files: Iterator[tuple[str,
     return count
 
 
+def _copy_all(volumes: Volumes, pairs: list[tuple[str, VolumePath]]) -> None:
+    """Each (image path, destination) copied, COPIES_IN_FLIGHT at a time: a remote volume's latency overlaps."""
+    with ThreadPoolExecutor(COPIES_IN_FLIGHT) as pool:
+        for _ in pool.map(lambda pair: _copy(volumes, *pair), pairs):
+            pass
+
+
 def _copy(volumes: Volumes, src: str, dest: VolumePath) -> None:
     with volumes.open(parse(src)) as fp:
         volumes.write(dest, fp.read())
@@ -221,7 +231,8 @@ async def _write(ctx: JobContext, snap: ExportSnapshot, fmt: str, with_images: b
     done += len(snap.samples)
     await ctx.progress(done, total, force=True)
     if with_images:
-        for s in snap.samples:
-            await asyncio.to_thread(_copy, ctx.volumes, s.path, _image_path(folder, fmt, s.filename))
-            done += 1
+        samples = iter(snap.samples)
+        while step := [(s.path, _image_path(folder, fmt, s.filename)) for s in itertools.islice(samples, COPY_STEP)]:
+            await asyncio.to_thread(_copy_all, ctx.volumes, step)
+            done += len(step)
             await ctx.progress(done, total)
