@@ -19,7 +19,7 @@ import orjson
 from db import export_samples, exports
 from db import samples as sample_rows
 from db.errors import DomainError, Invalid, NotFound
-from db.records import SPLIT_NAMES, ExportSnapshot
+from db.records import SPLIT_NAMES, ExportSample, ExportSnapshot
 from jobs import spark_export, spark_fanout
 from jobs.context import JobContext
 from jobs.formats import coco as coco_format
@@ -30,8 +30,8 @@ from volumes.paths import VolumePath, parse
 
 DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
 FILES_A_STEP = 500  # label files written between two progress reports (YOLO and VOC write one per image)
-COPY_STEP = 64  # images copied between two progress reports (and looks at a cancel)
-COPIES_IN_FLIGHT = 8
+COPY_STEP = 64  # images copied between two progress reports (and looks at a cancel), or measured at once
+COPIES_IN_FLIGHT = 8  # images read or copied at once (a remote volume's latency overlaps)
 IMAGE_FOLDER = {"COCO": "images", "CSV": "images", "JSONL": "images", "YOLO": "images", "PASCAL_VOC": "JPEGImages"}
 
 
@@ -81,17 +81,26 @@ def check_reference(snap: ExportSnapshot) -> None:
 
 def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
                 ) -> tuple[ExportSnapshot, dict[int, tuple[int, int]]]:
-    """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels)."""
-    found: dict[int, tuple[int, int]] = {}
-    for s in export_samples.unsized(snap.samples):
+    """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels),
+    COPIES_IN_FLIGHT at a time; the first image (in sample order) that cannot be read fails the export."""
+
+    def size_of(s: ExportSample) -> tuple[int, int] | str:
         try:
             with volumes.open(parse(s.path)) as fp:
                 info = read_info(fp, max_pixels)
+            return info.width, info.height
         except (ImageError, NotFound) as exc:
-            reason = exc.message if isinstance(exc, ImageError) else "the file is gone"
-            raise Invalid(f"{s.filename}: its size is needed for {snap.name}'s export and cannot be read "
-                          f"({reason}). Fix or remove the file, or skip the image, then export again.") from None
-        found[s.sample_id] = (info.width, info.height)
+            return exc.message if isinstance(exc, ImageError) else "the file is gone"
+
+    found: dict[int, tuple[int, int]] = {}
+    unsized = export_samples.unsized(snap.samples)
+    with ThreadPoolExecutor(COPIES_IN_FLIGHT) as pool:
+        while step := list(itertools.islice(unsized, COPY_STEP)):  # a step at a time: never a million futures
+            for s, size in zip(step, pool.map(size_of, step), strict=True):
+                if isinstance(size, str):
+                    raise Invalid(f"{s.filename}: its size is needed for {snap.name}'s export and cannot be read "
+                                  f"({size}). Fix or remove the file, or skip the image, then export again.")
+                found[s.sample_id] = size
     return dataclasses.replace(snap, samples=export_samples.with_sizes(snap.samples, found)), found
 
 
