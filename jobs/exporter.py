@@ -31,7 +31,6 @@ from volumes.paths import VolumePath, parse
 DETECTION_ONLY = {"YOLO", "PASCAL_VOC"}
 FILES_A_STEP = 500  # label files written between two progress reports (YOLO and VOC write one per image)
 COPY_STEP = 64  # images copied between two progress reports (and looks at a cancel), or measured at once
-COPIES_IN_FLIGHT = 8  # images read or copied at once (a remote volume's latency overlaps)
 IMAGE_FOLDER = {"COCO": "images", "CSV": "images", "JSONL": "images", "YOLO": "images", "PASCAL_VOC": "JPEGImages"}
 
 
@@ -82,7 +81,7 @@ def check_reference(snap: ExportSnapshot) -> None:
 def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
                 ) -> tuple[ExportSnapshot, dict[int, tuple[int, int]]]:
     """Images never decoded have no size yet: read it from their headers (COCO, YOLO and VOC need pixels),
-    COPIES_IN_FLIGHT at a time; the first image (in sample order) that cannot be read fails the export."""
+    spark_export.IN_FLIGHT at a time; the first image (in sample order) that cannot be read fails the export."""
 
     def size_of(s: ExportSample) -> tuple[int, int] | str:
         try:
@@ -94,7 +93,7 @@ def _with_sizes(volumes: Volumes, snap: ExportSnapshot, max_pixels: int
 
     found: dict[int, tuple[int, int]] = {}
     unsized = export_samples.unsized(snap.samples)
-    with ThreadPoolExecutor(COPIES_IN_FLIGHT) as pool:
+    with ThreadPoolExecutor(spark_export.IN_FLIGHT) as pool:
         while step := list(itertools.islice(unsized, COPY_STEP)):  # a step at a time: never a million futures
             for s, size in zip(step, pool.map(size_of, step), strict=True):
                 if isinstance(size, str):
@@ -151,8 +150,8 @@ def _write_some(volumes: Volumes, folder: VolumePath, files: Iterator[tuple[str,
 
 
 def _copy_all(volumes: Volumes, pairs: list[tuple[str, VolumePath]]) -> None:
-    """Each (image path, destination) copied, COPIES_IN_FLIGHT at a time: a remote volume's latency overlaps."""
-    with ThreadPoolExecutor(COPIES_IN_FLIGHT) as pool:
+    """Each (image path, destination) copied, spark_export.IN_FLIGHT at a time: a remote volume's latency overlaps."""
+    with ThreadPoolExecutor(spark_export.IN_FLIGHT) as pool:
         for _ in pool.map(lambda pair: _copy(volumes, *pair), pairs):
             pass
 

@@ -20,7 +20,7 @@ from volumes.base import Volumes
 from volumes.images import ImageError, read_info
 from volumes.paths import VolumePath, parse
 
-IN_FLIGHT = 8  # images an executor task reads and writes at once
+IN_FLIGHT = 8  # images read or copied at once, by an executor task or an export in one process (latency overlaps)
 Item = tuple[int, str, str | None, bool]  # sample id, image path, where to copy it (None: no copy), size wanted
 
 
