@@ -10,7 +10,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from db.export_columns import AnnotationColumns, ColumnSpan
+from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.records import AnnotationRecord, ExportSample
 
 

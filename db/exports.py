@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from db import binary_copy
+from db.annotation_columns import READ_CHUNK, AnnotationColumns
 from db.engine import dialect_of
 from db.errors import Invalid, NotFound
-from db.export_columns import READ_CHUNK, AnnotationColumns
 from db.export_samples import SampleTable
 from db.models import Project, Sample, Submission
 from db.records import AnnotationRecord, ExportSnapshot

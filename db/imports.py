@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from db import bulk_validation, counters, label_plans, labels_sqlite
 from db import samples as sample_rows
+from db.annotation_columns import ColumnSpan
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
@@ -112,12 +113,14 @@ class _Matcher:
         return None, None
 
 
-def _as_drafts(annotations: tuple[AnnotationRecord, ...], author: str) -> list[AnnotationRecord]:
+def _as_drafts(annotations: Sequence[AnnotationRecord], author: str) -> list[AnnotationRecord]:
     return [as_draft(a, author) for a in annotations]
 
 
-def _as_labels(annotations: tuple[AnnotationRecord, ...]) -> tuple[AnnotationRecord, ...]:
+def _as_labels(annotations: Sequence[AnnotationRecord]) -> Sequence[AnnotationRecord]:
     """The importer's own labels: a confidence in the file belongs to model drafts only."""
+    if type(annotations) is ColumnSpan:  # confirmed boxes, no confidence
+        return annotations
     if any(a.confidence is not None for a in annotations):
         return tuple(a._replace(confidence=None) for a in annotations)
     return annotations

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from db import counters
+from db.annotation_columns import ColumnSpan
 from db.box_nesting import has_nested
 from db.errors import Conflict, Invalid
 from db.models import Annotation, Project, Sample, utcnow
@@ -178,7 +179,7 @@ class Change:
     read_version: int
     expected_version: int | None
     remove_ids: list[int]
-    add: list[AnnotationRecord]
+    add: Sequence[AnnotationRecord]
     kept: list[Annotation]
     deltas: counters.Deltas
     events: list[EventRow]
@@ -222,6 +223,7 @@ def plan_change(
         deltas[key] -= 1
     removed_ids = {a.id for a in remove}
     _count(deltas, [a for a in remove if not a.is_draft], -1, user)
+    adding = add if isinstance(add, tuple | ColumnSpan) else list(add)  # kept as given when it cannot change
     add = list(add)  # rows without created_by are the acting user's (see _apply)
     _count(deltas, [a for a in add if not a.is_draft], +1, user)
     kept = [a for a in loaded.annotations if a.id not in removed_ids]
@@ -262,7 +264,7 @@ def plan_change(
     new.reviewed_by = new.reviewed_at = new.review_comment = None
     for key in counters.sample_keys(new):
         deltas[key] += 1
-    return Change(loaded.project.id, new, old.version, expected_version, sorted(removed_ids), list(add), kept,
+    return Change(loaded.project.id, new, old.version, expected_version, sorted(removed_ids), adding, kept,
                   deltas, list(events), user, now)
 
 

@@ -45,13 +45,13 @@ def as_draft(a: AnnotationRecord, author: str) -> AnnotationRecord:
 
 
 class ImportItem(NamedTuple):
-    """One image of the file. Tuples all the way down: once the collector has seen that they hold only strings and
-    numbers it stops tracking them, so 500,000 items do not make every full collection (a pause of the whole
-    server) walk them."""
+    """One image of the file. Tuples all the way down (or one small ColumnSpan over shared numpy columns): once the
+    collector has seen that a tuple holds only strings and numbers it stops tracking it, so 500,000 items do not
+    make every full collection (a pause of the whole server) walk millions of objects."""
 
     row: int  # 1-based position in the file (line, image entry or label file), for error messages
     filename: str  # as written in the file; matched against the samples' filenames
-    annotations: tuple[AnnotationRecord, ...] = ()
+    annotations: Sequence[AnnotationRecord] = ()  # a ColumnSpan for plain COCO boxes (db.annotation_columns)
     size: tuple[int, int] | None = None  # width, height when the file says (COCO)
 
 
@@ -107,7 +107,7 @@ class ExportSample:
     path: str  # volume path of the image
     width: int
     height: int
-    annotations: Sequence[AnnotationRecord]  # a ColumnSpan when read from the database (db.export_columns)
+    annotations: Sequence[AnnotationRecord]  # a ColumnSpan when read from the database (db.annotation_columns)
     split: str | None = None  # TRAIN | VALIDATION | TEST (db.splits)
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
+
+from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.bulk_validation import passes_unchanged
 from db.errors import Invalid
 from db.label_plans import validate
@@ -47,3 +50,23 @@ def test_bulk_check_agrees_with_validate() -> None:
 def test_classification_is_left_to_validate() -> None:
     project = Project(id=1, task_type="CLASSIFICATION", classes=["cat"], multi_label=False)
     assert passes_unchanged(project, [[AnnotationRecord("cat", "CLASSIFICATION")]]) == [False]
+
+
+def test_items_held_as_columns_are_judged_as_their_records() -> None:
+    """Plain COCO boxes arrive as ColumnSpans (db.annotation_columns): judged from the columns, the same answers as
+    validate gives the records they hold, with items of records mixed in."""
+    project = Project(id=1, task_type="DETECTION", classes=["car", "bus"], multi_label=False)
+    rng = random.Random(11)
+    labels, kinds = ["car", "tree", "bus"], ["BBOX", "CLASSIFICATION"]
+    lengths = [rng.choice([0, 1, 2, 5]) for _ in range(2000)]
+    n = sum(lengths)
+    box = np.array([[rng.choice(EDGES) if rng.random() < 0.1 else rng.uniform(0, 0.5) for _ in range(4)]
+                    for _ in range(n)], dtype=np.float64).reshape(-1, 4)
+    columns = AnnotationColumns(labels, kinds, np.repeat(np.arange(len(lengths)), lengths),
+                                np.array([rng.choice([0, 0, 1, 2]) for _ in range(n)], dtype=np.int32),
+                                np.array([int(rng.random() < 0.02) for _ in range(n)], dtype=np.int8), box)
+    spans = columns.spans(range(len(lengths)))
+    items = [span if k % 3 else list(span) for k, span in enumerate(spans)]
+    got = passes_unchanged(project, items)
+    wanted = [_validate_keeps(project, list(it)) for it in items]
+    assert got == wanted and sum(got) > 300 and sum(type(it) is ColumnSpan for it in items) > 1000

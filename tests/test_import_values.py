@@ -113,7 +113,7 @@ def test_coco_takes_well_typed_values() -> None:
                                    ("annotations", "categories", "images"), ("annotations", "images", "categories")])
 def test_coco_reads_the_same_items_in_any_member_order_with_int_or_float_boxes(order: tuple[str, ...]) -> None:
     """The usual entry (its image read, a box of floats) is taken at once, the others through every check: both
-    ways give the same items, and an unknown category is the same row error."""
+    ways give the same items, and an unknown category is the same row error, naming the annotation."""
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 200 + i, "height": 100} for i in range(1, 5)]
     boxes = [[20.5, 10.0, 50.0, 40.25], [0.0, 0.0, 1.0, 2.0], [3.5, 4.0, 5.0, 6.0]]
     annotations = [{"id": k, "image_id": 1 + k % 4, "category_id": 3 + k % 2, "bbox": boxes[k % 3]}
@@ -131,9 +131,7 @@ def test_coco_reads_the_same_items_in_any_member_order_with_int_or_float_boxes(o
                else a for a in annotations]
     assert parsed({**document, "annotations": as_ints}) == with_floats
     items, reasons = with_floats
-    named_at_the_end = order == ("images", "annotations", "categories")  # else named as each entry is placed
-    assert reasons == ["category_id 9 is not in categories" if named_at_the_end
-                       else "annotations[12]: category_id 9 is not in categories"]
+    assert reasons == ["annotations[12]: category_id 9 is not in categories"]  # named as placed or at the end
     first = items[0][2]
     assert first[0].box == pytest.approx((20.5 / 201, 10 / 100, 50 / 201, 40.25 / 100)) and first[0].label == "cat"
     assert [len(i[2]) for i in items] == [3, 3, 4, 3]

@@ -6,23 +6,24 @@ from __future__ import annotations
 
 import itertools
 import math
+from array import array
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from math import isfinite
+from operator import itemgetter
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import orjson
 
+from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.errors import Invalid
-from db.export_columns import AnnotationColumns, ColumnSpan
 from db.export_samples import SampleTable
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot, ImportItem, RowError, RowErrors, confirmed
 from jobs.formats import Limits, Parsed, values
 from jobs.formats.json_stream import BadJson, JsonStream
 
 SECTIONS = ("images", "annotations", "categories")
-_tuple_new = tuple.__new__
 
 
 def _fail(message: str) -> Parsed:
@@ -30,13 +31,49 @@ def _fail(message: str) -> Parsed:
 
 
 class _Image(NamedTuple):
-    """An image entry while the file is read: its annotations (or, before the categories are known, (category id,
-    box) pairs) accrue in a list until finish() freezes them into an ImportItem."""
+    """An image entry while the file is read: its position among the images, and the annotations that did not
+    take the plain path (see _Reader.annotation), as (annotation index, record) or, before the categories are
+    known, (annotation index, (category id, box)) pairs, until finish() freezes them into an ImportItem."""
 
+    position: int
     row: int
     filename: str
-    annotations: list[Any]
+    annotations: list[tuple[int, Any]]
     size: tuple[int, int] | None
+
+
+class _Plain:
+    """The plain annotations (a box of four numbers, in pixels, on an image of known size) as columns, in file
+    order: the image's position, the category id, the annotation's index and the pixel box."""
+
+    def __init__(self) -> None:
+        self.image, self.category, self.index = array("q"), array("q"), array("q")
+        self.box = array("d")
+
+    def columns(self, items: list[_Image], sizes: np.ndarray, names: dict[int, str], errors: RowErrors
+                ) -> tuple[AnnotationColumns, np.ndarray]:
+        """The boxes normalised, grouped by image (file order within one), named; each box of an unknown category
+        is an error of its image and is left out. Also returns each kept box's annotation index."""
+        image = np.frombuffer(self.image, dtype=np.int64)
+        category = np.frombuffer(self.category, dtype=np.int64)
+        ids = np.array(sorted(names), dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, category), max(len(ids) - 1, 0))
+        known = ids[at] == category if len(ids) else np.zeros(len(category), dtype=bool)
+        index = np.frombuffer(self.index, dtype=np.int64)
+        for k in np.flatnonzero(~known).tolist():
+            item = items[int(image[k])]
+            errors.add(RowError(item.row, item.filename,
+                                f"annotations[{index[k]}]: category_id {category[k]} is not in categories"))
+        order = np.argsort(image, kind="stable")
+        order = order[known[order]]
+        image = image[order]
+        box = np.frombuffer(self.box, dtype=np.float64).reshape(-1, 4)[order]
+        wh = sizes[image]
+        box /= np.column_stack([wh, wh])
+        labels = [names[c] for c in ids.tolist()]
+        columns = AnnotationColumns(labels, ["BBOX"], image, at[order].astype(np.int32),
+                                    np.zeros(len(order), dtype=np.int8), box)
+        return columns, index[order]
 
 
 class _Reader:
@@ -51,7 +88,7 @@ class _Reader:
         self.items: dict[int | str, _Image] | None = None
         self.sizes: dict[int | str, tuple[float, float] | None] = {}
         self.waiting: list[tuple[int, int | str, int, values.Box | None]] = []
-        self.relabel = False
+        self.plain = _Plain()
         self.count = 0
 
     def category(self, k: int, c: Any) -> None:
@@ -88,32 +125,29 @@ class _Reader:
         known = w is not None and h is not None and w > 0 and h > 0
         self.sizes[image_id] = (w, h) if known else None  # type: ignore[assignment]
         size = (round(w), round(h)) if known else None  # type: ignore[arg-type]
-        self.items[image_id] = _Image(n, name, [], size)
+        self.items[image_id] = _Image(len(self.items), n, name, [], size)
 
     def annotation(self, k: int, a: Any) -> None:
-        """An annotations[] entry; the usual one (whole ids, a box of four finite floats, its image already read)
-        is taken here at once, anything else by the checks of _annotation, which name what is wrong."""
+        """An annotations[] entry; the usual one (whole ids, a box of four finite numbers, its image already read
+        with its size, its category known or not yet listed) goes into the columns at once, anything else through
+        the checks of _annotation, which name what is wrong."""
         if k >= self.limits.max_annotations:
             self.limits.annotations(k + 1)
         if type(a) is dict and self.items is not None:
             image_id, category, bbox = a.get("image_id"), a.get("category_id"), a.get("bbox")
             if type(image_id) is int and type(category) is int and type(a.get("id", 0)) is int and \
-                    type(bbox) is list and len(bbox) == 4:
+                    type(bbox) is list and len(bbox) == 4 and (item := self.items.get(image_id)) is not None and \
+                    self.sizes[image_id] is not None and (self.names is None or category in self.names):
                 x, y, w, h = bbox
-                if type(x) is float and type(y) is float and type(w) is float and type(h) is float and \
-                        isfinite(x + y + w + h) and (item := self.items.get(image_id)) is not None and \
-                        (size := self.sizes[image_id]) is not None:
-                    sw, sh = size
-                    box = (x / sw, y / sh, w / sw, h / sh)
-                    if self.names is None:
-                        self.relabel = True
-                        item.annotations.append((category, box))
-                        self.count += 1
-                        return
-                    if (label := self.names.get(category)) is not None:
-                        item.annotations.append(_tuple_new(AnnotationRecord, (label, "BBOX", box, None, False, None)))
-                        self.count += 1
-                        return
+                if _NUMBER.get(type(x), False) and _NUMBER.get(type(y), False) and _NUMBER.get(type(w), False) and \
+                        _NUMBER.get(type(h), False) and _finite(x, y, w, h):
+                    plain = self.plain
+                    plain.box.extend(bbox)
+                    plain.image.append(item.position)
+                    plain.category.append(category)
+                    plain.index.append(k)
+                    self.count += 1
+                    return
         self._annotation(k, a)
 
     def _annotation(self, k: int, a: Any) -> None:
@@ -128,7 +162,7 @@ class _Reader:
             box = None if bbox is None or bbox == [] else values.box(bbox, "bbox")
         except ValueError as exc:
             image = a.get("image_id") if type(a) is dict else None
-            item = self.items.get(image) if self.items and isinstance(image, int | str) else None
+            item = self.items.get(image) if self.items and type(image) in (int, str) else None  # True is not 1
             reason = f"annotations[{k}]: {exc}"
             self.errors.add(RowError(item.row, item.filename, reason) if item else RowError(0, "", reason))
             return
@@ -154,14 +188,13 @@ class _Reader:
             sw, sh = size
             box = (x / sw, y / sh, w / sw, h / sh)
         if self.names is None:  # named at the end: (category id, box) until then
-            self.relabel = True
-            item.annotations.append((category, box))
+            item.annotations.append((k, (category, box)))
         elif (label := self.names.get(category)) is None:
             self.errors.add(RowError(item.row, item.filename,
                                      f"annotations[{k}]: category_id {category} is not in categories"))
             return
         else:
-            item.annotations.append(confirmed(label, box))
+            item.annotations.append((k, confirmed(label, box)))
         self.count += 1
 
     def finish(self) -> Parsed:
@@ -171,28 +204,52 @@ class _Reader:
             self._place(*waiting)
         self.waiting = []
         names = self.names or {}
+        images = list(self.items.values())
+        self.count -= len(self.plain.category)
+        sizes = np.array([self.sizes[i] or (math.nan, math.nan) for i in self.items], dtype=np.float64).reshape(-1, 2)
+        columns, index = self.plain.columns(images, sizes, names, self.errors)
+        self.count += len(index)
+        self.plain = _Plain()
+        spans = columns.spans(range(len(images)))
         items = []
-        for item in self.items.values():
-            annotations: Any = item.annotations
-            if self.relabel:
-                try:  # the categories known: every pair named at once
-                    annotations = [_tuple_new(AnnotationRecord, (names[c], "BBOX" if b else "CLASSIFICATION", b, None,
-                                                                 False, None)) for c, b in item.annotations]
-                except KeyError:
-                    annotations = self._named(item, names)
-            items.append(ImportItem(item.row, item.filename, tuple(annotations), item.size))
+        for item, span in zip(images, spans, strict=True):
+            annotations: Sequence[AnnotationRecord] = span
+            if item.annotations:  # some did not take the plain path: all of the image's, in file order
+                at = index[span.start:span.stop].tolist()
+                annotations = tuple(a for _, a in sorted([*zip(at, span, strict=True), *self._named(item, names)],
+                                                         key=itemgetter(0)))
+            elif not span:
+                annotations = ()
+            items.append(ImportItem(item.row, item.filename, annotations, item.size))
         return Parsed(items, self.errors, self.count)
 
-    def _named(self, item: _Image, names: dict[int, str]) -> list[AnnotationRecord]:
-        """An image's (category id, box) pairs named, each unknown category an error."""
+    def _named(self, item: _Image, names: dict[int, str]) -> list[tuple[int, AnnotationRecord]]:
+        """An image's other annotations as (annotation index, record), those read before the categories named, each
+        unknown category an error."""
         annotations = []
-        for category, box in item.annotations:
+        for k, entry in item.annotations:
+            if type(entry) is AnnotationRecord:
+                annotations.append((k, entry))
+                continue
+            category, box = entry
             if (label := names.get(category)) is None:
-                self.errors.add(RowError(item.row, item.filename, f"category_id {category} is not in categories"))
+                self.errors.add(RowError(item.row, item.filename,
+                                         f"annotations[{k}]: category_id {category} is not in categories"))
                 self.count -= 1
             else:
-                annotations.append(confirmed(label, box))
+                annotations.append((k, confirmed(label, box)))
         return annotations
+
+
+_NUMBER = {float: True, int: True}  # bool is not a number here
+
+
+def _finite(x: float, y: float, w: float, h: float) -> bool:
+    """All four finite (and, as ints, within a float's range)."""
+    try:
+        return isfinite(x + y + w + h)
+    except OverflowError:
+        return False
 
 
 def read(fp: BinaryIO, limits: Limits) -> Parsed:

@@ -1,6 +1,7 @@
-"""An export's annotations column by column: a label index, a kind index and the box (NaN when there is none) per
-annotation, in numpy arrays read a chunk of rows at a time. A million boxes take about 45 MB instead of a million
-Python records; each sample sees its own as a ColumnSpan, a sequence of AnnotationRecords built when asked for."""
+"""Annotations column by column: a label index, a kind index and the box (NaN when there is none) per
+annotation, in numpy arrays. An export reads them so a chunk of rows at a time; an import keeps its plain COCO boxes
+so (jobs.formats.coco). A million boxes take about 45 MB instead of a million Python records; each sample (or each
+image of an import file) sees its own as a ColumnSpan, a sequence of AnnotationRecords built when asked for."""
 
 from __future__ import annotations
 

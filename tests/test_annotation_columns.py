@@ -15,9 +15,9 @@ from sqlalchemy import insert
 
 from db import export_samples, exports, projects
 from db import samples as sample_rows
+from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.engine import Database
 from db.errors import Invalid
-from db.export_columns import AnnotationColumns, ColumnSpan
 from db.export_samples import SampleTable
 from db.models import Annotation, Sample
 from db.records import AnnotationRecord, ExportSample, ExportSnapshot
