@@ -162,7 +162,8 @@ class _Reader:
             box = None if bbox is None or bbox == [] else values.box(bbox, "bbox")
         except ValueError as exc:
             image = a.get("image_id") if type(a) is dict else None
-            item = self.items.get(image) if self.items and type(image) in (int, str) else None  # True is not 1
+            item = self.items.get(image) if self.items and isinstance(image, int | str) and type(image) is not bool \
+                else None  # True is not image 1
             reason = f"annotations[{k}]: {exc}"
             self.errors.add(RowError(item.row, item.filename, reason) if item else RowError(0, "", reason))
             return
