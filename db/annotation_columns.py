@@ -51,6 +51,22 @@ class AnnotationColumns:
         return [ColumnSpan(self, a, b) for a, b in zip(starts, stops, strict=True)]
 
 
+    def gather(self, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+        """The spans' annotations, in span order: each one's span position, the label names, label and box."""
+        where, at = self.positions(starts, stops)
+        return where, self.labels, self.label[at], self.box[at]
+
+    @staticmethod
+    def positions(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, slice | np.ndarray]:
+        """Each annotation of the spans, in span order: its span's position, and where it is in the columns (a
+        slice when the spans are one run of the columns, as a whole project or a whole file is: views, no copy)."""
+        lengths = stops - starts
+        where = np.repeat(np.arange(len(starts)), lengths)
+        if len(starts) and (starts[1:] == stops[:-1]).all():
+            return where, slice(int(starts[0]), int(stops[-1]))
+        return where, np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     if None in values:
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)

@@ -16,16 +16,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 import orjson
-from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select
+from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from db import bulk_validation, counters, label_plans, labels_sqlite
 from db import samples as sample_rows
-from db.annotation_columns import ColumnSpan
+from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
@@ -401,6 +403,68 @@ def _delete(session: Session, project_id: int, ids: list[int], user: str, when: 
 
 
 _NO_BOX = (None, None, None, None)
+
+
+def _rows(project_id: int, changes: Sequence[label_plans.Change], user: str, when: object,
+          history: str | None = None) -> Iterator[tuple[Any, ...]]:
+    """Every added annotation as a row of ANNOTATION_COLUMNS (or, with history, its EVENT_COLUMNS history row of
+    that action), in change order. When every change adds a span of one file's columns (a plain COCO import)
+    the rows come from the columns a chunk at a time, with no record built; otherwise record by record."""
+    first = changes[0].add if changes else None
+    if type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
+                                         for c in changes):
+        yield from _column_rows(project_id, changes, first.columns, user, when, history)
+        return
+    dumps = orjson.dumps
+    for c in changes:  # the records unpacked in the loop's target: a million attribute reads cost more
+        sid = c.sample.id
+        for label, kind, box, confidence, is_draft, author in c.add:
+            if history:
+                yield project_id, sid, history, None, None, label, None if box is None else dumps(box).decode(), \
+                    user, when
+            else:
+                yield project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when
+
+
+def _column_rows(project_id: int, changes: Sequence[label_plans.Change], columns: AnnotationColumns, user: str,
+                 when: object, history: str | None) -> Iterator[tuple[Any, ...]]:
+    spans: list[ColumnSpan] = [c.add for c in changes]  # type: ignore[misc]
+    where, at = columns.positions(np.array([a.start for a in spans], dtype=np.int64),
+                                  np.array([a.stop for a in spans], dtype=np.int64))
+    sample_id = np.array([c.sample.id for c in changes], dtype=np.int64)[where]
+    label = np.array(columns.labels, dtype=object)[columns.label[at]]
+    kind = np.array(columns.kinds, dtype=object)[columns.kind[at]]
+    box = columns.box[at]
+    pid, nothing = repeat(project_id), repeat(None)
+    for a in range(0, len(sample_id), WRITE_CHUNK):
+        b = a + WRITE_CHUNK
+        boxed = not np.isnan(box[a:b, 0]).any()
+        if history:  # each box's JSON as orjson writes it, made for the whole chunk at once
+            text: list[str | None] = [f"[{t}]" for t in orjson.dumps(box[a:b], option=orjson.OPT_SERIALIZE_NUMPY)
+                                      .decode()[2:-2].split("],[")] if boxed and b > a else \
+                [None if v[0] != v[0] else orjson.dumps(v).decode() for v in box[a:b].tolist()]
+            yield from zip(pid, sample_id[a:b].tolist(), repeat(history), nothing, nothing, label[a:b].tolist(), text,
+                           repeat(user), repeat(when), strict=False)  # the repeats are endless
+            continue
+        x, y, w, h = (box[a:b, k].tolist() for k in range(4))
+        if not boxed:  # a label without a box
+            x, y, w, h = ([None if v != v else v for v in c] for c in (x, y, w, h))
+        yield from zip(pid, sample_id[a:b].tolist(), label[a:b].tolist(), kind[a:b].tolist(), x, y, w, h, nothing,
+                       repeat(False), repeat(user), repeat(when), strict=False)
+
+
+def _record_added(conn: Connection, project_id: int, after_id: int, action: str, user: str) -> None:
+    """PostgreSQL: the history rows of the annotations just added (ids after after_id: the caller holds the
+    project's samples, so no one else adds any), made by the database from the rows themselves, in id order, each
+    box's JSON in the shortest text that reads back exactly (extra_float_digits 1; SQLite's JSON keeps only 15
+    digits, so its history rows are made in Python)."""
+    conn.exec_driver_sql("SET LOCAL extra_float_digits = 1")
+    box = "json_build_array(x, y, w, h)"
+    conn.execute(text(
+        f"INSERT INTO annotation_events ({', '.join(EVENT_COLUMNS)}) "
+        f"SELECT project_id, sample_id, :action, NULL, NULL, label, CASE WHEN x IS NULL THEN NULL ELSE {box} END, "
+        ":actor, created_at FROM annotations WHERE id > :after AND project_id = :project ORDER BY id"),
+        {"action": action, "actor": user, "after": after_id, "project": project_id})
 BULK_CACHE_KIB = 32_768  # SQLite page cache while an import writes (the 2 MB default spills; 128 MB: no faster)
 
 
@@ -448,14 +512,13 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
     with _roomy_cache(conn):
         _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when,
                 "clear_draft" if drafts else "delete")
-        per_sample = [(c.sample.id, c.add) for c in changes]
-        # the records unpacked in the loop's target: a million attribute reads cost more than the tuples
-        _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, (
-            (project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when)
-            for sid, add in per_sample for label, kind, box, confidence, is_draft, author in add))
-        dumps = orjson.dumps
-        _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS, (
-            (project_id, sid, added, None, None, label, None if box is None else dumps(box).decode(), user, when)
-            for sid, add in per_sample for label, _, box, *_ in add))
+        adding = [c for c in changes if c.add]
+        before = conn.execute(select(func.coalesce(func.max(_A.c.id), 0))).scalar_one()
+        _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, _rows(project_id, adding, user, when))
+        if conn.dialect.name == "postgresql":
+            _record_added(conn, project_id, before, added, user)
+        else:
+            _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS,
+                         _rows(project_id, adding, user, when, history=added))
     counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")

@@ -308,30 +308,18 @@ def _gathered(samples: Sequence[ExportSample]) -> tuple[np.ndarray, list[str], n
     """Every annotation of the samples, in order, as columns: the sample's position, the label (index into the
     names), the normalised box (NaN where none) and, for records that name one, the labeller."""
     if isinstance(samples, SampleTable) and samples.labels is None:  # the columns as read: no Python per image
-        return _positions(samples.starts, samples.stops, samples.columns)
+        return (*samples.columns.gather(samples.starts, samples.stops), None)
     spans = [s.annotations for s in samples]
     first = next((a for a in spans if a), None)
     if isinstance(first, ColumnSpan) and all(type(a) is ColumnSpan and a.columns is first.columns for a in spans):
-        return _positions(np.array([a.start for a in spans], dtype=np.int64),  # type: ignore[attr-defined]
-                          np.array([a.stop for a in spans], dtype=np.int64), first.columns)  # type: ignore[attr-defined]
+        return (*first.columns.gather(np.array([a.start for a in spans], dtype=np.int64),  # type: ignore[attr-defined]
+                                      np.array([a.stop for a in spans], dtype=np.int64)), None)  # type: ignore[attr-defined]
     lengths = np.array([len(a) for a in spans], dtype=np.int64)
     names: dict[str, int] = {}
     records = [r for a in spans for r in a]
     label = np.array([names.setdefault(r[0], len(names)) for r in records], dtype=np.int32)
     box = np.array([r[2] or (math.nan,) * 4 for r in records], dtype=np.float64).reshape(-1, 4)
     return np.repeat(np.arange(len(spans)), lengths), list(names), label, box, [r[5] for r in records]
-
-
-def _positions(starts: np.ndarray, stops: np.ndarray, columns: AnnotationColumns
-               ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, None]:
-    """The spans' annotations gathered from the columns, with each one's sample position."""
-    lengths = stops - starts
-    where = np.repeat(np.arange(len(starts)), lengths)
-    if len(starts) and (starts[1:] == stops[:-1]).all():  # one run of the columns (a whole project): views, no copy
-        run = slice(int(starts[0]), int(stops[-1]))
-        return where, columns.labels, columns.label[run], columns.box[run], None
-    pos = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
-    return where, columns.labels, columns.label[pos], columns.box[pos], None
 
 
 def _numbers(values: np.ndarray) -> list[bytes]:

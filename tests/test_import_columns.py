@@ -1,0 +1,84 @@
+"""An import whose boxes arrive as columns (a plain COCO file: jobs.formats.coco) plans and writes exactly what the
+same boxes as records would: seeded random rounds of imports into two identical projects, one fed the ColumnSpans
+the reader made, the other the records they hold, with every option, on both databases; after each round both
+projects hold the same labels, drafts, sample states, history and counters."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from db import counters, imports
+from db.annotation_columns import ColumnSpan
+from db.engine import Database
+from db.records import ImportItem
+from jobs.formats import Limits, coco
+from tests.conftest import seed_project
+
+CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "car"}]
+
+
+def _coco(rng: random.Random, names: list[str]) -> bytes:
+    images, annotations = [], []
+    for k, name in enumerate(rng.sample(names, rng.randint(1, 12)), start=1):
+        images.append({"id": k, "file_name": name, "width": 200, "height": 100})
+        for _ in range(rng.choice([0, 1, 2, 3, 6])):
+            x, y = rng.choice([rng.uniform(0, 150), 0.0, 199.0]), rng.uniform(0, 80)
+            w = rng.choice([rng.uniform(1, 50), 200.0 - x, 10.0])  # some reach past the edge: clamped
+            annotations.append({"id": len(annotations) + 1, "image_id": k, "category_id": rng.randint(1, 3),
+                                "bbox": [x, y, w, rng.choice([5.0, 20.0, 100.0 - y])]})
+        if rng.random() < 0.2 and annotations:  # a nested pair of one class
+            annotations.append({**annotations[-1], "id": len(annotations) + 1, "bbox": [
+                annotations[-1]["bbox"][0], annotations[-1]["bbox"][1], 0.5, 0.5]})
+    return json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}).encode()
+
+
+def _stored(s: Session, pid: int) -> dict[str, Any]:
+    name = "(SELECT filename FROM samples m WHERE m.id = t.sample_id)"
+    return {
+        "samples": s.execute(text(
+            "SELECT filename, status, version, labeled_by, no_objects, min_confidence, max_confidence, "
+            "review_status, nested_boxes FROM samples WHERE project_id = :p ORDER BY filename"), {"p": pid}).all(),
+        "annotations": s.execute(text(
+            f"SELECT {name}, label, kind, x, y, w, h, confidence, is_draft, created_by FROM annotations t "
+            "WHERE project_id = :p ORDER BY id"), {"p": pid}).all(),
+        "history": [(*r[:4], None if r[4] is None else orjson.loads(r[4]), r[5]) for r in s.execute(text(
+            f"SELECT {name}, action, label_before, label_after, CAST(box_after AS TEXT), actor "
+            "FROM annotation_events t WHERE project_id = :p ORDER BY id"), {"p": pid})],
+        "counters": counters.read(s, [pid])[pid],
+    }
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+async def test_columns_and_records_store_the_same(db: Database, seed: int) -> None:
+    rng = random.Random(seed)
+    a, _ = await seed_project(db, 16, name="A")
+    b, _ = await seed_project(db, 16, name="B")
+    names = [f"{i:04}.jpg" for i in range(16)]
+    spans = 0
+    for _ in range(12):
+        parsed = coco.read(io.BytesIO(_coco(rng, names)), Limits())
+        assert not parsed.errors
+        spans += sum(type(i.annotations) is ColumnSpan for i in parsed.items)
+        as_records = [ImportItem(i.row, i.filename, tuple(i.annotations), i.size) for i in parsed.items]
+        options = imports.Options(on_existing=rng.choice(["REPLACE", "APPEND", "SKIP"]),
+                                  drafts_by=rng.choice([None, None, "model:m1"]))
+
+        def run(s: Session, pid: int, items: list[ImportItem], options: imports.Options = options) -> None:
+            imports.fingerprint(s, pid, lock=True)
+            out, changes, create = imports.plan(s, pid, items, options, "alice", lambda _: False, lock=True)
+            if not out.errors:
+                imports.apply(s, pid, changes, create, out, drafts=bool(options.drafts_by))
+
+        await db.write(run, a, parsed.items)
+        await db.write(run, b, as_records)
+        left, right = await db.read(_stored, a), await db.read(_stored, b)
+        assert left == right, options
+    assert spans > 20 and right["history"] and right["annotations"]
