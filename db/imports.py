@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindp
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from db import bulk_validation, counters, label_plans, labels_sqlite
+from db import bulk_validation, counters, import_plans, label_plans, labels_sqlite
 from db import samples as sample_rows
 from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
@@ -197,20 +197,49 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
                 out.errors.add(RowError(item.row, item.filename, why))
             continue
         work.append((sample, new, item))
+    columns = next((a.columns for a in records if type(a) is ColumnSpan), None)  # the file's, if it has any
     del matcher, seen, records
     if out.errors:
         return out, [], []
     out.samples_created = len(to_create)
     out.sizes = {s.id: item.size for s, _, item in work if s.id and item.size and s.width is None}
     changes: list[label_plans.Change] = []
+    at_once = not count_only and not options.drafts_by and options.on_existing != "APPEND"
     for batch in _chunks(work, PLAN_BATCH):
         states, existing = _read_batch(session, [s.id for s, _, _ in batch if s.id], lock, count_only)
+        fresh: list[tuple[int, SampleState | Sample, ColumnSpan]] = []  # new boxes as columns on empty samples
+        planned: list[label_plans.Change] = []
         for sample, new, item in batch:
-            _plan_one(project, states.get(sample.id, sample), existing.get(sample.id, []), new, item, options, user,
-                      out, None if count_only else changes)
+            state, old = states.get(sample.id, sample), existing.get(sample.id, [])
+            if at_once and not old and type(new) is ColumnSpan and new.columns is columns and len(new):
+                fresh.append((len(planned), state, new))
+                continue
+            _plan_one(project, state, old, new, item, options, user, out, None if count_only else planned)
+        if fresh:
+            _plan_fresh(project, fresh, user, out, planned)
+        changes += planned
     if out.errors:
         return out, [], []
     return out, changes, to_create
+
+
+def _plan_fresh(project: Project, fresh: list[tuple[int, SampleState | Sample, ColumnSpan]], user: str,
+                out: Outcome, planned: list[label_plans.Change]) -> None:
+    """The batch's new boxes on empty samples planned at once (db.import_plans), each change put where _plan_one
+    would have put it (planned holds the others, in order; spans of one file's columns, see plan())."""
+    spans = [span for _, _, span in fresh]
+    made, deltas = import_plans.plan_new_boxes(project, [state for _, state, _ in fresh], spans, user)
+    out.deltas.update(deltas)
+    out.samples_touched += len(made)
+    out.annotations_created += sum(len(span) for span in spans)
+    merged: list[label_plans.Change] = []
+    done = 0
+    for (at, _, _), change in zip(fresh, made, strict=True):
+        change.deltas = _NO_DELTAS
+        merged += planned[done:at]
+        merged.append(change)
+        done = at
+    planned[:] = merged + planned[done:]
 
 
 def _read_batch(session: Session, ids: list[int], lock: bool, annotations_only: bool = False
