@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -330,10 +330,13 @@ def _box_text(box: Sequence[float] | None) -> str | None:
 
 
 def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
-                 types_from: Table | None = None) -> None:
+                 types_from: Table | None = None, fixed: dict[str, object] | None = None) -> None:
     """executemany straight to the driver, in chunks: SQLAlchemy's per-row parameter processing costs more than
-    the database does for a million rows. Values must already be in the driver's types (see _stamp, _json_param)."""
+    the database does for a million rows. Values must already be in the driver's types (see _stamp, _json_param).
+    SQLite only: fixed columns have one value for every row, written into the statement (quoted by SQLite's own
+    quote()); the rows then hold the other columns, in order."""
     if conn.dialect.name == "postgresql":  # binary COPY: the fastest way in, in the same transaction
+        assert not fixed, "COPY takes every column"
         source = types_from if types_from is not None else table
         types = [_PG_TYPES[source.c[c].type.__class__.__name__] if c in source.c else _PG_EXTRA[c]
                  for c in columns]
@@ -343,7 +346,10 @@ def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: I
             for row in rows:
                 copy.write_row(row)
         return
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"
+    fixed = fixed or {}
+    values = [str(conn.exec_driver_sql("SELECT quote(?)", (fixed[c],)).scalar()) if c in fixed else "?"
+              for c in columns]
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(values)})"
     for chunk in _chunks(rows, WRITE_CHUNK):
         conn.exec_driver_sql(sql, chunk)
 
@@ -434,16 +440,33 @@ def _delete(session: Session, project_id: int, ids: list[int], user: str, when: 
 _NO_BOX = (None, None, None, None)
 
 
-def _rows(project_id: int, changes: Sequence[label_plans.Change], user: str, when: object,
-          history: str | None = None) -> Iterator[tuple[Any, ...]]:
-    """Every added annotation as a row of ANNOTATION_COLUMNS (or, with history, its EVENT_COLUMNS history row of
-    that action), in change order. When every change adds a span of one file's columns (a plain COCO import)
-    the rows come from the columns a chunk at a time, with no record built; otherwise record by record."""
+def _insert_added(conn: Connection, project_id: int, changes: Sequence[label_plans.Change], user: str,
+                  when: object, history: str | None = None) -> None:
+    """Insert every added annotation (or, with history, its history row of that action), in change order. When
+    every change adds a span of one file's columns (a plain COCO import) the rows come from the columns a chunk at
+    a time, with no record built, and SQLite is sent only the columns that vary (the others are in the statement:
+    a million rows bind half the values)."""
+    table, names = (AnnotationEvent.__table__, EVENT_COLUMNS) if history else (Annotation.__table__,
+                                                                                ANNOTATION_COLUMNS)
     first = changes[0].add if changes else None
-    if type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
-                                         for c in changes):
-        yield from _column_rows(project_id, changes, first.columns, user, when, history)
+    if not (type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
+                                              for c in changes)):
+        _fast_insert(conn, table, names, _record_rows(project_id, changes, user, when, history))
         return
+    fixed: dict[str, object] = {"project_id": project_id}
+    fixed |= {"action": history, "label_before": None, "box_before": None, "actor": user, "at": when} if history \
+        else {"confidence": None, "is_draft": False, "created_by": user, "created_at": when}
+    chunks = _column_chunks(changes, first.columns, history is not None)
+    if conn.dialect.name == "postgresql":  # COPY takes every column
+        _fast_insert(conn, table, names, chain.from_iterable(
+            zip(*(chunk[c] if c in chunk else repeat(fixed[c]) for c in names), strict=False) for chunk in chunks))
+    else:
+        _fast_insert(conn, table, names, chain.from_iterable(
+            zip(*(chunk[c] for c in names if c not in fixed), strict=True) for chunk in chunks), fixed=fixed)
+
+
+def _record_rows(project_id: int, changes: Sequence[label_plans.Change], user: str, when: object,
+                 history: str | None) -> Iterator[tuple[Any, ...]]:
     dumps = orjson.dumps
     for c in changes:  # the records unpacked in the loop's target: a million attribute reads cost more
         sid = c.sample.id
@@ -455,8 +478,10 @@ def _rows(project_id: int, changes: Sequence[label_plans.Change], user: str, whe
                 yield project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when
 
 
-def _column_rows(project_id: int, changes: Sequence[label_plans.Change], columns: AnnotationColumns, user: str,
-                 when: object, history: str | None) -> Iterator[tuple[Any, ...]]:
+def _column_chunks(changes: Sequence[label_plans.Change], columns: AnnotationColumns, history: bool
+                   ) -> Iterator[dict[str, list[Any]]]:
+    """The varying columns of the spans' annotations, a chunk of rows at a time: sample_id, label, kind, x, y, w,
+    h or, for history, sample_id, label_after, box_after."""
     spans: list[ColumnSpan] = [c.add for c in changes]  # type: ignore[misc]
     where, at = columns.positions(np.array([a.start for a in spans], dtype=np.int64),
                                   np.array([a.stop for a in spans], dtype=np.int64))
@@ -464,7 +489,6 @@ def _column_rows(project_id: int, changes: Sequence[label_plans.Change], columns
     label = np.array(columns.labels, dtype=object)[columns.label[at]]
     kind = np.array(columns.kinds, dtype=object)[columns.kind[at]]
     box = columns.box[at]
-    pid, nothing = repeat(project_id), repeat(None)
     for a in range(0, len(sample_id), WRITE_CHUNK):
         b = a + WRITE_CHUNK
         boxed = not np.isnan(box[a:b, 0]).any()
@@ -472,14 +496,13 @@ def _column_rows(project_id: int, changes: Sequence[label_plans.Change], columns
             text: list[str | None] = [f"[{t}]" for t in orjson.dumps(box[a:b], option=orjson.OPT_SERIALIZE_NUMPY)
                                       .decode()[2:-2].split("],[")] if boxed and b > a else \
                 [None if v[0] != v[0] else orjson.dumps(v).decode() for v in box[a:b].tolist()]
-            yield from zip(pid, sample_id[a:b].tolist(), repeat(history), nothing, nothing, label[a:b].tolist(), text,
-                           repeat(user), repeat(when), strict=False)  # the repeats are endless
+            yield {"sample_id": sample_id[a:b].tolist(), "label_after": label[a:b].tolist(), "box_after": text}
             continue
         x, y, w, h = (box[a:b, k].tolist() for k in range(4))
         if not boxed:  # a label without a box
             x, y, w, h = ([None if v != v else v for v in c] for c in (x, y, w, h))
-        yield from zip(pid, sample_id[a:b].tolist(), label[a:b].tolist(), kind[a:b].tolist(), x, y, w, h, nothing,
-                       repeat(False), repeat(user), repeat(when), strict=False)
+        yield {"sample_id": sample_id[a:b].tolist(), "label": label[a:b].tolist(), "kind": kind[a:b].tolist(),
+               "x": x, "y": y, "w": w, "h": h}
 
 
 def _record_added(conn: Connection, project_id: int, after_id: int, action: str, user: str) -> None:
@@ -494,6 +517,8 @@ def _record_added(conn: Connection, project_id: int, after_id: int, action: str,
         f"SELECT project_id, sample_id, :action, NULL, NULL, label, CASE WHEN x IS NULL THEN NULL ELSE {box} END, "
         ":actor, created_at FROM annotations WHERE id > :after AND project_id = :project ORDER BY id"),
         {"action": action, "actor": user, "after": after_id, "project": project_id})
+
+
 BULK_CACHE_KIB = 32_768  # SQLite page cache while an import writes (the 2 MB default spills; 128 MB: no faster)
 
 
@@ -543,11 +568,10 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
                 "clear_draft" if drafts else "delete")
         adding = [c for c in changes if c.add]
         before = conn.execute(select(func.coalesce(func.max(_A.c.id), 0))).scalar_one()
-        _fast_insert(conn, Annotation.__table__, ANNOTATION_COLUMNS, _rows(project_id, adding, user, when))
+        _insert_added(conn, project_id, adding, user, when)
         if conn.dialect.name == "postgresql":
             _record_added(conn, project_id, before, added, user)
         else:
-            _fast_insert(conn, AnnotationEvent.__table__, EVENT_COLUMNS,
-                         _rows(project_id, adding, user, when, history=added))
+            _insert_added(conn, project_id, adding, user, when, history=added)
     counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")
