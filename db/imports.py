@@ -35,7 +35,7 @@ from db.models import Annotation, AnnotationEvent, Project, Sample
 from db.records import MAX_ERRORS_LISTED, AnnotationRecord, Box, ImportItem, RowError, RowErrors, as_draft
 from db.sample_state import SampleState
 
-WRITE_CHUNK = 20_000  # rows per executemany: bounded memory for a million annotations
+WRITE_CHUNK = 20_000  # rows turned from columns into Python values at once: bounded memory for a million
 PLAN_BATCH = 2_000  # samples whose state and annotations are read at once
 SAME = 1e-9
 _NO_DELTAS: counters.Deltas = Counter()  # what a planned change holds once its deltas are summed
@@ -349,9 +349,18 @@ def _fast_insert(conn: Connection, table: Table, columns: Sequence[str], rows: I
     fixed = fixed or {}
     values = [str(conn.exec_driver_sql("SELECT quote(?)", (fixed[c],)).scalar()) if c in fixed else "?"
               for c in columns]
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(values)})"
-    for chunk in _chunks(rows, WRITE_CHUNK):
-        conn.exec_driver_sql(sql, chunk)
+    _executemany(conn, f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(values)})", rows)
+
+
+def _executemany(conn: Connection, sql: str, rows: Iterable[tuple[Any, ...]]) -> int:
+    """SQLite: the driver's executemany on the rows as they come (no lists of rows, no per-row processing by
+    SQLAlchemy), in the connection's transaction; returns the rows changed."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 # JSON goes in as text: json's binary wire format is its text, so the JSON text made once per row (_box_text) is
@@ -369,12 +378,9 @@ def _update_samples_sqlite(conn: Connection, changes: Sequence[label_plans.Chang
     """SQLite: one prepared UPDATE run by executemany, values already as SQLAlchemy stores them (db.labels_sqlite)."""
     sets = ", ".join(f"{c} = ?" for c in SAMPLE_COLUMNS)
     sql = f"UPDATE samples SET {sets} WHERE id = ? AND version = ?"
-    moved = 0
-    for chunk in _chunks(((*(labels_sqlite.stored(getattr(c.sample, col)) if col in labels_sqlite.DATETIMES
-                             else getattr(c.sample, col) for col in SAMPLE_COLUMNS), c.sample.id, c.read_version)
-                          for c in changes), WRITE_CHUNK):
-        moved += conn.exec_driver_sql(sql, chunk).rowcount
-    return moved
+    return _executemany(conn, sql, ((*(labels_sqlite.stored(getattr(c.sample, col)) if col in labels_sqlite.DATETIMES
+                                       else getattr(c.sample, col) for col in SAMPLE_COLUMNS), c.sample.id,
+                                     c.read_version) for c in changes))
 
 
 def _update_samples_pg(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
