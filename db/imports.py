@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select, text
+from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -511,20 +511,6 @@ def _column_chunks(changes: Sequence[label_plans.Change], columns: AnnotationCol
                "x": x, "y": y, "w": w, "h": h}
 
 
-def _record_added(conn: Connection, project_id: int, after_id: int, action: str, user: str) -> None:
-    """PostgreSQL: the history rows of the annotations just added (ids after after_id: the caller holds the
-    project's samples, so no one else adds any), made by the database from the rows themselves, in id order, each
-    box's JSON in the shortest text that reads back exactly (extra_float_digits 1; SQLite's JSON keeps only 15
-    digits, so its history rows are made in Python)."""
-    conn.exec_driver_sql("SET LOCAL extra_float_digits = 1")
-    box = "json_build_array(x, y, w, h)"
-    conn.execute(text(
-        f"INSERT INTO annotation_events ({', '.join(EVENT_COLUMNS)}) "
-        f"SELECT project_id, sample_id, :action, NULL, NULL, label, CASE WHEN x IS NULL THEN NULL ELSE {box} END, "
-        ":actor, created_at FROM annotations WHERE id > :after AND project_id = :project ORDER BY id"),
-        {"action": action, "actor": user, "after": after_id, "project": project_id})
-
-
 BULK_CACHE_KIB = 32_768  # SQLite page cache while an import writes (the 2 MB default spills; 128 MB: no faster)
 
 
@@ -573,11 +559,7 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
         _delete(session, project_id, [i for c in changes for i in c.remove_ids], user, when,
                 "clear_draft" if drafts else "delete")
         adding = [c for c in changes if c.add]
-        before = conn.execute(select(func.coalesce(func.max(_A.c.id), 0))).scalar_one()
         _insert_added(conn, project_id, adding, user, when)
-        if conn.dialect.name == "postgresql":
-            _record_added(conn, project_id, before, added, user)
-        else:
-            _insert_added(conn, project_id, adding, user, when, history=added)
+        _insert_added(conn, project_id, adding, user, when, history=added)
     counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")
