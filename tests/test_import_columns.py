@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,10 +19,12 @@ from sqlalchemy.orm import Session
 from db import counters, imports
 from db.annotation_columns import ColumnSpan
 from db.engine import Database
+from db.models import AnnotationEvent
 from db.records import ImportItem
 from jobs.formats import Limits, coco
 from tests.conftest import seed_project
 
+WHEN = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "car"}]
 
 
@@ -82,3 +85,31 @@ async def test_columns_and_records_store_the_same(db: Database, seed: int) -> No
         left, right = await db.read(_stored, a), await db.read(_stored, b)
         assert left == right, options
     assert spans > 20 and right["history"] and right["annotations"]
+
+
+@pytest.mark.parametrize("rows", [1, 199, 200, 201, 1234])
+async def test_bulk_inserts_write_every_row_in_order(db: Database, rows: int) -> None:
+    """SQLite takes a bulk insert's rows many to a statement (the last few in a shorter one), PostgreSQL by COPY:
+    every row arrives, in order, with the fixed columns as given."""
+    pid, sids = await seed_project(db, 3)
+
+    def insert(s: Session) -> list[Any]:
+        conn = s.connection()
+        when = imports._stamp(conn, WHEN)
+        wanted = [(sids[k % 3], f"l{k}", f"[{k}.5]") for k in range(rows)]
+        fixed = {"project_id": pid, "action": "import", "label_before": None, "box_before": None,
+                 "actor": "o'neil", "at": when}
+        columns = ("sample_id", "label_after", "box_after")
+        if conn.dialect.name == "sqlite":
+            imports._fast_insert(conn, AnnotationEvent.__table__, imports.EVENT_COLUMNS, wanted, fixed=fixed)
+        else:
+            imports._fast_insert(conn, AnnotationEvent.__table__, imports.EVENT_COLUMNS, [
+                tuple(fixed[c] if c in fixed else row[columns.index(c)] for c in imports.EVENT_COLUMNS)
+                for row in wanted])
+        got = s.execute(text("SELECT sample_id, label_after, CAST(box_after AS TEXT), actor, action, project_id "
+                             "FROM annotation_events ORDER BY id")).all()
+        assert [tuple(r[:3]) for r in got] == wanted
+        assert {tuple(r[3:]) for r in got} == {("o'neil", "import", pid)}
+        return got
+
+    await db.write(insert)
