@@ -13,6 +13,7 @@ import numpy as np
 from db import counters
 from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.box_nesting import VECTORISED, has_nested
+from db.change_rows import SAMPLE_STATE
 from db.label_plans import Change, status_for
 from db.models import Project, Sample, utcnow
 from db.sample_state import SampleState
@@ -40,10 +41,13 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
             deltas[(counters.SAMPLE_CLASS, columns.labels[code])] += n
     nested = _nested(columns, where, label, kind, box, spans)
     changes = []
+    before: list[tuple[str, str]] = []
+    after: list[tuple[str, str]] = []
     for old, span, nest in zip(samples, spans, nested.tolist(), strict=True):
-        for key in counters.sample_keys(old):
-            deltas[key] -= 1
-        new = SampleState(old)
+        before += counters.sample_keys(old)
+        new = SampleState.__new__(SampleState)
+        for c in _KEPT:
+            setattr(new, c, getattr(old, c))
         new.no_objects = False
         new.min_confidence = new.max_confidence = None
         new.nested_boxes = nest
@@ -55,10 +59,18 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
         new.locked_by = new.lock_expires_at = None
         new.review_status = "NONE"
         new.reviewed_by = new.reviewed_at = new.review_comment = None
-        for key in counters.sample_keys(new):
-            deltas[key] += 1
-        changes.append(Change(project.id, new, old.version, None, [], span, [], Counter(), [], user, now))
+        after += counters.sample_keys(new)
+        changes.append(Change(project.id, new, old.version, None, [], span, [], _NONE, [], user, now))
+    deltas.subtract(Counter(before))  # counted in C
+    deltas.update(Counter(after))
     return changes, deltas
+
+
+_SET = {"no_objects", "min_confidence", "max_confidence", "nested_boxes", "status", "labeled_by", "labeled_at",
+        "version", "updated_by", "updated_at", "locked_by", "lock_expires_at", "review_status", "reviewed_by",
+        "reviewed_at", "review_comment"}
+_KEPT = tuple(c for c in SAMPLE_STATE if c not in _SET)  # the columns a new label leaves as they are
+_NONE: Counter[tuple[str, str]] = Counter()  # a change's own deltas: summed by the caller instead
 
 
 def _nested(columns: AnnotationColumns, where: np.ndarray, label: np.ndarray, kind: np.ndarray, box: np.ndarray,

@@ -65,7 +65,7 @@ def test_a_batch_plans_what_plan_change_plans_one_by_one(seed: int) -> None:
         assert (change.read_version, change.expected_version, change.remove_ids, change.add, change.user) == (
             one.read_version, one.expected_version, one.remove_ids, one.add, one.user)
         assert change.sample.updated_at == change.now and sample.version == change.read_version
-    assert +deltas == +wanted
+    assert {k: v for k, v in deltas.items() if v} == {k: v for k, v in wanted.items() if v}  # +c drops negatives
     assert any(c.sample.nested_boxes for c in made) and not all(c.sample.nested_boxes for c in made)
 
 
