@@ -269,10 +269,10 @@ def _states(session: Session, ids: list[int], lock: bool) -> dict[int, SampleSta
     cost more than the read); with lock, PostgreSQL holds the rows."""
     driver: Any = session.connection().connection.driver_connection
     if dialect_of(session) == "postgresql":
-        rows = driver.execute(_STATE_SQL + "id = ANY(%s)" + (" FOR UPDATE" if lock else ""), (ids,))
-        return {r[0]: SampleState.of_columns(dict(zip(SAMPLE_STATE, r, strict=True))) for r in rows}
-    rows = driver.execute(_STATE_SQL + f"id IN ({', '.join('?' * len(ids))})", ids)
-    return {r[0]: SampleState.of_columns(labels_sqlite.sample_columns(r)) for r in rows}
+        rows = driver.execute(_STATE_SQL + "id = ANY(%s)" + (" FOR UPDATE" if lock else ""), (ids,)).fetchall()
+        return {r[0]: SampleState.of_values(r) for r in rows}
+    rows = driver.execute(_STATE_SQL + f"id IN ({', '.join('?' * len(ids))})", ids).fetchall()
+    return {r[0]: SampleState.of_values(labels_sqlite.sample_values(r)) for r in rows}
 
 
 def _plan_one(project: Project, sample: SampleState | Sample | Row[Any], old: list[Row[Any]],

@@ -41,6 +41,21 @@ def _read_time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+_TIMES_AT = [SAMPLE_STATE.index(c) for c in DATETIMES]
+_BOOLEANS_AT = [SAMPLE_STATE.index(c) for c in _BOOLEANS]
+
+
+def sample_values(row: Sequence[Any]) -> list[Any]:
+    """sample_columns' values as a list in SAMPLE_STATE order (cheaper: a batch of states reads 100,000 rows)."""
+    values = list(row)
+    for i in _TIMES_AT:
+        if values[i] is not None:
+            values[i] = _read_time(values[i])
+    for i in _BOOLEANS_AT:
+        values[i] = bool(values[i])
+    return values
+
+
 def sample_columns(row: Sequence[Any]) -> dict[str, Any]:
     """A samples row of the SAMPLE_STATE columns, in the types SQLAlchemy reads them as."""
     sample = dict(zip(SAMPLE_STATE, row, strict=True))

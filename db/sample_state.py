@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from db.change_rows import SAMPLE_STATE
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from db.models import Sample
 
@@ -49,6 +49,14 @@ class SampleState:
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:
             setattr(self, c, getattr(source, c))
+
+    @classmethod
+    def of_values(cls, values: Iterable[Any]) -> SampleState:
+        """From the columns' values in SAMPLE_STATE order."""
+        state = cls.__new__(cls)
+        for c, v in zip(SAMPLE_STATE, values, strict=True):
+            setattr(state, c, v)
+        return state
 
     @classmethod
     def of_columns(cls, values: Mapping[Any, Any]) -> SampleState:
