@@ -1,9 +1,10 @@
 """The cyclic garbage collector, paused while bulk work builds or holds millions of small objects and no cycles:
-import files being parsed (jobs.importer), a batch of agreement being recomputed (db.submissions.recompute_batch),
-a model evaluation turning its rows into arrays and scoring them (jobs.evaluate). With the collector running, each
-full collection (a pause of every thread, the event loop's included) would walk all of them, a few hundred
-milliseconds at a time (in the evaluation, two thirds of turning two million rows into columns). Process-wide, so
-counted across concurrent users: the last one to finish turns it back on."""
+import files being parsed (jobs.importer), planned and written (db.imports), a batch of agreement being recomputed
+(db.submissions.recompute_batch), a model evaluation turning its rows into arrays and scoring them (jobs.evaluate).
+With the collector running, each full collection (a pause of every thread, the event loop's included) would walk
+all of them, a few hundred milliseconds at a time (in the evaluation, two thirds of turning two million rows into
+columns; in an import's plan of 100,000 samples, 1.4 of 3.3 s). Process-wide, so counted across concurrent users:
+the last one to finish turns it back on."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindp
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from db import bulk_validation, counters, import_plans, label_plans, labels_sqlite
+from db import bulk_validation, counters, gc_pause, import_plans, label_plans, labels_sqlite
 from db import samples as sample_rows
 from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
@@ -145,6 +145,7 @@ _S, _A = Sample.__table__, Annotation.__table__
 _EXISTING = select(*(_A.c[c] for c in ("sample_id", *ANNOTATION_READ))).order_by(_A.c.id)
 
 
+@gc_pause.paused()  # 100,000 planned changes and no cycles: the collector would walk them again and again
 def plan(session: Session, project_id: int, items: Sequence[ImportItem], options: Options, user: str,
          file_exists: Callable[[str], bool], *, lock: bool = False, count_only: bool = False
          ) -> tuple[Outcome, list[label_plans.Change], list[tuple[str, str]]]:
@@ -545,6 +546,7 @@ def _roomy_cache(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
+@gc_pause.paused()
 def apply(session: Session, project_id: int, changes: Sequence[label_plans.Change],
           to_create: Sequence[tuple[str, str]], out: Outcome, *, drafts: bool = False) -> None:
     """Write every planned change in the caller's transaction, in a few batched statements (out: the plan's image

@@ -5,6 +5,7 @@ projects hold the same labels, drafts, sample states, history and counters."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import random
@@ -113,3 +114,19 @@ async def test_bulk_inserts_write_every_row_in_order(db: Database, rows: int) ->
         return got
 
     await db.write(insert)
+
+
+async def test_the_collector_is_paused_while_an_import_plans(db: Database) -> None:
+    """Planning builds 100,000 small objects without cycles: the collector stays off meanwhile (db.gc_pause)."""
+    pid, _ = await seed_project(db, 2)
+    seen: list[bool] = []
+
+    def exists(name: str) -> bool:  # called by the plan, for CREATE
+        seen.append(gc.isenabled())
+        return True
+
+    def plan(s: Session) -> Any:
+        return imports.plan(s, pid, [ImportItem(1, "new.jpg")], imports.Options(on_missing="CREATE"), "alice", exists)
+
+    out, _, create = await db.read(plan)
+    assert seen == [False] and gc.isenabled() and create == [("/Volumes/t/t/t/new.jpg", "new.jpg")], out.errors
