@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice, repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -391,30 +392,52 @@ SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by",
                   "reviewed_by", "reviewed_at", "review_comment", "nested_boxes")
 
 
-def _update_samples_sqlite(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
-    """SQLite: one prepared UPDATE run by executemany, values already as SQLAlchemy stores them (db.labels_sqlite)."""
-    sets = ", ".join(f"{c} = ?" for c in SAMPLE_COLUMNS)
-    sql = f"UPDATE samples SET {sets} WHERE id = ? AND version = ?"
-    return _executemany(conn, sql, ((*(labels_sqlite.stored(getattr(c.sample, col)) if col in labels_sqlite.DATETIMES
-                                       else getattr(c.sample, col) for col in SAMPLE_COLUMNS), c.sample.id,
-                                     c.read_version) for c in changes))
+_STATE_OF = attrgetter(*SAMPLE_COLUMNS)
+_NEW_SAMPLE_COLUMNS = ("id", "read_version", "width", "height", *SAMPLE_COLUMNS)
+_SETS = ", ".join([*(f"{c} = t.{c}" for c in SAMPLE_COLUMNS),  # a size only where none was known (record_sizes)
+                   "width = COALESCE(samples.width, t.width)",
+                   "height = CASE WHEN samples.width IS NULL AND t.width IS NOT NULL THEN t.height "
+                   "ELSE samples.height END"])
 
 
-def _update_samples_pg(conn: Connection, changes: Sequence[label_plans.Change]) -> int:
-    """PostgreSQL: COPY the new values into a temporary table, then one UPDATE … FROM (100k single-row UPDATEs
-    cost seconds of round trips)."""
-    conn.exec_driver_sql(
-        "CREATE TEMP TABLE import_samples (id bigint, read_version int, status varchar(20), version int, "
-        "labeled_by varchar(320), labeled_at timestamptz, skipped_by varchar(320), updated_by varchar(320), "
-        "updated_at timestamptz, no_objects boolean, min_confidence float8, max_confidence float8, "
-        "locked_by varchar(320), lock_expires_at timestamptz, review_status varchar(20), reviewed_by varchar(320), "
-        "reviewed_at timestamptz, review_comment text, nested_boxes boolean) ON COMMIT DROP")
-    _fast_insert(conn, Table("import_samples", MetaData()), ("id", "read_version", *SAMPLE_COLUMNS), (
-        (c.sample.id, c.read_version, *(getattr(c.sample, col) for col in SAMPLE_COLUMNS)) for c in changes),
-        types_from=Sample.__table__)
-    sets = ", ".join(f"{c} = t.{c}" for c in SAMPLE_COLUMNS)
-    moved = conn.exec_driver_sql(f"UPDATE samples s SET {sets} FROM import_samples t "
-                                 "WHERE s.id = t.id AND s.version = t.read_version").rowcount
+def _new_sample_rows(changes: Sequence[label_plans.Change], sizes: Mapping[int, tuple[int, int]],
+                     stamp: Callable[[Any], Any]) -> Iterator[tuple[Any, ...]]:
+    """Each changed sample's row of _NEW_SAMPLE_COLUMNS: its new values (times through stamp, once per distinct
+    time: an import's changes share one) and the size the file gives it, if any."""
+    times = [k for k, c in enumerate(SAMPLE_COLUMNS) if c in labels_sqlite.DATETIMES]
+    stamped: dict[Any, Any] = {None: None}
+    for c in changes:
+        values: Any = _STATE_OF(c.sample)
+        if any(values[k] is not None for k in times):
+            values = list(values)
+            for k in times:
+                v = values[k]
+                values[k] = stamped[v] if v in stamped else stamped.setdefault(v, stamp(v))
+        yield (c.sample.id, c.read_version, *sizes.get(c.sample.id, _NO_SIZE), *values)
+
+
+def _update_samples(conn: Connection, changes: Sequence[label_plans.Change],
+                    sizes: Mapping[int, tuple[int, int]]) -> int:
+    """The new values (and file sizes) put in a temporary table in bulk, then one UPDATE … FROM, only where the
+    sample is still at the version planned from (100k single-row UPDATEs cost seconds of statements); returns
+    the rows changed."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "CREATE TEMP TABLE import_samples (id bigint, read_version int, width int, height int, "
+            "status varchar(20), version int, labeled_by varchar(320), labeled_at timestamptz, "
+            "skipped_by varchar(320), updated_by varchar(320), updated_at timestamptz, no_objects boolean, "
+            "min_confidence float8, max_confidence float8, locked_by varchar(320), lock_expires_at timestamptz, "
+            "review_status varchar(20), reviewed_by varchar(320), reviewed_at timestamptz, review_comment text, "
+            "nested_boxes boolean) ON COMMIT DROP")
+        rows = _new_sample_rows(changes, sizes, lambda v: v)
+        _fast_insert(conn, Table("import_samples", MetaData()), _NEW_SAMPLE_COLUMNS, rows,
+                     types_from=Sample.__table__)
+    else:  # values as SQLAlchemy stores them (db.labels_sqlite)
+        conn.exec_driver_sql(f"CREATE TEMP TABLE import_samples ({', '.join(_NEW_SAMPLE_COLUMNS)})")
+        _fast_insert(conn, Table("import_samples", MetaData()), _NEW_SAMPLE_COLUMNS,
+                     _new_sample_rows(changes, sizes, labels_sqlite.stored))
+    moved = conn.exec_driver_sql(f"UPDATE samples SET {_SETS} FROM import_samples t "
+                                 "WHERE samples.id = t.id AND samples.version = t.read_version").rowcount
     conn.exec_driver_sql("DROP TABLE import_samples")
     return moved
 
@@ -461,6 +484,7 @@ def _delete(session: Session, project_id: int, ids: list[int], user: str, when: 
 
 
 _NO_BOX = (None, None, None, None)
+_NO_SIZE = (None, None)
 
 
 def _insert_added(conn: Connection, project_id: int, changes: Sequence[label_plans.Change], user: str,
@@ -553,7 +577,8 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
     sizes and summed counter deltas). With drafts, the import stored a model's drafts (history: "draft" rows, and
     "clear_draft" for the drafts they replace)."""
     sizes, deltas = out.sizes, out.deltas
-    sample_rows.record_sizes(session, sizes)
+    changed = {c.sample.id for c in changes}
+    sample_rows.record_sizes(session, {k: v for k, v in sizes.items() if k not in changed})  # the rest: below
     if to_create:
         sample_rows.insert_new(session, project_id, to_create)
         created = {s.filename: s for s in session.scalars(select(Sample).where(
@@ -566,8 +591,7 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
     if not changes:
         return
     conn = session.connection()
-    moved = (_update_samples_pg(conn, changes) if conn.dialect.name == "postgresql"
-             else _update_samples_sqlite(conn, changes))
+    moved = _update_samples(conn, changes, sizes)
     if moved not in (-1, len(changes)):  # the rows are held; a guard against a future unlocked caller
         raise Conflict("Samples changed while the import was being written; run it again.")
     when = _stamp(conn, changes[0].now)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from db import counters, imports
+from db import samples as sample_rows
 from db.annotation_columns import ColumnSpan
 from db.engine import Database
 from db.models import AnnotationEvent
@@ -130,3 +131,27 @@ async def test_the_collector_is_paused_while_an_import_plans(db: Database) -> No
 
     out, _, create = await db.read(plan)
     assert seen == [False] and gc.isenabled() and create == [("/Volumes/t/t/t/new.jpg", "new.jpg")], out.errors
+
+
+async def test_an_import_records_the_sizes_the_file_gives_only_where_none_was_known(db: Database) -> None:
+    """Changed samples get their size with their new state (one UPDATE), the others by record_sizes; a size
+    already known is kept either way."""
+    pid, sids = await seed_project(db, 4)
+    await db.write(lambda s: sample_rows.record_sizes(s, {sids[0]: (50, 60), sids[3]: (70, 80)}))
+    doc = {"images": [{"id": k, "file_name": f"{k:04}.jpg", "width": 200, "height": 100} for k in range(4)],
+           "annotations": [{"id": k, "image_id": k, "category_id": 1, "bbox": [10.0, 10.0, 20.0, 20.0]}
+                           for k in (0, 1)],  # images 2 and 3 get no boxes: unchanged
+           "categories": CATEGORIES}
+    parsed = coco.read(io.BytesIO(json.dumps(doc).encode()), Limits())
+
+    def run(s: Session) -> list[Any]:
+        imports.fingerprint(s, pid, lock=True)
+        out, changes, create = imports.plan(s, pid, parsed.items, imports.Options(), "alice", lambda _: False,
+                                            lock=True)
+        assert len(changes) == 2 and not out.errors
+        imports.apply(s, pid, changes, create, out)
+        return s.execute(text("SELECT width, height, status FROM samples WHERE project_id = :p ORDER BY filename"),
+                         {"p": pid}).all()
+
+    assert [tuple(r) for r in await db.write(run)] == [(50, 60, "LABELED"), (200, 100, "LABELED"),
+                                                      (200, 100, "UNLABELED"), (70, 80, "UNLABELED")]
