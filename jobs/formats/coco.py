@@ -133,21 +133,25 @@ class _Reader:
         the checks of _annotation, which name what is wrong."""
         if k >= self.limits.max_annotations:
             self.limits.annotations(k + 1)
-        if type(a) is dict and self.items is not None:
+        if type(a) is dict and (items := self.items) is not None:
             image_id, category, bbox = a.get("image_id"), a.get("category_id"), a.get("bbox")
-            if type(image_id) is int and type(category) is int and type(a.get("id", 0)) is int and \
-                    type(bbox) is list and len(bbox) == 4 and (item := self.items.get(image_id)) is not None and \
-                    self.sizes[image_id] is not None and (self.names is None or category in self.names):
+            if type(bbox) is list and len(bbox) == 4 and type(image_id) is int and type(category) is int and \
+                    type(a.get("id", 0)) is int and (item := items.get(image_id)) is not None and \
+                    item.size is not None and (self.names is None or category in self.names):
                 x, y, w, h = bbox
-                if _NUMBER.get(type(x), False) and _NUMBER.get(type(y), False) and _NUMBER.get(type(w), False) and \
-                        _NUMBER.get(type(h), False) and _finite(x, y, w, h):
-                    plain = self.plain
-                    plain.box.extend(bbox)
-                    plain.image.append(item.position)
-                    plain.category.append(category)
-                    plain.index.append(k)
-                    self.count += 1
-                    return
+                if type(x) in _NUMBER and type(y) in _NUMBER and type(w) in _NUMBER and type(h) in _NUMBER:
+                    try:
+                        finite = isfinite(x + y + w + h)
+                    except OverflowError:  # ints past a float's range
+                        finite = False
+                    if finite:
+                        plain = self.plain
+                        plain.box.extend(bbox)
+                        plain.image.append(item.position)
+                        plain.category.append(category)
+                        plain.index.append(k)
+                        self.count += 1
+                        return
         self._annotation(k, a)
 
     def _annotation(self, k: int, a: Any) -> None:
@@ -242,15 +246,7 @@ class _Reader:
         return annotations
 
 
-_NUMBER = {float: True, int: True}  # bool is not a number here
-
-
-def _finite(x: float, y: float, w: float, h: float) -> bool:
-    """All four finite (and, as ints, within a float's range)."""
-    try:
-        return isfinite(x + y + w + h)
-    except OverflowError:
-        return False
+_NUMBER = frozenset({float, int})  # bool is not a number here (type(True) is bool)
 
 
 def read(fp: BinaryIO, limits: Limits) -> Parsed:
