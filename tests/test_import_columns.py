@@ -89,7 +89,7 @@ async def test_columns_and_records_store_the_same(db: Database, seed: int) -> No
     assert spans > 20 and right["history"] and right["annotations"]
 
 
-@pytest.mark.parametrize("rows", [1, 199, 200, 201, 1234])
+@pytest.mark.parametrize("rows", [1, 499, 500, 501, 1234])
 async def test_bulk_inserts_write_every_row_in_order(db: Database, rows: int) -> None:
     """SQLite takes a bulk insert's rows many to a statement (the last few in a shorter one), PostgreSQL by COPY:
     every row arrives, in order, with the fixed columns as given."""
