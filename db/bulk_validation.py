@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from db.annotation_columns import AnnotationColumns, ColumnSpan
-from db.label_plans import KIND_FOR_TASK
+from db.label_plans import KIND_FOR_TASK, MAX_ANNOTATIONS
 from db.models import Project
 from db.records import AnnotationRecord
 
@@ -32,16 +32,17 @@ def passes_unchanged(project: Project, items: Sequence[Sequence[AnnotationRecord
         return [False] * len(items)
     classes = set(project.classes)
     out = [False] * len(items)
+    within = [len(a) <= MAX_ANNOTATIONS for a in items]  # else validate refuses it, by name
     spans = [n for n, a in enumerate(items) if type(a) is ColumnSpan]
     for columns in {id(items[n].columns): items[n].columns for n in spans}.values():  # type: ignore[attr-defined]
         fine = _fine_columns(columns, classes, kind)
         for n in spans:
             a = items[n]
             if a.columns is columns:  # type: ignore[attr-defined]
-                out[n] = bool(fine[a.stop] == fine[a.start])  # type: ignore[attr-defined]
+                out[n] = within[n] and bool(fine[a.stop] == fine[a.start])  # type: ignore[attr-defined]
     others = [n for n, a in enumerate(items) if type(a) is not ColumnSpan]
     for n, fine_item in zip(others, _passes_records(classes, kind, [items[n] for n in others]), strict=True):
-        out[n] = fine_item
+        out[n] = within[n] and fine_item
     return out
 
 

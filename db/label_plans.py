@@ -22,6 +22,7 @@ from db.records import AnnotationRecord, Box
 from db.sample_state import SampleState
 
 TOLERANCE = 1e-6
+MAX_ANNOTATIONS = 10_000  # on one sample: whether boxes nest is a pairwise check (10,000 boxes of a class: 0.15 s)
 SAME_BOX = 1e-9  # boxes this close (normalised coordinates: far below a pixel) are the same box
 KIND_FOR_TASK = {"DETECTION": "BBOX", "CLASSIFICATION": "CLASSIFICATION"}
 
@@ -58,6 +59,9 @@ def validate(project: Project, annotations: Sequence[AnnotationRecord]) -> list[
     """Labels in the project's classes, the task's kind, finite in-image boxes; VALIDATION names the index."""
     kind = KIND_FOR_TASK[project.task_type]
     classes = set(project.classes)
+    if len(annotations) > MAX_ANNOTATIONS:
+        raise Invalid(f"A sample holds at most {MAX_ANNOTATIONS:,} annotations; this would give it "
+                      f"{len(annotations):,}.")
     out = []
     for i, a in enumerate(annotations):
         if a.label not in classes:

@@ -7,11 +7,12 @@ import math
 import random
 
 import numpy as np
+import pytest
 
 from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.bulk_validation import passes_unchanged
 from db.errors import Invalid
-from db.label_plans import validate
+from db.label_plans import MAX_ANNOTATIONS, validate
 from db.models import Project
 from db.records import AnnotationRecord
 
@@ -70,3 +71,11 @@ def test_items_held_as_columns_are_judged_as_their_records() -> None:
     got = passes_unchanged(project, items)
     wanted = [_validate_keeps(project, list(it)) for it in items]
     assert got == wanted and sum(got) > 300 and sum(type(it) is ColumnSpan for it in items) > 1000
+
+
+def test_more_annotations_than_a_sample_holds_are_left_to_validate_which_refuses_them() -> None:
+    project = Project(id=1, task_type="DETECTION", classes=["car"], multi_label=False)
+    boxes = [AnnotationRecord("car", "BBOX", (0.1, 0.1, 0.1, 0.1))] * (MAX_ANNOTATIONS + 1)
+    assert passes_unchanged(project, [boxes, boxes[:MAX_ANNOTATIONS]]) == [False, True]
+    with pytest.raises(Invalid, match="at most 10,000 annotations"):
+        validate(project, boxes)

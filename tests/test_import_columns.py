@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from db import counters, imports
+from db import counters, imports, label_plans
 from db import samples as sample_rows
 from db.annotation_columns import ColumnSpan
 from db.engine import Database
@@ -155,3 +155,24 @@ async def test_an_import_records_the_sizes_the_file_gives_only_where_none_was_kn
 
     assert [tuple(r) for r in await db.write(run)] == [(50, 60, "LABELED"), (200, 100, "LABELED"),
                                                       (200, 100, "UNLABELED"), (70, 80, "UNLABELED")]
+
+
+async def test_an_image_with_more_boxes_than_a_sample_holds_is_a_row_error(db: Database) -> None:
+    """Whether boxes nest is a pairwise check: one image of the file with 10,001 boxes is refused by name, as a save
+    of that many would be, before anything is planned or written."""
+    pid, _ = await seed_project(db, 2)
+    boxes = [{"id": k, "image_id": 1, "category_id": 1, "bbox": [k % 100, k // 100, 1.0, 1.0]}
+             for k in range(label_plans.MAX_ANNOTATIONS + 1)]
+    doc = {"images": [{"id": 1, "file_name": "0001.jpg", "width": 200, "height": 200},
+                      {"id": 2, "file_name": "0000.jpg", "width": 200, "height": 200}],
+           "annotations": [*boxes, {"id": -1, "image_id": 2, "category_id": 1, "bbox": [1.0, 1.0, 5.0, 5.0]}],
+           "categories": CATEGORIES}
+    parsed = coco.read(io.BytesIO(json.dumps(doc).encode()), Limits())
+    assert type(parsed.items[0].annotations) is ColumnSpan
+
+    def plan(s: Session) -> Any:
+        return imports.plan(s, pid, parsed.items, imports.Options(), "alice", lambda _: False)
+
+    out, changes, _ = await db.read(plan)
+    assert [(e.row, e.filename, e.reason) for e in out.errors.listed()] == [
+        (1, "0001.jpg", "A sample holds at most 10,000 annotations; this would give it 10,001.")] and not changes
