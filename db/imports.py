@@ -27,7 +27,7 @@ from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindp
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from db import bulk_validation, counters, gc_pause, import_plans, label_plans, labels_sqlite
+from db import bulk_validation, counters, gc_pause, history_items, import_plans, label_plans, labels_sqlite
 from db import samples as sample_rows
 from db.annotation_columns import AnnotationColumns, ColumnSpan
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
@@ -491,22 +491,19 @@ _NO_SIZE = (None, None)
 
 
 def _insert_added(conn: Connection, project_id: int, changes: Sequence[label_plans.Change], user: str,
-                  when: object, history: str | None = None) -> None:
-    """Insert every added annotation (or, with history, its history row of that action), in change order. When
-    every change adds a span of one file's columns (a plain COCO import) the rows come from the columns a chunk at
-    a time, with no record built, and SQLite is sent only the columns that vary (the others are in the statement:
-    a million rows bind half the values)."""
-    table, names = (AnnotationEvent.__table__, EVENT_COLUMNS) if history else (Annotation.__table__,
-                                                                                ANNOTATION_COLUMNS)
+                  when: object) -> None:
+    """Insert every added annotation, in change order. When every change adds a span of one file's columns (a
+    plain COCO import) the rows come from the columns a chunk at a time, with no record built, and SQLite is sent
+    only the columns that vary (the others are in the statement: a million rows bind half the values)."""
+    table, names = Annotation.__table__, ANNOTATION_COLUMNS
     first = changes[0].add if changes else None
     if not (type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
                                               for c in changes)):
-        _fast_insert(conn, table, names, _record_rows(project_id, changes, user, when, history))
+        _fast_insert(conn, table, names, _record_rows(project_id, changes, user, when))
         return
-    fixed: dict[str, object] = {"project_id": project_id}
-    fixed |= {"action": history, "label_before": None, "box_before": None, "actor": user, "at": when} if history \
-        else {"confidence": None, "is_draft": False, "created_by": user, "created_at": when}
-    chunks = _column_chunks(changes, first.columns, history is not None)
+    fixed: dict[str, object] = {"project_id": project_id, "confidence": None, "is_draft": False, "created_by": user,
+                                "created_at": when}
+    chunks = _column_chunks(changes, first.columns)
     if conn.dialect.name == "postgresql":  # COPY takes every column
         _fast_insert(conn, table, names, chain.from_iterable(
             zip(*(chunk[c] if c in chunk else repeat(fixed[c]) for c in names), strict=False) for chunk in chunks))
@@ -515,23 +512,18 @@ def _insert_added(conn: Connection, project_id: int, changes: Sequence[label_pla
             zip(*(chunk[c] for c in names if c not in fixed), strict=True) for chunk in chunks), fixed=fixed)
 
 
-def _record_rows(project_id: int, changes: Sequence[label_plans.Change], user: str, when: object,
-                 history: str | None) -> Iterator[tuple[Any, ...]]:
-    dumps = orjson.dumps
+def _record_rows(project_id: int, changes: Sequence[label_plans.Change], user: str, when: object
+                 ) -> Iterator[tuple[Any, ...]]:
     for c in changes:  # the records unpacked in the loop's target: a million attribute reads cost more
         sid = c.sample.id
         for label, kind, box, confidence, is_draft, author in c.add:
-            if history:
-                yield project_id, sid, history, None, None, label, None if box is None else dumps(box).decode(), \
-                    user, when
-            else:
-                yield project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when
+            yield project_id, sid, label, kind, *(box or _NO_BOX), confidence, is_draft, author or user, when
 
 
-def _column_chunks(changes: Sequence[label_plans.Change], columns: AnnotationColumns, history: bool
+def _column_chunks(changes: Sequence[label_plans.Change], columns: AnnotationColumns
                    ) -> Iterator[dict[str, list[Any]]]:
     """The varying columns of the spans' annotations, a chunk of rows at a time: sample_id, label, kind, x, y, w,
-    h or, for history, sample_id, label_after, box_after."""
+    h."""
     spans: list[ColumnSpan] = [c.add for c in changes]  # type: ignore[misc]
     where, at = columns.positions(np.array([a.start for a in spans], dtype=np.int64),
                                   np.array([a.stop for a in spans], dtype=np.int64))
@@ -541,15 +533,8 @@ def _column_chunks(changes: Sequence[label_plans.Change], columns: AnnotationCol
     box = columns.box[at]
     for a in range(0, len(sample_id), WRITE_CHUNK):
         b = a + WRITE_CHUNK
-        boxed = not np.isnan(box[a:b, 0]).any()
-        if history:  # each box's JSON as orjson writes it, made for the whole chunk at once
-            text: list[str | None] = [f"[{t}]" for t in orjson.dumps(box[a:b], option=orjson.OPT_SERIALIZE_NUMPY)
-                                      .decode()[2:-2].split("],[")] if boxed and b > a else \
-                [None if v[0] != v[0] else orjson.dumps(v).decode() for v in box[a:b].tolist()]
-            yield {"sample_id": sample_id[a:b].tolist(), "label_after": label[a:b].tolist(), "box_after": text}
-            continue
         x, y, w, h = (box[a:b, k].tolist() for k in range(4))
-        if not boxed:  # a label without a box
+        if np.isnan(box[a:b, 0]).any():  # a label without a box
             x, y, w, h = ([None if v != v else v for v in c] for c in (x, y, w, h))
         yield {"sample_id": sample_id[a:b].tolist(), "label": label[a:b].tolist(), "kind": kind[a:b].tolist(),
                "x": x, "y": y, "w": w, "h": h}
@@ -605,6 +590,7 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
                 "clear_draft" if drafts else "delete")
         adding = [c for c in changes if c.add]
         _insert_added(conn, project_id, adding, user, when)
-        _insert_added(conn, project_id, adding, user, when, history=added)
+        _fast_insert(conn, AnnotationEvent.__table__, history_items.COLUMNS,
+                     history_items.rows(project_id, adding, added, user, when))
     counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")

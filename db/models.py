@@ -258,6 +258,9 @@ class AnnotationEvent(Base):
     actor: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     comment: Mapped[str | None] = mapped_column(Text)  # a reviewer's comment (review_accept / review_reject)
+    # an import's or a model's additions to the sample, one row for them all: [label, x, y, w, h] or [label] each
+    # (db.history_items; read back as one event per annotation)
+    items: Mapped[list[list[Any]] | None] = mapped_column(JSON)
 
 
 class Submission(Base):

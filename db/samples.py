@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from db import counters
+from db import counters, history_items
 from db.engine import dialect_of, emit
 from db.errors import Invalid, NotFound
 from db.geometry import GeometryFilter
@@ -343,13 +343,14 @@ def annotations_for(session: Session, sample_ids: Sequence[int]) -> dict[int, li
 
 
 def history_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[AnnotationEvent]]:
+    """Each sample's history, newest first, one event per annotation changed (db.history_items)."""
     rows = session.scalars(
         select(AnnotationEvent).where(AnnotationEvent.sample_id.in_(sample_ids))
         .order_by(AnnotationEvent.sample_id, AnnotationEvent.id.desc())
     )
     out: dict[int, list[AnnotationEvent]] = {sid: [] for sid in sample_ids}
     for e in rows:
-        out[e.sample_id].append(e)
+        out[e.sample_id] += history_items.expanded(e)
     return out
 
 

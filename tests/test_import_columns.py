@@ -12,7 +12,6 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -47,6 +46,8 @@ def _coco(rng: random.Random, names: list[str]) -> bytes:
 
 def _stored(s: Session, pid: int) -> dict[str, Any]:
     name = "(SELECT filename FROM samples m WHERE m.id = t.sample_id)"
+    names = dict(s.execute(text("SELECT id, filename FROM samples WHERE project_id = :p"), {"p": pid}).all())
+    ids = list(names)
     return {
         "samples": s.execute(text(
             "SELECT filename, status, version, labeled_by, no_objects, min_confidence, max_confidence, "
@@ -54,9 +55,8 @@ def _stored(s: Session, pid: int) -> dict[str, Any]:
         "annotations": s.execute(text(
             f"SELECT {name}, label, kind, x, y, w, h, confidence, is_draft, created_by FROM annotations t "
             "WHERE project_id = :p ORDER BY id"), {"p": pid}).all(),
-        "history": [(*r[:4], None if r[4] is None else orjson.loads(r[4]), r[5]) for r in s.execute(text(
-            f"SELECT {name}, action, label_before, label_after, CAST(box_after AS TEXT), actor "
-            "FROM annotation_events t WHERE project_id = :p ORDER BY id"), {"p": pid})],
+        "history": [[(e.action, e.label_before, e.label_after, e.box_after, e.actor) for e in events]
+                    for _, events in sorted(sample_rows.history_for(s, ids).items(), key=lambda kv: names[kv[0]])],
         "counters": counters.read(s, [pid])[pid],
     }
 
