@@ -7,7 +7,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, any_, bindparam, exists, false, func, literal, or_, select, tuple_, update
+import orjson
+from sqlalchemy import (
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -60,20 +77,27 @@ def get_samples(session: Session, ids: Sequence[int]) -> dict[int, Sample]:
 
 
 def insert_new(session: Session, project_id: int, files: Sequence[tuple[str, str]]) -> int:
-    """Insert (path, filename) pairs not yet in the project; returns how many were new."""
+    """Insert (path, filename) pairs not yet in the project (a pair listed twice is one sample); returns how many
+    were new. One statement takes them all, as arrays (PostgreSQL) or a JSON list (SQLite): a statement per row
+    cost scans of millions of files 100 us a file on PostgreSQL, and 60 us for each file already known."""
     if not files:
         return 0
     table = Sample.__table__
-    insert = pg_insert if dialect_of(session) == "postgresql" else sqlite_insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=[table.c.project_id, table.c.path]).returning(
-        table.c.id
-    )
-    rows = [
-        {"project_id": project_id, "path": path, "filename": filename, "status": "UNLABELED", "version": 1}
-        for path, filename in files
-    ]
-    result = session.execute(stmt, rows)
-    added = len(result.all())
+    if dialect_of(session) == "postgresql":
+        listed = func.unnest(bindparam("paths", type_=ARRAY(Text)), bindparam("names", type_=ARRAY(Text))
+                             ).table_valued("path", "filename").render_derived(name="f")
+        rows = select(literal(project_id), listed.c.path, listed.c.filename)
+        values: dict[str, Any] = {"paths": [p for p, _ in files], "names": [f for _, f in files]}
+        insert: Any = pg_insert
+    else:
+        pair = func.json_each(bindparam("pairs", type_=Text)).table_valued("value").c.value
+        # WHERE: SQLite reads ON CONFLICT after a bare SELECT as the SELECT's join clause
+        rows = select(literal(project_id), func.json_extract(pair, "$[0]"), func.json_extract(pair, "$[1]")
+                      ).where(true())
+        values, insert = {"pairs": orjson.dumps(list(files)).decode()}, sqlite_insert
+    stmt = insert(table).from_select(["project_id", "path", "filename"], rows).on_conflict_do_nothing(
+        index_elements=[table.c.project_id, table.c.path]).returning(table.c.id)
+    added = len(session.execute(stmt, values).all())
     counters.bump(session, project_id, {(counters.STATUS, "UNLABELED"): added})
     if added:
         emit(session, f"project:{project_id}")

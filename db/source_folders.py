@@ -16,9 +16,11 @@ from db import samples as sample_rows
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid
 from db.models import Annotation, AnnotationEvent, Job, Project, Sample, utcnow
+from db.path_digests import PathDigests
 from db.projects import get_project
 
 CHUNK = 1000  # ids per statement: well under SQLite's bound-parameter limit
+READ_CHUNK = 50_000  # samples a rescan compares with what it found at once
 
 
 def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
@@ -28,11 +30,29 @@ def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
 # -- missing files (rescan) -------------------------------------------------------------------------------------
 
 
-def paths_and_missing(session: Session, project_id: int) -> dict[str, tuple[int, bool]]:
-    """Every sample's path -> (id, whether it is marked missing): what a rescan compares the folder with."""
+def last_sample_id(session: Session, project_id: int) -> int:
+    """The project's newest sample id (0 when it has none): a rescan compares only the samples up to it."""
+    return session.scalar(select(func.max(Sample.id)).where(Sample.project_id == project_id)) or 0
+
+
+def compare_found(session: Session, project_id: int, found: PathDigests, up_to_id: int
+                  ) -> tuple[list[int], list[int]]:
+    """Of the samples up to up_to_id (those there when the rescan began), the ones whose file it did not find and
+    that are not marked missing yet (vanished), and the missing ones it found again (back). The project's paths are
+    read a chunk at a time, never all held at once."""
+    vanished: list[int] = []
+    back: list[int] = []
+    if not up_to_id:
+        return vanished, back
     rows = session.execute(select(Sample.path, Sample.id, Sample.missing_since.is_not(None))
-                           .where(Sample.project_id == project_id))
-    return {path: (sid, bool(missing)) for path, sid, missing in rows}
+                           .where(Sample.project_id == project_id, Sample.id <= up_to_id)
+                           .execution_options(yield_per=READ_CHUNK))
+    for chunk in rows.partitions():
+        paths, ids, missing = zip(*chunk, strict=True)
+        seen = found.contains(paths).tolist()
+        vanished += [sid for sid, hit, was in zip(ids, seen, missing, strict=True) if not hit and not was]
+        back += [sid for sid, hit, was in zip(ids, seen, missing, strict=True) if hit and was]
+    return vanished, back
 
 
 def mark_missing(session: Session, project_id: int, vanished: Sequence[int], back: Sequence[int]) -> None:

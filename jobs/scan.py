@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from db import projects, samples, source_folders
+from db.path_digests import PathDigests
 from jobs import table_sync
 from jobs.context import JobContext
 from volumes.base import Entry
@@ -42,20 +43,21 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     root = parse(project.source_volume)
     batches = _batches(ctx.volumes.walk_files(root), BATCH)
     seen = added = 0
-    known = await ctx.db.read(source_folders.paths_and_missing, ctx.project_id)
-    found: set[str] = set()
+    known_up_to = await ctx.db.read(source_folders.last_sample_id, ctx.project_id)
+    found = PathDigests()  # only needed when there are samples to compare with
     while True:
         batch = await asyncio.to_thread(next, batches, None)  # the walk touches the disk: keep it off the loop
         if batch is None:
             break
         prefix = len(root.text) + 1
         files = [(e.path, e.path[prefix:]) for e in batch]
-        found.update(e.path for e in batch)
+        if known_up_to:
+            await asyncio.to_thread(found.add, [path for path, _ in files])
         added += await ctx.db.write(samples.insert_new, ctx.project_id, files)
         seen += len(batch)
         await ctx.progress(seen)
-    vanished = [sid for path, (sid, missing) in known.items() if not missing and path not in found]
-    back = [sid for path, (sid, missing) in known.items() if missing and path in found]
+    vanished, back = await ctx.db.read(source_folders.compare_found, ctx.project_id, found,
+                                         known_up_to)
     await ctx.db.write(source_folders.mark_missing, ctx.project_id, vanished, back)
     await ctx.progress(seen, seen, force=True)
     return {"imagesFound": seen, "samplesAdded": added, "missing": len(vanished), "foundAgain": len(back)}

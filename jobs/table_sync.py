@@ -12,13 +12,14 @@ from typing import Any
 from db import samples, source_folders
 from db.errors import Invalid, Unavailable
 from db.models import Project
+from db.path_digests import PathDigests
 from jobs.context import JobContext
 from volumes.images import IMAGE_EXTENSIONS
 from volumes.paths import VolumePath, parse, relative_to, shown
 from volumes.table_sources import TableSource
 
 EXAMPLES = 5  # refused paths named in the result
-MAX_ROWS = 10_000_000  # a sync holds the listed paths in memory (about 200 bytes each): 2 GB at most
+MAX_ROWS = 10_000_000  # a sync keeps a 16-byte digest of each path it found (db.path_digests): 160 MB at most
 
 
 def accepted(raw: str, folder: VolumePath) -> tuple[str, str] | str:
@@ -39,9 +40,9 @@ async def run(ctx: JobContext, project: Project) -> dict[str, Any]:
         raise Unavailable("This server has no SQL warehouse to list tables with: set DATABRICKS_WAREHOUSE_ID.")
     assert project.source_table is not None
     source, folder = TableSource.of_json(project.source_table), parse(project.source_volume)
-    known = await ctx.db.read(source_folders.paths_and_missing, project.id)
+    known_up_to = await ctx.db.read(source_folders.last_sample_id, project.id)
     chunks = ctx.config.tables.paths(source)
-    found: set[str] = set()
+    found = PathDigests()
     rows = added = refused = 0
     examples: list[dict[str, str]] = []
     await ctx.progress(0, None, force=True)
@@ -49,26 +50,24 @@ async def run(ctx: JobContext, project: Project) -> dict[str, Any]:
         chunk = await asyncio.to_thread(next, chunks, None)  # a warehouse round trip: keep it off the loop
         if chunk is None:
             break
-        files = []
+        files: dict[str, tuple[str, str]] = {}  # rows that name one path two ways are one image
         for raw in chunk:
             verdict = accepted(raw, folder)
             if isinstance(verdict, str):
                 refused += 1
                 if len(examples) < EXAMPLES:
                     examples.append({"path": shown(raw), "reason": verdict})
-            elif verdict[0] not in found:
-                found.add(verdict[0])
-                if verdict[0] not in known:  # a sync rewrites nothing it already has
-                    files.append(verdict)
-        added += await ctx.db.write(samples.insert_new, project.id, files)
+            else:
+                files.setdefault(verdict[0], verdict)
+        await asyncio.to_thread(found.add, list(files))
+        added += await ctx.db.write(samples.insert_new, project.id, list(files.values()))  # known ones: skipped
         rows += len(chunk)
         if rows > MAX_ROWS:
             raise Invalid(f"{source.name} lists more than {MAX_ROWS:,} paths: filter it (or point the project at a "
                           f"view of fewer rows). The {added:,} new images read so far were added; nothing was "
                           "marked missing.")
         await ctx.progress(rows)
-    vanished = [sid for path, (sid, missing) in known.items() if not missing and path not in found]
-    back = [sid for path, (sid, missing) in known.items() if missing and path in found]
+    vanished, back = await ctx.db.read(source_folders.compare_found, project.id, found, known_up_to)
     await ctx.db.write(source_folders.mark_missing, project.id, vanished, back)
     await ctx.progress(rows, rows, force=True)
     return {"table": source.name, "rowsRead": rows, "imagesFound": len(found), "samplesAdded": added,
