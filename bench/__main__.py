@@ -11,7 +11,7 @@ from bench.figures import Figure, print_table
 MODULES = ["bench.backbone", "bench.gallery_filters", "bench.big_export", "bench.thumbnails", "bench.labelling",
            "bench.client", "bench.box_tools",
            "bench.import_phases", "bench.datasets",  # the phases first: bench.datasets removes the file after it
-           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources",
+           "bench.preannotate", "bench.onnx_model", "bench.unity_catalog", "bench.table_sources", "bench.scan_listing",
            "bench.security",
            "bench.label_model", "bench.label_api_model", "bench.budget", "bench.hostile_imports", "bench.sdk",
            "bench.workers", "bench.project_sweeps", "bench.quality", "bench.consensus", "bench.spark_prelabel",

@@ -20,7 +20,7 @@ from db import jobs as job_rows
 from db import migrate, projects
 from db.engine import Database
 from db.models import Sample
-from server import job_runner
+from server import fewer_malloc_arenas, job_runner
 from settings import Settings
 from volumes.base import Entry
 from volumes.local import LocalVolumes
@@ -98,6 +98,7 @@ async def _run(backend: str, count: int) -> list[Figure]:
 
 
 def run() -> list[Figure]:
+    fewer_malloc_arenas()  # as the server does (its peak memory is what these figures stand for)
     count = int(os.environ.get("CVX_BENCH_SCAN_IMAGES", "1000000"))
     backends = os.environ.get("CVX_BENCH_SCAN_BACKENDS", "sqlite,postgresql").split(",")
     figures: list[Figure] = []
