@@ -202,3 +202,35 @@ async def test_suggest_asks_the_model_then_accept_or_reject(page: Page, server: 
         stored = next(s for s in api.samples(project["id"]) if s["filename"] == name)
         assert stored["status"] == "LABELED"
         assert sorted((a["label"], a["isDraft"]) for a in stored["annotations"]) == [("car", False), ("person", False)]
+
+
+async def test_an_imported_image_lists_each_imported_box_in_its_history(page: Page, server: tuple[str, Path],
+                                                                        api: Api) -> None:
+    """An import stores one history row per image (db.history_items); the History panel still shows one line per
+    box it added, newest first, under the other changes."""
+    import json
+
+    base, images = server
+    project = api.project("Imported", "DETECTION", ["car", "person"])
+    coco = {"images": [{"id": 1, "file_name": "street/00.jpg", "width": IMAGE_W, "height": IMAGE_H}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 50, 40]},
+                            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100, 60, 30, 80]}],
+            "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "person"}]}
+    (images.parent / "exports" / "coco.json").write_text(json.dumps(coco))
+    job = api("""mutation($p: ID!){ importAnnotations(projectId: $p, input: {
+        path: "/Volumes/team/vision/exports/coco.json", format: COCO}) { id } }""", p=project["id"])
+    for _ in range(200):
+        done = api("query($j: ID!){ job(id: $j){ status } }", j=job["importAnnotations"]["id"])["job"]
+        if done["status"] not in ("QUEUED", "RUNNING"):
+            break
+        await page.wait_for_timeout(50)
+    assert done["status"] == "SUCCEEDED", done
+    sample = next(s for s in api.samples(project["id"]) if s["filename"] == "street/00.jpg")
+    await page.goto(f"{base}/#/projects/{project['id']}/label/{sample['id']}")
+    await page.wait_for_function("window.__cvxPaint && window.__cvxPaint.sampleId")
+    await page.get_by_role("button", name="History").click()
+    lines = page.locator("section[aria-label=history] li")
+    await expect(lines).to_have_count(2)
+    await expect(lines.nth(0)).to_contain_text("import person")
+    await expect(lines.nth(1)).to_contain_text("import car")
+    await shot(page, "label-history-import")
