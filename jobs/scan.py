@@ -56,8 +56,7 @@ async def run(ctx: JobContext) -> dict[str, Any]:
         added += await ctx.db.write(samples.insert_new, ctx.project_id, files)
         seen += len(batch)
         await ctx.progress(seen)
-    vanished, back = await ctx.db.read(source_folders.compare_found, ctx.project_id, found,
-                                         known_up_to)
+    vanished, back = await ctx.db.read(source_folders.compare_found, ctx.project_id, found, known_up_to)
     await ctx.db.write(source_folders.mark_missing, ctx.project_id, vanished, back)
     await ctx.progress(seen, seen, force=True)
     return {"imagesFound": seen, "samplesAdded": added, "missing": len(vanished), "foundAgain": len(back)}
