@@ -67,6 +67,14 @@ class AnnotationColumns:
         return where, np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
 
 
+def shared_columns(spans: Sequence[Sequence[AnnotationRecord]]) -> AnnotationColumns | None:
+    """The columns every one of these sequences is a span of (a plain COCO import's), or None when any is not."""
+    first = spans[0] if spans else None
+    if type(first) is ColumnSpan and all(type(s) is ColumnSpan and s.columns is first.columns for s in spans):
+        return first.columns
+    return None
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     if None in values:
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)

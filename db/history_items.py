@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from db.annotation_columns import ColumnSpan
+from db.annotation_columns import ColumnSpan, shared_columns
 from db.models import AnnotationEvent
 
 if TYPE_CHECKING:
@@ -29,9 +29,7 @@ def rows(project_id: int, changes: Sequence[Change], action: str, user: str, whe
 
 
 def _items(changes: Sequence[Change]) -> Iterator[str]:
-    first = changes[0].add if changes else None
-    if type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
-                                         for c in changes):
+    if shared_columns([c.add for c in changes]) is not None:
         yield from _column_items([c.add for c in changes])  # type: ignore[misc]
         return
     dumps = orjson.dumps

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from db import bulk_validation, counters, gc_pause, history_items, import_plans, label_plans, labels_sqlite
 from db import samples as sample_rows
-from db.annotation_columns import AnnotationColumns, ColumnSpan
+from db.annotation_columns import AnnotationColumns, ColumnSpan, shared_columns
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
@@ -496,14 +496,13 @@ def _insert_added(conn: Connection, project_id: int, changes: Sequence[label_pla
     plain COCO import) the rows come from the columns a chunk at a time, with no record built, and SQLite is sent
     only the columns that vary (the others are in the statement: a million rows bind half the values)."""
     table, names = Annotation.__table__, ANNOTATION_COLUMNS
-    first = changes[0].add if changes else None
-    if not (type(first) is ColumnSpan and all(type(c.add) is ColumnSpan and c.add.columns is first.columns
-                                              for c in changes)):
+    columns = shared_columns([c.add for c in changes])
+    if columns is None:
         _fast_insert(conn, table, names, _record_rows(project_id, changes, user, when))
         return
     fixed: dict[str, object] = {"project_id": project_id, "confidence": None, "is_draft": False, "created_by": user,
                                 "created_at": when}
-    chunks = _column_chunks(changes, first.columns)
+    chunks = _column_chunks(changes, columns)
     if conn.dialect.name == "postgresql":  # COPY takes every column
         _fast_insert(conn, table, names, chain.from_iterable(
             zip(*(chunk[c] if c in chunk else repeat(fixed[c]) for c in names), strict=False) for chunk in chunks))
