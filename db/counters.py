@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from db import drafted_labels
 from db.engine import dialect_of
 from db.models import Annotation, ProjectCounter, Sample
 from db.sample_state import SampleState
@@ -22,9 +23,6 @@ SKIPPED_BY = "skipped_by"
 ANNOTATIONS_BY = "annotations_by"
 CLASS = "class"
 SAMPLE_CLASS = "sample_class"  # samples with at least one confirmed box of the class: the gallery's label total
-# samples with a model draft's confidence (min_confidence set) and a confirmed box of the class: when none, the
-# gallery's "least confident first" with that label is the label's samples in id order (db.samples.driving)
-DRAFTED_CLASS = "drafted_class"
 LABELED_DAY = "labeled_day"
 ACCEPTED_BY = "accepted_by"  # labelled samples whose review accepted them, by labeller
 REJECTED_BY = "rejected_by"
@@ -88,8 +86,10 @@ def reset(session: Session, project_id: int) -> None:
 
 
 def recount(session: Session, project_id: int) -> None:
-    """Rebuild a project's counters from the rows (repair, bulk loads); the incremental path must agree with it."""
+    """Rebuild a project's counters, and its drafted labels, from the rows (repair, bulk loads, a class rename);
+    the incremental path must agree with it."""
     reset(session, project_id)
+    drafted_labels.rebuild(session, project_id)
     deltas: Deltas = Counter()
     s = Sample
     queries = [
@@ -104,10 +104,6 @@ def recount(session: Session, project_id: int) -> None:
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
         (SAMPLE_CLASS, select(Annotation.label, func.count(Annotation.sample_id.distinct())).where(
             Annotation.project_id == project_id, Annotation.is_draft.is_(False)).group_by(Annotation.label)),
-        (DRAFTED_CLASS, select(Annotation.label, func.count(Annotation.sample_id.distinct()))
-         .join(s, s.id == Annotation.sample_id).where(
-            Annotation.project_id == project_id, Annotation.is_draft.is_(False), s.min_confidence.is_not(None))
-         .group_by(Annotation.label)),
         *((kind, select(s.labeled_by, func.count()).where(
             s.project_id == project_id, s.status == "LABELED", s.labeled_by.is_not(None), s.review_status == review)
             .group_by(s.labeled_by)) for kind, review in ((ACCEPTED_BY, "ACCEPTED"), (REJECTED_BY, "REJECTED"))),

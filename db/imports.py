@@ -27,7 +27,16 @@ from sqlalchemy import BigInteger, Connection, MetaData, Row, Table, any_, bindp
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from db import bulk_validation, counters, gc_pause, history_items, import_plans, label_plans, labels_sqlite
+from db import (
+    bulk_validation,
+    counters,
+    drafted_labels,
+    gc_pause,
+    history_items,
+    import_plans,
+    label_plans,
+    labels_sqlite,
+)
 from db import samples as sample_rows
 from db.annotation_columns import AnnotationColumns, ColumnSpan, shared_columns
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE
@@ -591,5 +600,6 @@ def apply(session: Session, project_id: int, changes: Sequence[label_plans.Chang
         _insert_added(conn, project_id, adding, user, when)
         _fast_insert(conn, AnnotationEvent.__table__, history_items.COLUMNS,
                      history_items.rows(project_id, adding, added, user, when))
+        drafted_labels.apply(conn, changes)
     counters.bump(session, project_id, deltas)
     emit(session, f"project:{project_id}")

@@ -1,5 +1,6 @@
-"""Planning a label change, with no database: validation, the status rule, history rows, counter deltas, and the
-Change that db.labels then applies only if the sample is still at the version it was planned from.
+"""Planning a label change, with no database: validation, the status rule, history rows, counter deltas, the
+drafted classes (db.drafted_labels), and the Change that db.labels then applies only if the sample is still at the
+version it was planned from.
 
 Everything here is a pure function of what was read, so it is property-tested without a database
 (tests/test_label_plans.py) as well as through every write path.
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from db import counters
+from db import counters, drafted_labels
 from db.annotation_columns import ColumnSpan
 from db.box_nesting import has_nested
 from db.errors import Conflict, Invalid
@@ -191,6 +192,7 @@ class Change:
     now: datetime
     result: list[Annotation] = field(default_factory=list)
     writes: bool = True  # False: the sample already holds what was asked, and nothing is written
+    drafted: tuple[str, ...] | None = None  # the sample's drafted_labels after it, when they change (db.drafted_labels)
 
     @classmethod
     def nothing(cls, loaded: Loaded, user: str) -> Change:
@@ -249,10 +251,6 @@ def plan_change(
         new.nested_boxes = has_nested((a.label, a.box) for a in remaining if not a.is_draft and a.kind == "BBOX")
     else:
         new.nested_boxes = bool(old.nested_boxes)  # (an import's new sample has not been stored yet: None)
-    drafted_before = classes_before if old.min_confidence is not None else set()
-    drafted_after = classes_after if new.min_confidence is not None else set()
-    for label in drafted_before ^ drafted_after:
-        deltas[(counters.DRAFTED_CLASS, label)] += 1 if label in drafted_after else -1
     was_skipped = old.status == "SKIPPED" if skipped is None else skipped
     new.status = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
                             no_objects=new.no_objects)
@@ -269,7 +267,9 @@ def plan_change(
     for key in counters.sample_keys(new):
         deltas[key] += 1
     return Change(loaded.project.id, new, old.version, expected_version, sorted(removed_ids), adding, kept,
-                  deltas, list(events), user, now)
+                  deltas, list(events), user, now,
+                  drafted=drafted_labels.planned(classes_before, old.min_confidence, classes_after,
+                                                 new.min_confidence))
 
 
 def acceptance(project: Project, annotations: Sequence[Annotation], drafts: Sequence[Annotation]

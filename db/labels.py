@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from db import counters, labels_pg, labels_sqlite
+from db import counters, drafted_labels, labels_pg, labels_sqlite
 from db.change_rows import SAMPLE_STATE, SAMPLE_WRITES
 from db.engine import Database, Event, dialect_of, emit
 from db.errors import Conflict, Invalid, NotFound
@@ -101,6 +101,7 @@ def _apply(session: Session, change: Change) -> None:
         ids = conn.execute(_INSERT_ANNOTATIONS, rows).scalars().all()
         added = [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
     change.result = change.kept + added
+    drafted_labels.apply(conn, [change])
     if change.events:
         conn.execute(_INSERT_EVENTS, [
             {"project_id": change.project_id, "sample_id": s.id, "action": action, "label_before": lb,
@@ -155,7 +156,7 @@ def _plan_and_write(backend: Any, conn: object, plan: Callable[[Loader], Change]
         rows = _added_rows(change)
         ids = backend.write(conn, sample=change.sample, read_version=change.read_version,
                             project_id=change.project_id, remove=change.remove_ids, add=rows, events=change.events,
-                            deltas=change.deltas, user=change.user, now=change.now)
+                            deltas=change.deltas, drafted=change.drafted, user=change.user, now=change.now)
         if ids is not None:
             change.result = change.kept + [Annotation(id=i, **r) for i, r in zip(ids, rows, strict=True)]
             pid = change.project_id
@@ -362,6 +363,7 @@ def _plan_and_apply_bulk(session: Session, plan: Callable[[Session], list[Change
               for c in changes for action, lb, bb, la, ba in c.events]
     if events:
         conn.execute(insert(_E), events)
+    drafted_labels.apply(conn, changes)
     deltas: dict[int, counters.Deltas] = {}
     for c in changes:
         emit(session, f"samples:{c.project_id}", c.sample.id)

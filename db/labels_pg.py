@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from db import drafted_labels
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
 
 LOAD = """
@@ -67,7 +68,7 @@ WITH moved AS (
    WHERE EXISTS (SELECT FROM moved)
    ORDER BY t.kind, t.key
   ON CONFLICT (project_id, kind, key) DO UPDATE SET n = c.n + excluded.n
-)
+){drafted_labels.PG_WRITE}
 SELECT array(SELECT id FROM added ORDER BY id) FROM moved
 """
 
@@ -94,9 +95,10 @@ def _float(value: float | None) -> float | None:
 
 def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove: Sequence[int],
           add: Sequence[Mapping[str, Any]], events: Sequence[tuple[str, str | None, Any, str | None, Any]],
-          deltas: Mapping[tuple[str, str], int], user: str, now: datetime) -> list[int] | None:
+          deltas: Mapping[tuple[str, str], int], drafted: Sequence[str] | None, user: str, now: datetime
+          ) -> list[int] | None:
     """Apply one planned change if the sample is still at read_version: the new annotations' ids in input order,
-    or None (nothing written) if it moved."""
+    or None (nothing written) if it moved. drafted: the sample's drafted labels when they change."""
     counted = sorted((k, key, n) for (k, key), n in deltas.items() if n)
     params: dict[str, Any] = {
         "id": sample.id, "read_version": read_version, "project_id": project_id, "user": user, "now": now,
@@ -108,6 +110,7 @@ def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove:
         "e_box_before": [box_json(e[2]) for e in events], "e_label_after": [e[3] for e in events],
         "e_box_after": [box_json(e[4]) for e in events],
         "c_kind": [c[0] for c in counted], "c_key": [c[1] for c in counted], "c_n": [c[2] for c in counted],
+        **drafted_labels.pg_params(drafted, sample.min_confidence),
     }
     row = conn.execute(WRITE, params).fetchone()
     return None if row is None else list(row[0])

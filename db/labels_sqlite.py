@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from db import drafted_labels
 from db.change_rows import ANNOTATION_READ, SAMPLE_STATE, SAMPLE_WRITES, box_json
 
 DATETIMES = frozenset({"lock_expires_at", "labeled_at", "updated_at", "reviewed_at", "missing_since"})
@@ -85,9 +86,11 @@ def load(conn: Any, sample_id: int) -> tuple[dict[str, Any], dict[str, Any], lis
 
 def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove: Sequence[int],
           add: Sequence[Mapping[str, Any]], events: Sequence[tuple[str, str | None, Any, str | None, Any]],
-          deltas: Mapping[tuple[str, str], int], user: str, now: datetime) -> list[int] | None:
+          deltas: Mapping[tuple[str, str], int], drafted: Sequence[str] | None, user: str, now: datetime
+          ) -> list[int] | None:
     """Apply one planned change inside the caller's transaction if the sample is still at read_version: the new
-    annotations' ids in input order, or None (nothing written) if it moved."""
+    annotations' ids in input order, or None (nothing written) if it moved. drafted: the sample's drafted labels
+    when they change."""
     values = [stored(getattr(sample, c)) if c in DATETIMES else getattr(sample, c) for c in SAMPLE_WRITES]
     if conn.execute(UPDATE, (*values, sample.id, read_version)).rowcount != 1:
         return None
@@ -100,6 +103,10 @@ def write(conn: Any, *, sample: Any, read_version: int, project_id: int, remove:
     if events:
         conn.executemany(INSERT_EVENT, [(project_id, sample.id, action, lb, box_json(bb), la, box_json(ba), user, at)
                                         for action, lb, bb, la, ba in events])
+    if drafted is not None:
+        conn.execute(drafted_labels.SQLITE_CLEAR, (sample.id,))
+        conn.executemany(drafted_labels.SQLITE_INSERT, [(sample.id, label, project_id, sample.min_confidence)
+                                                        for label in drafted])
     counted = sorted((k, key, n) for (k, key), n in deltas.items() if n)
     if counted:
         conn.executemany(BUMP, [(project_id, k, key, n) for k, key, n in counted])

@@ -244,6 +244,20 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class DraftedLabel(Base):
+    """A confirmed class of a sample that also holds a model draft's confidence, with that confidence (the sample's
+    min_confidence): "least confident first" among a label's samples reads its drafted ones from one index in
+    order, instead of walking every drafted sample of the project (db.samples.least_confident_statements). Kept by
+    the label writer (db.label_plans.plan_change -> Change.drafted, db.drafted_labels) and rebuilt by a recount."""
+
+    __tablename__ = "drafted_labels"
+    __table_args__ = (Index("ix_drafted_labels_order", "project_id", "label", "confidence", "sample_id"),)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[int] = mapped_column(Id)  # denormalised for the index; rows go with their sample
+    confidence: Mapped[float] = mapped_column(Float)
+
+
 class AnnotationEvent(Base):
     __tablename__ = "annotation_events"
     __table_args__ = (Index("ix_annotation_events_sample_id", "sample_id", "id"),)
@@ -326,7 +340,7 @@ class AgreementTotal(Base):
 class ProjectCounter(Base):
     """Denormalised counts kept in step with every write, so stats never scan a million samples.
 
-    kind is one of: status, labeled_by, skipped_by, annotations_by, class, sample_class, drafted_class, labeled_day,
+    kind is one of: status, labeled_by, skipped_by, annotations_by, class, sample_class, labeled_day,
     accepted_by, rejected_by (db.counters says what each counts).
     """
 
