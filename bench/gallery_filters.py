@@ -12,20 +12,25 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from bench.figures import Figure, percentile
 from bench.live_server import live_server
 from bench.scratch_databases import PG_ADMIN
 from db import counters, projects
+from db import labels as label_rows
 from db import samples as sample_rows
 from db.engine import Database
 from db.geometry import GeometryFilter
 from db.migrate import upgrade
+from db.models import Annotation, DraftedLabel, Project, Sample
+from db.records import AnnotationRecord
 from tests.graphql_client import gql
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -95,9 +100,33 @@ CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
     ("geometry: nested boxes of a class + label dog", {"geometry": {"nestedSameClass": True}, "label": "dog"},
      sample_rows.SampleFilter(geometry=GeometryFilter(nested_same_class=True), label="dog"), False),
     ("least confident first", {"order": "LEAST_CONFIDENT"}, sample_rows.SampleFilter(), True),
-    ("least confident first + label person", {"order": "LEAST_CONFIDENT", "label": "person"},
-     sample_rows.SampleFilter(label="person"), True),
+    ("least confident first + label person (20 drafted samples carry it)",
+     {"order": "LEAST_CONFIDENT", "label": "person"}, sample_rows.SampleFilter(label="person"), True),
+    ("least confident first + label cat (no drafted sample carries it)", {"order": "LEAST_CONFIDENT", "label": "cat"},
+     sample_rows.SampleFilter(label="cat"), True),
 ]
+MIXED = 20  # labelled person images given a model's drafts besides: few drafted samples carry the label
+
+
+async def _mix(url: str) -> None:
+    """MIXED images labelled with a person get a model's drafts besides (a pre-label run over labelled images), once:
+    least confident first with that label then has a few drafted samples among 150,000 (N / 1M) drafted ones."""
+    db = Database(url)
+    try:
+        def unmixed(s: Session) -> list[int]:
+            pid = s.scalar(select(Project.id).order_by(Project.id).limit(1))
+            have = s.scalar(select(func.count()).select_from(DraftedLabel).where(
+                DraftedLabel.project_id == pid, DraftedLabel.label == "person")) or 0
+            return list(s.scalars(select(Annotation.sample_id).join(Sample, Sample.id == Annotation.sample_id).where(
+                Annotation.project_id == pid, Annotation.label == "person", Annotation.is_draft.is_(False),
+                Sample.min_confidence.is_(None)).distinct().order_by(Annotation.sample_id).limit(max(0, MIXED - have))))
+
+        ids = await db.read(unmixed)
+        for i, sid in enumerate(ids):
+            drafts = [AnnotationRecord("dog", "BBOX", (0.1, 0.1, 0.2, 0.2), 0.2 + 0.6 * i / MIXED)]
+            await label_rows.replace_drafts(db, sid, drafts, "model:bench")
+    finally:
+        await db.dispose()
 
 
 def _url(name: str) -> str:
@@ -178,6 +207,7 @@ async def _build(name: str, n: int) -> None:
     with psycopg.connect(_url(f"{name}_tmp").replace("+psycopg", ""), autocommit=True) as c:
         c.execute("VACUUM (ANALYZE) samples")
         c.execute("VACUUM (ANALYZE) annotations")
+        c.execute("VACUUM (ANALYZE) drafted_labels")
     with psycopg.connect(PG_ADMIN, autocommit=True) as c:
         c.execute(f'ALTER DATABASE "{name}_tmp" RENAME TO "{name}"')
 
@@ -208,13 +238,16 @@ def _explain(db: Database, pid: int, f: sample_rows.SampleFilter, least: bool, d
     """EXPLAIN (ANALYZE, BUFFERS) of the SQL behind one gallery request: the page, the deep page and the count."""
     out = []
     with db.reading() as s:
-        how = sample_rows.driving(s, pid, f, least_confident=least)  # as db.samples.page* choose it
-        statements = [
-            ("first page", sample_rows.least_confident_statement(pid, f, limit=101, how=how) if least
-             else sample_rows.page_statement(pid, f, limit=101, how=how)),
-            ("deep page", sample_rows.least_confident_statement(pid, f, limit=101, after=deep, how=how)  # type: ignore
-             if least else sample_rows.page_statement(pid, f, limit=101, after=deep, how=how)),  # type: ignore
-        ]
+        how = sample_rows.driving(s, pid, f)  # as db.samples.page* choose it
+        statements: list[tuple[str, Any]]
+        if least:  # its statements run in turn until the page is full (with a label: drafted ones, then the rest)
+            statements = [(f"{page}, part {i + 1}", stmt) for page, after in (("first page", None), ("deep page", deep))
+                          for i, stmt in enumerate(sample_rows.least_confident_statements(
+                              pid, f, limit=101, after=after, how=how))]  # type: ignore[arg-type]
+        else:
+            statements = [("first page", sample_rows.page_statement(pid, f, limit=101, how=how)),
+                          ("deep page", sample_rows.page_statement(pid, f, limit=101, after=deep, how=how))]  # type: ignore
+
         if sample_rows.from_counters(s, pid, f) is None:
             statements.append(("totalCount", sample_rows.count_statement(pid, f)))
         for what, stmt in statements:
@@ -254,6 +287,7 @@ def run() -> list[Figure]:
         print(f"building {DB_NAME} (once) ...", flush=True)
         asyncio.run(_build(DB_NAME, N))
     upgrade(_url(DB_NAME))
+    asyncio.run(_mix(_url(DB_NAME)))
     env = {"DATABASE_URL": _url(DB_NAME), "DATA_DIR": str(WORK / "data"),
            "VOLUME_MOUNTS": f"/Volumes/bench/big/images={WORK / 'images'}", "RUN_JOBS": "false"}
     figures: list[Figure] = []
@@ -284,7 +318,7 @@ def run() -> list[Figure]:
             if exact_ms:
                 figures.append(Figure(f"... its exact totalCount asked after an estimate of {estimate['count']:,}, p50 "
                                       "(reported)", percentile(exact_ms, 50), "ms", 0, higher_is_better=True))
-            deep_key = (float(deep.split(":")[1]), int(deep.split(":")[2])) if least else int(deep)  # type: ignore
+            deep_key = (float(deep.split(":")[1]), int(deep.split(":")[2])) if least else int(deep)
             plans = _explain(db, int(pid), f, least, deep_key)
             seq = sorted({t for _, plan in plans for t in _seq_scanned(plan)})
             total_note = (f"total exact at once ({estimate['count']:,}, from the counters)" if estimate["exact"] else
