@@ -100,13 +100,6 @@ def test_action_keys_layer_over_the_defaults_and_open_views_hear_of_changes(team
     pid = root.project("Action keys")  # classes cat, dog
     root.add(pid, "alice", "OWNER")
     root.add(pid, "bob", "ANNOTATOR")
-    # the owner: Enter saves and K too; skip moves to W (a key given to another action in the same map is fine once
-    # that action gets another: here class cat gives up 1, the default FIT key 0 moves to 1)
-    alice(OWNER_MAP, p=pid, m={"classes": [{"name": "cat", "key": "c"}], "actions": [
-        {"action": "SAVE_NEXT", "keys": ["Enter", "k"]}, {"action": "SKIP", "keys": ["w"]},
-        {"action": "FIT", "keys": ["1"]}]})
-    # bob over it: S (free since the owner moved skip) picks dog; the arrows keep browsing and W is his undo once skip
-    # has no key; a nudge may share a key with previous / next image (they never act at the same moment)
     with team.client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws:
         ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {bob.token}"}})
         assert ws.receive_json()["type"] == "connection_ack"
@@ -115,6 +108,17 @@ def test_action_keys_layer_over_the_defaults_and_open_views_hear_of_changes(team
                      "} projectKeyMap { classes { name key } } } }", "variables": {"p": pid}}})
         ws.send_json({"type": "ping"})
         assert ws.receive_json()["type"] == "pong"
+        # the owner: Enter saves and K too; skip moves to W (a key given to another action in the same map is fine
+        # once that action gets another: here class cat gives up 1, the default FIT key 0 moves to 1). Made while
+        # bob listens: on PostgreSQL a change made just before he subscribed may still reach him after.
+        alice(OWNER_MAP, p=pid, m={"classes": [{"name": "cat", "key": "c"}], "actions": [
+            {"action": "SAVE_NEXT", "keys": ["Enter", "k"]}, {"action": "SKIP", "keys": ["w"]},
+            {"action": "FIT", "keys": ["1"]}]})
+        got = ws.receive_json()
+        assert got["payload"]["data"]["labelSettingsChanged"]["projectKeyMap"]["classes"] == [
+            {"name": "cat", "key": "c"}], got
+        # bob over it: S (free since the owner moved skip) picks dog; the arrows keep browsing and W is his undo once
+        # skip has no key; a nudge may share a key with previous / next image (they never act at the same moment)
         alice(MINE, p=pid, a="NEEDS_WORK")  # another user's own settings: not bob's news
         bob(MINE, p=pid, m={"classes": [{"name": "dog", "key": "s"}], "actions": [
             {"action": "SKIP", "keys": []}, {"action": "UNDO", "keys": ["w"]},
