@@ -52,3 +52,60 @@ class PathDigests:
             return np.zeros(len(wanted), dtype=bool)
         at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
         return np.asarray(known[at] == wanted)
+
+
+class KnownPaths:
+    """A project's samples when a rescan begins: their paths' digests, sorted, with each sample's id and whether it
+    is marked missing. `new` marks the paths a listing holds as seen and tells which are no sample yet, so only
+    those are inserted (a batch of known paths cost a rescan as much as inserting them); `vanished` and `back` then
+    come from the marks, with no second read of the samples. 26 bytes a sample (260 MB at ten million), 40 while
+    they are sorted."""
+
+    def __init__(self) -> None:
+        self._digests = bytearray()
+        self._ids: list[np.ndarray] = []
+        self._missing: list[np.ndarray] = []
+        self._keys: np.ndarray | None = None
+
+    def add(self, paths: Iterable[str], ids: Sequence[int], missing: Sequence[bool]) -> None:
+        """Samples read a chunk at a time (before the first `new`)."""
+        self._digests += _joined(paths)
+        self._ids.append(np.asarray(ids, dtype=np.int64))
+        self._missing.append(np.asarray(missing, dtype=bool))
+
+    def _sorted(self) -> np.ndarray:
+        if self._keys is None:
+            keys = np.frombuffer(self._digests, dtype=DIGEST)
+            order = np.argsort(keys)
+            ids, self._ids = np.concatenate([np.empty(0, np.int64), *self._ids]), []  # the chunks go at once
+            self._ids_sorted = ids[order]
+            del ids
+            self._missing_sorted = np.concatenate([np.empty(0, bool), *self._missing])[order]
+            self._missing = []
+            del order
+            keys.sort()  # in place, in the buffer: the order `order` gave, the paths being distinct
+            self._keys, self._seen = keys, np.zeros(len(keys), dtype=bool)
+        return self._keys
+
+    def __len__(self) -> int:
+        return len(self._sorted())
+
+    def new(self, paths: Sequence[str]) -> np.ndarray:
+        """For each path, whether no sample has it (a boolean array); the others are marked seen."""
+        keys, wanted = self._sorted(), digests(paths)
+        if not len(keys):
+            return np.ones(len(wanted), dtype=bool)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[at] == wanted
+        self._seen[at[hit]] = True
+        return np.asarray(~hit)
+
+    def vanished(self) -> list[int]:
+        """Samples not seen and not marked missing yet: their file is gone."""
+        self._sorted()
+        return sorted(self._ids_sorted[~self._seen & ~self._missing_sorted].tolist())
+
+    def back(self) -> list[int]:
+        """Samples marked missing that were seen again."""
+        self._sorted()
+        return sorted(self._ids_sorted[self._seen & self._missing_sorted].tolist())

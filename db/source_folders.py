@@ -16,7 +16,7 @@ from db import samples as sample_rows
 from db.engine import dialect_of, emit
 from db.errors import Conflict, Invalid
 from db.models import Annotation, AnnotationEvent, Job, Project, Sample, utcnow
-from db.path_digests import PathDigests
+from db.path_digests import KnownPaths, PathDigests
 from db.projects import get_project
 
 CHUNK = 1000  # ids per statement: well under SQLite's bound-parameter limit
@@ -53,6 +53,18 @@ def compare_found(session: Session, project_id: int, found: PathDigests, up_to_i
         vanished += [sid for sid, hit, was in zip(ids, seen, missing, strict=True) if not hit and not was]
         back += [sid for sid, hit, was in zip(ids, seen, missing, strict=True) if hit and was]
     return vanished, back
+
+
+def known_paths(session: Session, project_id: int, up_to_id: int) -> KnownPaths:
+    """The samples up to up_to_id (those there when a rescan begins), read a chunk at a time into digests."""
+    known = KnownPaths()
+    rows = session.execute(select(Sample.path, Sample.id, Sample.missing_since.is_not(None))
+                           .where(Sample.project_id == project_id, Sample.id <= up_to_id)
+                           .execution_options(yield_per=READ_CHUNK))
+    for chunk in rows.partitions():
+        paths, ids, missing = zip(*chunk, strict=True)
+        known.add(paths, ids, missing)
+    return known
 
 
 def mark_missing(session: Session, project_id: int, vanished: Sequence[int], back: Sequence[int]) -> None:

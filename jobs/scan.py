@@ -5,12 +5,12 @@ made from a table lists the table instead (jobs/table_sync.py)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from db import projects, samples, source_folders
-from db.path_digests import PathDigests
 from jobs import table_sync
 from jobs.context import JobContext
 from volumes.base import Entry
@@ -44,19 +44,24 @@ async def run(ctx: JobContext) -> dict[str, Any]:
     batches = _batches(ctx.volumes.walk_files(root), BATCH)
     seen = added = 0
     known_up_to = await ctx.db.read(source_folders.last_sample_id, ctx.project_id)
-    found = PathDigests()  # only needed when there are samples to compare with
+    known = await ctx.db.read(source_folders.known_paths, ctx.project_id, known_up_to) if known_up_to else None
     while True:
         batch = await asyncio.to_thread(next, batches, None)  # the walk touches the disk: keep it off the loop
         if batch is None:
             break
         prefix = len(root.text) + 1
         files = [(e.path, e.path[prefix:]) for e in batch]
-        if known_up_to:
-            await asyncio.to_thread(found.add, [path for path, _ in files])
-        added += await ctx.db.write(samples.insert_new, ctx.project_id, files)
+        if known is not None:  # only the paths no sample has go to the database
+            fresh = await asyncio.to_thread(known.new, [path for path, _ in files])
+            files = list(itertools.compress(files, fresh.tolist()))
+        if files:
+            added += await ctx.db.write(samples.insert_new, ctx.project_id, files)
         seen += len(batch)
         await ctx.progress(seen)
-    vanished, back = await ctx.db.read(source_folders.compare_found, ctx.project_id, found, known_up_to)
-    await ctx.db.write(source_folders.mark_missing, ctx.project_id, vanished, back)
+    if known is not None:
+        vanished, back = await asyncio.to_thread(known.vanished), await asyncio.to_thread(known.back)
+        await ctx.db.write(source_folders.mark_missing, ctx.project_id, vanished, back)
+    else:
+        vanished = back = []
     await ctx.progress(seen, seen, force=True)
     return {"imagesFound": seen, "samplesAdded": added, "missing": len(vanished), "foundAgain": len(back)}

@@ -1,6 +1,7 @@
-"""Scans and table syncs at scale: new paths go in with one statement per batch (samples.insert_new), what a rescan
-found is kept as digests (db.path_digests), and the project's samples are compared with it a chunk at a time
-(source_folders.compare_found), with the same outcome as comparing two sets of paths."""
+"""Scans and table syncs at scale: new paths go in with one statement per batch (samples.insert_new); a rescan
+keeps the project's samples as digests (db.path_digests.KnownPaths, read a chunk at a time) and sends only the
+paths no sample has to the database; a table sync keeps what it found as digests and compares the samples with them
+a chunk at a time (source_folders.compare_found); both with the same outcome as comparing two sets of paths."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from db import counters, source_folders
 from db import samples as sample_rows
 from db.engine import Database
 from db.models import Sample, utcnow
-from db.path_digests import PathDigests
+from db.path_digests import KnownPaths, PathDigests
 from tests.conftest import seed_project
 
 ODD = ["it's.jpg", 'say "cheese".jpg', "back\\slash.jpg", "snow ☃/ünïcode.jpg", "[1,2].jpg", "tab\there.jpg"]
@@ -75,6 +76,36 @@ async def test_a_rescan_compares_a_chunk_at_a_time_as_two_sets_would(db: Databas
     assert sorted(vanished) == sorted(set(ids) - seen - was_missing)  # "later.jpg" came after: not compared
     assert sorted(back) == sorted(seen & was_missing)
     assert await db.read(source_folders.compare_found, pid, found, 0) == ([], [])
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_a_rescan_s_known_paths_tell_new_vanished_and_back_as_two_sets_would(
+        db: Database, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source_folders, "READ_CHUNK", 7)
+    rng = random.Random(seed)
+    pid, ids = await seed_project(db, 60)
+    await db.write(lambda s: sample_rows.insert_new(s, pid, [(f"/Volumes/t/t/t/P/{n}", n) for n in ODD]))
+    paths = dict(await db.read(lambda s: s.execute(select(Sample.id, Sample.path).where(
+        Sample.project_id == pid)).all()))
+    was_missing = set(rng.sample(sorted(paths), 15))
+    await db.write(source_folders.mark_missing, pid, sorted(was_missing), [])
+    up_to = await db.read(source_folders.last_sample_id, pid)
+    later = await db.write(lambda s: sample_rows.insert_new(s, pid, [("/Volumes/t/t/t/P/later.jpg", "later.jpg")]))
+    assert later == 1
+    known = await db.read(source_folders.known_paths, pid, up_to)
+    assert len(known) == len(paths)  # "later.jpg" came after the rescan began: not among them
+    seen = set(rng.sample(sorted(paths), 40))
+    listing = [paths[i] for i in seen] + ["/Volumes/t/t/t/P/new.jpg", "/Volumes/t/t/t/P/later.jpg"]
+    rng.shuffle(listing)
+    fresh: list[str] = []
+    for k in range(0, len(listing), 9):  # a batch at a time, as the scan lists them
+        batch = listing[k:k + 9]
+        fresh += [p for p, new in zip(batch, known.new(batch).tolist(), strict=True) if new]
+    assert sorted(fresh) == ["/Volumes/t/t/t/P/later.jpg", "/Volumes/t/t/t/P/new.jpg"]  # later.jpg: insert_new's
+    assert known.vanished() == sorted(set(paths) - seen - was_missing)
+    assert known.back() == sorted(seen & was_missing)
+    empty = KnownPaths()
+    assert empty.new(["/Volumes/t/t/t/P/a.jpg"]).tolist() == [True] and empty.vanished() == empty.back() == []
 
 
 async def test_mark_missing_marks_only_samples_not_yet_missing(db: Database) -> None:
