@@ -3,14 +3,15 @@ box, a box inside or heavily overlapping another box of the same class, or more 
 EXISTS (or count) over the sample's confirmed boxes, probed through ix_annotations_sample, so it adds an index
 lookup per candidate sample to the keyset scan and never a pass over the project's annotations; except a box inside
 another of its class, which has no parameter and is kept on the sample (Sample.nested_boxes) and found from the
-index of the few samples that have one."""
+index of the few samples that have one, and more than K boxes, whose count is kept on the sample (Sample.box_count,
+indexed with the project: an exact total counts index entries, not every box of the project)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, or_, true
 from sqlalchemy.orm import QueryableAttribute, aliased
 
 from db.errors import Invalid
@@ -96,9 +97,8 @@ def conditions(g: GeometryFilter, *, after: int | None = None, before: int | Non
         # IoU >= t without a division: inter >= t * (area_a + area_b - inter)
         out.append(exists().where(*pair, a.id < b.id, iw > 0, ih > 0,
                                   iw * ih * (1 + t) >= t * (a.w * a.h + b.w * b.h)))
-    if g.more_boxes_than is not None:
-        count = select(func.count()).select_from(a).where(*mine).scalar_subquery()
-        out.append(count > g.more_boxes_than)
+    if g.more_boxes_than is not None:  # kept on the sample too: counting them read every box of the project
+        out.append(Sample.box_count > g.more_boxes_than)
     return out
 
 

@@ -43,14 +43,16 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
     changes = []
     before: list[tuple[str, str]] = []
     after: list[tuple[str, str]] = []
-    for old, span, nest in zip(samples, spans, nested.tolist(), strict=True):
+    boxes = np.bincount(where[kind == columns.kinds.index("BBOX")] if "BBOX" in columns.kinds else where[:0],
+                        minlength=len(spans)).tolist()
+    for old, span, nest, count in zip(samples, spans, nested.tolist(), boxes, strict=True):
         before += counters.sample_keys(old)
         new = SampleState.__new__(SampleState)
         for c in _KEPT:
             setattr(new, c, getattr(old, c))
         new.no_objects = False
         new.min_confidence = new.max_confidence = None
-        new.nested_boxes = nest
+        new.nested_boxes, new.box_count = nest, count
         new.status = status_for(skipped=old.status == "SKIPPED", has_draft=False, has_confirmed=True,
                                 no_objects=False)
         new.labeled_by, new.labeled_at = (user, now) if new.status == "LABELED" else (None, None)
@@ -66,9 +68,9 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
     return changes, deltas
 
 
-_SET = {"no_objects", "min_confidence", "max_confidence", "nested_boxes", "status", "labeled_by", "labeled_at",
-        "version", "updated_by", "updated_at", "locked_by", "lock_expires_at", "review_status", "reviewed_by",
-        "reviewed_at", "review_comment"}
+_SET = {"no_objects", "min_confidence", "max_confidence", "nested_boxes", "box_count", "status", "labeled_by",
+        "labeled_at", "version", "updated_by", "updated_at", "locked_by", "lock_expires_at", "review_status",
+        "reviewed_by", "reviewed_at", "review_comment"}
 _KEPT = tuple(c for c in SAMPLE_STATE if c not in _SET)  # the columns a new label leaves as they are
 _NONE: Counter[tuple[str, str]] = Counter()  # a change's own deltas: summed by the caller instead
 

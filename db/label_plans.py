@@ -248,9 +248,10 @@ def plan_change(
     new.min_confidence = min(confidences, default=None)
     new.max_confidence = max(confidences, default=None)
     if any(not a.is_draft for a in remove) or any(not a.is_draft for a in add):  # the confirmed boxes changed
-        new.nested_boxes = has_nested((a.label, a.box) for a in remaining if not a.is_draft and a.kind == "BBOX")
-    else:
-        new.nested_boxes = bool(old.nested_boxes)  # (an import's new sample has not been stored yet: None)
+        boxes = [(a.label, a.box) for a in remaining if not a.is_draft and a.kind == "BBOX"]
+        new.nested_boxes, new.box_count = has_nested(boxes), len(boxes)
+    else:  # (an import's new sample has not been stored yet: None)
+        new.nested_boxes, new.box_count = bool(old.nested_boxes), old.box_count or 0
     was_skipped = old.status == "SKIPPED" if skipped is None else skipped
     new.status = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
                             no_objects=new.no_objects)

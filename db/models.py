@@ -179,6 +179,7 @@ class Sample(Base):
         # the few samples with nested boxes of a class (db.geometry's nestedSameClass), in id order
         Index("ix_samples_project_nested", "project_id", "id", postgresql_where=text("nested_boxes"),
               sqlite_where=text("nested_boxes = 1")),
+        Index("ix_samples_project_boxes", "project_id", "box_count"),
         {"sqlite_autoincrement": True},  # ids are never reused: cursors and caches keyed by id stay valid
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -210,6 +211,8 @@ class Sample(Base):
     # a confirmed box lies wholly inside another of its class (db.box_nesting): the geometry filter nestedSameClass,
     # kept by the label writer (db.label_plans.plan_change) and by a class rename (db.class_rename)
     nested_boxes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # its confirmed boxes (the geometry filter moreBoxesThan, whose exact total counted every box of the project)
+    box_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any

@@ -45,6 +45,7 @@ class SampleState:
     duplicate_group: int | None
     split: str | None
     nested_boxes: bool
+    box_count: int
 
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -398,10 +399,11 @@ async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None
 NEST = [(0.1, 0.1, 0.6, 0.6), (0.2, 0.2, 0.2, 0.2), (0.5, 0.5, 0.4, 0.4), (0.3, 0.1, 0.4, 0.6)]
 
 
-async def test_every_writer_keeps_the_nested_boxes_flag_and_the_drafted_labels(db: Database) -> None:
+async def test_every_writer_keeps_the_nested_boxes_flag_the_box_count_and_the_drafted_labels(db: Database) -> None:
     """Saves, drafts (one and many, and imported), accepting and clearing them, consensus, imports (replace and
     append) and a class merge keep Sample.nested_boxes equal to what comparing the sample's boxes finds (the EXISTS
-    the filter ran before), and drafted_labels equal to what the rows say; the gallery's nested filter, alone and
+    the filter ran before), Sample.box_count equal to its confirmed boxes, and drafted_labels equal to what the rows
+    say; the gallery's nested filter, alone and
     with others, returns exactly those samples, and least confident first with a label pages as the rows say."""
     pid, ids = await seed_project(db, 24)
     rng = random.Random(19)
@@ -444,6 +446,10 @@ async def test_every_writer_keeps_the_nested_boxes_flag_and_the_drafted_labels(d
                          .where(Sample.project_id == pid)).all()
         for sid, kept, found in rows:
             assert bool(kept) == bool(found), sid
+        counted = Counter(s.scalars(select(Annotation.sample_id).where(
+            Annotation.project_id == pid, Annotation.kind == "BBOX", Annotation.is_draft.is_(False))))
+        assert dict(s.execute(select(Sample.id, Sample.box_count).where(Sample.project_id == pid)).tuples().all()) \
+            == {sid: counted[sid] for sid, _, _ in rows}  # the kept count of confirmed boxes
         return {sid: bool(found) for sid, _, found in rows}
 
     def gallery(s: Session) -> None:
@@ -472,9 +478,10 @@ async def test_every_writer_keeps_the_nested_boxes_flag_and_the_drafted_labels(d
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
-def test_the_migration_fills_the_drafted_labels_and_its_downgrade_brings_the_counter_back(database_url: str) -> None:
+def test_the_migrations_fill_the_drafted_labels_and_box_counts_and_undone_bring_the_counter_back(
+        database_url: str) -> None:
     """0021 fills drafted_labels from the rows already stored (and drops the drafted_class counter it replaces);
-    undone, it counts them back into that counter."""
+    undone, it counts them back into that counter. 0022 counts each sample's confirmed boxes."""
     engine = create_engine(sync_url(database_url))
     try:
         with Session(engine) as s, s.begin():
@@ -497,5 +504,6 @@ def test_the_migration_fills_the_drafted_labels_and_its_downgrade_brings_the_cou
         with Session(engine) as s:
             assert _drafted_rows(s, pid) == {(ids[0], "cat", 0.25), (ids[0], "dog", 0.25), (ids[2], "dog", 0.5)}
             assert not s.scalar(text("SELECT count(*) FROM project_counters WHERE kind = 'drafted_class'"))
+            assert list(s.scalars(select(Sample.box_count).order_by(Sample.id))) == [3, 1, 1, 0]
     finally:
         engine.dispose()

@@ -32,7 +32,7 @@ def _sample(rng: random.Random, k: int) -> SampleState:
     s.labeled_by, s.labeled_at = ("carol", WHEN) if status == "LABELED" else (None, None)
     s.review_status = rng.choice(["NONE", "ACCEPTED", "REJECTED"]) if status == "LABELED" else "NONE"
     s.locked_by, s.lock_expires_at = ("dan", WHEN) if rng.random() < 0.2 else (None, None)
-    s.nested_boxes = False
+    s.nested_boxes, s.box_count = False, 0
     return s
 
 

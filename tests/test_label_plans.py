@@ -58,6 +58,7 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     before = _state(status, 3, review, "bob" if status == "LABELED" else None)
     before.min_confidence = 0.5 if any(a.is_draft for a in stored) else None  # its drafts' confidence
     before.nested_boxes = _nested([(a.label, box_of(a)) for a in stored if not a.is_draft])
+    before.box_count = len([a for a in stored if not a.is_draft])
     project = Project(id=1, task_type="DETECTION", classes=list(LABELS), multi_label=False)
     add = [AnnotationRecord(label, "BBOX", box, 0.25 if draft else None, draft, author)  # a new draft moves it
            for label, box, draft, author in new]
@@ -77,6 +78,7 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     assert (after.labeled_by is not None) == (expected == "LABELED")
     assert after.min_confidence == (min(a.confidence for a in drafts) if drafts else None)
     assert after.nested_boxes == _nested([(a.label, box_of(a)) for a in remaining if not a.is_draft])
+    assert after.box_count == len([a for a in remaining if not a.is_draft])
     assert sorted(change.remove_ids) == sorted(a.id for a in remove)
     # counters move by exactly what left and what came: the sample's keys, and confirmed rows by author and class
     want: Counter[tuple[str, str]] = Counter()

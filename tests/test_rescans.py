@@ -83,7 +83,7 @@ async def test_a_rescan_s_known_paths_tell_new_vanished_and_back_as_two_sets_wou
         db: Database, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(source_folders, "READ_CHUNK", 7)
     rng = random.Random(seed)
-    pid, ids = await seed_project(db, 60)
+    pid, _ = await seed_project(db, 60)
     await db.write(lambda s: sample_rows.insert_new(s, pid, [(f"/Volumes/t/t/t/P/{n}", n) for n in ODD]))
     paths = dict(await db.read(lambda s: s.execute(select(Sample.id, Sample.path).where(
         Sample.project_id == pid)).all()))
