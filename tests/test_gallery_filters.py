@@ -148,6 +148,9 @@ def _fill(s: Session, pid: int, n: int) -> None:
                status = 'PRE_LABELED', 'u', '2026-12-07 00:00:00'
         FROM samples, (SELECT 1 AS k UNION ALL SELECT 2 UNION ALL SELECT 3) ks
         WHERE project_id = {pid} AND status <> 'UNLABELED' AND k <= 1 + id % 3"""))
+    s.execute(text(f"""UPDATE samples SET box_count = (SELECT count(*) FROM annotations a WHERE a.sample_id = samples.id
+                                                        AND a.kind = 'BBOX' AND a.is_draft = false)
+                       WHERE project_id = {pid}"""))
     counters.recount(s, pid)
 
 
@@ -338,7 +341,8 @@ async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None
     """Least confident first with a label must not walk the confidence index (2.9 s at a million samples when no
     drafted sample carries it, 13 s at ten million when a few do: every drafted sample probed): the label's drafted
     samples come from drafted_labels' index, the rest from the label's; a rare label with a filename part must read
-    the label's ids first, not walk the samples by id (339 ms at ten million)."""
+    the label's ids first, not walk the samples by id (339 ms at ten million); the exact total of more than K boxes
+    must count the kept box counts' index entries, not every box (1.55 s at a million)."""
     pid, _ = await seed_project(db, 0)
     await db.write(_fill, pid, 20_000)
 
@@ -383,6 +387,9 @@ async def test_the_three_slow_shapes_take_their_fast_plans(db: Database) -> None
             plan = _explained(s, sample_rows.page_statement(pid, nested, limit=101, after=after,
                                                             how=sample_rows.driving(s, pid, nested)), explain)
             assert "ix_samples_project_nested" in plan and "ix_annotations_sample" not in plan, plan
+        many = SampleFilter(geometry=GeometryFilter(more_boxes_than=2))  # the exact total: the kept counts' index
+        plan = _explained(s, sample_rows.count_statement(pid, many), explain)
+        assert "ix_samples_project_boxes" in plan and "annotations" not in plan, plan
         bus = SampleFilter(label="bus", filename="cam1")
         how = sample_rows.driving(s, pid, bus)
         assert how.label_first
