@@ -100,7 +100,7 @@ CASES: list[tuple[str, dict[str, object], sample_rows.SampleFilter, bool]] = [
     ("geometry: nested boxes of a class + label dog", {"geometry": {"nestedSameClass": True}, "label": "dog"},
      sample_rows.SampleFilter(geometry=GeometryFilter(nested_same_class=True), label="dog"), False),
     ("least confident first", {"order": "LEAST_CONFIDENT"}, sample_rows.SampleFilter(), True),
-    ("least confident first + label person (20 drafted samples carry it)",
+    ("least confident first + label person (a few drafted samples carry it)",
      {"order": "LEAST_CONFIDENT", "label": "person"}, sample_rows.SampleFilter(label="person"), True),
     ("least confident first + label cat (no drafted sample carries it)", {"order": "LEAST_CONFIDENT", "label": "cat"},
      sample_rows.SampleFilter(label="cat"), True),
