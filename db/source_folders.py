@@ -57,7 +57,9 @@ def compare_found(session: Session, project_id: int, found: PathDigests, up_to_i
 
 def known_paths(session: Session, project_id: int, up_to_id: int) -> KnownPaths:
     """The samples up to up_to_id (those there when a rescan begins), read a chunk at a time into digests."""
-    known = KnownPaths()
+    count, first = session.execute(select(func.count(), func.min(Sample.id)).where(
+        Sample.project_id == project_id, Sample.id <= up_to_id)).one()
+    known = KnownPaths(count, first or 0, up_to_id)
     rows = session.execute(select(Sample.path, Sample.id, Sample.missing_since.is_not(None))
                            .where(Sample.project_id == project_id, Sample.id <= up_to_id)
                            .execution_options(yield_per=READ_CHUNK))

@@ -104,8 +104,20 @@ async def test_a_rescan_s_known_paths_tell_new_vanished_and_back_as_two_sets_wou
     assert sorted(fresh) == ["/Volumes/t/t/t/P/later.jpg", "/Volumes/t/t/t/P/new.jpg"]  # later.jpg: insert_new's
     assert known.vanished() == sorted(set(paths) - seen - was_missing)
     assert known.back() == sorted(seen & was_missing)
-    empty = KnownPaths()
+    empty = KnownPaths(0, 0, 0)
     assert empty.new(["/Volumes/t/t/t/P/a.jpg"]).tolist() == [True] and empty.vanished() == empty.back() == []
+
+
+@pytest.mark.parametrize(("first", "span"), [(7, 10), (7, 2**33), (2**40, 2**32 - 2), (2**40, 2**32)])
+def test_known_paths_keep_ids_far_apart_and_fewer_samples_than_counted(first: int, span: int) -> None:
+    """Ids are kept as offsets from the first (4 bytes while they span less than 2^32, 8 beyond); samples deleted
+    between the count and the read leave the arrays shorter than sized."""
+    ids = [first, first + 3, first + span - 1, first + span]
+    known = KnownPaths(len(ids) + 2, first, ids[-1])
+    known.add([f"/v/{i}.jpg" for i in range(4)], ids, [False, True, False, True])
+    assert len(known) == 4
+    assert known.new(["/v/0.jpg", "/v/1.jpg", "/v/9.jpg"]).tolist() == [False, False, True]
+    assert known.vanished() == [ids[2]] and known.back() == [ids[1]]
 
 
 async def test_mark_missing_marks_only_samples_not_yet_missing(db: Database) -> None:
