@@ -65,7 +65,7 @@ GALLERY = """query Gallery($id: ID!, $status: SampleStatus, $filename: String, $
                              geometry: $geometry) {
     totalEstimate @include(if: $withTotal) { count exact } pageInfo { hasNextPage endCursor }
     edges { node { id filename status width height version reviewStatus thumbnailUrl(size: 256)
-                   annotations { label kind isDraft } } } } } }"""
+                   labelCounts { label kind count drafts } } } } } }"""
 COUNT = """query GalleryCount($id: ID!, $status: SampleStatus, $filename: String, $label: String, $by: String,
     $conf: Float, $review: ReviewStatus, $geometry: GeometryFilter) {
   project(id: $id) { samples(status: $status, filename: $filename, label: $label, labeledBy: $by, first: 0,

@@ -296,14 +296,18 @@ def at_position(session: Session, project_id: int, f: SampleFilter, n: int) -> S
 
 def page_with_annotations(
     session: Session, project_id: int, f: SampleFilter, *, first: int, after: int | tuple[float, int] | None,
-    annotations: bool, before: int | None = None, least_confident: bool = False,
-) -> tuple[list[Sample], bool, dict[int, list[Annotation]]]:
-    """A page and, when asked for, its samples' annotations: one unit of work for the gallery."""
+    annotations: str | None, before: int | None = None, least_confident: bool = False,
+) -> tuple[list[Sample], bool, dict[int, list[Any]]]:
+    """A page and, when asked for, its samples' annotations: one unit of work for the gallery. annotations: "rows"
+    (Annotation objects), "labels" (only each one's label, kind and is_draft, as plain rows) or None."""
     if least_confident:
         rows, has_next = page_least_confident(session, project_id, f, first=first, after=after)  # type: ignore
     else:
         rows, has_next = page(session, project_id, f, first=first, after=after, before=before)  # type: ignore
-    return rows, has_next, annotations_for(session, [r.id for r in rows]) if annotations else {}
+    ids = [r.id for r in rows]
+    if annotations == "rows":
+        return rows, has_next, annotations_for(session, ids)
+    return rows, has_next, labels_for(session, ids) if annotations == "labels" else {}
 
 
 def count_statement(project_id: int, f: SampleFilter) -> Select[int]:
@@ -382,6 +386,17 @@ def annotations_for(session: Session, sample_ids: Sequence[int]) -> dict[int, li
     out: dict[int, list[Annotation]] = {sid: [] for sid in sample_ids}
     for a in rows:
         out[a.sample_id].append(a)
+    return out
+
+
+def labels_for(session: Session, sample_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """Each sample's annotations (oldest first) as rows of label, kind and is_draft: what a gallery tile counts,
+    without building an object per box."""
+    a = Annotation.__table__
+    out: dict[int, list[Any]] = {sid: [] for sid in sample_ids}
+    for row in session.execute(select(a.c.sample_id, a.c.label, a.c.kind, a.c.is_draft)
+                               .where(a.c.sample_id.in_(sample_ids)).order_by(a.c.sample_id, a.c.id)):
+        out[row.sample_id].append(row)
     return out
 
 

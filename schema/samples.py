@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import strawberry
 
@@ -15,6 +16,7 @@ from db.sample_state import SampleState
 from schema.annotations import Annotation, Box
 from schema.context import Info
 from schema.enums import (
+    AnnotationKind,
     ReviewStatus,
     SampleOrder,
     SampleStatus,
@@ -51,6 +53,26 @@ class AnnotationEvent:
         )
 
 
+@strawberry.type(description="One label of a sample's annotations of one kind: how many there are, and how many of "
+                             "them are a model's drafts (a gallery's chips, without an object per box).")
+class LabelCount:
+    label: str
+    kind: AnnotationKind
+    count: int
+    drafts: int
+
+
+def label_counts(annotations: list[Any]) -> list[LabelCount]:
+    """The annotations (oldest first) counted by label and kind, in the order each first appears."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for a in annotations:
+        counts = found.setdefault((a.label, a.kind), [0, 0])
+        counts[0] += 1
+        counts[1] += a.is_draft
+    return [LabelCount(label=label, kind=AnnotationKind(kind), count=n, drafts=d)
+            for (label, kind), (n, d) in found.items()]
+
+
 def clamp_thumb(size: int) -> int:
     return max(THUMB_SIZES[0], min(THUMB_SIZES[1], size))
 
@@ -85,10 +107,13 @@ class Sample:
                                   "them); null when it has no near-duplicate. Project.samples(duplicatesOf) lists it.")
     split: Split | None = strawberry.field(default=None, description="Its split (assignSplits); null until assigned.")
     _annotations: strawberry.Private[list[models.Annotation] | None] = None
+    _label_rows: strawberry.Private[list[Any] | None] = None  # label, kind, is_draft of each: for labelCounts
 
     @staticmethod
-    def of(s: models.Sample | SampleState, annotations: list[models.Annotation] | None = None) -> Sample:
-        """annotations, when given, were fetched with the page: the field then costs no await per sample."""
+    def of(s: models.Sample | SampleState, annotations: list[models.Annotation] | None = None,
+           label_rows: list[Any] | None = None) -> Sample:
+        """annotations (or only their label_rows), when given, were fetched with the page: the fields then cost no
+        await per sample."""
         locked = s.locked_by if s.lock_expires_at and s.lock_expires_at > utcnow() else None
         return Sample(
             id=strawberry.ID(str(s.id)), project_id=strawberry.ID(str(s.project_id)), filename=s.filename,
@@ -98,7 +123,7 @@ class Sample:
             review_comment=s.review_comment, missing=s.missing_since is not None,
             duplicate_group=None if s.duplicate_group is None else strawberry.ID(str(s.duplicate_group)),
             split=None if s.split is None else Split(s.split),
-            _annotations=annotations,
+            _annotations=annotations, _label_rows=label_rows,
         )
 
     @strawberry.field
@@ -110,6 +135,18 @@ class Sample:
     async def _load_annotations(self, info: Info) -> list[Annotation]:
         rows = await info.context.loaders.annotations.load(int(self.id))
         return [Annotation.of(a) for a in rows]
+
+    @strawberry.field(description="Its annotations counted by label and kind, in the order each label first appears: "
+                                  "what a gallery tile shows, at a fraction of the cost of `annotations` for images "
+                                  "with many boxes.")
+    def label_counts(self, info: Info) -> list[LabelCount]:
+        known = self._annotations if self._annotations is not None else self._label_rows
+        if known is not None:
+            return label_counts(known)
+        return self._load_label_counts(info)  # type: ignore[return-value]  # graphql-core awaits it
+
+    async def _load_label_counts(self, info: Info) -> list[LabelCount]:
+        return label_counts(await info.context.loaders.annotations.load(int(self.id)))
 
     @strawberry.field
     async def history(self, info: Info) -> list[AnnotationEvent]:
@@ -178,18 +215,18 @@ class TotalEstimate:
     exact: bool
 
 
-def _wants_annotations(info: Info) -> bool:
-    """Whether the query asks for edges { node { annotations } }: then they come with the page, in one query."""
+def _wants_annotations(info: Info) -> str | None:
+    """What the query asks of edges { node { … } }'s annotations, to fetch with the page in one query: "rows" for
+    `annotations`, "labels" for `labelCounts` alone, None for neither."""
+    asked: set[str] = set()
     for field in info.selected_fields:
         for edges in field.selections:
             if getattr(edges, "name", None) != "edges":
                 continue
             for node in edges.selections:
-                if getattr(node, "name", None) == "node" and any(
-                    getattr(f, "name", None) == "annotations" for f in node.selections
-                ):
-                    return True
-    return False
+                if getattr(node, "name", None) == "node":
+                    asked.update(getattr(f, "name", "") for f in node.selections)
+    return "rows" if "annotations" in asked else "labels" if "labelCounts" in asked else None
 
 
 def _confidence_cursor(value: str | None) -> tuple[float, int] | None:
@@ -224,11 +261,13 @@ async def sample_page(
     least = order == SampleOrder.LEAST_CONFIDENT
     if least and backwards:
         raise Invalid("LEAST_CONFIDENT order pages forwards only (use after, not before).")
+    wanted = _wants_annotations(info)
     rows, more, annotations = await info.context.db.read(
         sample_rows.page_with_annotations, project_id, f, first=first,
         after=_confidence_cursor(after) if least else parse_cursor(after), before=parse_cursor(before),
-        annotations=_wants_annotations(info), least_confident=least)
-    edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)), cursor=_cursor(r, least)) for r in rows]
+        annotations=wanted, least_confident=least)
+    edges = [SampleEdge(node=Sample.of(r, annotations.get(r.id)) if wanted == "rows" else
+                        Sample.of(r, label_rows=annotations.get(r.id)), cursor=_cursor(r, least)) for r in rows]
     page_info = PageInfo(has_next_page=more and not backwards, has_previous_page=more and backwards,
                          start_cursor=edges[0].cursor if edges else None,
                          end_cursor=edges[-1].cursor if edges else None)

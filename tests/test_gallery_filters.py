@@ -514,3 +514,43 @@ def test_the_migrations_fill_the_drafted_labels_and_box_counts_and_undone_bring_
             assert list(s.scalars(select(Sample.box_count).order_by(Sample.id))) == [3, 1, 1, 0]
     finally:
         engine.dispose()
+
+
+def _counted(annotations: list[dict]) -> list[dict]:
+    """labelCounts from a plain reading of annotations (oldest first)."""
+    found: dict[tuple[str, str], dict] = {}
+    for a in annotations:
+        c = found.setdefault((a["label"], a["kind"]), {"label": a["label"], "kind": a["kind"], "count": 0,
+                                                       "drafts": 0})
+        c["count"] += 1
+        c["drafts"] += a["isDraft"]
+    return list(found.values())
+
+
+def test_label_counts_are_the_annotations_counted_by_label_and_kind(client: TestClient, images_dir: Path) -> None:
+    make_images(images_dir, [f"{k}.jpg" for k in range(6)], size=(8, 8))
+    pid = create_project(client, classes=["cat", "dog", "car"])["id"]
+    listed = "query($p: ID!){ project(id: $p){ samples { edges { node { id } } } } }"
+    ids = [e["node"]["id"] for e in gql(client, listed, p=pid)["project"]["samples"]["edges"]]
+    rng = random.Random(6)
+
+    async def label() -> None:
+        db = client.app.state.services.db
+        for sid in ids[1:]:
+            boxes = [AnnotationRecord(rng.choice(["cat", "dog", "car"]), "BBOX", (0.1 * i, 0.1, 0.1, 0.1))
+                     for i in range(rng.randint(0, 6))]
+            await label_rows.save_annotations(db, int(sid), boxes, "u1", allow_empty=True, expected_version=None)
+            if rng.random() < 0.6:
+                drafts = [AnnotationRecord(rng.choice(["cat", "dog"]), "BBOX", (0.5, 0.1 * i, 0.1, 0.1), 0.5)
+                          for i in range(rng.randint(1, 4))]
+                await label_rows.replace_drafts(db, int(sid), drafts, "model:m")
+
+    client.portal.call(label)
+    fields = "id labelCounts { label kind count drafts } annotations { label kind isDraft }"
+    paged = f"query($p: ID!){{ project(id: $p){{ samples(first: 10) {{ edges {{ node {{ {fields} }} }} }} }} }}"
+    page = gql(client, paged, p=pid)["project"]["samples"]["edges"]
+    one = f"query($s: ID!){{ sample(id: $s){{ {fields} }} }}"
+    for node in [e["node"] for e in page] + [gql(client, one, s=sid)["sample"] for sid in ids]:
+        assert node["labelCounts"] == _counted(node["annotations"]), node["id"]
+    assert page[0]["node"]["labelCounts"] == []
+    assert any(c["drafts"] for e in page for c in e["node"]["labelCounts"])
