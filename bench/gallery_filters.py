@@ -298,7 +298,8 @@ def run() -> list[Figure]:
     figures: list[Figure] = []
     report = [f"# Gallery filters at {N:,} samples on PostgreSQL: EXPLAIN ANALYZE\n",
               "Written by `python -m bench gallery_filters` (bench/gallery_filters.py). Each request is the "
-              "client's gallery query (100 samples with their annotations; the first page with `totalEstimate`, "
+              "client's gallery query (100 samples with their labels counted, `labelCounts`; the first page with "
+              "`totalEstimate`, "
               "followed by `totalCount` when that is an estimate); the deep page starts 90% of the way through "
               "the ids (or, least confident first, past the drafts' confidences). SQL times are EXPLAIN ANALYZE's "
               "execution times, taken right after the HTTP figures.\n"]
