@@ -202,9 +202,9 @@ async def _build(name: str, n: int) -> None:
                WHERE a.kind = 'BBOX' AND b.kind = 'BBOX' AND NOT a.is_draft AND NOT b.is_draft
                  AND a.x >= b.x AND a.y >= b.y AND a.x + a.w <= b.x + b.w AND a.y + a.h <= b.y + b.h)""")
         c.execute("""
-            UPDATE samples s SET box_count = a.n
-            FROM (SELECT sample_id, count(*) AS n FROM annotations WHERE kind = 'BBOX' AND NOT is_draft
-                  GROUP BY sample_id) a
+            UPDATE samples s SET box_count = a.n, min_box_w = a.w, min_box_h = a.h
+            FROM (SELECT sample_id, count(*) AS n, min(w) AS w, min(h) AS h FROM annotations
+                  WHERE kind = 'BBOX' AND NOT is_draft GROUP BY sample_id) a
             WHERE s.id = a.sample_id""")
     db = Database(_url(f"{name}_tmp"))
     await db.write(counters.recount, p.id)

@@ -10,11 +10,12 @@ import orjson
 SAMPLE_STATE = ("id", "project_id", "path", "filename", "status", "version", "locked_by", "lock_expires_at", "width",
                 "height", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at", "no_objects",
                 "min_confidence", "max_confidence", "review_status", "reviewed_by", "reviewed_at", "review_comment",
-                "missing_since", "duplicate_group", "split", "nested_boxes", "box_count")
+                "missing_since", "duplicate_group", "split", "nested_boxes", "box_count", "min_box_w",
+                "min_box_h")
 # ... and the ones a change writes.
 SAMPLE_WRITES = ("status", "version", "locked_by", "lock_expires_at", "labeled_by", "labeled_at", "skipped_by",
                  "updated_by", "updated_at", "no_objects", "min_confidence", "max_confidence", "review_status",
-                 "reviewed_by", "reviewed_at", "review_comment", "nested_boxes", "box_count")
+                 "reviewed_by", "reviewed_at", "review_comment", "nested_boxes", "box_count", "min_box_w", "min_box_h")
 ANNOTATION_READ = ("id", "label", "kind", "x", "y", "w", "h", "confidence", "is_draft", "created_by", "created_at")
 
 

@@ -1,10 +1,11 @@
 """Quality filters on box geometry (gallery and review queue): images with a box smaller than N pixels, a sliver
-box, a box inside or heavily overlapping another box of the same class, or more than K boxes. Each is a correlated
-EXISTS (or count) over the sample's confirmed boxes, probed through ix_annotations_sample, so it adds an index
-lookup per candidate sample to the keyset scan and never a pass over the project's annotations; except a box inside
-another of its class, which has no parameter and is kept on the sample (Sample.nested_boxes) and found from the
-index of the few samples that have one, and more than K boxes, whose count is kept on the sample (Sample.box_count,
-indexed with the project: an exact total counts index entries, not every box of the project)."""
+box, a box inside or heavily overlapping another box of the same class, or more than K boxes. A sliver and an
+overlap are a correlated EXISTS over the sample's confirmed boxes, probed through ix_annotations_sample, so they add
+an index lookup per candidate sample to the keyset scan and never a pass over the project's annotations. The others
+are kept on the sample and indexed with the project, so an exact total counts index entries, not every box of the
+project: a box inside another of its class (Sample.nested_boxes, the few samples that have one), more than K boxes
+(Sample.box_count) and a box under N pixels (Sample.min_box_w / min_box_h: a box is under N pixels wide or high
+exactly when the smallest width or height is, models.SMALLEST_BOX_PX)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, or_, true
 from sqlalchemy.orm import QueryableAttribute, aliased
 
 from db.errors import Invalid
-from db.models import Annotation, Sample
+from db.models import SMALLEST_BOX_PX, Annotation, Sample
 
 MAX_PX = 100_000
 Number = ColumnElement[float | None] | QueryableAttribute[float | None]
@@ -77,9 +78,9 @@ def conditions(g: GeometryFilter, *, after: int | None = None, before: int | Non
     mine = boxes(a)
     out: list[ColumnElement[bool]] = []
     sized = and_(Sample.width.is_not(None), Sample.height.is_not(None))
-    if g.smaller_than_px is not None:
-        n = g.smaller_than_px
-        out.append(and_(sized, exists().where(*mine, or_(a.w * Sample.width < n, a.h * Sample.height < n))))
+    if g.smaller_than_px is not None:  # kept on the sample too: its exact total read every box of the project
+        smallest = SMALLEST_BOX_PX
+        out.append(smallest < g.smaller_than_px)
     if g.sliver_ratio is not None:
         r = g.sliver_ratio
         wide, high = a.w * Sample.width, a.h * Sample.height

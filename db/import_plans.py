@@ -43,9 +43,11 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
     changes = []
     before: list[tuple[str, str]] = []
     after: list[tuple[str, str]] = []
-    boxes = np.bincount(where[kind == columns.kinds.index("BBOX")] if "BBOX" in columns.kinds else where[:0],
-                        minlength=len(spans)).tolist()
-    for old, span, nest, count in zip(samples, spans, nested.tolist(), boxes, strict=True):
+    is_box = kind == columns.kinds.index("BBOX") if "BBOX" in columns.kinds else np.zeros(len(kind), dtype=bool)
+    boxes = np.bincount(where[is_box], minlength=len(spans)).tolist()
+    smallest_w, smallest_h = _smallest_sides(where, box, is_box & ~np.isnan(box[:, 0]), len(spans))
+    for old, span, nest, count, min_w, min_h in zip(samples, spans, nested.tolist(), boxes, smallest_w, smallest_h,
+                                                     strict=True):
         before += counters.sample_keys(old)
         new = SampleState.__new__(SampleState)
         for c in _KEPT:
@@ -53,6 +55,7 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
         new.no_objects = False
         new.min_confidence = new.max_confidence = None
         new.nested_boxes, new.box_count = nest, count
+        new.min_box_w, new.min_box_h = min_w, min_h
         new.status = status_for(skipped=old.status == "SKIPPED", has_draft=False, has_confirmed=True,
                                 no_objects=False)
         new.labeled_by, new.labeled_at = (user, now) if new.status == "LABELED" else (None, None)
@@ -68,11 +71,22 @@ def plan_new_boxes(project: Project, samples: Sequence[Sample | SampleState], sp
     return changes, deltas
 
 
-_SET = {"no_objects", "min_confidence", "max_confidence", "nested_boxes", "box_count", "status", "labeled_by",
-        "labeled_at", "version", "updated_by", "updated_at", "locked_by", "lock_expires_at", "review_status",
-        "reviewed_by", "reviewed_at", "review_comment"}
+_SET = {"no_objects", "min_confidence", "max_confidence", "nested_boxes", "box_count", "min_box_w", "min_box_h",
+        "status", "labeled_by", "labeled_at", "version", "updated_by", "updated_at", "locked_by", "lock_expires_at",
+        "review_status", "reviewed_by", "reviewed_at", "review_comment"}
 _KEPT = tuple(c for c in SAMPLE_STATE if c not in _SET)  # the columns a new label leaves as they are
 _NONE: Counter[tuple[str, str]] = Counter()  # a change's own deltas: summed by the caller instead
+
+
+def _smallest_sides(where: np.ndarray, box: np.ndarray, boxed: np.ndarray, spans: int
+                    ) -> tuple[list[float | None], list[float | None]]:
+    """Each span's smallest box width and height (None without a box): what label_plans keeps as min_box_w/h."""
+    sides = []
+    for k in (2, 3):
+        smallest = np.full(spans, np.inf)
+        np.minimum.at(smallest, where[boxed], box[boxed, k])
+        sides.append([None if v == np.inf else v for v in smallest.tolist()])
+    return sides[0], sides[1]
 
 
 def _nested(columns: AnnotationColumns, where: np.ndarray, label: np.ndarray, kind: np.ndarray, box: np.ndarray,

@@ -205,7 +205,8 @@ def plan(session: Session, project_id: int, items: Sequence[ImportItem], options
             elif options.on_missing == "CREATE" and not options.match_stem and file_exists(name):
                 to_create.append((f"{project.source_volume}/{name}", name))
                 work.append((Sample(project_id=project_id, filename=name, status="UNLABELED", version=1,
-                                    no_objects=False, nested_boxes=False, box_count=0), new, item))
+                                    no_objects=False, nested_boxes=False, box_count=0, min_box_w=None,
+                                    min_box_h=None), new, item))
             else:
                 why = "no such image in the project" + (
                     " (CREATE adds images only when the file exists in the project's folder)"
@@ -401,7 +402,8 @@ _PG_EXTRA = {"read_version": "int4"}  # columns of the temporary table that samp
 
 SAMPLE_COLUMNS = ("status", "version", "labeled_by", "labeled_at", "skipped_by", "updated_by", "updated_at",
                   "no_objects", "min_confidence", "max_confidence", "locked_by", "lock_expires_at", "review_status",
-                  "reviewed_by", "reviewed_at", "review_comment", "nested_boxes", "box_count")
+                  "reviewed_by", "reviewed_at", "review_comment", "nested_boxes", "box_count", "min_box_w",
+                  "min_box_h")
 
 
 _STATE_OF = attrgetter(*SAMPLE_COLUMNS)
@@ -440,7 +442,7 @@ def _update_samples(conn: Connection, changes: Sequence[label_plans.Change],
             "skipped_by varchar(320), updated_by varchar(320), updated_at timestamptz, no_objects boolean, "
             "min_confidence float8, max_confidence float8, locked_by varchar(320), lock_expires_at timestamptz, "
             "review_status varchar(20), reviewed_by varchar(320), reviewed_at timestamptz, review_comment text, "
-            "nested_boxes boolean, box_count int) ON COMMIT DROP")
+            "nested_boxes boolean, box_count int, min_box_w float8, min_box_h float8) ON COMMIT DROP")
         rows = _new_sample_rows(changes, sizes, lambda v: v)
         _fast_insert(conn, Table("import_samples", MetaData()), _NEW_SAMPLE_COLUMNS, rows,
                      types_from=Sample.__table__)

@@ -250,8 +250,11 @@ def plan_change(
     if any(not a.is_draft for a in remove) or any(not a.is_draft for a in add):  # the confirmed boxes changed
         boxes = [(a.label, a.box) for a in remaining if not a.is_draft and a.kind == "BBOX"]
         new.nested_boxes, new.box_count = has_nested(boxes), len(boxes)
+        new.min_box_w = min((b[2] for _, b in boxes if b is not None), default=None)
+        new.min_box_h = min((b[3] for _, b in boxes if b is not None), default=None)
     else:  # (an import's new sample has not been stored yet: None)
         new.nested_boxes, new.box_count = bool(old.nested_boxes), old.box_count or 0
+        new.min_box_w, new.min_box_h = old.min_box_w, old.min_box_h
     was_skipped = old.status == "SKIPPED" if skipped is None else skipped
     new.status = status_for(skipped=was_skipped, has_draft=bool(drafts), has_confirmed=len(remaining) > len(drafts),
                             no_objects=new.no_objects)

@@ -21,7 +21,8 @@ LOAD = """
 SELECT s.id, s.project_id, s.path, s.filename, s.status, s.version, s.locked_by, s.lock_expires_at, s.width,
        s.height, s.labeled_by, s.labeled_at, s.skipped_by, s.updated_by, s.updated_at, s.no_objects,
        s.min_confidence, s.max_confidence, s.review_status, s.reviewed_by, s.reviewed_at, s.review_comment,
-       s.missing_since, s.duplicate_group, s.split, s.nested_boxes, s.box_count, p.task_type, p.classes::text,
+       s.missing_since, s.duplicate_group, s.split, s.nested_boxes, s.box_count, s.min_box_w, s.min_box_h,
+       p.task_type, p.classes::text,
        p.multi_label, p.consensus::text,
        (SELECT json_agg(json_build_array(a.id, a.label, a.kind, a.x, a.y, a.w, a.h, a.confidence, a.is_draft,
                                          a.created_by, a.created_at) ORDER BY a.id)::text

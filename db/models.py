@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     false,
     func,
     literal_column,
@@ -213,12 +214,21 @@ class Sample(Base):
     nested_boxes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # its confirmed boxes (the geometry filter moreBoxesThan, whose exact total counted every box of the project)
     box_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # the smallest width and height (normalised) among its confirmed boxes; null without one (geometry)
+    min_box_w: Mapped[float | None] = mapped_column(Float)
+    min_box_h: Mapped[float | None] = mapped_column(Float)
 
 
 # Active learning order: the least confident model draft first, samples without drafts after (2.0 > any
 # confidence). The same expression is used by the queries (db.samples, db.labels) so the index serves them.
 CONFIDENCE_KEY = func.coalesce(Sample.min_confidence, literal_column("2.0"))
 Index("ix_samples_project_confidence", Sample.project_id, CONFIDENCE_KEY, Sample.id)
+# The smallest side in pixels among a sample's confirmed boxes: the smaller of its smallest box width and height
+# times the image's (null without a box or a known size). The geometry filter "a box under N px" reads it, as the
+# same expression, so the index serves it (migration 0024).
+SMALLEST_BOX_PX = case((Sample.min_box_w * Sample.width <= Sample.min_box_h * Sample.height,
+                        Sample.min_box_w * Sample.width), else_=Sample.min_box_h * Sample.height)
+Index("ix_samples_project_smallest_box", Sample.project_id, SMALLEST_BOX_PX)
 # Filename parts (LIKE '%part%') on PostgreSQL: trigrams of the lowered name (migration 0013; pg_trgm).
 Index("ix_samples_filename_trgm", func.lower(Sample.filename).label("filename_lower"), postgresql_using="gin",
       postgresql_ops={"filename_lower": "gin_trgm_ops"}).ddl_if(dialect="postgresql")

@@ -46,6 +46,8 @@ class SampleState:
     split: str | None
     nested_boxes: bool
     box_count: int
+    min_box_w: float | None
+    min_box_h: float | None
 
     def __init__(self, source: Sample | SampleState) -> None:
         for c in SAMPLE_STATE:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -409,10 +409,12 @@ NEST = [(0.1, 0.1, 0.6, 0.6), (0.2, 0.2, 0.2, 0.2), (0.5, 0.5, 0.4, 0.4), (0.3, 
 async def test_every_writer_keeps_the_nested_boxes_flag_the_box_count_and_the_drafted_labels(db: Database) -> None:
     """Saves, drafts (one and many, and imported), accepting and clearing them, consensus, imports (replace and
     append) and a class merge keep Sample.nested_boxes equal to what comparing the sample's boxes finds (the EXISTS
-    the filter ran before), Sample.box_count equal to its confirmed boxes, and drafted_labels equal to what the rows
-    say; the gallery's nested filter, alone and
+    the filter ran before), Sample.box_count equal to its confirmed boxes, min_box_w / min_box_h to their smallest
+    width and height, and drafted_labels equal to what the rows say; the gallery's nested filter, alone and
     with others, returns exactly those samples, and least confident first with a label pages as the rows say."""
     pid, ids = await seed_project(db, 24)
+    await db.write(lambda s: s.execute(update(Sample).where(Sample.project_id == pid).values(
+        width=100 + (Sample.id % 7) * 300, height=80 + (Sample.id % 5) * 200)))  # "a box under N px" needs sizes
     rng = random.Random(19)
 
     def boxes(n: int, draft: bool = False) -> list[AnnotationRecord]:
@@ -457,9 +459,30 @@ async def test_every_writer_keeps_the_nested_boxes_flag_the_box_count_and_the_dr
             Annotation.project_id == pid, Annotation.kind == "BBOX", Annotation.is_draft.is_(False))))
         assert dict(s.execute(select(Sample.id, Sample.box_count).where(Sample.project_id == pid)).tuples().all()) \
             == {sid: counted[sid] for sid, _, _ in rows}  # the kept count of confirmed boxes
+        smallest = {sid: (w, h) for sid, w, h in s.execute(
+            select(Annotation.sample_id, func.min(Annotation.w), func.min(Annotation.h)).where(
+                Annotation.project_id == pid, Annotation.kind == "BBOX", Annotation.is_draft.is_(False),
+                Annotation.x.is_not(None)).group_by(Annotation.sample_id))}
+        assert {sid: (w, h) for sid, w, h in s.execute(select(Sample.id, Sample.min_box_w, Sample.min_box_h).where(
+            Sample.project_id == pid))} == {sid: smallest.get(sid, (None, None)) for sid, _, _ in rows}
         return {sid: bool(found) for sid, _, found in rows}
 
+    def small_boxes(s: Session) -> None:
+        """"A box under N px" (read from min_box_w / min_box_h) finds exactly the samples with such a box."""
+        sizes = {r.id: (r.width, r.height) for r in s.execute(select(Sample.id, Sample.width, Sample.height).where(
+            Sample.project_id == pid))}
+        confirmed = s.execute(select(Annotation.sample_id, Annotation.w, Annotation.h).where(
+            Annotation.project_id == pid, Annotation.kind == "BBOX", Annotation.is_draft.is_(False),
+            Annotation.x.is_not(None))).all()
+        for n in (50, 150, 400):
+            want = sorted({sid for sid, w, h in confirmed if w * sizes[sid][0] < n or h * sizes[sid][1] < n})
+            f = SampleFilter(geometry=GeometryFilter(smaller_than_px=n))
+            rows, _ = sample_rows.page(s, pid, f, first=100, after=None)
+            assert [r.id for r in rows] == want and sample_rows.count(s, pid, f) == len(want), n
+        assert 0 < len(want) < len(sizes)
+
     def gallery(s: Session) -> None:
+        small_boxes(s)
         nested = flags(s)
         assert 0 < sum(nested.values()) < len(nested)
         drafted = _drafted_rows(s, pid)
@@ -488,7 +511,8 @@ async def test_every_writer_keeps_the_nested_boxes_flag_the_box_count_and_the_dr
 def test_the_migrations_fill_the_drafted_labels_and_box_counts_and_undone_bring_the_counter_back(
         database_url: str) -> None:
     """0021 fills drafted_labels from the rows already stored (and drops the drafted_class counter it replaces);
-    undone, it counts them back into that counter. 0022 counts each sample's confirmed boxes."""
+    undone, it counts them back into that counter. 0022 counts each sample's confirmed boxes, 0024 finds their
+    smallest width and height."""
     engine = create_engine(sync_url(database_url))
     try:
         with Session(engine) as s, s.begin():
@@ -502,7 +526,8 @@ def test_the_migrations_fill_the_drafted_labels_and_box_counts_and_undone_bring_
                                             (ids[2], 0.5, ["dog"]), (ids[3], 0.75, [])):
                 s.execute(update(Sample).where(Sample.id == sid).values(min_confidence=confidence))
                 s.add_all(Annotation(project_id=pid, sample_id=sid, label=label, kind="BBOX", is_draft=False,
-                                     created_by="u") for label in labels)
+                                     created_by="u", x=0.1, y=0.1, w=0.5 - 0.1 * k, h=0.2 + 0.1 * k)
+                          for k, label in enumerate(labels))
         command.downgrade(alembic_config(database_url), "0020")
         with engine.connect() as conn:
             counted = conn.execute(text("SELECT key, n FROM project_counters WHERE kind = 'drafted_class'")).all()
@@ -512,6 +537,8 @@ def test_the_migrations_fill_the_drafted_labels_and_box_counts_and_undone_bring_
             assert _drafted_rows(s, pid) == {(ids[0], "cat", 0.25), (ids[0], "dog", 0.25), (ids[2], "dog", 0.5)}
             assert not s.scalar(text("SELECT count(*) FROM project_counters WHERE kind = 'drafted_class'"))
             assert list(s.scalars(select(Sample.box_count).order_by(Sample.id))) == [3, 1, 1, 0]
+            smallest = s.execute(select(Sample.min_box_w, Sample.min_box_h).order_by(Sample.id)).all()
+            assert [tuple(r) for r in smallest] == [(0.5 - 0.1 * 2, 0.2), (0.5, 0.2), (0.5, 0.2), (None, None)]
     finally:
         engine.dispose()
 

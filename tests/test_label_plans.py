@@ -59,6 +59,8 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     before.min_confidence = 0.5 if any(a.is_draft for a in stored) else None  # its drafts' confidence
     before.nested_boxes = _nested([(a.label, box_of(a)) for a in stored if not a.is_draft])
     before.box_count = len([a for a in stored if not a.is_draft])
+    before.min_box_w = min((a.w for a in stored if not a.is_draft), default=None)
+    before.min_box_h = min((a.h for a in stored if not a.is_draft), default=None)
     project = Project(id=1, task_type="DETECTION", classes=list(LABELS), multi_label=False)
     add = [AnnotationRecord(label, "BBOX", box, 0.25 if draft else None, draft, author)  # a new draft moves it
            for label, box, draft, author in new]
@@ -79,6 +81,9 @@ def test_a_planned_change_follows_the_rules(old: list, new: list, remove_all: bo
     assert after.min_confidence == (min(a.confidence for a in drafts) if drafts else None)
     assert after.nested_boxes == _nested([(a.label, box_of(a)) for a in remaining if not a.is_draft])
     assert after.box_count == len([a for a in remaining if not a.is_draft])
+    confirmed = [box_of(a) for a in remaining if not a.is_draft]
+    assert (after.min_box_w, after.min_box_h) == (min((b[2] for b in confirmed), default=None),
+                                                   min((b[3] for b in confirmed), default=None))
     assert sorted(change.remove_ids) == sorted(a.id for a in remove)
     # counters move by exactly what left and what came: the sample's keys, and confirmed rows by author and class
     want: Counter[tuple[str, str]] = Counter()

@@ -212,6 +212,7 @@ def test_health_asks_the_database_at_most_once_a_second(database_url: str, setti
         event.listen(c.app.state.services.db.engine, "before_cursor_execute",  # type: ignore[attr-defined]
                      lambda *args: pings.append(time.monotonic()) if args[2] == "SELECT 1" else None)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 2.5:
-            assert c.get("/health").json() == {"status": "ok"}
-        assert 2 <= len(pings) <= 4, pings
+        while time.monotonic() - t0 < 2.5 or (len(pings) < 2 and time.monotonic() - t0 < 15):  # a loaded machine
+            assert c.get("/health").json() == {"status": "ok"}  # may start the second ping late: poll on
+        elapsed = time.monotonic() - t0
+        assert 2 <= len(pings) <= elapsed + 1.5, (pings, elapsed)
