@@ -7,13 +7,16 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from db import projects
 from db import samples as sample_rows
 from db.engine import Database
+from db.migrate import upgrade
 from db.models import Annotation, AnnotationEvent, Sample
 
 
@@ -130,3 +133,26 @@ def test_sample_ids_that_rows_name_cannot_change_and_samples_cannot_be_truncated
         with pytest.raises(Exception, match=r"truncate"), database._writer() as s, s.begin():
             s.execute(text("TRUNCATE samples"))
     assert _count(database, Annotation, [sample]) == 1
+
+
+def test_the_checks_look_in_the_apps_schema_whatever_the_writers_search_path(database_url: str) -> None:
+    """Lakebase keeps the tables in their own schema (LAKEBASE_SCHEMA): a writer whose search_path does not name it
+    still has its rows checked against that schema's samples."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("schemas are PostgreSQL's; SQLite's keys name their table")
+    in_schema = f"{database_url}?options=-csearch_path%3Dcvx_keys"
+    upgrade(in_schema)
+    database = Database(in_schema)
+    try:
+        sample = _samples(database, 1)[0]
+    finally:
+        database.engine.dispose()
+    plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain, autocommit=True) as conn:  # search_path: public, whose samples table is empty
+        add = ("INSERT INTO cvx_keys.annotations (project_id, sample_id, label, kind, is_draft, created_by, "
+               "created_at) VALUES (1, %s, 'car', 'BBOX', false, 'lead', now())")
+        conn.execute(add, (sample,))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(add, (sample + 1000,))
+        conn.execute("DELETE FROM cvx_keys.samples")
+        assert conn.execute("SELECT count(*) FROM cvx_keys.annotations").fetchone()[0] == 0

@@ -11,7 +11,8 @@ statement-level triggers that keep the same guarantee in one set-based pass:
 - a sample's id cannot change while rows name it, and samples cannot be truncated (what the key refused).
 
 A sample being deleted by another transaction is waited for, exactly as the key waits: if that delete commits,
-the insert fails. SQLite keeps its foreign keys, which cost it little.
+the insert fails. The functions keep the migration's search_path (the app's schema, LAKEBASE_SCHEMA), so they
+find the tables whoever writes. SQLite keeps its foreign keys, which cost it little.
 
 Revision ID: 0023
 Revises: 0022
@@ -27,7 +28,7 @@ depends_on = None
 TABLES = ("annotations", "annotation_events")
 
 _CHECK = """
-CREATE FUNCTION rows_name_existing_samples() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION rows_name_existing_samples() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     wanted bigint[] := ARRAY(SELECT DISTINCT sample_id FROM written);
     held bigint;
@@ -44,7 +45,7 @@ BEGIN
 END $$"""
 
 _CASCADE = """
-CREATE FUNCTION delete_rows_of_deleted_samples() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION delete_rows_of_deleted_samples() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     gone bigint[] := ARRAY(SELECT id FROM deleted);
 BEGIN
@@ -54,7 +55,7 @@ BEGIN
 END $$"""
 
 _KEEP_IDS = """
-CREATE FUNCTION refuse_sample_key_change() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION refuse_sample_key_change() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         RAISE feature_not_supported USING MESSAGE = 'samples cannot be truncated: delete them';
