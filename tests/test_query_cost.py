@@ -51,9 +51,14 @@ def busy(client: TestClient, images_dir: Path) -> dict[str, Any]:
 
 
 def _refused(client: TestClient, query: str, **variables: Any) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    err = gql_error(client, query, **variables)
-    assert time.perf_counter() - t0 < 1.0, "refusing costs next to nothing"
+    took = []
+    for _ in range(3):  # the fastest of three: a loaded machine may stall any one request; a refusal that did
+        t0 = time.perf_counter()  # the query's work would be slow every time
+        err = gql_error(client, query, **variables)
+        took.append(time.perf_counter() - t0)
+        if took[-1] < 1.0:
+            break
+    assert min(took) < 1.0, f"refusing costs next to nothing: {took}"
     assert err["extensions"]["code"] == "VALIDATION", err
     assert "GRAPHQL_MAX_COST" in err["message"] and f"{LIMIT:,}" in err["message"], err["message"]
     assert err["extensions"]["cost"] > LIMIT == err["extensions"]["maxCost"]
